@@ -1,0 +1,60 @@
+// `npm run dev [-- --port N]`: the whole platform locally and offline (`--local`: the AI and
+// Vectorize bindings are not proxied to Cloudflare; the local providers answer instead). Creates .dev.vars,
+// migrates every local database, starts wrangler dev, registers the tenant database pool
+// and seeds the demo tenant, then prints how to reach it.
+import { spawn } from "node:child_process";
+import { parseArgs } from "node:util";
+import { ensureDevVars } from "./dev-vars.ts";
+import { migrateAll } from "./migrate.ts";
+
+const DEMO = { slug: "demo", name: "Demo Studio", email: "owner@demo.test", ownerName: "Demo Owner" };
+
+const passthrough = process.argv.slice(2);
+const { values } = parseArgs({ args: passthrough, options: { port: { type: "string", default: "8787" } }, strict: false });
+const port = Number(values.port);
+const base = `http://localhost:${port}`;
+
+const vars = await ensureDevVars();
+await migrateAll("local");
+
+const dev = spawn("wrangler", ["dev", "--local", "--port", String(port), ...passthrough.filter((a, i, all) => a !== "--port" && all[i - 1] !== "--port" && !a.startsWith("--port="))], {
+  stdio: "inherit",
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => dev.kill(signal));
+dev.on("exit", (code) => process.exit(code ?? 0));
+
+await waitForHealth(`${base}/health`);
+const admin = { authorization: `Bearer ${vars.PLATFORM_ADMIN_TOKEN}`, "content-type": "application/json" };
+const sync = await fetch(`${base}/v1/platform/databases/sync`, { method: "POST", headers: admin });
+const pool = (await sync.json()) as { pool: { free: number; registered: number } };
+const signup = await fetch(`${base}/v1/signup`, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ tenant: { name: DEMO.name, slug: DEMO.slug }, user: { email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD, name: DEMO.ownerName } }),
+});
+if (signup.status !== 201 && signup.status !== 409) console.error("demo signup failed:", signup.status, await signup.text());
+
+console.log(`
+  Tessera is running (every binding local, AI provider: local)
+  platform host   ${base}            (signup, /v1/platform/*, /docs, /openapi.json)
+  demo tenant     http://${DEMO.slug}.localhost:${port}
+  demo owner      ${DEMO.email} / ${vars.DEMO_OWNER_PASSWORD}   (DEMO_OWNER_PASSWORD in .dev.vars)
+  platform admin  Bearer token PLATFORM_ADMIN_TOKEN in .dev.vars
+  tenant databases ${pool.pool.free} free of ${pool.pool.registered}
+
+  curl -s http://${DEMO.slug}.localhost:${port}/v1/auth/login -H 'content-type: application/json' \\
+    -d '{"email":"${DEMO.email}","password":"${vars.DEMO_OWNER_PASSWORD}"}'
+`);
+
+async function waitForHealth(url: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`wrangler dev did not answer ${url} within 60 s`);
+}

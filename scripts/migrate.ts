@@ -1,0 +1,24 @@
+// Applies migrations/control to the control database and migrations/tenant to every tenant
+// database in wrangler.toml. `--local` (default) targets wrangler dev's local state,
+// `--remote` the Cloudflare databases. Usage: npm run db:migrate [-- --remote] [--concurrency N]
+import { parseArgs } from "node:util";
+import { eachLimit, tenantBindings, wrangler } from "./wrangler-config.ts";
+
+/** Applies every pending migration; prints one progress line per database. */
+export async function migrateAll(target: "local" | "remote", concurrency = 4): Promise<void> {
+  const flag = `--${target}`;
+  await wrangler(["d1", "migrations", "apply", "CONTROL_DB", flag], { quiet: true });
+  console.log(`[control] CONTROL_DB migrated (${target})`);
+  const bindings = tenantBindings();
+  let done = 0;
+  await eachLimit(bindings, concurrency, async (binding) => {
+    await wrangler(["d1", "migrations", "apply", binding, flag], { quiet: true });
+    done++;
+    console.log(`[${done}/${bindings.length}] ${binding} migrated (${target})`);
+  });
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { remote: { type: "boolean", default: false }, local: { type: "boolean", default: false }, concurrency: { type: "string", default: "4" } } });
+  await migrateAll(values.remote ? "remote" : "local", Number(values.concurrency));
+}

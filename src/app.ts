@@ -1,0 +1,82 @@
+import { Scalar } from "@scalar/hono-api-reference";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { publicJwks } from "./auth/tokens";
+import { ApiError, problemResponse } from "./lib/errors";
+import { errorFields } from "./lib/log";
+import { tokenConfig } from "./middleware/auth";
+import { hostRouting } from "./middleware/host";
+import { requestContext } from "./middleware/request-context";
+import { apiKeyRoutes } from "./routes/api-keys";
+import { authRoutes } from "./routes/auth";
+import { invitationRoutes } from "./routes/invitations";
+import { memberRoutes } from "./routes/members";
+import { meRoutes } from "./routes/me";
+import { router } from "./routes/openapi";
+import { platformRoutes } from "./routes/platform";
+import { projectRoutes } from "./routes/projects";
+import { signupRoutes } from "./routes/signup";
+
+/** Largest request body any route accepts. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Builds the Worker's Hono app: middleware order, routes, OpenAPI document, error handling. */
+export function createApp() {
+  const app = router();
+
+  app.use("*", requestContext());
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => problemResponse("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`, c.get("requestId")),
+    }),
+  );
+  app.use("/v1/*", hostRouting());
+
+  app.route("/", signupRoutes);
+  app.route("/", platformRoutes);
+  app.route("/", authRoutes);
+  app.route("/", meRoutes);
+  app.route("/", memberRoutes);
+  app.route("/", invitationRoutes);
+  app.route("/", apiKeyRoutes);
+  app.route("/", projectRoutes);
+
+  app.get("/health", (c) => c.json({ status: "ok", providers: { ai: c.var.config.AI_PROVIDER, vectors: c.var.config.VECTOR_PROVIDER } }, 200));
+  app.get("/.well-known/jwks.json", async (c) => {
+    c.header("Cache-Control", "public, max-age=300");
+    return c.json(await publicJwks(tokenConfig(c)), 200);
+  });
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An access token (JWT from login/refresh) or an API key (`tsk_…`), for the tenant at the request's host.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "platformAdmin", { type: "http", scheme: "bearer", description: "PLATFORM_ADMIN_TOKEN" });
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "Tessera API",
+      version: "0.1.0",
+      description: `Multi-tenant AI content platform. Tenant routes are served on \`{slug}.${c.env.BASE_DOMAIN}\` or a tenant's custom hostname; signup and the platform operator API on \`${c.env.BASE_DOMAIN}\`. Every error is application/problem+json (RFC 9457).`,
+    },
+  }));
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Tessera API" }));
+
+  app.notFound((c) => problemResponse("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, c.get("requestId")));
+  app.onError((err, c) => {
+    const requestId = c.get("requestId") ?? "unknown";
+    if (err instanceof ApiError) return problemResponse(err.code, err.message, requestId, { errors: err.errors, headers: err.headers });
+    // Hono's own validators throw these before our schemas see the body.
+    if (err instanceof HTTPException && err.status === 400) return problemResponse("MALFORMED_JSON", "The request body is not valid JSON", requestId);
+    if (err instanceof HTTPException && err.status === 413) return problemResponse("PAYLOAD_TOO_LARGE", err.message, requestId);
+    if (err instanceof HTTPException && err.status === 415) {
+      return problemResponse("UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with Content-Type: application/json", requestId);
+    }
+    c.get("log")?.error("unhandled", { ...errorFields(err), method: c.req.method, path: c.req.path });
+    return problemResponse("INTERNAL_ERROR", "Something went wrong on our side; quote the request id if you report it", requestId);
+  });
+  return app;
+}

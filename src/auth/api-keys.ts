@@ -1,0 +1,52 @@
+import { and, eq, isNull } from "drizzle-orm";
+import { apiKeys } from "../db/control/schema";
+import type { ControlDb } from "../db/router";
+import { randomSecret, sha256Hex } from "../lib/crypto";
+import { PERMISSIONS, ROLE_PERMISSIONS, type Permission, type Role } from "./permissions";
+
+/** Every key starts with this, so a bearer credential says whether it is a key or a JWT. */
+export const API_KEY_PREFIX = "tsk_";
+
+/** A new key: the secret (shown once), its visible prefix, and the hash that is stored. */
+export async function mintApiKey(): Promise<{ key: string; prefix: string; hash: string }> {
+  const key = `${API_KEY_PREFIX}${randomSecret(30)}`;
+  return { key, prefix: key.slice(0, API_KEY_PREFIX.length + 8), hash: await sha256Hex(key) };
+}
+
+export interface ResolvedApiKey {
+  id: string;
+  createdBy: string;
+  role: Role;
+  permissions: ReadonlySet<Permission>;
+  lastUsedAt: string | null;
+}
+
+/**
+ * Finds a live key of this tenant by its secret. A key of another tenant, a revoked or an
+ * expired one is null. What it may do is its scopes within its creator's role.
+ */
+export async function findApiKey(db: ControlDb, tenantId: string, secret: string, now = new Date()): Promise<ResolvedApiKey | null> {
+  const row = await db
+    .select()
+    .from(apiKeys)
+    .where(and(eq(apiKeys.keyHash, await sha256Hex(secret)), eq(apiKeys.tenantId, tenantId), isNull(apiKeys.revokedAt)))
+    .get();
+  if (!row) return null;
+  if (row.expiresAt && new Date(row.expiresAt) <= now) return null;
+  const scopes = parseScopes(row.scopes);
+  const ceiling = ROLE_PERMISSIONS[row.role];
+  return {
+    id: row.id,
+    createdBy: row.createdBy,
+    role: row.role,
+    permissions: new Set(scopes.filter((s) => ceiling.has(s))),
+    lastUsedAt: row.lastUsedAt,
+  };
+}
+
+/** Scopes as stored (a JSON array), keeping only permissions that still exist. */
+export function parseScopes(json: string): Permission[] {
+  const known = new Set<string>(PERMISSIONS);
+  const value: unknown = JSON.parse(json);
+  return Array.isArray(value) ? value.filter((s): s is Permission => typeof s === "string" && known.has(s)) : [];
+}

@@ -1,0 +1,21 @@
+import type { Permission, Role } from "./auth/permissions";
+import type { TenantRecord } from "./db/directory";
+import type { Config, Env } from "./env";
+import type { Logger } from "./lib/log";
+
+/** Who is calling: a member with a JWT, or an API key acting within its creator's role. */
+export type Principal =
+  | { kind: "user"; userId: string; role: Role; permissions: ReadonlySet<Permission> }
+  | { kind: "api_key"; keyId: string; userId: string; role: Role; permissions: ReadonlySet<Permission> };
+
+/** Hono's environment for every route and middleware. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    log: Logger;
+    config: Config;
+    tenant: TenantRecord;
+    principal: Principal;
+  };
+}

@@ -1,0 +1,135 @@
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const createdAt = () => text().notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`);
+
+/** Plans set each tenant's limits (enforced from the limits issue on). */
+export const plans = sqliteTable("plans", {
+  id: text().primaryKey(),
+  name: text().notNull(),
+  requestsPerMinute: integer().notNull(),
+  monthlyTokens: integer().notNull(),
+  seats: integer().notNull(),
+  projects: integer().notNull(),
+  storageBytes: integer().notNull(),
+});
+
+/** A tenant, and which of the bound D1 databases is its own. */
+export const tenants = sqliteTable("tenants", {
+  id: text().primaryKey(),
+  slug: text().notNull().unique(),
+  name: text().notNull(),
+  status: text({ enum: ["active", "suspended"] }).notNull().default("active"),
+  planId: text().notNull().references(() => plans.id),
+  dbBinding: text().notNull().unique(),
+  createdAt: createdAt(),
+  updatedAt: createdAt(),
+});
+
+/**
+ * The pool of tenant databases: every `TENANT_DB_NNNN` binding that is provisioned and
+ * migrated, and the tenant it belongs to once one signs up (NULL while free).
+ */
+export const tenantDatabases = sqliteTable("tenant_databases", {
+  binding: text().primaryKey(),
+  tenantId: text().unique(),
+  migration: text().notNull(),
+  registeredAt: createdAt(),
+  assignedAt: text(),
+});
+
+/** Custom hostnames a platform operator verified and attached to a tenant. */
+export const hostnames = sqliteTable(
+  "hostnames",
+  {
+    hostname: text().primaryKey(),
+    tenantId: text().notNull().references(() => tenants.id),
+    verifiedAt: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("hostnames_tenant_idx").on(t.tenantId)],
+);
+
+/** Users are global; memberships give them a role in a tenant. */
+export const users = sqliteTable("users", {
+  id: text().primaryKey(),
+  email: text().notNull().unique(),
+  name: text().notNull(),
+  passwordHash: text().notNull(),
+  createdAt: createdAt(),
+});
+
+export const memberships = sqliteTable(
+  "memberships",
+  {
+    tenantId: text().notNull().references(() => tenants.id),
+    userId: text().notNull().references(() => users.id),
+    role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.userId] }), index("memberships_user_idx").on(t.userId)],
+);
+
+export const invitations = sqliteTable(
+  "invitations",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull().references(() => tenants.id),
+    email: text().notNull(),
+    role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
+    tokenHash: text().notNull(),
+    invitedBy: text().notNull(),
+    expiresAt: text().notNull(),
+    acceptedAt: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("invitations_token_idx").on(t.tokenHash), index("invitations_tenant_idx").on(t.tenantId, t.id)],
+);
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull().references(() => tenants.id),
+    name: text().notNull(),
+    prefix: text().notNull(),
+    keyHash: text().notNull(),
+    /** JSON array of permissions. */
+    scopes: text().notNull(),
+    /** The creator's role when the key was made: the ceiling of what the key may do. */
+    role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
+    createdBy: text().notNull(),
+    expiresAt: text(),
+    lastUsedAt: text(),
+    revokedAt: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("api_keys_hash_idx").on(t.keyHash), index("api_keys_tenant_idx").on(t.tenantId, t.id)],
+);
+
+/** A login's chain of refresh tokens; reuse of any spent token revokes the whole family. */
+export const refreshTokenFamilies = sqliteTable(
+  "refresh_token_families",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    userId: text().notNull(),
+    revokedAt: text(),
+    revokedReason: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("rtf_member_idx").on(t.tenantId, t.userId)],
+);
+
+export const refreshTokens = sqliteTable(
+  "refresh_tokens",
+  {
+    id: text().primaryKey(),
+    familyId: text().notNull().references(() => refreshTokenFamilies.id),
+    tokenHash: text().notNull(),
+    expiresAt: text().notNull(),
+    usedAt: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("refresh_tokens_hash_idx").on(t.tokenHash), index("refresh_tokens_family_idx").on(t.familyId)],
+);

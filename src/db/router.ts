@@ -1,0 +1,36 @@
+import { drizzle } from "drizzle-orm/d1";
+import type { Env } from "../env";
+import * as controlSchema from "./control/schema";
+import * as tenantSchema from "./tenant/schema";
+
+/** Tenant database bindings are named `TENANT_DB_` and four or more digits. */
+export const TENANT_DB_BINDING = /^TENANT_DB_\d{4,}$/;
+
+/** Drizzle over the control database. */
+export function controlDb(env: Env) {
+  return drizzle(env.CONTROL_DB, { schema: controlSchema, casing: "snake_case" });
+}
+export type ControlDb = ReturnType<typeof controlDb>;
+
+/** The names of every tenant database binding this Worker has. */
+export function boundTenantDatabases(env: Env): string[] {
+  return Object.keys(env).filter((k) => TENANT_DB_BINDING.test(k)).sort();
+}
+
+/**
+ * The database router: a tenant's own D1 and no other. The binding comes from the
+ * tenant's control-plane row, never from the request; a row naming a binding this
+ * Worker lacks is a deploy error, so it throws rather than fall back anywhere.
+ */
+export function tenantDatabase(env: Env, tenant: { id: string; dbBinding: string }): D1Database {
+  const name = tenant.dbBinding;
+  const db = TENANT_DB_BINDING.test(name) ? (env[name as `TENANT_DB_${string}`] as D1Database | undefined) : undefined;
+  if (!db) throw new Error(`Tenant ${tenant.id} names database binding ${name}, which this Worker does not have`);
+  return db;
+}
+
+/** Drizzle over a tenant's own database. */
+export function tenantDb(env: Env, tenant: { id: string; dbBinding: string }) {
+  return drizzle(tenantDatabase(env, tenant), { schema: tenantSchema, casing: "snake_case" });
+}
+export type TenantDb = ReturnType<typeof tenantDb>;

@@ -1,0 +1,75 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** The closed list of error codes the API answers with; documented in README and checked by a test. */
+export const ERROR_CODES = {
+  VALIDATION_FAILED: { status: 400, title: "Request validation failed" },
+  MALFORMED_JSON: { status: 400, title: "Malformed JSON" },
+  INVALID_CURSOR: { status: 400, title: "Invalid pagination cursor" },
+  UNAUTHENTICATED: { status: 401, title: "Authentication required" },
+  INVALID_TOKEN: { status: 401, title: "Invalid or expired token" },
+  INVALID_CREDENTIALS: { status: 401, title: "Invalid credentials" },
+  REFRESH_TOKEN_REUSED: { status: 401, title: "Refresh token reused" },
+  FORBIDDEN: { status: 403, title: "Forbidden" },
+  INSUFFICIENT_SCOPE: { status: 403, title: "API key lacks the required scope" },
+  TENANT_SUSPENDED: { status: 403, title: "Tenant suspended" },
+  NOT_FOUND: { status: 404, title: "Not found" },
+  TENANT_NOT_FOUND: { status: 404, title: "No tenant at this host" },
+  METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
+  CONFLICT: { status: 409, title: "Conflict" },
+  SLUG_TAKEN: { status: 409, title: "Slug already taken" },
+  EMAIL_TAKEN: { status: 409, title: "Email already registered" },
+  LAST_OWNER: { status: 409, title: "A tenant must keep an owner" },
+  INVITATION_INVALID: { status: 410, title: "Invitation expired or already used" },
+  PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
+  NO_TENANT_DATABASE: { status: 503, title: "No tenant database available" },
+  INTERNAL_ERROR: { status: 500, title: "Internal error" },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One invalid field: where it was (`body`, `query`, `path`, `header`), its dotted path, and why. */
+export interface FieldError {
+  in: string;
+  field: string;
+  message: string;
+}
+
+/** The one error the code throws for anything a client should see; rendered as problem+json. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: ContentfulStatusCode;
+  readonly errors?: FieldError[];
+  readonly headers?: Record<string, string>;
+
+  constructor(code: ErrorCode, detail?: string, opts: { errors?: FieldError[]; headers?: Record<string, string> } = {}) {
+    super(detail ?? ERROR_CODES[code].title);
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.errors = opts.errors;
+    this.headers = opts.headers;
+  }
+}
+
+/** RFC 9457 body for an error code. */
+export function problemBody(code: ErrorCode, detail: string, requestId: string, errors?: FieldError[]) {
+  const { status, title } = ERROR_CODES[code];
+  return {
+    type: `https://docs.tessera.dev/errors/${code.toLowerCase().replaceAll("_", "-")}`,
+    title,
+    status,
+    detail,
+    code,
+    request_id: requestId,
+    ...(errors ? { errors } : {}),
+  };
+}
+
+/** A problem+json Response. */
+export function problemResponse(code: ErrorCode, detail: string, requestId: string, opts: { errors?: FieldError[]; headers?: Record<string, string> } = {}): Response {
+  const body = problemBody(code, detail, requestId, opts.errors);
+  return new Response(JSON.stringify(body), {
+    status: body.status,
+    headers: { "content-type": "application/problem+json", "x-request-id": requestId, ...opts.headers },
+  });
+}

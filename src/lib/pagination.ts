@@ -1,0 +1,34 @@
+import { z } from "@hono/zod-openapi";
+import { ApiError } from "./errors";
+
+/** `?limit=&cursor=` as every list route takes them. */
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: "Items per page, 1–100." }),
+  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page." }),
+});
+
+/** Cursors are opaque to clients: base64url of the last id seen. */
+export function encodeCursor(lastId: string): string {
+  return btoa(lastId).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** Decodes a cursor into the id it carries and checks it has the expected prefix. */
+export function decodeCursor(cursor: string, prefix: string): string {
+  try {
+    const id = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    if (id.startsWith(`${prefix}_`) && /^[a-z]+_[0-9a-z]+$/.test(id)) return id;
+  } catch {
+    // fall through to the error below
+  }
+  throw new ApiError("INVALID_CURSOR", "The cursor is not one this list handed out", {
+    errors: [{ in: "query", field: "cursor", message: "Invalid cursor" }],
+  });
+}
+
+/** Builds `{data, next_cursor}` from a page fetched with limit + 1 rows. */
+export function page<T extends { id: string }, U>(rows: T[], limit: number, render: (row: T) => U) {
+  const hasMore = rows.length > limit;
+  const items = hasMore ? rows.slice(0, limit) : rows;
+  const last = items.at(-1);
+  return { data: items.map(render), next_cursor: hasMore && last ? encodeCursor(last.id) : null };
+}

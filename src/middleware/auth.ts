@@ -1,0 +1,73 @@
+import { eq } from "drizzle-orm";
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { API_KEY_PREFIX, findApiKey } from "../auth/api-keys";
+import { ROLE_PERMISSIONS, type Permission } from "../auth/permissions";
+import { verifyAccessToken } from "../auth/tokens";
+import type { AppEnv, Principal } from "../context";
+import { apiKeys } from "../db/control/schema";
+import { controlDb } from "../db/router";
+import { ApiError } from "../lib/errors";
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** The issuer of every access token: the platform host. */
+export function tokenIssuer(c: Context<AppEnv>): string {
+  return `https://${c.env.BASE_DOMAIN}`;
+}
+
+/** Token settings from the Worker's secrets. */
+export function tokenConfig(c: Context<AppEnv>) {
+  return { privateKey: c.env.JWT_PRIVATE_KEY, previousPublicKeys: c.env.JWT_PREVIOUS_PUBLIC_KEYS, issuer: tokenIssuer(c) };
+}
+
+const unauthenticated = (detail: string, code: "UNAUTHENTICATED" | "INVALID_TOKEN") =>
+  new ApiError(code, detail, { headers: { "WWW-Authenticate": `Bearer realm="tessera"${code === "INVALID_TOKEN" ? ', error="invalid_token"' : ""}` } });
+
+/** Reads `Authorization: Bearer` as an API key (`tsk_…`) or an access JWT for the host's tenant. */
+async function authenticate(c: Context<AppEnv>): Promise<Principal> {
+  const header = c.req.header("authorization");
+  if (!header) throw unauthenticated("Send Authorization: Bearer <access token or API key>", "UNAUTHENTICATED");
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw unauthenticated("The Authorization header must be `Bearer <credential>`", "UNAUTHENTICATED");
+  const credential = match[1]!;
+  const tenant = c.var.tenant;
+
+  if (credential.startsWith(API_KEY_PREFIX)) {
+    const db = controlDb(c.env);
+    const key = await findApiKey(db, tenant.id, credential);
+    if (!key) throw unauthenticated("The API key is unknown, revoked or expired", "INVALID_TOKEN");
+    const now = new Date();
+    if (!key.lastUsedAt || now.getTime() - new Date(key.lastUsedAt).getTime() > LAST_USED_RESOLUTION_MS) {
+      // Off the response path, and at most once a minute per key, so a busy key does not write on every call.
+      c.executionCtx.waitUntil(db.update(apiKeys).set({ lastUsedAt: now.toISOString() }).where(eq(apiKeys.id, key.id)).run());
+    }
+    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions };
+  }
+
+  const token = await verifyAccessToken(tokenConfig(c), credential, tenant.id);
+  if (!token) throw unauthenticated("The access token is invalid, expired or for another tenant", "INVALID_TOKEN");
+  return { kind: "user", userId: token.userId, role: token.role, permissions: ROLE_PERMISSIONS[token.role] };
+}
+
+/** Requires any valid credential for the host's tenant. */
+export function requireAuth() {
+  return createMiddleware<AppEnv>(async function requireAuth(c, next) {
+    c.set("principal", await authenticate(c));
+    await next();
+  });
+}
+
+/** Requires a credential whose role (and, for a key, scopes) grants `permission`. */
+export function requirePermission(permission: Permission) {
+  return createMiddleware<AppEnv>(async function requirePermission(c, next) {
+    const principal = await authenticate(c);
+    if (!principal.permissions.has(permission)) {
+      throw principal.kind === "api_key" && ROLE_PERMISSIONS[principal.role].has(permission)
+        ? new ApiError("INSUFFICIENT_SCOPE", `This API key lacks the scope ${permission}`)
+        : new ApiError("FORBIDDEN", `Your role (${principal.role}) does not grant ${permission}`);
+    }
+    c.set("principal", principal);
+    await next();
+  });
+}

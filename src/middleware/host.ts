@@ -1,0 +1,33 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../context";
+import { resolveHost } from "../db/directory";
+import { ApiError } from "../lib/errors";
+
+/** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */
+export function isPlatformPath(path: string): boolean {
+  return path === "/v1/signup" || path.startsWith("/v1/platform/");
+}
+
+function requestHost(req: Request): string {
+  // wrangler dev and production keep the client's Host; an in-process test fetch has only the URL.
+  return req.headers.get("host") ?? new URL(req.url).host;
+}
+
+/**
+ * Binds a `/v1` request to its host: platform paths must arrive on the platform host,
+ * tenant paths on a known tenant's host; a suspended tenant gets 403 TENANT_SUSPENDED.
+ */
+export function hostRouting() {
+  return createMiddleware<AppEnv>(async function hostRouting(c, next) {
+    const target = await resolveHost(c.env, requestHost(c.req.raw), c.var.config.TENANT_CACHE_TTL_SECONDS, (p) => c.executionCtx.waitUntil(p));
+    if (isPlatformPath(c.req.path)) {
+      if (target.kind !== "platform") throw new ApiError("NOT_FOUND", "This route is served on the platform host only");
+      return next();
+    }
+    if (target.kind === "platform") throw new ApiError("NOT_FOUND", "Tenant routes are served on a tenant's host, such as {slug}." + c.env.BASE_DOMAIN);
+    if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
+    if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
+    c.set("tenant", target.tenant);
+    return next();
+  });
+}

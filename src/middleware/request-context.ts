@@ -1,0 +1,33 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../context";
+import { loadConfig } from "../env";
+import { newId } from "../lib/ids";
+import { createLogger } from "../lib/log";
+
+const INCOMING_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * First middleware: a request id (the caller's `X-Request-Id` when it is sane), a logger
+ * bound to it, the checked config, `X-Request-Id` on every response, and one access-log line.
+ */
+export function requestContext() {
+  return createMiddleware<AppEnv>(async function requestContext(c, next) {
+    const started = Date.now();
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
+    const log = createLogger({ request_id: requestId });
+    c.set("requestId", requestId);
+    c.set("log", log);
+    c.set("config", loadConfig(c.env));
+    await next();
+    c.header("X-Request-Id", requestId);
+    log.info("request", {
+      method: c.req.method,
+      path: c.req.path,
+      host: c.req.header("host"),
+      status: c.res.status,
+      duration_ms: Date.now() - started,
+      tenant_id: c.get("tenant")?.id,
+    });
+  });
+}

@@ -1,0 +1,66 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { endSession, rotateSession, startSession } from "../auth/sessions";
+import { memberships, users } from "../db/control/schema";
+import { controlDb } from "../db/router";
+import { tokenConfig } from "../middleware/auth";
+import { verifyPassword } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { Email, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
+
+const RefreshBody = z.object({ refresh_token: z.string().min(1).max(200) });
+
+const login = createRoute({
+  method: "post",
+  path: "/v1/auth/login",
+  tags: ["Identity"],
+  summary: "Log in to this tenant with email and password",
+  request: { body: jsonBody(z.object({ email: Email, password: z.string().min(1).max(256) }).openapi("LoginRequest")) },
+  responses: { 200: jsonResponse(TokenPairSchema.openapi("TokenPair"), "Tokens"), ...errors(400, 401, 415) },
+});
+
+const refresh = createRoute({
+  method: "post",
+  path: "/v1/auth/refresh",
+  tags: ["Identity"],
+  summary: "Spend a refresh token for a new pair; reusing a spent one revokes its login",
+  request: { body: jsonBody(RefreshBody) },
+  responses: { 200: jsonResponse(TokenPairSchema, "New tokens"), ...errors(400, 401, 415) },
+});
+
+const logout = createRoute({
+  method: "post",
+  path: "/v1/auth/logout",
+  tags: ["Identity"],
+  summary: "End the login a refresh token belongs to",
+  request: { body: jsonBody(RefreshBody) },
+  responses: { 204: { description: "Logged out" }, ...errors(400, 415) },
+});
+
+/** Login, refresh and logout on a tenant's host. */
+export const authRoutes = router()
+  .openapi(login, async (c) => {
+    const { email, password } = c.req.valid("json");
+    const db = controlDb(c.env);
+    const tenantId = c.var.tenant.id;
+    const row = await db
+      .select({ id: users.id, passwordHash: users.passwordHash, role: memberships.role })
+      .from(users)
+      .leftJoin(memberships, and(eq(memberships.userId, users.id), eq(memberships.tenantId, tenantId)))
+      .where(eq(users.email, email))
+      .get();
+    // Always hash, so unknown emails and non-members take as long as a wrong password.
+    const ok = await verifyPassword(password, row?.passwordHash);
+    if (!ok || !row?.role) throw new ApiError("INVALID_CREDENTIALS", "Email or password is wrong, or the user is not a member of this tenant");
+    const session = await startSession(db, tokenConfig(c), { userId: row.id, tenantId, role: row.role });
+    await db.batch([...session.statements]);
+    return c.json(session.tokens, 200);
+  })
+  .openapi(refresh, async (c) => {
+    const tokens = await rotateSession(controlDb(c.env), tokenConfig(c), c.var.tenant.id, c.req.valid("json").refresh_token);
+    return c.json(tokens, 200);
+  })
+  .openapi(logout, async (c) => {
+    await endSession(controlDb(c.env), c.var.tenant.id, c.req.valid("json").refresh_token);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,120 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq, isNull } from "drizzle-orm";
+import { ROLES } from "../auth/permissions";
+import { startSession } from "../auth/sessions";
+import { invitations, memberships, users } from "../db/control/schema";
+import { controlDb } from "../db/router";
+import { requirePermission, tokenConfig } from "../middleware/auth";
+import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { assertMayAssign } from "./members";
+import { renderUser, UserSchema } from "./me";
+import { Email, Password, PersonName, TokenPairSchema, bearer, errors, jsonBody, jsonResponse, router } from "./openapi";
+
+const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
+const TOKEN_PREFIX = "inv_";
+
+const InvitationCreated = z
+  .object({ id: z.string(), email: z.string(), role: z.enum(ROLES), token: z.string(), expires_at: z.string() })
+  .openapi("InvitationCreated");
+
+const createInvitation = createRoute({
+  method: "post",
+  path: "/v1/invitations",
+  tags: ["Members"],
+  summary: "Invite someone by email; the single-use token is shown once",
+  security: bearer,
+  middleware: [requirePermission("invitations:write")] as const,
+  request: { body: jsonBody(z.object({ email: Email, role: z.enum(ROLES) })) },
+  responses: { 201: jsonResponse(InvitationCreated, "The invitation and its token"), ...errors(400, 401, 403, 409, 415) },
+});
+
+const acceptInvitation = createRoute({
+  method: "post",
+  path: "/v1/invitations/{token}/accept",
+  tags: ["Members"],
+  summary: "Accept an invitation: join the tenant and get tokens",
+  description: "A new user sets their name and password; an existing user proves theirs.",
+  request: {
+    params: z.object({ token: z.string().min(1).max(128) }),
+    body: jsonBody(z.object({ name: PersonName, password: Password })),
+  },
+  responses: { 200: jsonResponse(TokenPairSchema.extend({ user: UserSchema }), "Joined"), ...errors(400, 401, 404, 409, 410, 415) },
+});
+
+/** Invitations into the host's tenant. */
+export const invitationRoutes = router()
+  .openapi(createInvitation, async (c) => {
+    const { email, role } = c.req.valid("json");
+    const tenantId = c.var.tenant.id;
+    assertMayAssign(c.var.principal, role);
+    const db = controlDb(c.env);
+    const member = await db
+      .select({ userId: memberships.userId })
+      .from(memberships)
+      .innerJoin(users, eq(users.id, memberships.userId))
+      .where(and(eq(memberships.tenantId, tenantId), eq(users.email, email)))
+      .get();
+    if (member) throw new ApiError("CONFLICT", `${email} is already a member`, { errors: [{ in: "body", field: "email", message: "already a member" }] });
+    const token = `${TOKEN_PREFIX}${randomSecret(32)}`;
+    const row = {
+      id: newId("inv"),
+      tenantId,
+      email,
+      role,
+      tokenHash: await sha256Hex(token),
+      invitedBy: c.var.principal.userId,
+      expiresAt: new Date(Date.now() + INVITATION_TTL_MS).toISOString(),
+    };
+    await db.insert(invitations).values(row).run();
+    c.var.log.info("invitation.created", { tenant_id: tenantId, invitation_id: row.id, role });
+    return c.json({ id: row.id, email, role, token, expires_at: row.expiresAt }, 201);
+  })
+  .openapi(acceptInvitation, async (c) => {
+    const { token } = c.req.valid("param");
+    const { name, password } = c.req.valid("json");
+    const tenantId = c.var.tenant.id;
+    const db = controlDb(c.env);
+    const invitation = await db
+      .select()
+      .from(invitations)
+      .where(and(eq(invitations.tokenHash, await sha256Hex(token)), eq(invitations.tenantId, tenantId)))
+      .get();
+    if (!invitation) throw new ApiError("NOT_FOUND", "No such invitation");
+    const now = new Date();
+    if (invitation.acceptedAt || new Date(invitation.expiresAt) <= now) throw new ApiError("INVITATION_INVALID", "This invitation was used or has expired");
+
+    const existing = await db.select().from(users).where(eq(users.email, invitation.email)).get();
+    if (existing && !(await verifyPassword(password, existing.passwordHash))) {
+      throw new ApiError("INVALID_CREDENTIALS", "This email already has an account: give its password to accept");
+    }
+    const newUser = existing ? undefined : { id: newId("usr"), email: invitation.email, name, passwordHash: await hashPassword(password) };
+    const user = existing ?? { ...newUser!, createdAt: now.toISOString() };
+
+    // Spend the invitation first, alone: of two racing accepts only one sees changes === 1.
+    const claim = await db
+      .update(invitations)
+      .set({ acceptedAt: now.toISOString() })
+      .where(and(eq(invitations.id, invitation.id), isNull(invitations.acceptedAt)))
+      .run();
+    if (claim.meta.changes !== 1) throw new ApiError("INVITATION_INVALID", "This invitation was used or has expired");
+
+    const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: invitation.role });
+    try {
+      await db.batch([
+        ...session.statements,
+        ...(newUser ? [db.insert(users).values(newUser)] : []),
+        db.insert(memberships).values({ tenantId, userId: user.id, role: invitation.role }),
+      ]);
+    } catch (err) {
+      // Give the invitation back so nothing is half-written; a member already present is a conflict.
+      await db.update(invitations).set({ acceptedAt: null }).where(eq(invitations.id, invitation.id)).run();
+      if (String(err instanceof Error ? `${err.message} ${String(err.cause)}` : err).includes("UNIQUE constraint failed: memberships")) {
+        throw new ApiError("CONFLICT", "This user is already a member of the tenant");
+      }
+      throw err;
+    }
+    c.var.log.info("invitation.accepted", { tenant_id: tenantId, invitation_id: invitation.id, user_id: user.id });
+    return c.json({ ...session.tokens, user: renderUser(user) }, 200);
+  });

@@ -1,0 +1,53 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { ROLES } from "../auth/permissions";
+import { users } from "../db/control/schema";
+import { controlDb } from "../db/router";
+import { requireAuth } from "../middleware/auth";
+import { ApiError } from "../lib/errors";
+import { bearer, errors, jsonResponse, router } from "./openapi";
+
+export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), created_at: z.string() }).openapi("User");
+
+/** A user as the API shows them (never the password hash). */
+export function renderUser(u: { id: string; email: string; name: string; createdAt: string }): z.infer<typeof UserSchema> {
+  return { id: u.id, email: u.email, name: u.name, created_at: u.createdAt };
+}
+
+const MeSchema = z
+  .object({
+    user: UserSchema,
+    tenant: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+    role: z.enum(ROLES),
+    permissions: z.array(z.string()),
+    credential: z.object({ kind: z.enum(["access_token", "api_key"]), api_key_id: z.string().optional() }),
+  })
+  .openapi("Me");
+
+const meRoute = createRoute({
+  method: "get",
+  path: "/v1/me",
+  tags: ["Identity"],
+  summary: "Who the credential belongs to, in this tenant",
+  security: bearer,
+  middleware: [requireAuth()] as const,
+  responses: { 200: jsonResponse(MeSchema, "The caller"), ...errors(401, 403, 404) },
+});
+
+/** `GET /v1/me`. */
+export const meRoutes = router().openapi(meRoute, async (c) => {
+  const p = c.var.principal;
+  const user = await controlDb(c.env).select().from(users).where(eq(users.id, p.userId)).get();
+  if (!user) throw new ApiError("INVALID_TOKEN", "The user behind this credential no longer exists");
+  const t = c.var.tenant;
+  return c.json(
+    {
+      user: renderUser(user),
+      tenant: { id: t.id, slug: t.slug, name: t.name },
+      role: p.role,
+      permissions: [...p.permissions].sort(),
+      credential: p.kind === "api_key" ? { kind: "api_key" as const, api_key_id: p.keyId } : { kind: "access_token" as const },
+    },
+    200,
+  );
+});

@@ -1,0 +1,96 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { ZodError } from "zod";
+import type { AppEnv } from "../context";
+import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
+
+const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
+
+/** Turns a zod failure into VALIDATION_FAILED naming every bad field. */
+export function validationError(error: ZodError, target: string): ApiError {
+  const where = LOCATION[target] ?? target;
+  const errors: FieldError[] = error.issues.map((issue) => ({
+    in: where,
+    field: issue.path.length ? issue.path.map(String).join(".") : "(root)",
+    message: issue.message,
+  }));
+  const fields = [...new Set(errors.map((e) => e.field))].join(", ");
+  return new ApiError("VALIDATION_FAILED", `Invalid ${where}: ${fields}`, { errors });
+}
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
+/** An OpenAPIHono whose validation failures all become problem+json. */
+export function router() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      if (result.target === "json" && !JSON_TYPE.test(c.req.header("content-type") ?? "")) {
+        throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with Content-Type: application/json");
+      }
+      throw validationError(result.error as ZodError, result.target);
+    },
+  });
+}
+
+/** The problem+json schema (RFC 9457) every error response uses. */
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+    request_id: z.string(),
+    errors: z.array(z.object({ in: z.string(), field: z.string(), message: z.string() })).optional(),
+  })
+  .openapi("Problem");
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: "Invalid request",
+  401: "Missing, invalid or another tenant's credential",
+  403: "Not allowed for this role, key scope or tenant state",
+  404: "Not found, or another tenant's",
+  409: "Conflict",
+  410: "Gone",
+  413: "Body over 1 MiB",
+  415: "Body is not JSON",
+  503: "Temporarily unavailable",
+};
+
+/** The error responses of a route, as OpenAPI entries. */
+export function errors(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s] ?? "Error", content: { "application/problem+json": { schema: Problem } } }]),
+  );
+}
+
+/** A JSON request body entry. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { required: true, content: { "application/json": { schema } } };
+}
+
+/** A JSON response entry. */
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** Bearer auth (an access JWT or an API key), named in each protected route's `security`. */
+export const bearer = [{ bearer: [] }];
+
+export const Email = z.string().trim().toLowerCase().email().max(254);
+export const Password = z.string().min(10, "at least 10 characters").max(256);
+export const PersonName = z.string().trim().min(1).max(120);
+/** A tenant slug: a lowercase DNS label. */
+export const Slug = z
+  .string()
+  .min(2)
+  .max(63)
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, "a lowercase DNS label: a–z, 0–9 and inner hyphens");
+
+/** Tokens as signup, login, refresh and invitation acceptance return them. */
+export const TokenPairSchema = z.object({
+  access_token: z.string(),
+  token_type: z.literal("Bearer"),
+  expires_in: z.number().int(),
+  refresh_token: z.string(),
+});

@@ -1,0 +1,167 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import type { AppEnv } from "../context";
+import { hostnames, tenants } from "../db/control/schema";
+import { hostsOfTenant, invalidateHosts } from "../db/directory";
+import { poolStatus, syncPool } from "../db/pool";
+import { controlDb } from "../db/router";
+import { ApiError } from "../lib/errors";
+import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { requirePlatformAdmin } from "../middleware/platform-admin";
+import { errors, jsonBody, jsonResponse, router } from "./openapi";
+import type { Context } from "hono";
+
+export const TenantSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    status: z.enum(["active", "suspended"]),
+    plan: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Tenant");
+
+type TenantRow = typeof tenants.$inferSelect;
+
+/** A tenant as the API shows it (its database binding stays internal). */
+export function renderTenant(t: TenantRow): z.infer<typeof TenantSchema> {
+  return { id: t.id, slug: t.slug, name: t.name, status: t.status, plan: t.planId, created_at: t.createdAt, updated_at: t.updatedAt };
+}
+
+const PlatformTenant = TenantSchema.extend({ db_binding: z.string() }).openapi("PlatformTenant");
+const admin = [{ platformAdmin: [] }];
+const TenantRef = z.object({ id: z.string().min(1).max(64) });
+
+const listTenants = createRoute({
+  method: "get",
+  path: "/v1/platform/tenants",
+  tags: ["Platform"],
+  summary: "List tenants",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: { query: PageQuery.extend({ status: z.enum(["active", "suspended"]).optional() }) },
+  responses: { 200: jsonResponse(z.object({ data: z.array(PlatformTenant), next_cursor: z.string().nullable() }), "A page of tenants"), ...errors(400, 401) },
+});
+
+const setStatus = (action: "suspend" | "reactivate") =>
+  createRoute({
+    method: "post",
+    path: `/v1/platform/tenants/{id}/${action}`,
+    tags: ["Platform"],
+    summary: action === "suspend" ? "Suspend a tenant: its requests get 403 TENANT_SUSPENDED" : "Reactivate a suspended tenant",
+    security: admin,
+    middleware: [requirePlatformAdmin()] as const,
+    request: { params: TenantRef },
+    responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(401, 404) },
+  });
+
+const Hostname = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(253)
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, "a fully qualified host name");
+
+const attachDomain = createRoute({
+  method: "post",
+  path: "/v1/platform/domains",
+  tags: ["Platform"],
+  summary: "Attach a custom hostname the operator has verified",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: { body: jsonBody(z.object({ tenant: z.string().min(1).max(64).openapi({ description: "Tenant id or slug" }), hostname: Hostname })) },
+  responses: {
+    201: jsonResponse(z.object({ hostname: z.string(), tenant_id: z.string(), verified_at: z.string() }).openapi("Domain"), "Attached"),
+    ...errors(400, 401, 404, 409),
+  },
+});
+
+const PoolSchema = z.object({ bound: z.number(), registered: z.number(), free: z.number(), assigned: z.number() }).openapi("DatabasePool");
+
+const getPool = createRoute({
+  method: "get",
+  path: "/v1/platform/databases",
+  tags: ["Platform"],
+  summary: "Tenant database pool: bound, registered, free, assigned",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  responses: { 200: jsonResponse(PoolSchema, "Pool counts"), ...errors(401) },
+});
+
+const syncDatabases = createRoute({
+  method: "post",
+  path: "/v1/platform/databases/sync",
+  tags: ["Platform"],
+  summary: "Register every bound, migrated tenant database in the pool",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  responses: {
+    200: jsonResponse(z.object({ registered: z.array(z.string()), unmigrated: z.array(z.string()), pool: PoolSchema }), "What was registered"),
+    ...errors(401),
+  },
+});
+
+async function findTenant(c: Context<AppEnv>, ref: string): Promise<TenantRow> {
+  const row = await controlDb(c.env)
+    .select()
+    .from(tenants)
+    .where(or(eq(tenants.id, ref), eq(tenants.slug, ref)))
+    .get();
+  if (!row) throw new ApiError("NOT_FOUND", `No tenant ${ref}`);
+  return row;
+}
+
+async function changeStatus(c: Context<AppEnv>, id: string, status: "active" | "suspended") {
+  const db = controlDb(c.env);
+  const tenant = await findTenant(c, id);
+  const updated = await db.update(tenants).set({ status, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get();
+  await invalidateHosts(c.env, await hostsOfTenant(c.env, tenant));
+  c.var.log.info(`tenant.${status}`, { tenant_id: tenant.id });
+  return { ...renderTenant(updated!), db_binding: updated!.dbBinding };
+}
+
+/** Platform operator API, on the platform host behind PLATFORM_ADMIN_TOKEN. */
+export const platformRoutes = router()
+  .openapi(listTenants, async (c) => {
+    const { limit, cursor, status } = c.req.valid("query");
+    const conditions: SQL[] = [];
+    if (status) conditions.push(eq(tenants.status, status));
+    if (cursor) conditions.push(lt(tenants.id, decodeCursor(cursor, "ten")));
+    const rows = await controlDb(c.env)
+      .select()
+      .from(tenants)
+      .where(and(...conditions))
+      .orderBy(desc(tenants.id))
+      .limit(limit + 1);
+    return c.json(page(rows, limit, (t) => ({ ...renderTenant(t), db_binding: t.dbBinding })), 200);
+  })
+  .openapi(setStatus("suspend"), async (c) => c.json(await changeStatus(c, c.req.valid("param").id, "suspended"), 200))
+  .openapi(setStatus("reactivate"), async (c) => c.json(await changeStatus(c, c.req.valid("param").id, "active"), 200))
+  .openapi(attachDomain, async (c) => {
+    const body = c.req.valid("json");
+    const base = c.env.BASE_DOMAIN;
+    if (body.hostname === base || body.hostname.endsWith(`.${base}`)) {
+      throw new ApiError("VALIDATION_FAILED", "Hosts under the platform domain are tenants' subdomains, not custom hostnames", {
+        errors: [{ in: "body", field: "hostname", message: `must not be under ${base}` }],
+      });
+    }
+    const tenant = await findTenant(c, body.tenant);
+    const verifiedAt = new Date().toISOString();
+    const inserted = await controlDb(c.env)
+      .insert(hostnames)
+      .values({ hostname: body.hostname, tenantId: tenant.id, verifiedAt })
+      .onConflictDoNothing()
+      .returning()
+      .get();
+    if (!inserted) throw new ApiError("CONFLICT", `${body.hostname} is already attached`, { errors: [{ in: "body", field: "hostname", message: "already attached" }] });
+    await invalidateHosts(c.env, [body.hostname]);
+    c.var.log.info("domain.attached", { tenant_id: tenant.id, hostname: body.hostname });
+    return c.json({ hostname: inserted.hostname, tenant_id: tenant.id, verified_at: verifiedAt }, 201);
+  })
+  .openapi(getPool, async (c) => c.json(await poolStatus(c.env), 200))
+  .openapi(syncDatabases, async (c) => {
+    const result = await syncPool(c.env);
+    return c.json({ registered: result.registered, unmigrated: result.unmigrated, pool: result.status }, 200);
+  });

@@ -1,0 +1,157 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, desc, eq, lt } from "drizzle-orm";
+import { projects } from "../db/tenant/schema";
+import { tenantDb } from "../db/router";
+import { requirePermission } from "../middleware/auth";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { bearer, errors, jsonBody, jsonResponse, router } from "./openapi";
+
+const ProjectSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string().nullable(),
+    created_by: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Project");
+
+const Name = z.string().trim().min(1).max(200);
+const Description = z.string().max(5000).nullable();
+const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+const createProject = createRoute({
+  method: "post",
+  path: "/v1/projects",
+  tags: ["Projects"],
+  summary: "Create a project",
+  security: bearer,
+  middleware: [requirePermission("projects:write")] as const,
+  request: { body: jsonBody(z.object({ name: Name, description: Description.optional() }).openapi("CreateProject")) },
+  responses: { 201: jsonResponse(ProjectSchema, "The project"), ...errors(400, 401, 403, 413, 415) },
+});
+
+const listProjects = createRoute({
+  method: "get",
+  path: "/v1/projects",
+  tags: ["Projects"],
+  summary: "List projects, newest first",
+  security: bearer,
+  middleware: [requirePermission("projects:read")] as const,
+  request: { query: PageQuery },
+  responses: { 200: jsonResponse(z.object({ data: z.array(ProjectSchema), next_cursor: z.string().nullable() }), "A page of projects"), ...errors(400, 401, 403) },
+});
+
+const getProject = createRoute({
+  method: "get",
+  path: "/v1/projects/{id}",
+  tags: ["Projects"],
+  summary: "Get a project",
+  security: bearer,
+  middleware: [requirePermission("projects:read")] as const,
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(ProjectSchema, "The project"), ...errors(401, 403, 404) },
+});
+
+const updateProject = createRoute({
+  method: "patch",
+  path: "/v1/projects/{id}",
+  tags: ["Projects"],
+  summary: "Change a project's name or description",
+  security: bearer,
+  middleware: [requirePermission("projects:write")] as const,
+  request: {
+    params: IdParam,
+    body: jsonBody(
+      z
+        .object({ name: Name.optional(), description: Description.optional() })
+        .refine((b) => b.name !== undefined || b.description !== undefined, "give name or description")
+        .openapi("UpdateProject"),
+    ),
+  },
+  responses: { 200: jsonResponse(ProjectSchema, "The project"), ...errors(400, 401, 403, 404, 415) },
+});
+
+const deleteProject = createRoute({
+  method: "delete",
+  path: "/v1/projects/{id}",
+  tags: ["Projects"],
+  summary: "Delete a project",
+  security: bearer,
+  middleware: [requirePermission("projects:write")] as const,
+  request: { params: IdParam },
+  responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
+});
+
+const render = (p: typeof projects.$inferSelect): z.infer<typeof ProjectSchema> => ({
+  id: p.id,
+  name: p.name,
+  description: p.description,
+  created_by: p.createdBy,
+  created_at: p.createdAt,
+  updated_at: p.updatedAt,
+});
+
+const notFound = (id: string) => new ApiError("NOT_FOUND", `No project ${id}`);
+
+/** Projects, in the tenant's own database; every query also filters on tenant_id. */
+export const projectRoutes = router()
+  .openapi(createProject, async (c) => {
+    const body = c.req.valid("json");
+    const tenant = c.var.tenant;
+    const row = await tenantDb(c.env, tenant)
+      .insert(projects)
+      .values({ id: newId("prj"), tenantId: tenant.id, name: body.name, description: body.description ?? null, createdBy: c.var.principal.userId })
+      .returning()
+      .get();
+    return c.json(render(row), 201);
+  })
+  .openapi(listProjects, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const tenant = c.var.tenant;
+    const rows = await tenantDb(c.env, tenant)
+      .select()
+      .from(projects)
+      .where(and(eq(projects.tenantId, tenant.id), cursor ? lt(projects.id, decodeCursor(cursor, "prj")) : undefined))
+      .orderBy(desc(projects.id))
+      .limit(limit + 1);
+    return c.json(page(rows, limit, render), 200);
+  })
+  .openapi(getProject, async (c) => {
+    const { id } = c.req.valid("param");
+    const tenant = c.var.tenant;
+    const row = await tenantDb(c.env, tenant)
+      .select()
+      .from(projects)
+      .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
+      .get();
+    if (!row) throw notFound(id);
+    return c.json(render(row), 200);
+  })
+  .openapi(updateProject, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const tenant = c.var.tenant;
+    const row = await tenantDb(c.env, tenant)
+      .update(projects)
+      .set({ ...(body.name !== undefined && { name: body.name }), ...(body.description !== undefined && { description: body.description }), updatedAt: new Date().toISOString() })
+      .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
+      .returning()
+      .get();
+    if (!row) throw notFound(id);
+    return c.json(render(row), 200);
+  })
+  .openapi(deleteProject, async (c) => {
+    const { id } = c.req.valid("param");
+    const tenant = c.var.tenant;
+    const deleted = await tenantDb(c.env, tenant)
+      .delete(projects)
+      .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
+      .returning({ id: projects.id })
+      .get();
+    if (!deleted) throw notFound(id);
+    return c.body(null, 204);
+  });

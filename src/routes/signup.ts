@@ -1,0 +1,106 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq, sql } from "drizzle-orm";
+import { startSession } from "../auth/sessions";
+import { memberships, tenantDatabases, tenants, users } from "../db/control/schema";
+import { invalidateHosts } from "../db/directory";
+import { controlDb } from "../db/router";
+import { tokenConfig } from "../middleware/auth";
+import { hashPassword, verifyPassword } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { Email, PersonName, Password, Slug, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { TenantSchema, renderTenant } from "./platform";
+import { UserSchema, renderUser } from "./me";
+
+/** Slugs that would shadow platform hosts. */
+const RESERVED_SLUGS = new Set(["www", "api", "app", "admin", "platform", "docs", "status", "mail", "console", "static", "assets", "auth"]);
+
+const SignupBody = z
+  .object({
+    tenant: z.object({
+      name: z.string().trim().min(1).max(120),
+      slug: Slug.refine((s) => !RESERVED_SLUGS.has(s), "reserved for the platform"),
+    }),
+    user: z.object({ email: Email, password: Password, name: PersonName }),
+  })
+  .openapi("SignupRequest");
+
+const SignupResponse = TokenPairSchema.extend({ tenant: TenantSchema, user: UserSchema }).openapi("SignupResponse");
+
+const signupRoute = createRoute({
+  method: "post",
+  path: "/v1/signup",
+  tags: ["Platform"],
+  summary: "Create a tenant and its owner",
+  description: "Served on the platform host. Claims a free tenant database from the pool; when none is free the answer is 503 and nothing is written.",
+  request: { body: jsonBody(SignupBody) },
+  responses: { 201: jsonResponse(SignupResponse, "Tenant, owner and tokens"), ...errors(400, 409, 413, 415, 503) },
+});
+
+/** `POST /v1/signup`: a tenant, its owner and their first session, written in one batch. */
+export const signupRoutes = router().openapi(signupRoute, async (c) => {
+  const body = c.req.valid("json");
+  const db = controlDb(c.env);
+
+  const [slugTaken, existingUser] = await db.batch([
+    db.select({ id: tenants.id }).from(tenants).where(eq(tenants.slug, body.tenant.slug)),
+    db.select().from(users).where(eq(users.email, body.user.email)),
+  ]);
+  if (slugTaken.length) throw new ApiError("SLUG_TAKEN", `The slug "${body.tenant.slug}" is taken`, { errors: [{ in: "body", field: "tenant.slug", message: "taken" }] });
+
+  // Users are global: an existing user may found another tenant, but only with their own password.
+  let user = existingUser[0];
+  if (user && !(await verifyPassword(body.user.password, user.passwordHash))) {
+    throw new ApiError("EMAIL_TAKEN", "This email is registered; sign up with its password to add a tenant to it", {
+      errors: [{ in: "body", field: "user.email", message: "registered" }],
+    });
+  }
+  const newUser = user ? undefined : { id: newId("usr"), email: body.user.email, name: body.user.name, passwordHash: await hashPassword(body.user.password) };
+  user ??= { ...newUser!, createdAt: new Date().toISOString() };
+
+  const tenantId = newId("ten");
+  const now = new Date().toISOString();
+  const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: "owner" });
+  try {
+    await db.batch([
+      // Claim the first free database; if none is free the tenant insert below fails on its
+      // NOT NULL binding and the whole batch rolls back.
+      db
+        .update(tenantDatabases)
+        .set({ tenantId, assignedAt: now })
+        .where(eq(tenantDatabases.binding, sql`(SELECT binding FROM tenant_databases WHERE tenant_id IS NULL ORDER BY binding LIMIT 1)`)),
+      db.insert(tenants).values({
+        id: tenantId,
+        slug: body.tenant.slug,
+        name: body.tenant.name,
+        planId: "free",
+        dbBinding: sql`(SELECT binding FROM tenant_databases WHERE tenant_id = ${tenantId})`,
+      }),
+      ...(newUser ? [db.insert(users).values(newUser)] : []),
+      db.insert(memberships).values({ tenantId, userId: user.id, role: "owner" }),
+      ...session.statements,
+    ]);
+  } catch (err) {
+    throw signupConflict(err) ?? err;
+  }
+
+  const tenant = await db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
+  // A lookup of this host before signup cached "unknown"; drop it.
+  await invalidateHosts(c.env, [`${body.tenant.slug}.${c.env.BASE_DOMAIN}`]);
+  c.var.log.info("tenant.created", { tenant_id: tenantId, db_binding: tenant!.dbBinding });
+  return c.json({ ...session.tokens, tenant: renderTenant(tenant!), user: renderUser(user) }, 201);
+});
+
+function signupConflict(err: unknown): ApiError | undefined {
+  const message = String(err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : err);
+  if (message.includes("NOT NULL constraint failed: tenants.db_binding")) {
+    return new ApiError("NO_TENANT_DATABASE", "Every tenant database is in use; the operator must provision more. Try again later.", { headers: { "Retry-After": "300" } });
+  }
+  if (message.includes("UNIQUE constraint failed: tenants.slug")) {
+    return new ApiError("SLUG_TAKEN", "The slug is taken", { errors: [{ in: "body", field: "tenant.slug", message: "taken" }] });
+  }
+  if (message.includes("UNIQUE constraint failed: users.email")) {
+    return new ApiError("EMAIL_TAKEN", "This email was just registered", { errors: [{ in: "body", field: "user.email", message: "registered" }] });
+  }
+  return undefined;
+}
