@@ -1,0 +1,11 @@
+import type { D1Migration } from "cloudflare:test";
+import type { Env as WorkerEnv } from "../src/env";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends WorkerEnv {
+      CONTROL_MIGRATIONS: D1Migration[];
+      TENANT_MIGRATIONS: D1Migration[];
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import { env, SELF } from "cloudflare:test";
+import { expect } from "vitest";
+
+/** The platform host (BASE_DOMAIN). In-process fetches take the host from the URL. */
+export const PLATFORM = "http://localhost";
+export const adminToken = () => env.PLATFORM_ADMIN_TOKEN;
+
+/** A tenant host's origin. */
+export const hostOf = (slug: string) => `http://${slug}.localhost`;
+
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint: test bodies are checked field by field
+  body: any;
+  text: string;
+}
+
+/** Sends a request the way a client would and returns status, headers and the parsed body. */
+export async function call(
+  url: string,
+  opts: { method?: string; token?: string; body?: unknown; headers?: Record<string, string>; rawBody?: BodyInit } = {},
+): Promise<CallResult> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: BodyInit | undefined = opts.rawBody;
+  if (opts.body !== undefined) {
+    headers["content-type"] ??= "application/json";
+    body = JSON.stringify(opts.body);
+  }
+  const res = await SELF.fetch(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body });
+  const text = await res.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** Asserts a status and prints the response when it differs. */
+export function expectStatus(res: CallResult, status: number) {
+  expect(res.status, `${res.status} ${res.text}`).toBe(status);
+}
+
+/** Asserts an RFC 9457 problem with this status and code. */
+export function expectProblem(res: CallResult, status: number, code: string) {
+  expectStatus(res, status);
+  expect(res.headers.get("content-type")).toContain("application/problem+json");
+  expect(res.body, res.text).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
+  expect(res.body.request_id).toBe(res.headers.get("x-request-id"));
+}
+
+export const uniqueSlug = (prefix = "t") => `${prefix}-${crypto.randomUUID().slice(0, 12)}`;
+export const PASSWORD = "correct horse battery";
+
+export interface TestTenant {
+  id: string;
+  slug: string;
+  host: string;
+  owner: { id: string; email: string; token: string; refresh: string };
+}
+
+/** Signs up a fresh tenant with its owner, through the API. */
+export async function createTenant(slug = uniqueSlug()): Promise<TestTenant> {
+  const email = `owner@${slug}.test`;
+  const res = await call(`${PLATFORM}/v1/signup`, { body: { tenant: { name: `Tenant ${slug}`, slug }, user: { email, password: PASSWORD, name: "Owner" } } });
+  expectStatus(res, 201);
+  return {
+    id: res.body.tenant.id,
+    slug,
+    host: hostOf(slug),
+    owner: { id: res.body.user.id, email, token: res.body.access_token, refresh: res.body.refresh_token },
+  };
+}
+
+export interface TestMember {
+  id: string;
+  email: string;
+  token: string;
+  refresh: string;
+}
+
+/** Invites someone with `role` and accepts as them, through the API. */
+export async function addMember(t: TestTenant, role: "owner" | "admin" | "editor" | "viewer", email = `${role}-${crypto.randomUUID().slice(0, 8)}@example.test`): Promise<TestMember> {
+  const inv = await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email, role } });
+  expectStatus(inv, 201);
+  const acc = await call(`${t.host}/v1/invitations/${inv.body.token}/accept`, { body: { name: `A ${role}`, password: PASSWORD } });
+  expectStatus(acc, 200);
+  return { id: acc.body.user.id, email, token: acc.body.access_token, refresh: acc.body.refresh_token };
+}
+
+/** Creates an API key with these scopes as `token`'s holder; returns the secret and id. */
+export async function createKey(t: TestTenant, token: string, scopes: string[], extra: Record<string, unknown> = {}) {
+  const res = await call(`${t.host}/v1/api-keys`, { token, body: { name: "test key", scopes, ...extra } });
+  expectStatus(res, 201);
+  return { id: res.body.id as string, key: res.body.key as string, body: res.body };
+}

@@ -1,0 +1,54 @@
+import { webcrypto } from "node:crypto";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// A signing key and admin token made fresh for each test run; nothing secret is committed.
+const pair = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+const jwk = await webcrypto.subtle.exportKey("jwk", pair.privateKey);
+const JWT_PRIVATE_KEY = JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d, kid: "k_test" });
+const PLATFORM_ADMIN_TOKEN = `pat_test_${webcrypto.randomUUID()}`;
+
+const controlMigrations = await readD1Migrations("migrations/control");
+const tenantMigrations = await readD1Migrations("migrations/tenant");
+
+/** `count` tenant databases, more than dev declares: every test makes its own tenant. */
+function tenantDatabases(count: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: count }, (_, i) => {
+    const n = String(i + 1).padStart(4, "0");
+    return [`TENANT_DB_${n}`, `tessera-tenant-${n}`];
+  }));
+}
+
+function project(name: string, include: string[], tenantDbCount: number) {
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        // The AI and Vectorize bindings would otherwise make the pool log in to Cloudflare.
+        remoteBindings: false,
+        miniflare: {
+          d1Databases: { CONTROL_DB: "tessera-control", ...tenantDatabases(tenantDbCount) },
+          bindings: {
+            JWT_PRIVATE_KEY,
+            PLATFORM_ADMIN_TOKEN,
+            CONTROL_MIGRATIONS: controlMigrations,
+            TENANT_MIGRATIONS: tenantMigrations,
+          },
+        },
+      }),
+    ],
+    test: { name, include, setupFiles: ["./test/setup.ts"] },
+  };
+}
+
+export default defineConfig({
+  test: {
+    // The Worker logs a JSON line per request; keep warnings and errors, drop the rest.
+    onConsoleLog: (_log, type) => type === "stderr",
+    projects: [
+      project("api", ["test/**/*.test.ts"].concat(), 160),
+      // Its own workerd with a one-database pool, so running it dry cannot starve the other tests.
+      project("pool", ["test/pool/**/*.test.ts"], 1),
+    ].map((p, i) => (i === 0 ? { ...p, test: { ...p.test, exclude: ["test/pool/**"] } } : p)),
+  },
+});
