@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Permission } from "../../src/auth/permissions";
+import { addMember, call, createTenant, type TestTenant } from "../harness";
+
+/** One request per permission, made fresh for each role so writes do not collide. */
+const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ status: number; text: string }>> = {
+  "projects:read": (t, token) => call(`${t.host}/v1/projects`, { token }),
+  "projects:write": (t, token) => call(`${t.host}/v1/projects`, { token, body: { name: "probe" } }),
+  "members:read": (t, token) => call(`${t.host}/v1/members`, { token }),
+  // PATCH of an absent member: past the permission check it is 404, before it 403.
+  "members:write": (t, token) => call(`${t.host}/v1/members/usr_absent`, { method: "PATCH", token, body: { role: "viewer" } }),
+  "invitations:write": (t, token) => call(`${t.host}/v1/invitations`, { token, body: { email: `p-${crypto.randomUUID()}@example.test`, role: "viewer" } }),
+  "api_keys:read": (t, token) => call(`${t.host}/v1/api-keys`, { token }),
+  "api_keys:write": (t, token) => call(`${t.host}/v1/api-keys/key_absent`, { method: "DELETE", token }),
+};
+
+describe("the permission matrix, enforced on every route", () => {
+  it("has a probe for every permission", () => {
+    expect(Object.keys(PROBES).sort()).toEqual([...PERMISSIONS].sort());
+  });
+
+  for (const role of ROLES) {
+    it(`${role}: allowed exactly what the matrix grants`, async () => {
+      const t = await createTenant();
+      const token = role === "owner" ? t.owner.token : (await addMember(t, role)).token;
+      const outcome: Record<string, string> = {};
+      const expected: Record<string, string> = {};
+      for (const permission of PERMISSIONS) {
+        const res = await PROBES[permission](t, token);
+        outcome[permission] = res.status === 403 ? "denied" : res.status < 500 ? "allowed" : `error ${res.status}: ${res.text}`;
+        expected[permission] = ROLE_PERMISSIONS[role].has(permission) ? "allowed" : "denied";
+      }
+      expect(outcome).toEqual(expected);
+    });
+  }
+});
+
+describe("the matrix keeps the product's promises", () => {
+  it("viewers only read; editors write content and keys but not members; admins and owners do all", () => {
+    expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual(["members:read", "projects:read"]);
+    expect(ROLE_PERMISSIONS.viewer.has("api_keys:write")).toBe(false);
+    expect(ROLE_PERMISSIONS.editor.has("projects:write")).toBe(true);
+    expect(ROLE_PERMISSIONS.editor.has("members:write")).toBe(false);
+    expect(ROLE_PERMISSIONS.editor.has("invitations:write")).toBe(false);
+    expect([...ROLE_PERMISSIONS.admin].sort()).toEqual([...PERMISSIONS].sort());
+    expect([...ROLE_PERMISSIONS.owner].sort()).toEqual([...PERMISSIONS].sort());
+  });
+});

@@ -1,0 +1,101 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { adminToken, call, createKey, createTenant, expectProblem, expectStatus, PLATFORM } from "../harness";
+
+const admin = (path: string, opts: { method?: string; body?: unknown } = {}) => call(`${PLATFORM}${path}`, { ...opts, token: adminToken() });
+
+describe("platform operator API", () => {
+  it("refuses callers without the admin token, including tenant credentials (401)", async () => {
+    const t = await createTenant();
+    expectProblem(await call(`${PLATFORM}/v1/platform/tenants`), 401, "UNAUTHENTICATED");
+    expectProblem(await call(`${PLATFORM}/v1/platform/tenants`, { token: t.owner.token }), 401, "INVALID_TOKEN");
+    const key = await createKey(t, t.owner.token, ["projects:read"]);
+    expectProblem(await call(`${PLATFORM}/v1/platform/tenants/${t.id}/suspend`, { method: "POST", token: key.key }), 401, "INVALID_TOKEN");
+    // And the admin token means nothing on a tenant host.
+    expectProblem(await call(`${t.host}/v1/projects`, { token: adminToken() }), 401, "INVALID_TOKEN");
+    expectProblem(await call(`${t.host}/v1/platform/tenants`, { token: adminToken() }), 404, "NOT_FOUND");
+  });
+
+  it("lists tenants with their database binding, paged", async () => {
+    const a = await createTenant();
+    const b = await createTenant();
+    const res = await admin("/v1/platform/tenants?limit=100");
+    expectStatus(res, 200);
+    const byId = new Map(res.body.data.map((t: { id: string }) => [t.id, t]));
+    expect(byId.get(a.id)).toMatchObject({ slug: a.slug, status: "active", db_binding: expect.stringMatching(/^TENANT_DB_\d{4}$/) });
+    expect((byId.get(a.id) as { db_binding: string }).db_binding).not.toBe((byId.get(b.id) as { db_binding: string }).db_binding);
+    const first = await admin("/v1/platform/tenants?limit=1");
+    expect(first.body.data).toHaveLength(1);
+    expect(first.body.next_cursor).toEqual(expect.any(String));
+  });
+
+  it("suspends a tenant (403 TENANT_SUSPENDED on every route) and reactivates it", async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    expectStatus(await call(`${t.host}/v1/projects`, { token: t.owner.token }), 200);
+    const suspended = await admin(`/v1/platform/tenants/${t.id}/suspend`, { method: "POST" });
+    expectStatus(suspended, 200);
+    expect(suspended.body.status).toBe("suspended");
+    expectProblem(await call(`${t.host}/v1/projects`, { token: t.owner.token }), 403, "TENANT_SUSPENDED");
+    expectProblem(await call(`${t.host}/v1/auth/login`, { body: { email: t.owner.email, password: "x" } }), 403, "TENANT_SUSPENDED");
+    expectStatus(await call(`${other.host}/v1/projects`, { token: other.owner.token }), 200);
+
+    expectStatus(await admin(`/v1/platform/tenants/${t.slug}/reactivate`, { method: "POST" }), 200);
+    expectStatus(await call(`${t.host}/v1/projects`, { token: t.owner.token }), 200);
+    expectProblem(await admin("/v1/platform/tenants/ten_nope/suspend", { method: "POST" }), 404, "NOT_FOUND");
+  });
+
+  it("drops the shared host cache entry when a tenant changes", async () => {
+    const t = await createTenant();
+    expectStatus(await call(`${t.host}/v1/projects`, { token: t.owner.token }), 200);
+    // The lookup is written to KV after the response; wait for it.
+    let cached: string | null = null;
+    for (let i = 0; i < 20 && !cached; i++) {
+      cached = await env.TENANT_CACHE.get(`host:${t.slug}.localhost`);
+      if (!cached) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(JSON.parse(cached!).tenant).toMatchObject({ id: t.id, status: "active" });
+    await admin(`/v1/platform/tenants/${t.id}/suspend`, { method: "POST" });
+    expect(await env.TENANT_CACHE.get(`host:${t.slug}.localhost`)).toBeNull();
+  });
+
+  it("attaches a verified custom hostname that then reaches the tenant", async () => {
+    const t = await createTenant();
+    const host = `studio-${t.slug}.example.com`;
+    expectProblem(await call(`http://${host}/v1/projects`, { token: t.owner.token }), 404, "TENANT_NOT_FOUND");
+    const res = await admin("/v1/platform/domains", { body: { tenant: t.slug, hostname: host.toUpperCase() } });
+    expectStatus(res, 201);
+    expect(res.body).toMatchObject({ hostname: host, tenant_id: t.id });
+    const created = await call(`http://${host}/v1/projects`, { token: t.owner.token, body: { name: "via custom host" } });
+    expectStatus(created, 201);
+    expectStatus(await call(`${t.host}/v1/projects/${created.body.id}`, { token: t.owner.token }), 200);
+
+    const other = await createTenant();
+    expectProblem(await call(`http://${host}/v1/projects`, { token: other.owner.token }), 401, "INVALID_TOKEN");
+    expectProblem(await admin("/v1/platform/domains", { body: { tenant: other.id, hostname: host } }), 409, "CONFLICT");
+  });
+
+  it("refuses bad hostnames and unknown tenants, naming the field", async () => {
+    const t = await createTenant();
+    const under = await admin("/v1/platform/domains", { body: { tenant: t.id, hostname: `x.localhost` } });
+    expectProblem(under, 400, "VALIDATION_FAILED");
+    expect(under.body.errors[0].field).toBe("hostname");
+    const bad = await admin("/v1/platform/domains", { body: { tenant: t.id, hostname: "not a host" } });
+    expectProblem(bad, 400, "VALIDATION_FAILED");
+    expect(bad.body.errors[0].field).toBe("hostname");
+    expectProblem(await admin("/v1/platform/domains", { body: { tenant: "nobody", hostname: "ok.example.org" } }), 404, "NOT_FOUND");
+  });
+
+  it("reports and syncs the tenant database pool", async () => {
+    const before = await admin("/v1/platform/databases");
+    expectStatus(before, 200);
+    expect(before.body.bound).toBe(160);
+    expect(before.body.registered).toBe(160);
+    await createTenant();
+    const after = await admin("/v1/platform/databases");
+    expect(after.body.free).toBe(before.body.free - 1);
+    const sync = await admin("/v1/platform/databases/sync", { method: "POST" });
+    expectStatus(sync, 200);
+    expect(sync.body).toMatchObject({ registered: [], unmigrated: [] });
+  });
+});
