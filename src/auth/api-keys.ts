@@ -2,6 +2,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import { apiKeys } from "../db/control/schema";
 import type { ControlDb } from "../db/router";
 import { randomSecret, sha256Hex } from "../lib/crypto";
+import { TtlCache } from "../lib/ttl-cache";
 import { PERMISSIONS, ROLE_PERMISSIONS, type Permission, type Role } from "./permissions";
 
 /** Every key starts with this, so a bearer credential says whether it is a key or a JWT. */
@@ -13,8 +14,22 @@ export async function mintApiKey(): Promise<{ key: string; prefix: string; hash:
   return { key, prefix: key.slice(0, API_KEY_PREFIX.length + 8), hash: await sha256Hex(key) };
 }
 
+/**
+ * Live keys by hash, kept a few seconds per isolate so a busy key does not cost a control
+ * database read per request. A revocation clears this isolate's cache at once; other
+ * isolates stop honouring the key within this TTL.
+ */
+export const API_KEY_CACHE_TTL_MS = 10_000;
+const liveKeys = new TtlCache<typeof apiKeys.$inferSelect>(5_000);
+
+/** Drops every cached key of this isolate (after a revocation or a role change). */
+export function forgetCachedApiKeys(): void {
+  liveKeys.clear();
+}
+
 export interface ResolvedApiKey {
   id: string;
+  hash: string;
   createdBy: string;
   role: Role;
   permissions: ReadonlySet<Permission>;
@@ -26,22 +41,31 @@ export interface ResolvedApiKey {
  * expired one is null. What it may do is its scopes within its creator's role.
  */
 export async function findApiKey(db: ControlDb, tenantId: string, secret: string, now = new Date()): Promise<ResolvedApiKey | null> {
-  const row = await db
-    .select()
-    .from(apiKeys)
-    .where(and(eq(apiKeys.keyHash, await sha256Hex(secret)), eq(apiKeys.tenantId, tenantId), isNull(apiKeys.revokedAt)))
-    .get();
-  if (!row) return null;
+  const hash = await sha256Hex(secret);
+  let row = liveKeys.get(hash);
+  if (!row) {
+    row = await db.select().from(apiKeys).where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt))).get();
+    if (!row) return null;
+    liveKeys.set(hash, row, API_KEY_CACHE_TTL_MS);
+  }
+  if (row.tenantId !== tenantId) return null;
   if (row.expiresAt && new Date(row.expiresAt) <= now) return null;
   const scopes = parseScopes(row.scopes);
   const ceiling = ROLE_PERMISSIONS[row.role];
   return {
     id: row.id,
+    hash,
     createdBy: row.createdBy,
     role: row.role,
     permissions: new Set(scopes.filter((s) => ceiling.has(s))),
     lastUsedAt: row.lastUsedAt,
   };
+}
+
+/** Records a use in the cached copy too, so the once-a-minute last-used write stays once a minute. */
+export function markApiKeyUsed(key: ResolvedApiKey, at: string): void {
+  const cached = liveKeys.get(key.hash);
+  if (cached) cached.lastUsedAt = at;
 }
 
 /** Scopes as stored (a JSON array), keeping only permissions that still exist. */

@@ -1,5 +1,6 @@
 import { type CryptoKey, type JWK, SignJWT, errors as joseErrors, importJWK, jwtVerify, decodeProtectedHeader } from "jose";
 import { z } from "@hono/zod-openapi";
+import { TtlCache } from "../lib/ttl-cache";
 import { ROLES, type Role } from "./permissions";
 
 /** Access tokens live ten minutes: role changes and removals reach every token within that. */
@@ -29,6 +30,10 @@ interface KeyRing {
 }
 
 let ring: KeyRing | undefined;
+
+// Verified tokens by their exact text: a signature already checked need not be checked again
+// on this isolate's next request. Entries never outlive the token's own expiry.
+const verified = new TtlCache<AccessToken & { exp: number }>(10_000);
 
 const PrivateJwk = z.object({ kty: z.literal("EC"), crv: z.literal("P-256"), kid: z.string().min(1), d: z.string(), x: z.string(), y: z.string() });
 
@@ -84,6 +89,10 @@ export async function signAccessToken(cfg: TokenConfig, token: AccessToken): Pro
  * another tenant) is null, never an exception.
  */
 export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId: string): Promise<AccessToken | null> {
+  const hit = verified.get(jwt);
+  if (hit && hit.exp * 1000 > Date.now()) {
+    return hit.tenantId === tenantId ? { userId: hit.userId, tenantId: hit.tenantId, role: hit.role } : null;
+  }
   const keys = await keyRing(cfg.privateKey, cfg.previousPublicKeys);
   let kid: string | undefined;
   try {
@@ -103,7 +112,9 @@ export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId:
     });
     const claims = AccessClaims.safeParse(payload);
     if (!claims.success || claims.data.tid !== tenantId) return null;
-    return { userId: claims.data.sub, tenantId: claims.data.tid, role: claims.data.role };
+    const token = { userId: claims.data.sub, tenantId: claims.data.tid, role: claims.data.role };
+    verified.set(jwt, { ...token, exp: payload.exp! }, payload.exp! * 1000 - Date.now());
+    return token;
   } catch (err) {
     if (err instanceof joseErrors.JOSEError) return null;
     throw err;

@@ -1,5 +1,6 @@
 import { eq } from "drizzle-orm";
 import type { Env } from "../env";
+import { TtlCache } from "../lib/ttl-cache";
 import { hostnames, tenants } from "./control/schema";
 import { controlDb } from "./router";
 
@@ -18,8 +19,7 @@ export type HostTarget = { kind: "platform" } | { kind: "tenant"; tenant: Tenant
 
 const SLUG_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const KV_TTL_SECONDS = 3600;
-const MEMORY_LIMIT = 2000;
-const memory = new Map<string, { tenant: TenantRecord | null; expires: number }>();
+const memory = new TtlCache<{ tenant: TenantRecord | null }>(2000);
 
 const kvKey = (host: string) => `host:${host}`;
 
@@ -40,9 +40,8 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number,
   const base = env.BASE_DOMAIN;
   if (host === base) return { kind: "platform" };
 
-  const now = Date.now();
   const hit = memory.get(host);
-  if (hit && hit.expires > now) return hit.tenant ? { kind: "tenant", tenant: hit.tenant } : { kind: "unknown" };
+  if (hit) return hit.tenant ? { kind: "tenant", tenant: hit.tenant } : { kind: "unknown" };
 
   let tenant: TenantRecord | null;
   const cached = await env.TENANT_CACHE.get<{ tenant: TenantRecord | null }>(kvKey(host), "json");
@@ -52,8 +51,7 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number,
     tenant = await lookupHost(env, host);
     waitUntil(env.TENANT_CACHE.put(kvKey(host), JSON.stringify({ tenant }), { expirationTtl: KV_TTL_SECONDS }));
   }
-  if (memory.size >= MEMORY_LIMIT) memory.clear();
-  memory.set(host, { tenant, expires: now + ttlSeconds * 1000 });
+  memory.set(host, { tenant }, ttlSeconds * 1000);
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };
 }
 

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { API_KEY_PREFIX, findApiKey } from "../auth/api-keys";
+import { API_KEY_PREFIX, findApiKey, markApiKeyUsed } from "../auth/api-keys";
 import { ROLE_PERMISSIONS, type Permission } from "../auth/permissions";
 import { verifyAccessToken } from "../auth/tokens";
 import type { AppEnv, Principal } from "../context";
@@ -40,6 +40,7 @@ async function authenticate(c: Context<AppEnv>): Promise<Principal> {
     const now = new Date();
     if (!key.lastUsedAt || now.getTime() - new Date(key.lastUsedAt).getTime() > LAST_USED_RESOLUTION_MS) {
       // Off the response path, and at most once a minute per key, so a busy key does not write on every call.
+      markApiKeyUsed(key, now.toISOString());
       c.executionCtx.waitUntil(db.update(apiKeys).set({ lastUsedAt: now.toISOString() }).where(eq(apiKeys.id, key.id)).run());
     }
     return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions };

@@ -9,8 +9,9 @@ export function isPlatformPath(path: string): boolean {
 }
 
 function requestHost(req: Request): string {
-  // wrangler dev and production keep the client's Host; an in-process test fetch has only the URL.
-  return req.headers.get("host") ?? new URL(req.url).host;
+  // workerd builds the URL from the client's Host header, so the URL's host is the Host
+  // (in production, wrangler dev and an in-process test fetch alike).
+  return new URL(req.url).host;
 }
 
 /**

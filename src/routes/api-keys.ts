@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt } from "drizzle-orm";
-import { mintApiKey, parseScopes } from "../auth/api-keys";
+import { forgetCachedApiKeys, mintApiKey, parseScopes } from "../auth/api-keys";
 import { PERMISSIONS } from "../auth/permissions";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
@@ -125,6 +125,7 @@ export const apiKeyRoutes = router()
       throw new ApiError("FORBIDDEN", "Only admins and owners revoke other members' keys");
     }
     await db.update(apiKeys).set({ revokedAt: new Date().toISOString() }).where(and(eq(apiKeys.id, id), eq(apiKeys.tenantId, tenantId))).run();
+    forgetCachedApiKeys();
     c.var.log.info("api_key.revoked", { tenant_id: tenantId, api_key_id: id });
     return c.body(null, 204);
   });

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
+import { forgetCachedApiKeys } from "../auth/api-keys";
 import { ROLE_RANK, ROLES, type Role } from "../auth/permissions";
 import { revokeMemberSessions } from "../auth/sessions";
 import type { Principal } from "../context";
@@ -119,6 +120,7 @@ export const memberRoutes = router()
         ),
     ]);
     if (!updated.length) throw new ApiError("LAST_OWNER", "This is the tenant's last owner; make another member owner first");
+    forgetCachedApiKeys();
     c.var.log.info("member.role_changed", { tenant_id: tenantId, user_id: userId, from: member.role, to: role });
     return c.json(render({ ...member, role }), 200);
   })
@@ -140,6 +142,7 @@ export const memberRoutes = router()
         .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt), gone)),
     ]);
     if (!deleted.length) throw new ApiError("LAST_OWNER", "This is the tenant's last owner; it cannot be removed");
+    forgetCachedApiKeys();
     c.var.log.info("member.removed", { tenant_id: tenantId, user_id: userId });
     return c.body(null, 204);
   });

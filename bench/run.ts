@@ -1,0 +1,168 @@
+// `npm run bench`: the full authenticated read path against a bare hello-world Worker, both
+// in one workerd, measured side by side in one run (rounds alternate, so machine noise
+// falls on both). Writes the table to BENCHMARKS.md.
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { newSigningKey } from "../scripts/dev-vars.ts";
+import { wrangler } from "../scripts/wrangler-config.ts";
+
+const { values } = parseArgs({
+  options: { seconds: { type: "string", default: "8" }, rounds: { type: "string", default: "2" }, connections: { type: "string", default: "16" }, out: { type: "string", default: "BENCHMARKS.md" } },
+});
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const CONNECTIONS = Number(values.connections);
+const TENANT_HOST = "bench.localhost";
+
+console.log("bundling the Worker (wrangler deploy --dry-run)…");
+// Inside the project: workerd names modules relative to the working directory.
+const outdir = ".bench/dist";
+await wrangler(["deploy", "--dry-run", "--outdir", outdir], { quiet: true });
+
+const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
+// Workers AI and Vectorize have no local simulation; the read path uses neither.
+// The bundle is one module, so wrangler's module rules do not apply.
+const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...appOptions } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
+const adminToken = `pat_bench_${crypto.randomUUID()}`;
+
+const mf = new Miniflare({
+  workers: [
+    {
+      ...(appOptions as object),
+      name: "tessera",
+      modules: true,
+      scriptPath: join(outdir, "index.js"),
+      bindings: { ...(appOptions.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken },
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
+      // The floor of any route that reads D1: a bare Worker doing the same point read on the same database.
+      name: "d1-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      d1Databases: appOptions.d1Databases,
+      script: `export default { async fetch(req, env) {
+        const url = new URL(req.url);
+        const db = env[url.searchParams.get("db")];
+        const row = await db.prepare("SELECT * FROM projects WHERE id = ? AND tenant_id = ?").bind(url.searchParams.get("id"), url.searchParams.get("tenant")).first();
+        return Response.json(row, { status: row ? 200 : 404 });
+      } };`,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
+      name: "hello",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      script: `export default { fetch() { return new Response("hello world"); } };`,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+  ],
+  // The Worker logs one JSON line per request, as in production; drop them here.
+  handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
+    stdout.resume();
+    stderr.resume();
+  },
+});
+await mf.ready;
+
+async function migrate(binding: string, dir: string) {
+  const db = await mf.getD1Database(binding, "tessera");
+  await db.exec("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8").replaceAll("--> statement-breakpoint", ""));
+    await db.batch([...statements.map((s) => db.prepare(s)), db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file)]);
+  }
+}
+await migrate("CONTROL_DB", "migrations/control");
+for (const binding of Object.keys(appOptions.d1Databases ?? {}).filter((b) => b.startsWith("TENANT_DB_"))) await migrate(binding, "migrations/tenant");
+
+const api = async (url: string, init: RequestInit & { token?: string } = {}) => {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set("authorization", `Bearer ${init.token}`);
+  if (init.body) headers.set("content-type", "application/json");
+  const res = await mf.dispatchFetch(url, { ...init, headers } as never);
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+};
+await api("http://localhost/v1/platform/databases/sync", { method: "POST", token: adminToken });
+const signup = await api("http://localhost/v1/signup", {
+  method: "POST",
+  body: JSON.stringify({ tenant: { name: "Bench", slug: "bench" }, user: { email: "bench@example.test", password: "bench password 1", name: "Bench" } }),
+});
+const jwt = signup.access_token as string;
+const tenantId = (signup.tenant as { id: string }).id;
+const listed = (await api("http://localhost/v1/platform/tenants", { token: adminToken })).data as { id: string; db_binding: string }[];
+const binding = listed.find((t) => t.id === tenantId)!.db_binding;
+const project = await api(`http://${TENANT_HOST}/v1/projects`, { method: "POST", token: jwt, body: JSON.stringify({ name: "Benchmarked" }) });
+const key = await api(`http://${TENANT_HOST}/v1/api-keys`, { method: "POST", token: jwt, body: JSON.stringify({ name: "bench", scopes: ["projects:read"] }) });
+
+const appUrl = await mf.unsafeGetDirectURL("tessera");
+const helloUrl = await mf.unsafeGetDirectURL("hello");
+const floorUrl = await mf.unsafeGetDirectURL("d1-floor");
+const path = `/v1/projects/${project.id as string}`;
+
+interface Target {
+  name: string;
+  url: string;
+  headers?: Record<string, string>;
+}
+const targets: Target[] = [
+  { name: "bare hello-world Worker", url: helloUrl.href },
+  { name: "bare Worker + the same D1 point read", url: `${floorUrl.href}?db=${binding}&tenant=${tenantId}&id=${project.id as string}` },
+  { name: "GET /health (router, request id, log line)", url: new URL("/health", appUrl).href },
+  { name: "GET /v1/projects/{id}, access token (JWT)", url: new URL(path, appUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${jwt}` } },
+  { name: "GET /v1/projects/{id}, API key", url: new URL(path, appUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${key.key as string}` } },
+];
+
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+}
+const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
+
+async function measure(t: Target): Promise<Sample> {
+  const result = await autocannon({ url: t.url, headers: t.headers, connections: CONNECTIONS, duration: SECONDS });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+}
+
+// Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
+for (const t of targets) await autocannon({ url: t.url, headers: t.headers, connections: CONNECTIONS, duration: 2 });
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const t of targets) {
+    const s = await measure(t);
+    samples.get(t.name)!.push(s);
+    console.log(`round ${round}  ${t.name.padEnd(44)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms${s.non2xx ? `  (${s.non2xx} non-2xx!)` : ""}`);
+  }
+}
+await mf.dispose();
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const bare = mean(samples.get(targets[0]!.name)!.map((s) => s.rps));
+const rows = targets.map((t) => {
+  const s = samples.get(t.name)!;
+  const rps = mean(s.map((x) => x.rps));
+  const bad = s.reduce((a, x) => a + x.non2xx, 0);
+  return `| ${t.name} | ${rps.toFixed(0)} | ${(rps / bare).toFixed(2)} | ${mean(s.map((x) => x.p50)).toFixed(1)} | ${mean(s.map((x) => x.p99)).toFixed(1)} | ${bad} |`;
+});
+const table = [
+  "| target | req/s | × bare | p50 ms | p99 ms | non-2xx |",
+  "|---|---:|---:|---:|---:|---:|",
+  ...rows,
+].join("\n");
+const section = `## Authenticated point read vs a bare Worker
+
+Command: \`npm run bench\` (${ROUNDS} alternating rounds of ${SECONDS} s per target, ${CONNECTIONS} connections, autocannon on the same 2-core machine as workerd; ${new Date().toISOString().slice(0, 10)}).
+Both Workers run in one workerd (Miniflare, local D1/KV). The full path is request id, host → tenant (isolate cache → KV → control D1),
+credential check (ES256 verify, or API key hash lookup in the control D1), permission check, zod validation, and a drizzle read of the tenant's own D1.
+
+${table}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}`);
+console.log(`\n${table}\n\nwritten to ${values.out}`);
