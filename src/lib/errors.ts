@@ -73,3 +73,13 @@ export function problemResponse(code: ErrorCode, detail: string, requestId: stri
     headers: { "content-type": "application/problem+json", "x-request-id": requestId, ...opts.headers },
   });
 }
+
+/** An error's message with its causes' (drizzle wraps D1's constraint errors in a cause). */
+export function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 5; depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(" | ");
+}

@@ -4,11 +4,10 @@ import { forgetCachedApiKeys, mintApiKey, parseScopes } from "../auth/api-keys";
 import { PERMISSIONS } from "../auth/permissions";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
-import { requirePermission } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { bearer, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const ApiKeySchema = z
   .object({
@@ -36,8 +35,7 @@ const createKey = createRoute({
   path: "/v1/api-keys",
   tags: ["API keys"],
   summary: "Create an API key; the secret is in this response only",
-  security: bearer,
-  middleware: [requirePermission("api_keys:write")] as const,
+  ...guarded("api_keys:write"),
   request: { body: jsonBody(CreateApiKey) },
   responses: { 201: jsonResponse(ApiKeySchema.extend({ key: z.string() }).openapi("ApiKeyCreated"), "The key, shown once"), ...errors(400, 401, 403, 415) },
 });
@@ -47,10 +45,9 @@ const listKeys = createRoute({
   path: "/v1/api-keys",
   tags: ["API keys"],
   summary: "List live API keys (never their secrets)",
-  security: bearer,
-  middleware: [requirePermission("api_keys:read")] as const,
+  ...guarded("api_keys:read"),
   request: { query: PageQuery },
-  responses: { 200: jsonResponse(z.object({ data: z.array(ApiKeySchema), next_cursor: z.string().nullable() }), "A page of keys"), ...errors(400, 401, 403) },
+  responses: { 200: jsonResponse(pageOf(ApiKeySchema), "A page of keys"), ...errors(400, 401, 403) },
 });
 
 const revokeKey = createRoute({
@@ -58,8 +55,7 @@ const revokeKey = createRoute({
   path: "/v1/api-keys/{id}",
   tags: ["API keys"],
   summary: "Revoke an API key; editors revoke only their own",
-  security: bearer,
-  middleware: [requirePermission("api_keys:write")] as const,
+  ...guarded("api_keys:write"),
   request: { params: z.object({ id: z.string().min(1).max(64) }) },
   responses: { 204: { description: "Revoked" }, ...errors(401, 403, 404) },
 });

@@ -4,13 +4,13 @@ import { ROLES } from "../auth/permissions";
 import { startSession } from "../auth/sessions";
 import { invitations, memberships, users } from "../db/control/schema";
 import { controlDb } from "../db/router";
-import { requirePermission, tokenConfig } from "../middleware/auth";
+import { tokenConfig } from "../middleware/auth";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
-import { ApiError } from "../lib/errors";
+import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { assertMayAssign } from "./members";
 import { renderUser, UserSchema } from "./me";
-import { Email, Password, PersonName, TokenPairSchema, bearer, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { Email, Password, PersonName, TokenPairSchema, errors, guarded, jsonBody, jsonResponse, router } from "./openapi";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_PREFIX = "inv_";
@@ -24,8 +24,7 @@ const createInvitation = createRoute({
   path: "/v1/invitations",
   tags: ["Members"],
   summary: "Invite someone by email; the single-use token is shown once",
-  security: bearer,
-  middleware: [requirePermission("invitations:write")] as const,
+  ...guarded("invitations:write"),
   request: { body: jsonBody(z.object({ email: Email, role: z.enum(ROLES) })) },
   responses: { 201: jsonResponse(InvitationCreated, "The invitation and its token"), ...errors(400, 401, 403, 409, 415) },
 });
@@ -110,7 +109,7 @@ export const invitationRoutes = router()
     } catch (err) {
       // Give the invitation back so nothing is half-written; a member already present is a conflict.
       await db.update(invitations).set({ acceptedAt: null }).where(eq(invitations.id, invitation.id)).run();
-      if (String(err instanceof Error ? `${err.message} ${String(err.cause)}` : err).includes("UNIQUE constraint failed: memberships")) {
+      if (errorText(err).includes("UNIQUE constraint failed: memberships")) {
         throw new ApiError("CONFLICT", "This user is already a member of the tenant");
       }
       throw err;

@@ -6,10 +6,9 @@ import { revokeMemberSessions } from "../auth/sessions";
 import type { Principal } from "../context";
 import { apiKeys, memberships, users } from "../db/control/schema";
 import { controlDb, type ControlDb } from "../db/router";
-import { requirePermission } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { bearer, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const MemberSchema = z
   .object({ user_id: z.string(), email: z.string(), name: z.string(), role: z.enum(ROLES), joined_at: z.string() })
@@ -21,10 +20,9 @@ const listMembers = createRoute({
   path: "/v1/members",
   tags: ["Members"],
   summary: "List the tenant's members",
-  security: bearer,
-  middleware: [requirePermission("members:read")] as const,
+  ...guarded("members:read"),
   request: { query: PageQuery },
-  responses: { 200: jsonResponse(z.object({ data: z.array(MemberSchema), next_cursor: z.string().nullable() }), "A page of members"), ...errors(400, 401, 403) },
+  responses: { 200: jsonResponse(pageOf(MemberSchema), "A page of members"), ...errors(400, 401, 403) },
 });
 
 const updateMember = createRoute({
@@ -32,8 +30,7 @@ const updateMember = createRoute({
   path: "/v1/members/{userId}",
   tags: ["Members"],
   summary: "Change a member's role; only an owner grants or changes owner; the last owner stays",
-  security: bearer,
-  middleware: [requirePermission("members:write")] as const,
+  ...guarded("members:write"),
   request: { params: UserIdParam, body: jsonBody(z.object({ role: z.enum(ROLES) })) },
   responses: { 200: jsonResponse(MemberSchema, "The member"), ...errors(400, 401, 403, 404, 409, 415) },
 });
@@ -43,8 +40,7 @@ const removeMember = createRoute({
   path: "/v1/members/{userId}",
   tags: ["Members"],
   summary: "Remove a member: their sessions and API keys in this tenant end with it",
-  security: bearer,
-  middleware: [requirePermission("members:write")] as const,
+  ...guarded("members:write"),
   request: { params: UserIdParam },
   responses: { 204: { description: "Removed" }, ...errors(401, 403, 404, 409) },
 });

@@ -1,6 +1,9 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import type { ZodError } from "zod";
+import type { Permission } from "../auth/permissions";
 import type { AppEnv } from "../context";
+import { requirePermission } from "../middleware/auth";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
@@ -75,7 +78,17 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 }
 
 /** Bearer auth (an access JWT or an API key), named in each protected route's `security`. */
-export const bearer = [{ bearer: [] }];
+export const bearer: { bearer: string[] }[] = [{ bearer: [] }];
+
+/** The `{data, next_cursor}` page every list route answers with. */
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+}
+
+/** Protection for a tenant route: bearer auth, and the permission it needs, for docs and enforcement alike. */
+export function guarded(permission: Permission): { security: { bearer: string[] }[]; middleware: MiddlewareHandler<AppEnv>[] } {
+  return { security: bearer, middleware: [requirePermission(permission)] };
+}
 
 export const Email = z.string().trim().toLowerCase().email().max(254);
 export const Password = z.string().min(10, "at least 10 characters").max(256);

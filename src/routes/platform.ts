@@ -8,7 +8,7 @@ import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
-import { errors, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 import type { Context } from "hono";
 
 export const TenantSchema = z
@@ -42,7 +42,7 @@ const listTenants = createRoute({
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
   request: { query: PageQuery.extend({ status: z.enum(["active", "suspended"]).optional() }) },
-  responses: { 200: jsonResponse(z.object({ data: z.array(PlatformTenant), next_cursor: z.string().nullable() }), "A page of tenants"), ...errors(400, 401) },
+  responses: { 200: jsonResponse(pageOf(PlatformTenant), "A page of tenants"), ...errors(400, 401) },
 });
 
 const setStatus = (action: "suspend" | "reactivate") =>

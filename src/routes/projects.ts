@@ -2,11 +2,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { projects } from "../db/tenant/schema";
 import { tenantDb } from "../db/router";
-import { requirePermission } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { bearer, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const ProjectSchema = z
   .object({
@@ -28,8 +27,7 @@ const createProject = createRoute({
   path: "/v1/projects",
   tags: ["Projects"],
   summary: "Create a project",
-  security: bearer,
-  middleware: [requirePermission("projects:write")] as const,
+  ...guarded("projects:write"),
   request: { body: jsonBody(z.object({ name: Name, description: Description.optional() }).openapi("CreateProject")) },
   responses: { 201: jsonResponse(ProjectSchema, "The project"), ...errors(400, 401, 403, 413, 415) },
 });
@@ -39,10 +37,9 @@ const listProjects = createRoute({
   path: "/v1/projects",
   tags: ["Projects"],
   summary: "List projects, newest first",
-  security: bearer,
-  middleware: [requirePermission("projects:read")] as const,
+  ...guarded("projects:read"),
   request: { query: PageQuery },
-  responses: { 200: jsonResponse(z.object({ data: z.array(ProjectSchema), next_cursor: z.string().nullable() }), "A page of projects"), ...errors(400, 401, 403) },
+  responses: { 200: jsonResponse(pageOf(ProjectSchema), "A page of projects"), ...errors(400, 401, 403) },
 });
 
 const getProject = createRoute({
@@ -50,8 +47,7 @@ const getProject = createRoute({
   path: "/v1/projects/{id}",
   tags: ["Projects"],
   summary: "Get a project",
-  security: bearer,
-  middleware: [requirePermission("projects:read")] as const,
+  ...guarded("projects:read"),
   request: { params: IdParam },
   responses: { 200: jsonResponse(ProjectSchema, "The project"), ...errors(401, 403, 404) },
 });
@@ -61,8 +57,7 @@ const updateProject = createRoute({
   path: "/v1/projects/{id}",
   tags: ["Projects"],
   summary: "Change a project's name or description",
-  security: bearer,
-  middleware: [requirePermission("projects:write")] as const,
+  ...guarded("projects:write"),
   request: {
     params: IdParam,
     body: jsonBody(
@@ -80,8 +75,7 @@ const deleteProject = createRoute({
   path: "/v1/projects/{id}",
   tags: ["Projects"],
   summary: "Delete a project",
-  security: bearer,
-  middleware: [requirePermission("projects:write")] as const,
+  ...guarded("projects:write"),
   request: { params: IdParam },
   responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
 });

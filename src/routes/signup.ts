@@ -6,7 +6,7 @@ import { invalidateHosts } from "../db/directory";
 import { controlDb } from "../db/router";
 import { tokenConfig } from "../middleware/auth";
 import { hashPassword, verifyPassword } from "../lib/crypto";
-import { ApiError } from "../lib/errors";
+import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { Email, PersonName, Password, Slug, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
 import { TenantSchema, renderTenant } from "./platform";
@@ -92,7 +92,7 @@ export const signupRoutes = router().openapi(signupRoute, async (c) => {
 });
 
 function signupConflict(err: unknown): ApiError | undefined {
-  const message = String(err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : err);
+  const message = errorText(err);
   if (message.includes("NOT NULL constraint failed: tenants.db_binding")) {
     return new ApiError("NO_TENANT_DATABASE", "Every tenant database is in use; the operator must provision more. Try again later.", { headers: { "Retry-After": "300" } });
   }
