@@ -26,14 +26,14 @@ dev.on("exit", (code) => process.exit(code ?? 0));
 
 await waitForHealth(`${base}/health`);
 const admin = { authorization: `Bearer ${vars.PLATFORM_ADMIN_TOKEN}`, "content-type": "application/json" };
-const sync = await fetch(`${base}/v1/platform/databases/sync`, { method: "POST", headers: admin });
-const pool = (await sync.json()) as { pool: { free: number; registered: number } };
+await fetch(`${base}/v1/platform/databases/sync`, { method: "POST", headers: admin });
 const signup = await fetch(`${base}/v1/signup`, {
   method: "POST",
   headers: { "content-type": "application/json" },
   body: JSON.stringify({ tenant: { name: DEMO.name, slug: DEMO.slug }, user: { email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD, name: DEMO.ownerName } }),
 });
 if (signup.status !== 201 && signup.status !== 409) console.error("demo signup failed:", signup.status, await signup.text());
+const pool = (await (await fetch(`${base}/v1/platform/databases`, { headers: admin })).json()) as { free: number; registered: number };
 
 console.log(`
   Tessera is running (every binding local, AI provider: local)
@@ -41,7 +41,7 @@ console.log(`
   demo tenant     http://${DEMO.slug}.localhost:${port}
   demo owner      ${DEMO.email} / ${vars.DEMO_OWNER_PASSWORD}   (DEMO_OWNER_PASSWORD in .dev.vars)
   platform admin  Bearer token PLATFORM_ADMIN_TOKEN in .dev.vars
-  tenant databases ${pool.pool.free} free of ${pool.pool.registered}
+  tenant databases ${pool.free} free of ${pool.registered} (npm run db:provision adds more)
 
   curl -s http://${DEMO.slug}.localhost:${port}/v1/auth/login -H 'content-type: application/json' \\
     -d '{"email":"${DEMO.email}","password":"${vars.DEMO_OWNER_PASSWORD}"}'

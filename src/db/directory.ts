@@ -43,13 +43,11 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number,
   const hit = memory.get(host);
   if (hit) return hit.tenant ? { kind: "tenant", tenant: hit.tenant } : { kind: "unknown" };
 
-  let tenant: TenantRecord | null;
-  const cached = await env.TENANT_CACHE.get<{ tenant: TenantRecord | null }>(kvKey(host), "json");
-  if (cached) {
-    tenant = cached.tenant;
-  } else {
+  let tenant = await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json");
+  if (!tenant) {
     tenant = await lookupHost(env, host);
-    waitUntil(env.TENANT_CACHE.put(kvKey(host), JSON.stringify({ tenant }), { expirationTtl: KV_TTL_SECONDS }));
+    // Only hits go to KV: caching misses there would let a flood of made-up hosts become KV writes.
+    if (tenant) waitUntil(env.TENANT_CACHE.put(kvKey(host), JSON.stringify(tenant), { expirationTtl: KV_TTL_SECONDS }));
   }
   memory.set(host, { tenant }, ttlSeconds * 1000);
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };

@@ -14,7 +14,6 @@ export const ERROR_CODES = {
   TENANT_SUSPENDED: { status: 403, title: "Tenant suspended" },
   NOT_FOUND: { status: 404, title: "Not found" },
   TENANT_NOT_FOUND: { status: 404, title: "No tenant at this host" },
-  METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
   CONFLICT: { status: 409, title: "Conflict" },
   SLUG_TAKEN: { status: 409, title: "Slug already taken" },
   EMAIL_TAKEN: { status: 409, title: "Email already registered" },

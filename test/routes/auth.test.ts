@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { base64url, decodeJwt, SignJWT, importJWK, type JWK } from "jose";
 import { describe, expect, it } from "vitest";
+import { publicJwks, verifyAccessToken } from "../../src/auth/tokens";
 import { call, createTenant, expectProblem, expectStatus, PASSWORD, PLATFORM } from "../harness";
 
 const privateJwk = () => JSON.parse(env.JWT_PRIVATE_KEY) as JWK & { kid: string };
@@ -153,5 +154,27 @@ describe("access token attacks", () => {
     expect(res.body.keys).toHaveLength(1);
     expect(res.body.keys[0]).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", use: "sig", kid: privateJwk().kid });
     expect(res.body.keys[0].d).toBeUndefined();
+  });
+});
+
+describe("signing key rotation", () => {
+  it("accepts tokens of a previous key listed in JWT_PREVIOUS_PUBLIC_KEYS, and no others", async () => {
+    const t = await createTenant();
+    const old = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const oldPublic = { ...((await crypto.subtle.exportKey("jwk", old.publicKey)) as JWK), kid: "k_old", alg: "ES256" };
+    const oldToken = await new SignJWT({ tid: t.id, role: "owner" })
+      .setProtectedHeader({ alg: "ES256", kid: "k_old", typ: "at+jwt" })
+      .setSubject(t.owner.id)
+      .setIssuer("https://localhost")
+      .setAudience(`tessera:tenant:${t.id}`)
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(old.privateKey);
+    const base = { privateKey: env.JWT_PRIVATE_KEY, issuer: "https://localhost" };
+    expect(await verifyAccessToken(base, oldToken, t.id)).toBeNull();
+    const rotated = { ...base, previousPublicKeys: JSON.stringify([oldPublic]) };
+    expect(await verifyAccessToken(rotated, oldToken, t.id)).toEqual({ userId: t.owner.id, tenantId: t.id, role: "owner" });
+    expect((await publicJwks(rotated)).keys.map((k) => k.kid)).toEqual([privateJwk().kid, "k_old"]);
+    expect(await verifyAccessToken(rotated, t.owner.token, t.id)).not.toBeNull();
   });
 });

@@ -54,7 +54,7 @@ describe("platform operator API", () => {
       cached = await env.TENANT_CACHE.get(`host:${t.slug}.localhost`);
       if (!cached) await new Promise((r) => setTimeout(r, 25));
     }
-    expect(JSON.parse(cached!).tenant).toMatchObject({ id: t.id, status: "active" });
+    expect(JSON.parse(cached!)).toMatchObject({ id: t.id, status: "active" });
     await admin(`/v1/platform/tenants/${t.id}/suspend`, { method: "POST" });
     expect(await env.TENANT_CACHE.get(`host:${t.slug}.localhost`)).toBeNull();
   });
