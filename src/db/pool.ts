@@ -1,7 +1,7 @@
 import { isNotNull, isNull, sql } from "drizzle-orm";
 import type { Env } from "../env";
 import { tenantDatabases } from "./control/schema";
-import { boundTenantDatabases, controlDb } from "./router";
+import { boundTenantDatabases, controlDb, tenantBinding } from "./router";
 
 /** Counts of the tenant database pool. */
 export interface PoolStatus {
@@ -35,7 +35,7 @@ export async function syncPool(env: Env): Promise<{ registered: string[]; unmigr
   const unmigrated: string[] = [];
   for (const binding of boundTenantDatabases(env)) {
     if (known.has(binding)) continue;
-    const migration = await latestMigration(env[binding as `TENANT_DB_${string}`] as D1Database);
+    const migration = await latestMigration(tenantBinding(env, binding)!);
     if (!migration) {
       unmigrated.push(binding);
       continue;

@@ -23,10 +23,14 @@ export function boundTenantDatabases(env: Env): string[] {
  * Worker lacks is a deploy error, so it throws rather than fall back anywhere.
  */
 export function tenantDatabase(env: Env, tenant: { id: string; dbBinding: string }): D1Database {
-  const name = tenant.dbBinding;
-  const db = TENANT_DB_BINDING.test(name) ? (env[name as `TENANT_DB_${string}`] as D1Database | undefined) : undefined;
-  if (!db) throw new Error(`Tenant ${tenant.id} names database binding ${name}, which this Worker does not have`);
+  const db = tenantBinding(env, tenant.dbBinding);
+  if (!db) throw new Error(`Tenant ${tenant.id} names database binding ${tenant.dbBinding}, which this Worker does not have`);
   return db;
+}
+
+/** The tenant database bound under `name`, if `name` is a tenant database binding at all. */
+export function tenantBinding(env: Env, name: string): D1Database | undefined {
+  return TENANT_DB_BINDING.test(name) ? (env[name as `TENANT_DB_${string}`] as D1Database | undefined) : undefined;
 }
 
 /** Drizzle over a tenant's own database. */

@@ -11,14 +11,9 @@ import { ApiError } from "../lib/errors";
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** The issuer of every access token: the platform host. */
-export function tokenIssuer(c: Context<AppEnv>): string {
-  return `https://${c.env.BASE_DOMAIN}`;
-}
-
-/** Token settings from the Worker's secrets. */
+/** Token settings from the Worker's secrets; the issuer is the platform host. */
 export function tokenConfig(c: Context<AppEnv>) {
-  return { privateKey: c.env.JWT_PRIVATE_KEY, previousPublicKeys: c.env.JWT_PREVIOUS_PUBLIC_KEYS, issuer: tokenIssuer(c) };
+  return { privateKey: c.env.JWT_PRIVATE_KEY, previousPublicKeys: c.env.JWT_PREVIOUS_PUBLIC_KEYS, issuer: `https://${c.env.BASE_DOMAIN}` };
 }
 
 const unauthenticated = (detail: string, code: "UNAUTHENTICATED" | "INVALID_TOKEN") =>

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { tenantDatabase } from "../../src/db/router";
+import { tenantBinding, tenantDatabase } from "../../src/db/router";
 import { call, createTenant, expectStatus } from "../harness";
 
 async function bindingOf(tenantId: string): Promise<string> {
@@ -18,7 +18,7 @@ describe("the tenant database router", () => {
     const [dbA, dbB] = [await bindingOf(a.id), await bindingOf(b.id)];
     expect(dbA).not.toBe(dbB);
     const rowsIn = async (binding: string) =>
-      (await (env[binding as `TENANT_DB_${string}`] as D1Database).prepare("SELECT tenant_id, name FROM projects").all<{ tenant_id: string; name: string }>()).results;
+      (await tenantBinding(env, binding)!.prepare("SELECT tenant_id, name FROM projects").all<{ tenant_id: string; name: string }>()).results;
     expect(await rowsIn(dbA)).toEqual([{ tenant_id: a.id, name: "alpha" }]);
     expect(await rowsIn(dbB)).toEqual([{ tenant_id: b.id, name: "beta" }]);
   });
@@ -27,7 +27,7 @@ describe("the tenant database router", () => {
     const a = await createTenant();
     const binding = await bindingOf(a.id);
     // A stray row of another tenant in a's database (as a bug elsewhere might leave) stays invisible.
-    await (env[binding as `TENANT_DB_${string}`] as D1Database)
+    await tenantBinding(env, binding)!
       .prepare("INSERT INTO projects (id, tenant_id, name, created_by) VALUES ('prj_01stray0000000000000000000', 'ten_other', 'stray', 'usr_x')")
       .run();
     const list = await call(`${a.host}/v1/projects`, { token: a.owner.token });

@@ -1,7 +1,5 @@
-import { sql } from "drizzle-orm";
+import { createdAt } from "../columns";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-
-const createdAt = () => text().notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`);
 
 /** Plans set each tenant's limits (enforced from the limits issue on). */
 export const plans = sqliteTable("plans", {

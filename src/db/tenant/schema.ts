@@ -1,7 +1,5 @@
-import { sql } from "drizzle-orm";
+import { createdAt } from "../columns";
 import { index, sqliteTable, text } from "drizzle-orm/sqlite-core";
-
-const createdAt = () => text().notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`);
 
 /**
  * Tables of a tenant's own database. Each still carries `tenant_id` and every query
