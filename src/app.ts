@@ -8,6 +8,7 @@ import { tokenConfig } from "./middleware/auth";
 import { hostRouting } from "./middleware/host";
 import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
+import { auditRoutes } from "./routes/audit";
 import { authRoutes } from "./routes/auth";
 import { invitationRoutes } from "./routes/invitations";
 import { memberRoutes } from "./routes/members";
@@ -42,6 +43,7 @@ export function createApp() {
   app.route("/", invitationRoutes);
   app.route("/", apiKeyRoutes);
   app.route("/", projectRoutes);
+  app.route("/", auditRoutes);
 
   app.get("/health", (c) => c.json({ status: "ok", providers: { ai: c.var.config.AI_PROVIDER, vectors: c.var.config.VECTOR_PROVIDER } }, 200));
   app.get("/.well-known/jwks.json", async (c) => {

@@ -10,6 +10,7 @@ export const PERMISSIONS = [
   "invitations:write",
   "api_keys:read",
   "api_keys:write",
+  "audit:read",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

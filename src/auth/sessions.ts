@@ -60,6 +60,13 @@ export async function startSession(db: ControlDb, cfg: TokenConfig, member: Memb
 
 const invalidRefresh = () => new ApiError("INVALID_TOKEN", "The refresh token is invalid, expired or revoked");
 
+/** A spent refresh token came back: its family is revoked. Carries the user, for the audit log. */
+export class RefreshTokenReused extends ApiError {
+  constructor(readonly userId: string) {
+    super("REFRESH_TOKEN_REUSED", "This refresh token was already used; every session of its login has been revoked");
+  }
+}
+
 /**
  * Spends a refresh token and returns the next pair. The token must belong to this tenant,
  * be unspent and its family unrevoked; a spent token presented again is a theft signal,
@@ -76,7 +83,7 @@ export async function rotateSession(db: ControlDb, cfg: TokenConfig, tenantId: s
   if (!found || found.family.tenantId !== tenantId || found.family.revokedAt) throw invalidRefresh();
   if (found.token.usedAt) {
     await revokeFamily(db, found.family.id, "reuse", now);
-    throw new ApiError("REFRESH_TOKEN_REUSED", "This refresh token was already used; every session of its login has been revoked");
+    throw new RefreshTokenReused(found.family.userId);
   }
   if (new Date(found.token.expiresAt) <= now) throw invalidRefresh();
 
@@ -88,7 +95,7 @@ export async function rotateSession(db: ControlDb, cfg: TokenConfig, tenantId: s
     .run();
   if (claim.meta.changes !== 1) {
     await revokeFamily(db, found.family.id, "reuse", now);
-    throw new ApiError("REFRESH_TOKEN_REUSED", "This refresh token was already used; every session of its login has been revoked");
+    throw new RefreshTokenReused(found.family.userId);
   }
 
   const membership = await db
@@ -110,15 +117,17 @@ export async function rotateSession(db: ControlDb, cfg: TokenConfig, tenantId: s
   };
 }
 
-/** Revokes the family of a refresh token of this tenant (logout). Unknown tokens are ignored. */
-export async function endSession(db: ControlDb, tenantId: string, presented: string, now = new Date()): Promise<void> {
+/** Revokes the family of a refresh token of this tenant (logout) and names its user; unknown tokens are ignored. */
+export async function endSession(db: ControlDb, tenantId: string, presented: string, now = new Date()): Promise<string | null> {
   const found = await db
-    .select({ familyId: refreshTokens.familyId, tenantId: refreshTokenFamilies.tenantId })
+    .select({ familyId: refreshTokens.familyId, tenantId: refreshTokenFamilies.tenantId, userId: refreshTokenFamilies.userId })
     .from(refreshTokens)
     .innerJoin(refreshTokenFamilies, eq(refreshTokens.familyId, refreshTokenFamilies.id))
     .where(eq(refreshTokens.tokenHash, await sha256Hex(presented)))
     .get();
-  if (found && found.tenantId === tenantId) await revokeFamily(db, found.familyId, "logout", now);
+  if (!found || found.tenantId !== tenantId) return null;
+  await revokeFamily(db, found.familyId, "logout", now);
+  return found.userId;
 }
 
 async function revokeFamily(db: ControlDb, familyId: string, reason: string, now: Date) {

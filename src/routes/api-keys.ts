@@ -7,6 +7,7 @@ import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { recordAudit } from "./audit";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const ApiKeySchema = z
@@ -97,7 +98,7 @@ export const apiKeyRoutes = router()
       })
       .returning()
       .get();
-    c.var.log.info("api_key.created", { tenant_id: c.var.tenant.id, api_key_id: row.id });
+    await recordAudit(c, { action: "api_key.created", resourceType: "api_key", resourceId: row.id, details: { name: row.name, scopes: parseScopes(row.scopes) } });
     return c.json({ ...render(row), key: minted.key }, 201);
   })
   .openapi(listKeys, async (c) => {
@@ -122,6 +123,6 @@ export const apiKeyRoutes = router()
     }
     await db.update(apiKeys).set({ revokedAt: new Date().toISOString() }).where(and(eq(apiKeys.id, id), eq(apiKeys.tenantId, tenantId))).run();
     forgetCachedApiKeys();
-    c.var.log.info("api_key.revoked", { tenant_id: tenantId, api_key_id: id });
+    await recordAudit(c, { action: "api_key.revoked", resourceType: "api_key", resourceId: id });
     return c.body(null, 204);
   });

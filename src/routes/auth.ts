@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { endSession, rotateSession, startSession } from "../auth/sessions";
+import { endSession, RefreshTokenReused, rotateSession, startSession } from "../auth/sessions";
 import { memberships, users } from "../db/control/schema";
 import { controlDb } from "../db/router";
 import { tokenConfig } from "../middleware/auth";
 import { verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { recordAudit } from "./audit";
 import { Email, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
 
 const RefreshBody = z.object({ refresh_token: z.string().min(1).max(200) });
@@ -54,13 +55,21 @@ export const authRoutes = router()
     if (!ok || !row?.role) throw new ApiError("INVALID_CREDENTIALS", "Email or password is wrong, or the user is not a member of this tenant");
     const session = await startSession(db, tokenConfig(c), { userId: row.id, tenantId, role: row.role });
     await db.batch([...session.statements]);
+    await recordAudit(c, { action: "auth.login", resourceType: "user", resourceId: row.id }, { actor: { type: "user", id: row.id } });
     return c.json(session.tokens, 200);
   })
   .openapi(refresh, async (c) => {
-    const tokens = await rotateSession(controlDb(c.env), tokenConfig(c), c.var.tenant.id, c.req.valid("json").refresh_token);
-    return c.json(tokens, 200);
+    try {
+      return c.json(await rotateSession(controlDb(c.env), tokenConfig(c), c.var.tenant.id, c.req.valid("json").refresh_token), 200);
+    } catch (err) {
+      if (err instanceof RefreshTokenReused) {
+        await recordAudit(c, { action: "auth.refresh_token_reused", resourceType: "user", resourceId: err.userId }, { actor: { type: "user", id: err.userId } });
+      }
+      throw err;
+    }
   })
   .openapi(logout, async (c) => {
-    await endSession(controlDb(c.env), c.var.tenant.id, c.req.valid("json").refresh_token);
+    const userId = await endSession(controlDb(c.env), c.var.tenant.id, c.req.valid("json").refresh_token);
+    if (userId) await recordAudit(c, { action: "auth.logout", resourceType: "user", resourceId: userId }, { actor: { type: "user", id: userId } });
     return c.body(null, 204);
   });

@@ -8,6 +8,7 @@ import { tokenConfig } from "../middleware/auth";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { recordAudit } from "./audit";
 import { assertMayAssign } from "./members";
 import { renderUser, UserSchema } from "./me";
 import { Email, Password, PersonName, TokenPairSchema, errors, guarded, jsonBody, jsonResponse, router } from "./openapi";
@@ -67,7 +68,7 @@ export const invitationRoutes = router()
       expiresAt: new Date(Date.now() + INVITATION_TTL_MS).toISOString(),
     };
     await db.insert(invitations).values(row).run();
-    c.var.log.info("invitation.created", { tenant_id: tenantId, invitation_id: row.id, role });
+    await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role } });
     return c.json({ id: row.id, email, role, token, expires_at: row.expiresAt }, 201);
   })
   .openapi(acceptInvitation, async (c) => {
@@ -114,6 +115,10 @@ export const invitationRoutes = router()
       }
       throw err;
     }
-    c.var.log.info("invitation.accepted", { tenant_id: tenantId, invitation_id: invitation.id, user_id: user.id });
+    await recordAudit(
+      c,
+      { action: "invitation.accepted", resourceType: "member", resourceId: user.id, details: { invitation_id: invitation.id, role: invitation.role } },
+      { actor: { type: "user", id: user.id } },
+    );
     return c.json({ ...session.tokens, user: renderUser(user) }, 200);
   });

@@ -8,6 +8,7 @@ import { apiKeys, memberships, users } from "../db/control/schema";
 import { controlDb, type ControlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { recordAudit } from "./audit";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const MemberSchema = z
@@ -117,7 +118,7 @@ export const memberRoutes = router()
     ]);
     if (!updated.length) throw new ApiError("LAST_OWNER", "This is the tenant's last owner; make another member owner first");
     forgetCachedApiKeys();
-    c.var.log.info("member.role_changed", { tenant_id: tenantId, user_id: userId, from: member.role, to: role });
+    await recordAudit(c, { action: "member.role_changed", resourceType: "member", resourceId: userId, details: { from: member.role, to: role } });
     return c.json(render({ ...member, role }), 200);
   })
   .openapi(removeMember, async (c) => {
@@ -139,6 +140,6 @@ export const memberRoutes = router()
     ]);
     if (!deleted.length) throw new ApiError("LAST_OWNER", "This is the tenant's last owner; it cannot be removed");
     forgetCachedApiKeys();
-    c.var.log.info("member.removed", { tenant_id: tenantId, user_id: userId });
+    await recordAudit(c, { action: "member.removed", resourceType: "member", resourceId: userId, details: { role: member.role } });
     return c.body(null, 204);
   });

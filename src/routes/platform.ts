@@ -8,6 +8,7 @@ import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
+import { recordAudit } from "./audit";
 import { errors, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 import type { Context } from "hono";
 
@@ -118,7 +119,8 @@ async function changeStatus(c: Context<AppEnv>, id: string, status: "active" | "
   const tenant = await findTenant(c, id);
   const updated = await db.update(tenants).set({ status, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get();
   await invalidateHosts(c.env, await hostsOfTenant(c.env, tenant));
-  c.var.log.info(`tenant.${status}`, { tenant_id: tenant.id });
+  const action = status === "suspended" ? "tenant.suspended" : "tenant.reactivated";
+  await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated!, actor: { type: "platform" } });
   return { ...renderTenant(updated!), db_binding: updated!.dbBinding };
 }
 
@@ -157,7 +159,7 @@ export const platformRoutes = router()
       .get();
     if (!inserted) throw new ApiError("CONFLICT", `${body.hostname} is already attached`, { errors: [{ in: "body", field: "hostname", message: "already attached" }] });
     await invalidateHosts(c.env, [body.hostname]);
-    c.var.log.info("domain.attached", { tenant_id: tenant.id, hostname: body.hostname });
+    await recordAudit(c, { action: "domain.attached", resourceType: "hostname", resourceId: body.hostname }, { tenant, actor: { type: "platform" } });
     return c.json({ hostname: inserted.hostname, tenant_id: tenant.id, verified_at: verifiedAt }, 201);
   })
   .openapi(getPool, async (c) => c.json(await poolStatus(c.env), 200))

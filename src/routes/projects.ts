@@ -1,7 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { projects } from "../db/tenant/schema";
-import { tenantDb } from "../db/router";
+import type { Context } from "hono";
+import type { AppEnv } from "../context";
+import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
+import { tenantDb, type TenantDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
@@ -91,17 +94,22 @@ const render = (p: typeof projects.$inferSelect): z.infer<typeof ProjectSchema> 
 
 const notFound = (id: string) => new ApiError("NOT_FOUND", `No project ${id}`);
 
+/** The audit entry for a project change, written in the change's batch and only if it changed a row. */
+const audit = (c: Context<AppEnv>, db: TenantDb, entry: Omit<AuditEntry, "resourceType">) =>
+  auditAfterChange(db, c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, { ...entry, resourceType: "project" });
+
 /** Projects, in the tenant's own database; every query also filters on tenant_id. */
 export const projectRoutes = router()
   .openapi(createProject, async (c) => {
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
-    const row = await tenantDb(c.env, tenant)
-      .insert(projects)
-      .values({ id: newId("prj"), tenantId: tenant.id, name: body.name, description: body.description ?? null, createdBy: c.var.principal.userId })
-      .returning()
-      .get();
-    return c.json(render(row), 201);
+    const db = tenantDb(c.env, tenant);
+    const id = newId("prj");
+    const [rows] = await db.batch([
+      db.insert(projects).values({ id, tenantId: tenant.id, name: body.name, description: body.description ?? null, createdBy: c.var.principal.userId }).returning(),
+      audit(c, db, { action: "project.created", resourceId: id, details: { name: body.name } }),
+    ]);
+    return c.json(render(rows[0]!), 201);
   })
   .openapi(listProjects, async (c) => {
     const { limit, cursor } = c.req.valid("query");
@@ -129,23 +137,26 @@ export const projectRoutes = router()
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
-    const row = await tenantDb(c.env, tenant)
-      .update(projects)
-      .set({ ...(body.name !== undefined && { name: body.name }), ...(body.description !== undefined && { description: body.description }), updatedAt: new Date().toISOString() })
-      .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
-      .returning()
-      .get();
-    if (!row) throw notFound(id);
-    return c.json(render(row), 200);
+    const db = tenantDb(c.env, tenant);
+    const [rows] = await db.batch([
+      db
+        .update(projects)
+        .set({ ...(body.name !== undefined && { name: body.name }), ...(body.description !== undefined && { description: body.description }), updatedAt: new Date().toISOString() })
+        .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
+        .returning(),
+      audit(c, db, { action: "project.updated", resourceId: id, details: { fields: Object.keys(body) } }),
+    ]);
+    if (!rows[0]) throw notFound(id);
+    return c.json(render(rows[0]), 200);
   })
   .openapi(deleteProject, async (c) => {
     const { id } = c.req.valid("param");
     const tenant = c.var.tenant;
-    const deleted = await tenantDb(c.env, tenant)
-      .delete(projects)
-      .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
-      .returning({ id: projects.id })
-      .get();
-    if (!deleted) throw notFound(id);
+    const db = tenantDb(c.env, tenant);
+    const [deleted] = await db.batch([
+      db.delete(projects).where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id))).returning({ id: projects.id }),
+      audit(c, db, { action: "project.deleted", resourceId: id }),
+    ]);
+    if (!deleted[0]) throw notFound(id);
     return c.body(null, 204);
   });

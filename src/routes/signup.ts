@@ -9,6 +9,7 @@ import { hashPassword, verifyPassword } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { Email, PersonName, Password, Slug, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { recordAudit } from "./audit";
 import { TenantSchema, renderTenant } from "./platform";
 import { UserSchema, renderUser } from "./me";
 
@@ -84,11 +85,15 @@ export const signupRoutes = router().openapi(signupRoute, async (c) => {
     throw signupConflict(err) ?? err;
   }
 
-  const tenant = await db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
+  const tenant = (await db.select().from(tenants).where(eq(tenants.id, tenantId)).get())!;
   // A lookup of this host before signup cached "unknown"; drop it.
   await invalidateHosts(c.env, [`${body.tenant.slug}.${c.env.BASE_DOMAIN}`]);
-  c.var.log.info("tenant.created", { tenant_id: tenantId, db_binding: tenant!.dbBinding });
-  return c.json({ ...session.tokens, tenant: renderTenant(tenant!), user: renderUser(user) }, 201);
+  await recordAudit(
+    c,
+    { action: "tenant.created", resourceType: "tenant", resourceId: tenantId, details: { slug: tenant.slug, db_binding: tenant.dbBinding } },
+    { tenant, actor: { type: "user", id: user.id } },
+  );
+  return c.json({ ...session.tokens, tenant: renderTenant(tenant), user: renderUser(user) }, 201);
 });
 
 function signupConflict(err: unknown): ApiError | undefined {

@@ -12,6 +12,7 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   "invitations:write": (t, token) => call(`${t.host}/v1/invitations`, { token, body: { email: `p-${crypto.randomUUID()}@example.test`, role: "viewer" } }),
   "api_keys:read": (t, token) => call(`${t.host}/v1/api-keys`, { token }),
   "api_keys:write": (t, token) => call(`${t.host}/v1/api-keys/key_absent`, { method: "DELETE", token }),
+  "audit:read": (t, token) => call(`${t.host}/v1/audit-log`, { token }),
 };
 
 describe("the permission matrix, enforced on every route", () => {

@@ -18,3 +18,22 @@ export const projects = sqliteTable(
   },
   (t) => [index("projects_tenant_idx").on(t.tenantId, t.id)],
 );
+
+/** Every write in the tenant, with who did it, to what, and the request it came in. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    actorType: text({ enum: ["user", "api_key", "platform"] }).notNull(),
+    actorId: text(),
+    action: text().notNull(),
+    resourceType: text().notNull(),
+    resourceId: text(),
+    requestId: text().notNull(),
+    /** JSON object with what changed (never secrets). */
+    details: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("audit_log_tenant_idx").on(t.tenantId, t.id), index("audit_log_action_idx").on(t.tenantId, t.action, t.id)],
+);

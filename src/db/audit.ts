@@ -1,0 +1,54 @@
+import { sql } from "drizzle-orm";
+import type { Principal } from "../context";
+import { newId } from "../lib/ids";
+import type { TenantDb } from "./router";
+import { auditLog } from "./tenant/schema";
+
+/** Who made a change: a member, an API key (on behalf of its creator), or the platform operator. */
+export type Actor = { type: "user"; id: string } | { type: "api_key"; id: string; onBehalfOf: string } | { type: "platform" };
+
+/** What changed: `project.created`, `member.role_changed`, … and the object it changed. */
+export interface AuditEntry {
+  action: string;
+  resourceType: string;
+  resourceId?: string;
+  details?: Record<string, unknown>;
+}
+
+/** The actor behind a request's credential. */
+export function actorOf(principal: Principal): Actor {
+  return principal.kind === "api_key" ? { type: "api_key", id: principal.keyId, onBehalfOf: principal.userId } : { type: "user", id: principal.userId };
+}
+
+function auditRow(tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
+  const details = actor.type === "api_key" ? { ...entry.details, on_behalf_of: actor.onBehalfOf } : entry.details;
+  return {
+    id: newId("aud"),
+    tenantId,
+    actorType: actor.type,
+    actorId: actor.type === "platform" ? null : actor.id,
+    action: entry.action,
+    resourceType: entry.resourceType,
+    resourceId: entry.resourceId ?? null,
+    requestId,
+    details: details && Object.keys(details).length ? JSON.stringify(details) : null,
+  };
+}
+
+/** The insert that records one entry, run on its own. */
+export function auditInsert(db: TenantDb, tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
+  return db.insert(auditLog).values(auditRow(tenantId, actor, requestId, entry));
+}
+
+/**
+ * The insert that records one entry inside the batch that makes the change, placed right
+ * after the changing statement: it writes only if that statement changed a row (SQLite's
+ * `changes()`), so an update or delete of nothing leaves no entry, and both land or neither.
+ */
+export function auditAfterChange(db: TenantDb, tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
+  const r = auditRow(tenantId, actor, requestId, entry);
+  return db.insert(auditLog).select(
+    sql`SELECT ${r.id}, ${r.tenantId}, ${r.actorType}, ${r.actorId}, ${r.action}, ${r.resourceType}, ${r.resourceId}, ${r.requestId}, ${r.details},
+      strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE changes() > 0`,
+  );
+}

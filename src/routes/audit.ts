@@ -1,0 +1,87 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { AppEnv } from "../context";
+import { actorOf, auditInsert, type Actor, type AuditEntry } from "../db/audit";
+import type { TenantRecord } from "../db/directory";
+import { tenantDb } from "../db/router";
+import { auditLog } from "../db/tenant/schema";
+import { errorFields } from "../lib/log";
+import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { errors, guarded, jsonResponse, pageOf, router } from "./openapi";
+
+/**
+ * Records a change made in the control database into the tenant's audit log. The change
+ * has happened by now, so a failed audit write is logged loudly rather than undoing it.
+ * (Changes to the tenant's own database put `auditInsert` in their batch instead.)
+ */
+export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, opts: { tenant?: TenantRecord; actor?: Actor } = {}): Promise<void> {
+  const tenant = opts.tenant ?? c.var.tenant;
+  const actor = opts.actor ?? actorOf(c.var.principal);
+  try {
+    await auditInsert(tenantDb(c.env, tenant), tenant.id, actor, c.var.requestId, entry).run();
+  } catch (err) {
+    c.var.log.error("audit.write_failed", { ...errorFields(err), tenant_id: tenant.id, action: entry.action });
+  }
+  c.var.log.info(entry.action, { tenant_id: tenant.id, actor_type: actor.type, resource_id: entry.resourceId });
+}
+
+const AuditEntrySchema = z
+  .object({
+    id: z.string(),
+    action: z.string(),
+    actor: z.object({ type: z.enum(["user", "api_key", "platform"]), id: z.string().nullable() }),
+    resource: z.object({ type: z.string(), id: z.string().nullable() }),
+    request_id: z.string(),
+    details: z.record(z.string(), z.unknown()).nullable(),
+    created_at: z.string(),
+  })
+  .openapi("AuditEntry");
+
+const listAudit = createRoute({
+  method: "get",
+  path: "/v1/audit-log",
+  tags: ["Audit"],
+  summary: "Every write in this tenant, newest first",
+  ...guarded("audit:read"),
+  request: {
+    query: PageQuery.extend({
+      action: z.string().max(100).optional().openapi({ description: "e.g. `project.created`" }),
+      actor_id: z.string().max(64).optional(),
+      resource_id: z.string().max(64).optional(),
+    }),
+  },
+  responses: { 200: jsonResponse(pageOf(AuditEntrySchema), "A page of entries"), ...errors(400, 401, 403) },
+});
+
+/** `GET /v1/audit-log`. */
+export const auditRoutes = router().openapi(listAudit, async (c) => {
+  const q = c.req.valid("query");
+  const tenant = c.var.tenant;
+  const rows = await tenantDb(c.env, tenant)
+    .select()
+    .from(auditLog)
+    .where(
+      and(
+        eq(auditLog.tenantId, tenant.id),
+        q.action ? eq(auditLog.action, q.action) : undefined,
+        q.actor_id ? eq(auditLog.actorId, q.actor_id) : undefined,
+        q.resource_id ? eq(auditLog.resourceId, q.resource_id) : undefined,
+        q.cursor ? lt(auditLog.id, decodeCursor(q.cursor, "aud")) : undefined,
+      ),
+    )
+    .orderBy(desc(auditLog.id))
+    .limit(q.limit + 1);
+  return c.json(
+    page(rows, q.limit, (r) => ({
+      id: r.id,
+      action: r.action,
+      actor: { type: r.actorType, id: r.actorId },
+      resource: { type: r.resourceType, id: r.resourceId },
+      request_id: r.requestId,
+      details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
+      created_at: r.createdAt,
+    })),
+    200,
+  );
+});
