@@ -1,5 +1,6 @@
 import { Scalar } from "@scalar/hono-api-reference";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { publicJwks } from "./auth/tokens";
 import { ApiError, problemResponse } from "./lib/errors";
@@ -26,6 +27,18 @@ export function createApp() {
   const app = router();
 
   app.use("*", requestContext());
+  // Credentials travel in the Authorization header, never in cookies, so any origin may call the
+  // API from a browser: a page can only use a token it already holds.
+  app.use(
+    "/v1/*",
+    cors({
+      origin: "*",
+      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: ["X-Request-Id", "Retry-After", "WWW-Authenticate", "RateLimit", "RateLimit-Policy"],
+      maxAge: 86400,
+    }),
+  );
   app.use(
     "/v1/*",
     bodyLimit({

@@ -51,3 +51,25 @@ describe("operations", () => {
     expectProblem(await call(`${t.host}/v1/signup`, { body: {} }), 404, "NOT_FOUND");
   });
 });
+
+describe("browsers", () => {
+  it("answers a CORS preflight for any origin, before host and auth checks", async () => {
+    const t = await createTenant();
+    const res = await call(`${t.host}/v1/projects`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.customer.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+    });
+    expectStatus(res, 204);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    expect(res.headers.get("access-control-allow-methods")).toContain("PATCH");
+  });
+
+  it("lets a page read the request id and problem of a cross-origin call", async () => {
+    const t = await createTenant();
+    const res = await call(`${t.host}/v1/projects`, { headers: { origin: "https://app.customer.example" } });
+    expectProblem(res, 401, "UNAUTHENTICATED");
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
+  });
+});

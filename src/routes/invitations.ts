@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq, isNull } from "drizzle-orm";
+import { and, desc, eq, isNull, lt } from "drizzle-orm";
 import { ROLES } from "../auth/permissions";
 import { startSession } from "../auth/sessions";
 import { invitations, memberships, users } from "../db/control/schema";
@@ -8,10 +8,11 @@ import { tokenConfig } from "../middleware/auth";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { recordAudit } from "./audit";
 import { assertMayAssign } from "./members";
 import { renderUser, UserSchema } from "./me";
-import { Email, Password, PersonName, TokenPairSchema, errors, guarded, jsonBody, jsonResponse, router } from "./openapi";
+import { Email, Password, PersonName, TokenPairSchema, errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_PREFIX = "inv_";
@@ -28,6 +29,30 @@ const createInvitation = createRoute({
   ...guarded("invitations:write"),
   request: { body: jsonBody(z.object({ email: Email, role: z.enum(ROLES) })) },
   responses: { 201: jsonResponse(InvitationCreated, "The invitation and its token"), ...errors(400, 401, 403, 409, 415) },
+});
+
+const PendingInvitation = z
+  .object({ id: z.string(), email: z.string(), role: z.enum(ROLES), invited_by: z.string(), expires_at: z.string(), created_at: z.string() })
+  .openapi("PendingInvitation");
+
+const listInvitations = createRoute({
+  method: "get",
+  path: "/v1/invitations",
+  tags: ["Members"],
+  summary: "List invitations not yet accepted (expired ones included until revoked)",
+  ...guarded("invitations:write"),
+  request: { query: PageQuery },
+  responses: { 200: jsonResponse(pageOf(PendingInvitation), "A page of invitations"), ...errors(400, 401, 403) },
+});
+
+const revokeInvitation = createRoute({
+  method: "delete",
+  path: "/v1/invitations/{id}",
+  tags: ["Members"],
+  summary: "Revoke an invitation; its token stops working",
+  ...guarded("invitations:write"),
+  request: { params: z.object({ id: z.string().min(1).max(64) }) },
+  responses: { 204: { description: "Revoked" }, ...errors(401, 403, 404) },
 });
 
 const acceptInvitation = createRoute({
@@ -70,6 +95,30 @@ export const invitationRoutes = router()
     await db.insert(invitations).values(row).run();
     await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role } });
     return c.json({ id: row.id, email, role, token, expires_at: row.expiresAt }, 201);
+  })
+  .openapi(listInvitations, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const rows = await controlDb(c.env)
+      .select()
+      .from(invitations)
+      .where(and(eq(invitations.tenantId, c.var.tenant.id), isNull(invitations.acceptedAt), cursor ? lt(invitations.id, decodeCursor(cursor, "inv")) : undefined))
+      .orderBy(desc(invitations.id))
+      .limit(limit + 1);
+    return c.json(
+      page(rows, limit, (i) => ({ id: i.id, email: i.email, role: i.role, invited_by: i.invitedBy, expires_at: i.expiresAt, created_at: i.createdAt })),
+      200,
+    );
+  })
+  .openapi(revokeInvitation, async (c) => {
+    const { id } = c.req.valid("param");
+    const deleted = await controlDb(c.env)
+      .delete(invitations)
+      .where(and(eq(invitations.id, id), eq(invitations.tenantId, c.var.tenant.id), isNull(invitations.acceptedAt)))
+      .returning({ id: invitations.id, email: invitations.email })
+      .get();
+    if (!deleted) throw new ApiError("NOT_FOUND", `No pending invitation ${id}`);
+    await recordAudit(c, { action: "invitation.revoked", resourceType: "invitation", resourceId: id, details: { email: deleted.email } });
+    return c.body(null, 204);
   })
   .openapi(acceptInvitation, async (c) => {
     const { token } = c.req.valid("param");

@@ -132,3 +132,30 @@ describe("/v1/members", () => {
     expect(list.body.data.map((m: { user_id: string }) => m.user_id)).toEqual([b.owner.id]);
   });
 });
+
+describe("pending invitations", () => {
+  it("lists pending invitations without their tokens, and revokes one so its token stops working", async () => {
+    const t = await createTenant();
+    const kept = await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email: "kept@example.test", role: "viewer" } });
+    const revoked = await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email: "gone@example.test", role: "editor" } });
+    const list = await call(`${t.host}/v1/invitations`, { token: t.owner.token });
+    expectStatus(list, 200);
+    expect(list.body.data.map((i: { email: string }) => i.email).sort()).toEqual(["gone@example.test", "kept@example.test"]);
+    expect(list.text).not.toContain(kept.body.token);
+
+    expectStatus(await call(`${t.host}/v1/invitations/${revoked.body.id}`, { method: "DELETE", token: t.owner.token }), 204);
+    expectProblem(await call(`${t.host}/v1/invitations/${revoked.body.token}/accept`, { body: { name: "G", password: PASSWORD } }), 404, "NOT_FOUND");
+    expectProblem(await call(`${t.host}/v1/invitations/${revoked.body.id}`, { method: "DELETE", token: t.owner.token }), 404, "NOT_FOUND");
+
+    expectStatus(await call(`${t.host}/v1/invitations/${kept.body.token}/accept`, { body: { name: "K", password: PASSWORD } }), 200);
+    expect((await call(`${t.host}/v1/invitations`, { token: t.owner.token })).body.data).toEqual([]);
+  });
+
+  it("hides another tenant's invitations", async () => {
+    const a = await createTenant();
+    const b = await createTenant();
+    const inv = await call(`${a.host}/v1/invitations`, { token: a.owner.token, body: { email: "x@example.test", role: "viewer" } });
+    expectProblem(await call(`${b.host}/v1/invitations/${inv.body.id}`, { method: "DELETE", token: b.owner.token }), 404, "NOT_FOUND");
+    expect((await call(`${b.host}/v1/invitations`, { token: b.owner.token })).body.data).toEqual([]);
+  });
+});
