@@ -32,7 +32,16 @@ const signup = await fetch(`${base}/v1/signup`, {
   headers: { "content-type": "application/json" },
   body: JSON.stringify({ tenant: { name: DEMO.name, slug: DEMO.slug }, user: { email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD, name: DEMO.ownerName } }),
 });
-if (signup.status !== 201 && signup.status !== 409) console.error("demo signup failed:", signup.status, await signup.text());
+if (signup.status === 409) {
+  const login = await fetch(`http://${DEMO.slug}.localhost:${port}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD }),
+  });
+  if (!login.ok) console.warn("\n  The demo tenant predates this .dev.vars, so its owner has an older password. Delete .wrangler/state to seed it again.");
+} else if (signup.status !== 201) {
+  console.error("demo signup failed:", signup.status, await signup.text());
+}
 const pool = (await (await fetch(`${base}/v1/platform/databases`, { headers: admin })).json()) as { free: number; registered: number };
 
 console.log(`

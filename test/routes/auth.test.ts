@@ -178,3 +178,22 @@ describe("signing key rotation", () => {
     expect(await verifyAccessToken(rotated, t.owner.token, t.id)).not.toBeNull();
   });
 });
+
+describe("passwords", () => {
+  it("treats a password typed in another Unicode form as the same password", async () => {
+    const slug = `u-${crypto.randomUUID().slice(0, 8)}`;
+    const composed = "café crème brûlée"; // NFC
+    const decomposed = composed.normalize("NFD");
+    expect(decomposed).not.toBe(composed);
+    const res = await call(`${PLATFORM}/v1/signup`, { body: { tenant: { name: "U", slug }, user: { email: `u@${slug}.test`, password: composed, name: "U" } } });
+    expectStatus(res, 201);
+    expectStatus(await call(`http://${slug}.localhost/v1/auth/login`, { body: { email: `u@${slug}.test`, password: decomposed } }), 200);
+  });
+
+  it("stores a salted PBKDF2 hash, never the password", async () => {
+    const t = await createTenant();
+    const row = await env.CONTROL_DB.prepare("SELECT password_hash FROM users WHERE id = ?").bind(t.owner.id).first<{ password_hash: string }>();
+    expect(row!.password_hash).toMatch(/^pbkdf2-sha256\$100000\$[0-9a-f]{32}\$[0-9a-f]{64}$/);
+    expect(row!.password_hash).not.toContain(PASSWORD);
+  });
+});
