@@ -11,7 +11,12 @@ describe("signup when the database pool runs dry", () => {
 
     const free = (await call(`${PLATFORM}/v1/platform/databases`, { token: adminToken() })).body.free as number;
     expect(free).toBeGreaterThan(0);
-    for (let i = 0; i < free; i++) expectStatus(await signup(`fill-${i}`), 201);
+    for (let i = 0; i < free - 1; i++) expectStatus(await signup(`fill-${i}`), 201);
+    // Three signups race for the last database: exactly one gets it.
+    const racers = await Promise.all(["race-a", "race-b", "race-c"].map((slug) => signup(slug)));
+    expect(racers.map((r) => r.status).sort()).toEqual([201, 503, 503]);
+    const winners = await env.CONTROL_DB.prepare("SELECT count(DISTINCT db_binding) AS n, count(*) AS t FROM tenants").first<{ n: number; t: number }>();
+    expect(winners!.n).toBe(winners!.t);
     const before = { tenants: await count("tenants"), users: await count("users"), memberships: await count("memberships"), families: await count("refresh_token_families") };
 
     const res = await signup("second");

@@ -34,6 +34,19 @@ describe("POST /v1/signup", () => {
     expect(after!.n).toBe(before!.n);
   });
 
+  it("gives a slug to exactly one of two racing signups", async () => {
+    const slug = uniqueSlug();
+    const body = (n: number) => ({ tenant: { name: "Race", slug }, user: { email: `r${n}@${slug}.test`, password: PASSWORD, name: "R" } });
+    const results = await Promise.all([signup(body(1)), signup(body(2))]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+    const tenantsWithSlug = await env.CONTROL_DB.prepare("SELECT count(*) AS n FROM tenants WHERE slug = ?").bind(slug).first<{ n: number }>();
+    expect(tenantsWithSlug!.n).toBe(1);
+    const loser = results.find((r) => r.status === 409)!;
+    expect(loser.body.code).toBe("SLUG_TAKEN");
+    const orphan = await env.CONTROL_DB.prepare("SELECT count(*) AS n FROM users WHERE email LIKE ?").bind(`r_@${slug}.test`).first<{ n: number }>();
+    expect(orphan!.n).toBe(1);
+  });
+
   it("names every invalid field", async () => {
     const res = await signup({ tenant: { name: "", slug: "Not_A-Label-" }, user: { email: "nope", password: "short", name: "N" } });
     expectProblem(res, 400, "VALIDATION_FAILED");
