@@ -2,10 +2,8 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
-import { publicJwks } from "./auth/tokens";
 import { ApiError, problemResponse } from "./lib/errors";
 import { errorFields } from "./lib/log";
-import { tokenConfig } from "./middleware/auth";
 import { hostRouting } from "./middleware/host";
 import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
@@ -18,6 +16,7 @@ import { router } from "./routes/openapi";
 import { platformRoutes } from "./routes/platform";
 import { projectRoutes } from "./routes/projects";
 import { signupRoutes } from "./routes/signup";
+import { systemRoutes } from "./routes/system";
 
 /** Largest request body any route accepts. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -58,11 +57,7 @@ export function createApp() {
   app.route("/", projectRoutes);
   app.route("/", auditRoutes);
 
-  app.get("/health", (c) => c.json({ status: "ok", providers: { ai: c.var.config.AI_PROVIDER, vectors: c.var.config.VECTOR_PROVIDER } }, 200));
-  app.get("/.well-known/jwks.json", async (c) => {
-    c.header("Cache-Control", "public, max-age=300");
-    return c.json(await publicJwks(tokenConfig(c)), 200);
-  });
+  app.route("/", systemRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -72,6 +67,10 @@ export function createApp() {
   app.openAPIRegistry.registerComponent("securitySchemes", "platformAdmin", { type: "http", scheme: "bearer", description: "PLATFORM_ADMIN_TOKEN" });
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
+    servers: [
+      { url: "https://{tenant}." + c.env.BASE_DOMAIN, description: "A tenant's API", variables: { tenant: { default: "demo", description: "The tenant's slug" } } },
+      { url: `https://${c.env.BASE_DOMAIN}`, description: "The platform host: signup and the operator API" },
+    ],
     info: {
       title: "Tessera API",
       version: "0.1.0",

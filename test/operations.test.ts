@@ -73,3 +73,20 @@ describe("browsers", () => {
     expect(res.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
   });
 });
+
+describe("the OpenAPI document", () => {
+  it("documents every route the app serves, and nothing it does not", async () => {
+    const { createApp } = await import("../src/app");
+    const app = createApp();
+    const toOpenApi = (path: string) => path.replace(/:(\w+)/g, "{$1}");
+    const served = new Set(
+      app.routes
+        .filter((r) => r.method !== "ALL" && r.path.startsWith("/") && !["/openapi.json", "/docs"].includes(r.path))
+        .map((r) => `${r.method.toLowerCase()} ${toOpenApi(r.path)}`),
+    );
+    const doc = (await call(`${PLATFORM}/openapi.json`)).body as { paths: Record<string, Record<string, unknown>> };
+    const documented = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`)));
+    expect(served.size).toBeGreaterThan(20);
+    expect([...served].sort()).toEqual([...documented].sort());
+  });
+});

@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../context";
+import type { AppEnv, Principal } from "../context";
 import { loadConfig } from "../env";
 import { newId } from "../lib/ids";
 import { createLogger } from "../lib/log";
@@ -28,6 +28,11 @@ export function requestContext() {
       status: c.res.status,
       duration_ms: Date.now() - started,
       tenant_id: c.get("tenant")?.id,
+      actor: actorId(c.get("principal")),
     });
   });
+}
+
+function actorId(p: Principal | undefined): string | undefined {
+  return p ? (p.kind === "api_key" ? p.keyId : p.userId) : undefined;
 }

@@ -65,6 +65,8 @@ const Hostname = z
   .max(253)
   .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, "a fully qualified host name");
 
+const DomainSchema = z.object({ hostname: z.string(), tenant_id: z.string(), verified_at: z.string() }).openapi("Domain");
+
 const attachDomain = createRoute({
   method: "post",
   path: "/v1/platform/domains",
@@ -74,9 +76,31 @@ const attachDomain = createRoute({
   middleware: [requirePlatformAdmin()] as const,
   request: { body: jsonBody(z.object({ tenant: z.string().min(1).max(64).openapi({ description: "Tenant id or slug" }), hostname: Hostname })) },
   responses: {
-    201: jsonResponse(z.object({ hostname: z.string(), tenant_id: z.string(), verified_at: z.string() }).openapi("Domain"), "Attached"),
+    201: jsonResponse(DomainSchema, "Attached"),
     ...errors(400, 401, 404, 409),
   },
+});
+
+const listDomains = createRoute({
+  method: "get",
+  path: "/v1/platform/domains",
+  tags: ["Platform"],
+  summary: "Custom hostnames, optionally of one tenant",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: { query: z.object({ tenant: z.string().min(1).max(64).optional().openapi({ description: "Tenant id or slug" }) }) },
+  responses: { 200: jsonResponse(z.object({ data: z.array(DomainSchema) }), "Hostnames"), ...errors(400, 401, 404) },
+});
+
+const detachDomain = createRoute({
+  method: "delete",
+  path: "/v1/platform/domains/{hostname}",
+  tags: ["Platform"],
+  summary: "Detach a custom hostname; it stops reaching the tenant",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: { params: z.object({ hostname: Hostname }) },
+  responses: { 204: { description: "Detached" }, ...errors(400, 401, 404) },
 });
 
 const PoolSchema = z.object({ bound: z.number(), registered: z.number(), free: z.number(), assigned: z.number() }).openapi("DatabasePool");
@@ -161,6 +185,25 @@ export const platformRoutes = router()
     await invalidateHosts(c.env, [body.hostname]);
     await recordAudit(c, { action: "domain.attached", resourceType: "hostname", resourceId: body.hostname }, { tenant, actor: { type: "platform" } });
     return c.json({ hostname: inserted.hostname, tenant_id: tenant.id, verified_at: verifiedAt }, 201);
+  })
+  .openapi(listDomains, async (c) => {
+    const ref = c.req.valid("query").tenant;
+    const tenantId = ref ? (await findTenant(c, ref)).id : undefined;
+    const rows = await controlDb(c.env)
+      .select()
+      .from(hostnames)
+      .where(tenantId ? eq(hostnames.tenantId, tenantId) : undefined)
+      .orderBy(hostnames.hostname);
+    return c.json({ data: rows.map((h) => ({ hostname: h.hostname, tenant_id: h.tenantId, verified_at: h.verifiedAt })) }, 200);
+  })
+  .openapi(detachDomain, async (c) => {
+    const { hostname } = c.req.valid("param");
+    const deleted = await controlDb(c.env).delete(hostnames).where(eq(hostnames.hostname, hostname)).returning().get();
+    if (!deleted) throw new ApiError("NOT_FOUND", `${hostname} is not attached`);
+    await invalidateHosts(c.env, [hostname]);
+    const tenant = await findTenant(c, deleted.tenantId);
+    await recordAudit(c, { action: "domain.detached", resourceType: "hostname", resourceId: hostname }, { tenant, actor: { type: "platform" } });
+    return c.body(null, 204);
   })
   .openapi(getPool, async (c) => c.json(await poolStatus(c.env), 200))
   .openapi(syncDatabases, async (c) => {

@@ -73,6 +73,13 @@ describe("platform operator API", () => {
     const other = await createTenant();
     expectProblem(await call(`http://${host}/v1/projects`, { token: other.owner.token }), 401, "INVALID_TOKEN");
     expectProblem(await admin("/v1/platform/domains", { body: { tenant: other.id, hostname: host } }), 409, "CONFLICT");
+
+    const listed = await admin(`/v1/platform/domains?tenant=${t.slug}`);
+    expect(listed.body.data).toEqual([{ hostname: host, tenant_id: t.id, verified_at: res.body.verified_at }]);
+    expectStatus(await admin(`/v1/platform/domains/${host}`, { method: "DELETE" }), 204);
+    expectProblem(await call(`http://${host}/v1/projects`, { token: t.owner.token }), 404, "TENANT_NOT_FOUND");
+    expectProblem(await admin(`/v1/platform/domains/${host}`, { method: "DELETE" }), 404, "NOT_FOUND");
+    expectStatus(await call(`${t.host}/v1/projects`, { token: t.owner.token }), 200);
   });
 
   it("refuses bad hostnames and unknown tenants, naming the field", async () => {
