@@ -11,7 +11,10 @@ const PLATFORM_ADMIN_TOKEN = `pat_test_${webcrypto.randomUUID()}`;
 const controlMigrations = await readD1Migrations("migrations/control");
 const tenantMigrations = await readD1Migrations("migrations/tenant");
 
-/** `count` tenant databases, more than dev declares: every test makes its own tenant. */
+/**
+ * `count` tenant databases, more than dev declares: every test makes its own tenant. Storage is
+ * isolated per test file, so the pool only has to outlast the busiest file.
+ */
 function tenantDatabases(count: number): Record<string, string> {
   return Object.fromEntries(Array.from({ length: count }, (_, i) => {
     const n = String(i + 1).padStart(4, "0");
@@ -47,7 +50,7 @@ export default defineConfig({
     // The Worker logs a JSON line per request; keep warnings and errors, drop the rest.
     onConsoleLog: (_log, type) => type === "stderr",
     projects: [
-      project("api", ["test/**/*.test.ts"], ["test/pool/**"], 160),
+      project("api", ["test/**/*.test.ts"], ["test/pool/**"], 64),
       // Its own workerd with only wrangler.toml's databases: it drains the pool on purpose.
       project("pool", ["test/pool/**/*.test.ts"], [], 0),
     ],
