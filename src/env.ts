@@ -17,6 +17,8 @@ export interface Env {
   AI_PROVIDER: string;
   VECTOR_PROVIDER: string;
   TENANT_CACHE_TTL_SECONDS: string;
+  /** Milliseconds between the local model's words (streaming you can watch; 0 in benchmarks). */
+  LOCAL_AI_WORD_DELAY_MS?: string;
   /** ES256 private JWK (with `kid`) as JSON: signs access tokens. */
   JWT_PRIVATE_KEY: string;
   /** Optional JSON array of public JWKs still accepted after a key rotation. */

@@ -1,0 +1,46 @@
+/** One turn of a chat prompt. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  maxTokens?: number;
+  signal?: AbortSignal;
+}
+
+/** Token counts of one model call, as the provider reports them (or estimates, for the local model). */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface ChatResult {
+  text: string;
+  usage: Usage;
+  model: string;
+  provider: ProviderName;
+}
+
+export type ProviderName = "local" | "workers-ai";
+
+/** A model provider: streaming chat and embeddings. */
+export interface AiProvider {
+  readonly name: ProviderName;
+  /** Streams a reply, calling `onDelta` with each piece of text; resolves with the whole reply and its usage. */
+  chat(request: ChatRequest, onDelta: (text: string) => void): Promise<ChatResult>;
+  /** One embedding vector per text. */
+  embed(texts: string[]): Promise<number[][]>;
+}
+
+/** A provider failed (5xx, time-out, bad stream): the caller records a failed reply, never a stuck one. */
+export class ProviderError extends Error {
+  override readonly name = "ProviderError";
+}
+
+/** Rough token count (four characters a token) used for prompt budgets and the local model's usage. */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}

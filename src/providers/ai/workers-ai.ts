@@ -1,0 +1,75 @@
+import { type AiProvider, type ChatRequest, type ChatResult, estimateTokens, ProviderError } from "./types";
+
+/** The embedding model behind `embed`. */
+export const WORKERS_AI_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5";
+
+/** The part of the `AI` binding this provider uses. */
+export interface AiBinding {
+  run(model: string, inputs: Record<string, unknown>, options?: Record<string, unknown>): Promise<unknown>;
+}
+
+/** Workers AI through the `AI` binding: server-sent events for chat, batched embeddings. */
+export class WorkersAiProvider implements AiProvider {
+  readonly name = "workers-ai" as const;
+
+  constructor(private readonly ai: AiBinding) {}
+
+  async chat(request: ChatRequest, onDelta: (text: string) => void): Promise<ChatResult> {
+    let stream: unknown;
+    try {
+      stream = await this.ai.run(request.model, { messages: request.messages, stream: true, max_tokens: request.maxTokens ?? 1024 }, { signal: request.signal });
+    } catch (err) {
+      throw new ProviderError(`Workers AI ${request.model}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    if (!(stream instanceof ReadableStream)) throw new ProviderError(`Workers AI ${request.model} did not stream`);
+    let text = "";
+    let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    for await (const event of sseEvents(stream as ReadableStream<Uint8Array>)) {
+      if (event === "[DONE]") break;
+      let data: { response?: string; usage?: typeof usage };
+      try {
+        data = JSON.parse(event) as typeof data;
+      } catch {
+        throw new ProviderError(`Workers AI ${request.model} sent an unreadable event`);
+      }
+      if (data.response) {
+        text += data.response;
+        onDelta(data.response);
+      }
+      if (data.usage) usage = data.usage;
+    }
+    const prompt = request.messages.map((m) => m.content).join("\n");
+    return {
+      text,
+      usage: { inputTokens: usage?.prompt_tokens ?? estimateTokens(prompt), outputTokens: usage?.completion_tokens ?? estimateTokens(text) },
+      model: request.model,
+      provider: this.name,
+    };
+  }
+
+  async embed(texts: string[]): Promise<number[][]> {
+    const out = (await this.ai.run(WORKERS_AI_EMBEDDING_MODEL, { text: texts })) as { data?: number[][] };
+    if (!Array.isArray(out.data) || out.data.length !== texts.length) throw new ProviderError("Workers AI returned no embeddings");
+    return out.data;
+  }
+}
+
+/** The `data:` payloads of a server-sent event stream. */
+export async function* sseEvents(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of stream) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block
+        .split("\n")
+        .filter((l) => l.startsWith("data:"))
+        .map((l) => l.slice(5).trimStart())
+        .join("\n");
+      if (data) yield data;
+    }
+  }
+}

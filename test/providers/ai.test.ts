@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { aiProvider } from "../../src/providers/ai";
+import { LOCAL_FAILURE_TRIGGER, LocalAiProvider } from "../../src/providers/ai/local";
+import { ProviderError } from "../../src/providers/ai/types";
+import { type AiBinding, WorkersAiProvider } from "../../src/providers/ai/workers-ai";
+
+const prompt = (content: string) => ({ model: "m", messages: [{ role: "system" as const, content: "be brief" }, { role: "user" as const, content }] });
+
+describe("the local model", () => {
+  it("streams a deterministic reply word by word, with usage", async () => {
+    const model = new LocalAiProvider(0);
+    const deltas: string[] = [];
+    const a = await model.chat(prompt("hello there"), (d) => deltas.push(d));
+    const b = await model.chat(prompt("hello there"), () => {});
+    expect(deltas.length).toBeGreaterThan(5);
+    expect(deltas.join("")).toBe(a.text);
+    expect(a.text).toBe(b.text);
+    expect(a.text).toContain("hello there");
+    expect(a).toMatchObject({ provider: "local", model: "m", usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) } });
+    expect(a.usage.outputTokens).toBeGreaterThan(0);
+  });
+
+  it("stops when aborted and fails on the trigger phrase", async () => {
+    const model = new LocalAiProvider(5);
+    const controller = new AbortController();
+    const deltas: string[] = [];
+    const result = await model.chat({ ...prompt("x"), signal: controller.signal }, (d) => {
+      deltas.push(d);
+      if (deltas.length === 2) controller.abort();
+    });
+    expect(deltas).toHaveLength(2);
+    expect(result.text).toBe(deltas.join(""));
+    await expect(model.chat(prompt(`please ${LOCAL_FAILURE_TRIGGER}`), () => {})).rejects.toBeInstanceOf(ProviderError);
+  });
+
+  it("embeds deterministically into unit vectors", async () => {
+    const model = new LocalAiProvider(0);
+    const [a, b, c] = await model.embed(["one", "one", "two"]);
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+    expect(Math.hypot(...a!)).toBeCloseTo(1, 6);
+  });
+});
+
+/** A stand-in for the AI binding (Workers AI has no local simulation) that answers as Workers AI does. */
+function binding(events: string[], chunkSize = 7): AiBinding & { calls: unknown[] } {
+  const calls: unknown[] = [];
+  return {
+    calls,
+    async run(model, inputs) {
+      calls.push({ model, inputs });
+      if ("text" in inputs) return { data: (inputs.text as string[]).map(() => [0.1, 0.2]) };
+      const body = new TextEncoder().encode(events.map((e) => `data: ${e}\n\n`).join(""));
+      return new ReadableStream<Uint8Array>({
+        start(controller) {
+          // Split across arbitrary byte boundaries, as a network would.
+          for (let i = 0; i < body.length; i += chunkSize) controller.enqueue(body.slice(i, i + chunkSize));
+          controller.close();
+        },
+      });
+    },
+  };
+}
+
+describe("Workers AI", () => {
+  it("reads the streamed events into deltas, text and the reported usage", async () => {
+    const ai = binding([JSON.stringify({ response: "Hel" }), JSON.stringify({ response: "lo" }), JSON.stringify({ response: "", usage: { prompt_tokens: 11, completion_tokens: 2 } }), "[DONE]"]);
+    const deltas: string[] = [];
+    const result = await new WorkersAiProvider(ai).chat(prompt("hi"), (d) => deltas.push(d));
+    expect(deltas).toEqual(["Hel", "lo"]);
+    expect(result).toEqual({ text: "Hello", usage: { inputTokens: 11, outputTokens: 2 }, model: "m", provider: "workers-ai" });
+    expect(ai.calls[0]).toMatchObject({ model: "m", inputs: { stream: true, messages: prompt("hi").messages } });
+  });
+
+  it("turns a failed call or an unreadable stream into a ProviderError", async () => {
+    const failing: AiBinding = { run: async () => Promise.reject(new Error("503 upstream")) };
+    await expect(new WorkersAiProvider(failing).chat(prompt("hi"), () => {})).rejects.toBeInstanceOf(ProviderError);
+    await expect(new WorkersAiProvider(binding(["not json"])).chat(prompt("hi"), () => {})).rejects.toBeInstanceOf(ProviderError);
+    const notStreaming: AiBinding = { run: async () => ({ response: "whole" }) };
+    await expect(new WorkersAiProvider(notStreaming).chat(prompt("hi"), () => {})).rejects.toBeInstanceOf(ProviderError);
+  });
+
+  it("embeds through the embedding model", async () => {
+    const ai = binding([]);
+    expect(await new WorkersAiProvider(ai).embed(["a", "b"])).toEqual([[0.1, 0.2], [0.1, 0.2]]);
+    expect(ai.calls[0]).toMatchObject({ model: "@cf/baai/bge-base-en-v1.5" });
+  });
+});
+
+describe("choosing a provider", () => {
+  it("follows AI_PROVIDER and refuses anything else", () => {
+    const ai = binding([]) as unknown as Ai;
+    expect(aiProvider({ AI_PROVIDER: "local", AI: ai }).name).toBe("local");
+    expect(aiProvider({ AI_PROVIDER: "cloudflare", AI: ai }).name).toBe("workers-ai");
+    expect(() => aiProvider({ AI_PROVIDER: "openai", AI: ai })).toThrow(/AI_PROVIDER/);
+  });
+});
