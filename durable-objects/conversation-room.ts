@@ -1,8 +1,401 @@
 import { DurableObject } from "cloudflare:workers";
+import { tenantDatabase } from "../src/db/router";
+import type { Env } from "../src/env";
+import { newId } from "../src/lib/ids";
+import { createLogger, errorFields } from "../src/lib/log";
+import { aiProvider, type ChatMessage, type ChatResult } from "../src/providers/ai";
+import { estimateTokens } from "../src/providers/ai/types";
+import {
+  ClientFrame,
+  IDENTITY_HEADER,
+  MAX_FRAME_BYTES,
+  type FrameErrorCode,
+  type Participant,
+  type ServerFrame,
+  SocketIdentity,
+  SUBPROTOCOL,
+  type WireMessage,
+} from "./conversation-protocol";
+
+/** What the room needs to know about its conversation; set by the Worker on create and update. */
+export interface RoomConfig {
+  tenantId: string;
+  conversationId: string;
+  dbBinding: string;
+  systemPrompt: string | null;
+  model: string;
+  retentionDays: number | null;
+}
+
+/** Who posts a message or asks for a reply. */
+export interface Author {
+  userId: string;
+}
+
+/** How much recent history goes into a prompt, in estimated tokens. */
+const PROMPT_HISTORY_BUDGET = 3000;
+const RETENTION_SWEEP_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+interface MessageRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  id: string;
+  role: "user" | "assistant";
+  content: string;
+  author_id: string | null;
+  client_id: string | null;
+  status: "complete" | "failed" | "canceled";
+  model: string | null;
+  provider: string | null;
+  tokens_in: number | null;
+  tokens_out: number | null;
+  error: string | null;
+  created_at: number;
+}
+
+/** A reply being generated: its text so far, how to stop it, and who listens besides the sockets. */
+interface InFlightReply {
+  id: string;
+  text: string;
+  controller: AbortController;
+  listeners: Set<(frame: ServerFrame) => void>;
+}
 
 /**
- * One per (tenant, conversation): the live message log in its own SQLite, hibernating
- * WebSockets and in-flight AI streams. Bound now so the binding and its SQLite migration
- * exist from the first deploy; its protocol and behaviour arrive with issue 3.
+ * One per (tenant, conversation). Owns the conversation's message log (its own SQLite), its
+ * hibernating WebSockets and the assistant replies being streamed. A message is stored before it
+ * is broadcast or acknowledged, and `seq` grows by one per stored message.
  */
-export class ConversationRoom extends DurableObject {}
+export class ConversationRoom extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly replies = new Map<string, InFlightReply>();
+  private readonly log = createLogger({ component: "ConversationRoom" });
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.createSchema();
+    // Answer pings without waking the object from hibernation.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+  }
+
+  private createSchema() {
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS messages (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      role TEXT NOT NULL,
+      content TEXT NOT NULL,
+      author_id TEXT,
+      client_id TEXT,
+      status TEXT NOT NULL,
+      model TEXT, provider TEXT, tokens_in INTEGER, tokens_out INTEGER, error TEXT,
+      created_at INTEGER NOT NULL)`);
+    this.sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (author_id, client_id) WHERE client_id IS NOT NULL`);
+    this.sql.exec(`CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at)`);
+  }
+
+  // ---- RPC, called by the Worker --------------------------------------------------------------
+
+  /** Stores (or replaces) the conversation's settings and arms the retention sweep. */
+  async configure(config: RoomConfig): Promise<void> {
+    this.sql.exec(`INSERT INTO config (key, value) VALUES ('room', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, JSON.stringify(config));
+    if (config.retentionDays) {
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null) await this.ctx.storage.setAlarm(Date.now() + RETENTION_SWEEP_MS);
+    } else {
+      await this.ctx.storage.deleteAlarm();
+    }
+  }
+
+  /** Stores a user message and broadcasts it. A retried `clientId` returns the stored message again. */
+  async post(author: Author, content: string, clientId?: string): Promise<{ message: WireMessage; duplicate: boolean }> {
+    if (clientId) {
+      const existing = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, author.userId, clientId).toArray()[0];
+      if (existing) return { message: toWire(existing), duplicate: true };
+    }
+    const message = this.store({ role: "user", content, authorId: author.userId, clientId: clientId ?? null, status: "complete" });
+    this.broadcast({ type: "message", message }, (identity) => (identity.user_id === author.userId && clientId ? { client_id: clientId } : {}));
+    return { message, duplicate: false };
+  }
+
+  /** Messages after `after`, oldest first. */
+  async history(after: number, limit: number): Promise<WireMessage[]> {
+    return this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray().map(toWire);
+  }
+
+  /**
+   * Starts an assistant reply to the conversation so far; deltas go to every socket. With
+   * `stream`, also returns the reply as server-sent events for the caller.
+   */
+  async reply(requestedBy: Author, opts: { stream?: boolean } = {}): Promise<{ replyId: string; events?: ReadableStream<Uint8Array> }> {
+    const reply: InFlightReply = { id: `rpl_${crypto.randomUUID().replaceAll("-", "")}`, text: "", controller: new AbortController(), listeners: new Set() };
+    this.replies.set(reply.id, reply);
+    let events: ReadableStream<Uint8Array> | undefined;
+    if (opts.stream) {
+      const encoder = new TextEncoder();
+      events = new ReadableStream<Uint8Array>({
+        start(controller) {
+          reply.listeners.add((frame) => {
+            controller.enqueue(encoder.encode(`event: ${frame.type}\ndata: ${JSON.stringify(frame)}\n\n`));
+            if (frame.type === "done" || frame.type === "error") controller.close();
+          });
+        },
+      });
+    }
+    // Not awaited: the reply streams after this call returns; the pending work keeps the object awake.
+    this.ctx.waitUntil(this.generate(reply, requestedBy));
+    return { replyId: reply.id, events };
+  }
+
+  /** Deletes the whole log and closes every socket (conversation deleted). */
+  async destroy(): Promise<void> {
+    for (const reply of this.replies.values()) reply.controller.abort();
+    for (const ws of this.ctx.getWebSockets()) ws.close(4404, "conversation deleted");
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    // This instance lives on until evicted; give it empty tables rather than none.
+    this.createSchema();
+  }
+
+  // ---- WebSockets ----------------------------------------------------------------------------
+
+  /** Accepts a WebSocket the Worker has already authenticated; its identity rides in a header. */
+  override async fetch(request: Request): Promise<Response> {
+    const identity = SocketIdentity.safeParse(JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null"));
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !identity.success) {
+      return new Response("expected an authenticated WebSocket upgrade", { status: 400 });
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [identity.data.user_id]);
+    server.serializeAttachment(identity.data);
+    const config = this.config();
+    this.send(server, { type: "ready", conversation_id: config?.conversationId ?? "", last_seq: this.lastSeq(), participants: this.participants() });
+    this.broadcast({ type: "presence", participants: this.participants() });
+    const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim()) ?? [];
+    const headers = offered.includes(SUBPROTOCOL) ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : undefined;
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const size = typeof raw === "string" ? new TextEncoder().encode(raw).byteLength : raw.byteLength;
+    if (size > MAX_FRAME_BYTES) return this.sendError(ws, "FRAME_TOO_LARGE", `Frames are limited to ${MAX_FRAME_BYTES} bytes`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
+    } catch {
+      return this.sendError(ws, "INVALID_FRAME", "Frames are JSON objects with a type");
+    }
+    const frame = ClientFrame.safeParse(parsed);
+    if (!frame.success) {
+      const detail = frame.error.issues.map((i) => `${i.path.join(".") || "(frame)"}: ${i.message}`).join("; ");
+      return this.sendError(ws, "INVALID_FRAME", detail);
+    }
+    const identity = SocketIdentity.parse(ws.deserializeAttachment());
+    const f = frame.data;
+    switch (f.type) {
+      case "ping":
+        return this.send(ws, { type: "pong" });
+      case "typing":
+        return this.broadcast({ type: "typing", user_id: identity.user_id }, undefined, ws);
+      case "resume":
+        return this.resume(ws, f.after_seq);
+      case "cancel": {
+        const reply = this.replies.get(f.reply_id);
+        if (!reply) return this.sendError(ws, "NOT_FOUND", `No reply ${f.reply_id} is streaming`);
+        if (!identity.can_post) return this.sendError(ws, "FORBIDDEN", "Your role may not cancel replies");
+        reply.controller.abort();
+        return;
+      }
+      case "message": {
+        if (!identity.can_post) return this.sendError(ws, "FORBIDDEN", "Your role may read this conversation but not post to it");
+        const author = { userId: identity.user_id };
+        const { message, duplicate } = await this.post(author, f.content, f.client_id);
+        if (duplicate) this.send(ws, { type: "message", message, ...(f.client_id ? { client_id: f.client_id } : {}) });
+        else if (f.reply) await this.reply(author);
+        return;
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    ws.close(code === 1005 ? 1000 : code, reason);
+    this.broadcast({ type: "presence", participants: this.participants(ws) });
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.broadcast({ type: "presence", participants: this.participants(ws) });
+  }
+
+  /** Retention: deletes messages older than the conversation's retention, then sweeps again later. */
+  override async alarm(): Promise<void> {
+    const config = this.config();
+    if (!config?.retentionDays) return;
+    const cutoff = Date.now() - config.retentionDays * DAY_MS;
+    const deleted = this.sql.exec(`DELETE FROM messages WHERE created_at < ?`, cutoff).rowsWritten;
+    if (deleted) this.log.info("retention.swept", { tenant_id: config.tenantId, conversation_id: config.conversationId, deleted });
+    await this.ctx.storage.setAlarm(Date.now() + RETENTION_SWEEP_MS);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private config(): RoomConfig | null {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM config WHERE key = 'room'`).toArray()[0];
+    return row ? (JSON.parse(row.value) as RoomConfig) : null;
+  }
+
+  private lastSeq(): number {
+    const row = this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).toArray()[0];
+    return row?.seq ?? 0;
+  }
+
+  private store(m: {
+    role: "user" | "assistant";
+    content: string;
+    authorId: string | null;
+    clientId: string | null;
+    status: WireMessage["status"];
+    result?: Pick<ChatResult, "model" | "provider" | "usage">;
+    error?: string;
+  }): WireMessage {
+    const row = this.sql
+      .exec<MessageRow>(
+        `INSERT INTO messages (id, role, content, author_id, client_id, status, model, provider, tokens_in, tokens_out, error, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        newId("msg"),
+        m.role,
+        m.content,
+        m.authorId,
+        m.clientId,
+        m.status,
+        m.result?.model ?? null,
+        m.result?.provider ?? null,
+        m.result?.usage.inputTokens ?? null,
+        m.result?.usage.outputTokens ?? null,
+        m.error ?? null,
+        Date.now(),
+      )
+      .one();
+    this.touchMetadata(row.seq, row.created_at);
+    return toWire(row);
+  }
+
+  /** Keeps the conversation's row in the tenant's D1 current (message count, last activity), off the message path. */
+  private touchMetadata(seq: number, at: number) {
+    const config = this.config();
+    if (!config) return;
+    const db = tenantDatabase(this.env, { id: config.tenantId, dbBinding: config.dbBinding });
+    const write = db
+      .prepare(
+        `UPDATE conversations SET message_count = MAX(message_count, ?), last_activity_at = MAX(COALESCE(last_activity_at, ''), ?)
+         WHERE id = ? AND tenant_id = ?`,
+      )
+      .bind(seq, new Date(at).toISOString(), config.conversationId, config.tenantId)
+      .run()
+      .catch((err: unknown) => this.log.error("conversation.metadata_failed", { ...errorFields(err), conversation_id: config.conversationId }));
+    this.ctx.waitUntil(write);
+  }
+
+  private async generate(reply: InFlightReply, requestedBy: Author): Promise<void> {
+    const config = this.config();
+    const emit = (frame: ServerFrame) => {
+      this.broadcast(frame);
+      for (const listener of reply.listeners) listener(frame);
+    };
+    try {
+      const result = await aiProvider(this.env).chat(
+        { model: config?.model ?? "", messages: this.prompt(config), signal: reply.controller.signal },
+        (text) => {
+          reply.text += text;
+          emit({ type: "delta", reply_id: reply.id, text });
+        },
+      );
+      const canceled = reply.controller.signal.aborted;
+      const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
+      emit({ type: "done", reply_id: reply.id, message });
+    } catch (err) {
+      this.log.error("reply.failed", { ...errorFields(err), conversation_id: config?.conversationId, requested_by: requestedBy.userId });
+      // The failed marker is a stored message like any other, so seq stays gap-free for every client.
+      const message = this.store({ role: "assistant", content: reply.text, authorId: null, clientId: null, status: "failed", error: "provider_error" });
+      emit({ type: "error", code: "PROVIDER_ERROR", message: "The model failed to answer; the partial reply is stored as failed", reply_id: reply.id });
+      this.broadcast({ type: "message", message });
+    } finally {
+      this.replies.delete(reply.id);
+    }
+  }
+
+  /** The system prompt, then as much recent complete history as fits the budget, oldest first. */
+  private prompt(config: RoomConfig | null): ChatMessage[] {
+    const recent = this.sql
+      .exec<MessageRow>(`SELECT role, content FROM messages WHERE status = 'complete' ORDER BY seq DESC LIMIT 200`)
+      .toArray();
+    const history: ChatMessage[] = [];
+    let budget = PROMPT_HISTORY_BUDGET;
+    for (const m of recent) {
+      budget -= estimateTokens(m.content);
+      if (budget < 0 && history.length) break;
+      history.unshift({ role: m.role, content: m.content });
+    }
+    return config?.systemPrompt ? [{ role: "system", content: config.systemPrompt }, ...history] : history;
+  }
+
+  /** Sends what a reconnecting client missed, then the text so far of every reply still streaming. */
+  private resume(ws: WebSocket, afterSeq: number) {
+    const missed = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ORDER BY seq`, afterSeq).toArray();
+    for (const row of missed) this.send(ws, { type: "message", message: toWire(row) });
+    for (const reply of this.replies.values()) {
+      if (reply.text) this.send(ws, { type: "delta", reply_id: reply.id, text: reply.text });
+    }
+  }
+
+  private participants(leaving?: WebSocket): Participant[] {
+    const byUser = new Map<string, Participant>();
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws === leaving || ws.readyState !== WebSocket.OPEN) continue;
+      const identity = ws.deserializeAttachment() as SocketIdentity;
+      const p = byUser.get(identity.user_id) ?? { user_id: identity.user_id, role: identity.role, connections: 0 };
+      p.connections++;
+      byUser.set(identity.user_id, p);
+    }
+    return [...byUser.values()];
+  }
+
+  private send(ws: WebSocket, frame: ServerFrame) {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // The socket closed between listing and sending; its close handler updates presence.
+    }
+  }
+
+  private sendError(ws: WebSocket, code: FrameErrorCode, message: string) {
+    this.send(ws, { type: "error", code, message });
+  }
+
+  /** Sends a frame to every open socket (but `except`), with per-socket extra fields. */
+  private broadcast(frame: ServerFrame, extra?: (identity: SocketIdentity) => Record<string, unknown>, except?: WebSocket) {
+    const shared = extra ? undefined : JSON.stringify(frame);
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws === except) continue;
+      try {
+        ws.send(shared ?? JSON.stringify({ ...frame, ...extra!(ws.deserializeAttachment() as SocketIdentity) }));
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+}
+
+function toWire(row: MessageRow): WireMessage {
+  return {
+    id: row.id,
+    seq: row.seq,
+    role: row.role,
+    content: row.content,
+    author_id: row.author_id,
+    status: row.status,
+    created_at: new Date(row.created_at).toISOString(),
+    usage: row.model && row.provider ? { model: row.model, provider: row.provider, tokens_in: row.tokens_in ?? 0, tokens_out: row.tokens_out ?? 0 } : null,
+    error: row.error,
+  };
+}

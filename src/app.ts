@@ -8,6 +8,7 @@ import { hostRouting } from "./middleware/host";
 import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { auditRoutes } from "./routes/audit";
+import { conversationRoutes } from "./routes/conversations";
 import { authRoutes } from "./routes/auth";
 import { invitationRoutes } from "./routes/invitations";
 import { memberRoutes } from "./routes/members";
@@ -56,6 +57,7 @@ export function createApp() {
   app.route("/", apiKeyRoutes);
   app.route("/", projectRoutes);
   app.route("/", auditRoutes);
+  app.route("/", conversationRoutes);
 
   app.route("/", systemRoutes);
 

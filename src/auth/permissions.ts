@@ -11,6 +11,8 @@ export const PERMISSIONS = [
   "api_keys:read",
   "api_keys:write",
   "audit:read",
+  "conversations:read",
+  "conversations:write",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -21,8 +23,8 @@ export type Role = (typeof ROLES)[number];
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(PERMISSIONS),
   admin: new Set(PERMISSIONS),
-  editor: new Set(["projects:read", "projects:write", "members:read", "api_keys:read", "api_keys:write"]),
-  viewer: new Set(["projects:read", "members:read"]),
+  editor: new Set(["projects:read", "projects:write", "members:read", "api_keys:read", "api_keys:write", "conversations:read", "conversations:write"]),
+  viewer: new Set(["projects:read", "members:read", "conversations:read"]),
 };
 
 /** Role rank for "may this actor touch that member": owner > admin > editor > viewer. */

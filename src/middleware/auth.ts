@@ -19,13 +19,30 @@ export function tokenConfig(c: Context<AppEnv>) {
 const unauthenticated = (detail: string, code: "UNAUTHENTICATED" | "INVALID_TOKEN") =>
   new ApiError(code, detail, { headers: { "WWW-Authenticate": `Bearer realm="tessera"${code === "INVALID_TOKEN" ? ', error="invalid_token"' : ""}` } });
 
-/** Reads `Authorization: Bearer` as an API key (`tsk_…`) or an access JWT for the host's tenant. */
-async function authenticate(c: Context<AppEnv>): Promise<Principal> {
+/** The bearer credential of `Authorization: Bearer`. */
+function bearerCredential(c: Context<AppEnv>): string {
   const header = c.req.header("authorization");
   if (!header) throw unauthenticated("Send Authorization: Bearer <access token or API key>", "UNAUTHENTICATED");
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match) throw unauthenticated("The Authorization header must be `Bearer <credential>`", "UNAUTHENTICATED");
-  const credential = match[1]!;
+  return match[1]!;
+}
+
+/**
+ * The credential of a WebSocket upgrade. Browsers cannot set headers on one, so besides
+ * `Authorization: Bearer` it may come as a `bearer.<token>` subprotocol or an `access_token` query parameter.
+ */
+function webSocketCredential(c: Context<AppEnv>): string {
+  if (c.req.header("authorization")) return bearerCredential(c);
+  const offered = c.req.header("sec-websocket-protocol")?.split(",").map((p) => p.trim()) ?? [];
+  const fromProtocol = offered.find((p) => p.startsWith("bearer."))?.slice("bearer.".length);
+  const credential = fromProtocol || c.req.query("access_token");
+  if (!credential) throw unauthenticated("Authenticate with Authorization: Bearer, a bearer.<token> subprotocol or ?access_token=", "UNAUTHENTICATED");
+  return credential;
+}
+
+/** Resolves an API key (`tsk_…`) or an access JWT for the host's tenant. */
+async function authenticate(c: Context<AppEnv>, credential: string): Promise<Principal> {
   const tenant = c.var.tenant;
 
   if (credential.startsWith(API_KEY_PREFIX)) {
@@ -49,15 +66,18 @@ async function authenticate(c: Context<AppEnv>): Promise<Principal> {
 /** Requires any valid credential for the host's tenant. */
 export function requireAuth() {
   return createMiddleware<AppEnv>(async function requireAuth(c, next) {
-    c.set("principal", await authenticate(c));
+    c.set("principal", await authenticate(c, bearerCredential(c)));
     await next();
   });
 }
 
-/** Requires a credential whose role (and, for a key, scopes) grants `permission`. */
-export function requirePermission(permission: Permission) {
+/**
+ * Requires a credential whose role (and, for a key, scopes) grants `permission`; `from:
+ * "websocket"` also accepts the ways browsers authenticate a WebSocket upgrade.
+ */
+export function requirePermission(permission: Permission, opts: { from?: "header" | "websocket" } = {}) {
   return createMiddleware<AppEnv>(async function requirePermission(c, next) {
-    const principal = await authenticate(c);
+    const principal = await authenticate(c, opts.from === "websocket" ? webSocketCredential(c) : bearerCredential(c));
     if (!principal.permissions.has(permission)) {
       throw principal.kind === "api_key" && ROLE_PERMISSIONS[principal.role].has(permission)
         ? new ApiError("INSUFFICIENT_SCOPE", `This API key lacks the scope ${permission}`)

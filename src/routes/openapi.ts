@@ -57,6 +57,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   410: "Gone",
   413: "Body over 1 MiB",
   415: "Body is not JSON",
+  426: "WebSocket upgrade required",
   503: "Temporarily unavailable",
 };
 

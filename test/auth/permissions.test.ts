@@ -13,6 +13,9 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   "api_keys:read": (t, token) => call(`${t.host}/v1/api-keys`, { token }),
   "api_keys:write": (t, token) => call(`${t.host}/v1/api-keys/key_absent`, { method: "DELETE", token }),
   "audit:read": (t, token) => call(`${t.host}/v1/audit-log`, { token }),
+  "conversations:read": (t, token) => call(`${t.host}/v1/conversations`, { token }),
+  // An absent project: past the permission check it is 404, before it 403.
+  "conversations:write": (t, token) => call(`${t.host}/v1/conversations`, { token, body: { project_id: "prj_absent" } }),
 };
 
 describe("the permission matrix, enforced on every route", () => {
@@ -37,8 +40,9 @@ describe("the permission matrix, enforced on every route", () => {
 });
 
 describe("the matrix keeps the product's promises", () => {
-  it("viewers only read; editors write content and keys but not members; admins and owners do all", () => {
-    expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual(["members:read", "projects:read"]);
+  it("viewers only read; editors write content, conversations and keys but not members; admins and owners do all", () => {
+    expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual(["conversations:read", "members:read", "projects:read"]);
+    expect(ROLE_PERMISSIONS.editor.has("conversations:write")).toBe(true);
     expect(ROLE_PERMISSIONS.viewer.has("api_keys:write")).toBe(false);
     expect(ROLE_PERMISSIONS.editor.has("projects:write")).toBe(true);
     expect(ROLE_PERMISSIONS.editor.has("members:write")).toBe(false);

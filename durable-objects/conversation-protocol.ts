@@ -1,0 +1,70 @@
+import { z } from "zod";
+
+/** Frames larger than this are refused with an error frame; the socket stays open. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** The subprotocol a browser offers beside its `bearer.<token>` one. */
+export const SUBPROTOCOL = "tessera.v1";
+
+/** Everything a client may send. */
+export const ClientFrame = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("message"),
+    content: z.string().min(1).max(32_000),
+    /** The client's own id for the message: echoed back, and a retry with the same id is not stored twice. */
+    client_id: z.string().min(1).max(100).optional(),
+    /** Ask the assistant to answer after this message. */
+    reply: z.boolean().optional(),
+  }),
+  z.object({ type: z.literal("typing") }),
+  z.object({ type: z.literal("resume"), after_seq: z.number().int().min(0) }),
+  z.object({ type: z.literal("cancel"), reply_id: z.string().min(1).max(100) }),
+  z.object({ type: z.literal("ping") }),
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+/** A message as it travels and as history returns it. */
+export interface WireMessage {
+  id: string;
+  seq: number;
+  role: "user" | "assistant";
+  content: string;
+  author_id: string | null;
+  status: "complete" | "failed" | "canceled";
+  created_at: string;
+  /** Set on assistant messages: which model and provider answered, and the tokens used. */
+  usage: { model: string; provider: string; tokens_in: number; tokens_out: number } | null;
+  error: string | null;
+}
+
+export interface Participant {
+  user_id: string;
+  role: string;
+  connections: number;
+}
+
+/** Error codes an `error` frame carries. */
+export type FrameErrorCode = "INVALID_FRAME" | "FRAME_TOO_LARGE" | "FORBIDDEN" | "NOT_FOUND" | "PROVIDER_ERROR" | "RATE_LIMITED";
+
+/** Everything the room sends. */
+export type ServerFrame =
+  | { type: "ready"; conversation_id: string; last_seq: number; participants: Participant[] }
+  | { type: "message"; message: WireMessage; client_id?: string }
+  | { type: "delta"; reply_id: string; text: string }
+  | { type: "done"; reply_id: string; message: WireMessage }
+  | { type: "presence"; participants: Participant[] }
+  | { type: "typing"; user_id: string }
+  | { type: "error"; code: FrameErrorCode; message: string; reply_id?: string }
+  | { type: "pong" };
+
+/** Who is on a socket, set by the Worker after it authenticated the upgrade; kept in the socket's attachment. */
+export const SocketIdentity = z.object({
+  user_id: z.string(),
+  role: z.string(),
+  credential: z.enum(["access_token", "api_key"]),
+  api_key_id: z.string().optional(),
+  can_post: z.boolean(),
+});
+export type SocketIdentity = z.infer<typeof SocketIdentity>;
+
+/** The header the Worker uses to hand the room a socket's identity (the room is not reachable otherwise). */
+export const IDENTITY_HEADER = "x-tessera-identity";

@@ -1,0 +1,204 @@
+import { env, evictAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { ConversationRoom } from "../../durable-objects/conversation-room";
+import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
+import { createConversation } from "../conversations";
+import { addMember, call, createTenant, expectStatus, type TestTenant } from "../harness";
+import { connect, open } from "../ws";
+
+const roomOf = (t: TestTenant, conversationId: string) => env.CONVERSATION_ROOM.get(env.CONVERSATION_ROOM.idFromName(`${t.id}:${conversationId}`));
+
+describe("ConversationRoom over WebSockets", () => {
+  it("gives two participants the same ordered, gap-free stream, echoing client_id to its sender", async () => {
+    const t = await createTenant();
+    const editor = await addMember(t, "editor");
+    const conv = await createConversation(t);
+    const a = await open(`${conv.url}/connect`, t.owner.token);
+    const b = await open(`${conv.url}/connect`, editor.token);
+    await a.next("presence", (f) => f.participants.length === 2);
+
+    for (let i = 0; i < 3; i++) a.send({ type: "message", content: `a${i}`, client_id: `a-${i}` });
+    for (let i = 0; i < 2; i++) b.send({ type: "message", content: `b${i}` });
+    const seen = async (s: typeof a) => {
+      const got = [];
+      for (let i = 0; i < 5; i++) got.push((await s.next("message")) as unknown as { message: { seq: number; content: string }; client_id?: string });
+      return got;
+    };
+    const [fromA, fromB] = await Promise.all([seen(a), seen(b)]);
+    expect(fromA.map((f) => f.message.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(fromB.map((f) => f.message.content)).toEqual(fromA.map((f) => f.message.content));
+    expect(fromA.filter((f) => f.client_id).map((f) => f.client_id)).toEqual(["a-0", "a-1", "a-2"]);
+    expect(fromB.some((f) => f.client_id)).toBe(false);
+    const history = await call(`${conv.url}/messages`, { token: t.owner.token });
+    expect(history.body.data.map((m: { content: string }) => m.content)).toEqual(fromA.map((f) => f.message.content));
+    a.close();
+    b.close();
+  });
+
+  it("streams an assistant reply to every participant in deltas that end in done", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const a = await open(`${conv.url}/connect`, t.owner.token);
+    const b = await open(`${conv.url}/connect`, t.owner.token);
+    a.send({ type: "message", content: "tell me something", reply: true });
+    for (const s of [a, b]) {
+      const done = await s.next("done");
+      const deltas = s.frames.filter((f) => f.type === "delta" && f.reply_id === done.reply_id);
+      expect(deltas.length).toBeGreaterThan(3);
+      expect(deltas.map((d) => d.text).join("")).toBe(done.message.content);
+      expect(done.message).toMatchObject({ seq: 2, role: "assistant", status: "complete", usage: { provider: "local", tokens_in: expect.any(Number), tokens_out: expect.any(Number) } });
+    }
+    a.close();
+    b.close();
+  });
+
+  it("resumes a reconnecting client: what it missed, then the reply so far, then the rest live", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "earlier" } });
+    const a = await open(`${conv.url}/connect`, t.owner.token);
+    a.send({ type: "message", content: "a long answer please", reply: true });
+    await a.next("delta");
+    await a.next("delta");
+
+    const late = await open(`${conv.url}/connect`, t.owner.token);
+    late.send({ type: "resume", after_seq: 0 });
+    const m1 = await late.next("message");
+    const m2 = await late.next("message");
+    expect([m1.message.seq, m2.message.seq]).toEqual([1, 2]);
+    const soFar = await late.next("delta");
+    expect(soFar.text.length).toBeGreaterThan(0);
+    const done = await late.next("done");
+    const rest = late.frames.filter((f) => f.type === "delta" && f.reply_id === done.reply_id);
+    expect(rest.map((d) => d.text).join("")).toBe(done.message.content);
+    a.close();
+    late.close();
+  });
+
+  it("stops a reply on cancel and stores it as canceled", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const a = await open(`${conv.url}/connect`, t.owner.token);
+    a.send({ type: "message", content: "go on and on", reply: true });
+    const first = await a.next("delta");
+    a.send({ type: "cancel", reply_id: first.reply_id });
+    const done = await a.next("done");
+    expect(done.message.status).toBe("canceled");
+    const full = await call(`${conv.url}/messages`, { token: t.owner.token });
+    expect(full.body.data[1]).toMatchObject({ status: "canceled", content: done.message.content });
+    a.send({ type: "cancel", reply_id: first.reply_id });
+    expect((await a.next("error")).code).toBe("NOT_FOUND");
+    a.close();
+  });
+
+  it("ends a failed reply with an error frame and a stored failed marker, never a stuck stream", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const a = await open(`${conv.url}/connect`, t.owner.token);
+    a.send({ type: "message", content: `please ${LOCAL_FAILURE_TRIGGER}`, reply: true });
+    const error = await a.next("error");
+    expect(error).toMatchObject({ code: "PROVIDER_ERROR", reply_id: expect.stringMatching(/^rpl_/) });
+    const marker = await a.next("message", (f) => f.message.role === "assistant");
+    expect(marker.message).toMatchObject({ seq: 2, status: "failed", error: "provider_error" });
+    a.send({ type: "message", content: "after the failure" });
+    expect((await a.next("message", (f) => f.message.role === "user" && f.message.seq === 3)).message.content).toBe("after the failure");
+    a.close();
+  });
+
+  it("lets a viewer read but answers their post with FORBIDDEN, keeping the socket open", async () => {
+    const t = await createTenant();
+    const viewer = await addMember(t, "viewer");
+    const conv = await createConversation(t);
+    const v = await open(`${conv.url}/connect`, viewer.token);
+    v.send({ type: "message", content: "may I?" });
+    expect((await v.next("error")).code).toBe("FORBIDDEN");
+    await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "from the owner" } });
+    expect((await v.next("message")).message.content).toBe("from the owner");
+    v.send({ type: "ping" });
+    await v.next("pong");
+    expect((await call(`${conv.url}/messages`, { token: t.owner.token })).body.data).toHaveLength(1);
+    v.close();
+  });
+
+  it("answers malformed and oversized frames with error frames and stays open", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    s.send("not json");
+    expect((await s.next("error")).code).toBe("INVALID_FRAME");
+    s.send({ type: "dance" });
+    expect((await s.next("error")).code).toBe("INVALID_FRAME");
+    s.send({ type: "message", content: "" });
+    expect((await s.next("error")).message).toContain("content");
+    s.send({ type: "message", content: "x".repeat(70 * 1024) });
+    expect((await s.next("error")).code).toBe("FRAME_TOO_LARGE");
+    s.send({ type: "ping" });
+    await s.next("pong");
+    expect((await call(`${conv.url}/messages`, { token: t.owner.token })).body.data).toEqual([]);
+    s.close();
+  });
+
+  it("refuses other tenants and missing credentials before any upgrade", async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    const conv = await createConversation(t);
+    const foreign = await connect(`${other.host}/v1/conversations/${conv.id}/connect`, other.owner.token);
+    expect(foreign.status).toBe(404);
+    expect((await connect(`${conv.url}/connect`, other.owner.token)).status).toBe(401);
+    expect((await connect(`${conv.url}/connect`, undefined)).status).toBe(401);
+    const plain = await call(`${conv.url}/connect`, { token: t.owner.token });
+    expect(plain.status).toBe(426);
+  });
+
+  it("accepts a browser's token as a subprotocol or a query parameter, without echoing it", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const viaProtocol = await open(`${conv.url}/connect`, t.owner.token, "protocol");
+    expect(viaProtocol.protocol).toBe("tessera.v1");
+    const viaQuery = await open(`${conv.url}/connect`, t.owner.token, "query");
+    viaProtocol.close();
+    viaQuery.close();
+  });
+
+  it("keeps its log and its sockets across hibernation", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    s.send({ type: "message", content: "before" });
+    await s.next("message");
+    await evictAllDurableObjects();
+    expectStatus(await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "after" } }), 201);
+    const after = await s.next("message");
+    expect(after.message).toMatchObject({ seq: 2, content: "after" });
+    s.send({ type: "message", content: "from the same socket" });
+    expect((await s.next("message")).message.seq).toBe(3);
+    s.close();
+  });
+
+  it("deletes messages older than the retention on its alarm", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t, { retention_days: 7 });
+    for (const content of ["old", "new"]) await call(`${conv.url}/messages`, { token: t.owner.token, body: { content } });
+    const stub = roomOf(t, conv.id);
+    await runInDurableObject(stub, (_room: ConversationRoom, state) => {
+      state.storage.sql.exec("UPDATE messages SET created_at = ? WHERE seq = 1", Date.now() - 8 * 24 * 3600 * 1000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const left = await call(`${conv.url}/messages`, { token: t.owner.token });
+    expect(left.body.data.map((m: { content: string }) => m.content)).toEqual(["new"]);
+    // The next message still gets the next seq: retention never reuses one.
+    const next = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "newer" } });
+    expect(next.body.seq).toBe(3);
+  });
+
+  it("deleting the conversation removes the room's log and closes its sockets", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "soon gone" } });
+    const closed = new Promise<number>((resolve) => s.ws.addEventListener("close", (e) => resolve(e.code)));
+    expectStatus(await call(conv.url, { method: "DELETE", token: t.owner.token }), 204);
+    expect(await closed).toBe(4404);
+    expect(await roomOf(t, conv.id).history(0, 100)).toEqual([]);
+  });
+});
