@@ -17,6 +17,9 @@ const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const CONNECTIONS = Number(values.connections);
 const TENANT_HOST = "bench.localhost";
+const WS_ROUND_TRIPS = 300;
+const FANOUT_SOCKETS = 100;
+const FANOUT_MESSAGES = 100;
 
 console.log("bundling the Worker (wrangler deploy --dry-run)…");
 // Inside the project: workerd names modules relative to the working directory.
@@ -52,6 +55,24 @@ const mf = new Miniflare({
         return Response.json(row, { status: row ? 200 : 404 });
       } };`,
       unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
+      // The floor of the WebSocket path: a bare Durable Object that sends every frame to every socket it holds.
+      name: "echo",
+      modules: true,
+      routes: ["echo.bench/*"],
+      compatibilityDate: appOptions.compatibilityDate,
+      durableObjects: { ECHO: { className: "Echo", useSQLite: true } },
+      script: `export class Echo {
+        constructor(state) { this.state = state; }
+        async fetch() {
+          const pair = new WebSocketPair();
+          this.state.acceptWebSocket(pair[1]);
+          return new Response(null, { status: 101, webSocket: pair[0] });
+        }
+        webSocketMessage(ws, frame) { for (const s of this.state.getWebSockets()) s.send(frame); }
+      }
+      export default { fetch(req, env) { return env.ECHO.get(env.ECHO.idFromName(new URL(req.url).pathname)).fetch(req); } };`,
     },
     {
       name: "hello",
@@ -141,6 +162,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round}  ${t.name.padEnd(44)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms${s.non2xx ? `  (${s.non2xx} non-2xx!)` : ""}`);
   }
 }
+const wsRows = await measureWebSockets();
 await mf.dispose();
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -174,5 +196,85 @@ Most of /health's gap is the one JSON log line per request, which locally travel
 this Node process over a pipe on the same two cores (with the line switched off, /health measured
 0.75 × bare and the JWT read 0.70 × the D1 floor in a one-round run on 2026-11-22).
 `;
-writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}`);
+const wsSection = `## Conversation WebSockets vs a bare Durable Object
+
+Command: \`npm run bench\` (same run). Round trip: one client sends ${WS_ROUND_TRIPS} frames one after another and waits for each to come back.
+Fan-out: one of ${FANOUT_SOCKETS} sockets in one room sends ${FANOUT_MESSAGES} frames one after another; the time is until the last socket has each.
+Tessera's path validates the frame, stores the message in the room's SQLite, schedules the D1 metadata update and broadcasts;
+the bare Durable Object only sends the frame back to every socket it holds. Clients connect through Miniflare's dispatchFetch.
+
+| measure | Tessera p50 ms | Tessera p99 ms | bare DO p50 ms | bare DO p99 ms | × bare (p50) |
+|---|---:|---:|---:|---:|---:|
+${wsRows.join("\n")}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}`);
 console.log(`\n${table}\n\nwritten to ${values.out}`);
+
+
+interface BenchSocket {
+  send(data: string): void;
+  addEventListener(type: "message", listener: (e: { data: unknown }) => void): void;
+  accept(): void;
+  close(): void;
+}
+
+async function openSocket(url: string, headers: Record<string, string> = {}): Promise<BenchSocket> {
+  const res = await mf.dispatchFetch(url, { headers: { upgrade: "websocket", ...headers } });
+  const ws = (res as unknown as { webSocket: BenchSocket | null }).webSocket;
+  if (!ws) throw new Error(`no WebSocket from ${url}: ${res.status} ${await res.text()}`);
+  ws.accept();
+  return ws;
+}
+
+function percentile(xs: number[], p: number): number {
+  return [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+}
+
+/** Sends `count` frames from `sender`, each after the previous reached all of `receivers`; returns each one's latency. */
+async function timeFrames(sender: BenchSocket, receivers: BenchSocket[], count: number, frame: (i: number) => string, matches: (data: string, i: number) => boolean): Promise<number[]> {
+  const latencies: number[] = [];
+  let current = -1;
+  let pending = 0;
+  let resolveAll: (() => void) | undefined;
+  for (const r of receivers) {
+    r.addEventListener("message", (e) => {
+      if (current >= 0 && matches(String(e.data), current) && --pending === 0) resolveAll?.();
+    });
+  }
+  for (let i = 0; i < count; i++) {
+    const done = new Promise<void>((resolve) => (resolveAll = resolve));
+    current = i;
+    pending = receivers.length;
+    const started = performance.now();
+    sender.send(frame(i));
+    await done;
+    latencies.push(performance.now() - started);
+  }
+  return latencies;
+}
+
+async function measureWebSockets(): Promise<string[]> {
+  const conversation = await api(`http://${TENANT_HOST}/v1/conversations`, { method: "POST", token: jwt, body: JSON.stringify({ project_id: project.id }) });
+  const connectUrl = `http://${TENANT_HOST}/v1/conversations/${conversation.id as string}/connect`;
+  const auth = { authorization: `Bearer ${jwt}` };
+  const tessera = (i: number) => JSON.stringify({ type: "message", content: `frame ${i}`, client_id: `c${i}-${Math.random()}` });
+  const tesseraMatch = (data: string, i: number) => data.includes(`"content":"frame ${i}"`);
+  const bare = (i: number) => `frame ${i}`;
+  const bareMatch = (data: string, i: number) => data === `frame ${i}`;
+  const row = (name: string, t: number[], b: number[]) =>
+    `| ${name} | ${percentile(t, 50).toFixed(2)} | ${percentile(t, 99).toFixed(2)} | ${percentile(b, 50).toFixed(2)} | ${percentile(b, 99).toFixed(2)} | ${(percentile(t, 50) / percentile(b, 50)).toFixed(1)} |`;
+
+  const one = await openSocket(connectUrl, auth);
+  const echoOne = await openSocket("http://echo.bench/round-trip");
+  const rtT = await timeFrames(one, [one], WS_ROUND_TRIPS, tessera, tesseraMatch);
+  const rtB = await timeFrames(echoOne, [echoOne], WS_ROUND_TRIPS, bare, bareMatch);
+  console.log(`ws round trip  tessera p50 ${percentile(rtT, 50).toFixed(2)} ms  bare p50 ${percentile(rtB, 50).toFixed(2)} ms`);
+
+  const room = [one, ...(await Promise.all(Array.from({ length: FANOUT_SOCKETS - 1 }, () => openSocket(connectUrl, auth))))];
+  const echoRoom = [echoOne, ...(await Promise.all(Array.from({ length: FANOUT_SOCKETS - 1 }, () => openSocket("http://echo.bench/round-trip"))))];
+  const foT = await timeFrames(one, room, FANOUT_MESSAGES, tessera, tesseraMatch);
+  const foB = await timeFrames(echoOne, echoRoom, FANOUT_MESSAGES, bare, bareMatch);
+  console.log(`ws fan-out    tessera p50 ${percentile(foT, 50).toFixed(2)} ms  bare p50 ${percentile(foB, 50).toFixed(2)} ms`);
+  for (const s of [...room, ...echoRoom]) s.close();
+  return [row("round trip, 1 client", rtT, rtB), row(`fan-out to ${FANOUT_SOCKETS} sockets`, foT, foB)];
+}

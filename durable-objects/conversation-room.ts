@@ -69,6 +69,11 @@ interface InFlightReply {
 export class ConversationRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly replies = new Map<string, InFlightReply>();
+  /** The stored config, read once per instance (an instance starts fresh after hibernation). */
+  private cachedConfig: RoomConfig | null | undefined;
+  /** The metadata write in flight, and the newest state still to write after it. */
+  private metadataWrite: Promise<void> | undefined;
+  private metadataPending: { seq: number; at: number } | undefined;
   private readonly log = createLogger({ component: "ConversationRoom" });
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -100,6 +105,7 @@ export class ConversationRoom extends DurableObject<Env> {
   /** Stores (or replaces) the conversation's settings and arms the retention sweep. */
   async configure(config: RoomConfig): Promise<void> {
     this.sql.exec(`INSERT INTO config (key, value) VALUES ('room', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, JSON.stringify(config));
+    this.cachedConfig = config;
     if (config.retentionDays) {
       const current = await this.ctx.storage.getAlarm();
       if (current === null) await this.ctx.storage.setAlarm(Date.now() + RETENTION_SWEEP_MS);
@@ -154,6 +160,8 @@ export class ConversationRoom extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) ws.close(4404, "conversation deleted");
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.cachedConfig = null;
+    this.metadataPending = undefined;
     // This instance lives on until evicted; give it empty tables rather than none.
     this.createSchema();
   }
@@ -240,8 +248,11 @@ export class ConversationRoom extends DurableObject<Env> {
   // ---- internals -----------------------------------------------------------------------------
 
   private config(): RoomConfig | null {
-    const row = this.sql.exec<{ value: string }>(`SELECT value FROM config WHERE key = 'room'`).toArray()[0];
-    return row ? (JSON.parse(row.value) as RoomConfig) : null;
+    if (this.cachedConfig === undefined) {
+      const row = this.sql.exec<{ value: string }>(`SELECT value FROM config WHERE key = 'room'`).toArray()[0];
+      this.cachedConfig = row ? (JSON.parse(row.value) as RoomConfig) : null;
+    }
+    return this.cachedConfig;
   }
 
   private lastSeq(): number {
@@ -280,20 +291,37 @@ export class ConversationRoom extends DurableObject<Env> {
     return toWire(row);
   }
 
-  /** Keeps the conversation's row in the tenant's D1 current (message count, last activity), off the message path. */
+  /**
+   * Keeps the conversation's row in the tenant's D1 current (message count, last activity), off
+   * the message path. One write at a time per room: messages arriving meanwhile fold into the
+   * next write, so a busy room does not turn every message into a D1 write.
+   */
   private touchMetadata(seq: number, at: number) {
-    const config = this.config();
-    if (!config) return;
-    const db = tenantDatabase(this.env, { id: config.tenantId, dbBinding: config.dbBinding });
-    const write = db
-      .prepare(
-        `UPDATE conversations SET message_count = MAX(message_count, ?), last_activity_at = MAX(COALESCE(last_activity_at, ''), ?)
-         WHERE id = ? AND tenant_id = ?`,
-      )
-      .bind(seq, new Date(at).toISOString(), config.conversationId, config.tenantId)
-      .run()
-      .catch((err: unknown) => this.log.error("conversation.metadata_failed", { ...errorFields(err), conversation_id: config.conversationId }));
-    this.ctx.waitUntil(write);
+    this.metadataPending = { seq, at };
+    if (!this.metadataWrite) {
+      this.metadataWrite = this.flushMetadata().finally(() => (this.metadataWrite = undefined));
+      this.ctx.waitUntil(this.metadataWrite);
+    }
+  }
+
+  private async flushMetadata(): Promise<void> {
+    while (this.metadataPending) {
+      const { seq, at } = this.metadataPending;
+      this.metadataPending = undefined;
+      const config = this.config();
+      if (!config) return;
+      try {
+        await tenantDatabase(this.env, { id: config.tenantId, dbBinding: config.dbBinding })
+          .prepare(
+            `UPDATE conversations SET message_count = MAX(message_count, ?), last_activity_at = MAX(COALESCE(last_activity_at, ''), ?)
+             WHERE id = ? AND tenant_id = ?`,
+          )
+          .bind(seq, new Date(at).toISOString(), config.conversationId, config.tenantId)
+          .run();
+      } catch (err) {
+        this.log.error("conversation.metadata_failed", { ...errorFields(err), conversation_id: config.conversationId });
+      }
+    }
   }
 
   private async generate(reply: InFlightReply, requestedBy: Author): Promise<void> {

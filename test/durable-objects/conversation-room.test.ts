@@ -31,8 +31,16 @@ describe("ConversationRoom over WebSockets", () => {
     expect(fromB.some((f) => f.client_id)).toBe(false);
     const history = await call(`${conv.url}/messages`, { token: t.owner.token });
     expect(history.body.data.map((m: { content: string }) => m.content)).toEqual(fromA.map((f) => f.message.content));
-    a.close();
+
+    a.send({ type: "typing" });
+    expect(await b.next("typing")).toEqual({ type: "typing", user_id: t.owner.id });
+    a.send({ type: "ping" });
+    await a.next("pong");
+    expect(a.frames.some((f) => f.type === "typing")).toBe(false);
     b.close();
+    const presence = await a.next("presence", (f) => f.participants.length === 1);
+    expect(presence.participants).toEqual([{ user_id: t.owner.id, role: "owner", connections: 1 }]);
+    a.close();
   });
 
   it("streams an assistant reply to every participant in deltas that end in done", async () => {
