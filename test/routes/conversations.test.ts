@@ -83,6 +83,21 @@ describe("/v1/conversations", () => {
     expect(messages[1]!.content).toContain("What is Tessera?");
   });
 
+  it("prompts with the system prompt and as much recent history as fits the budget", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t, { system_prompt: "Be brief." });
+    const ask = async (content: string) => {
+      const res = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content, reply: true }, headers: { accept: "text/event-stream" } });
+      return JSON.parse(/event: done\ndata: (.*)/.exec(res.text)![1]!).message.content as string;
+    };
+    // The local model says how many messages its prompt held: the system prompt, then history.
+    expect(await ask("first")).toContain("(turn 1, 2 messages in the prompt)");
+    expect(await ask("second")).toContain("(turn 3, 4 messages in the prompt)");
+    // Four messages of ~1,000 tokens each: only the newest three fit the 3,000-token budget.
+    for (let i = 0; i < 3; i++) await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: `${i}`.repeat(4000) } });
+    expect(await ask("x".repeat(4000))).toContain("(turn 3, 4 messages in the prompt)");
+  });
+
   it("streams the reply as server-sent events with Accept: text/event-stream", async () => {
     const t = await createTenant();
     const conv = await createConversation(t);
