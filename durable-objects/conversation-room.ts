@@ -140,12 +140,18 @@ export class ConversationRoom extends DurableObject<Env> {
     let events: ReadableStream<Uint8Array> | undefined;
     if (opts.stream) {
       const encoder = new TextEncoder();
+      let listener: ((frame: ServerFrame) => void) | undefined;
       events = new ReadableStream<Uint8Array>({
         start(controller) {
-          reply.listeners.add((frame) => {
+          listener = (frame) => {
             controller.enqueue(encoder.encode(`event: ${frame.type}\ndata: ${JSON.stringify(frame)}\n\n`));
             if (frame.type === "done" || frame.type === "error") controller.close();
-          });
+          };
+          reply.listeners.add(listener);
+        },
+        // The caller went away: the reply goes on for the sockets.
+        cancel() {
+          if (listener) reply.listeners.delete(listener);
         },
       });
     }
@@ -328,7 +334,14 @@ export class ConversationRoom extends DurableObject<Env> {
     const config = this.config();
     const emit = (frame: ServerFrame) => {
       this.broadcast(frame);
-      for (const listener of reply.listeners) listener(frame);
+      for (const listener of reply.listeners) {
+        try {
+          listener(frame);
+        } catch {
+          // A listener whose stream broke is dropped; it must not fail the reply for everyone else.
+          reply.listeners.delete(listener);
+        }
+      }
     };
     try {
       const result = await aiProvider(this.env).chat(

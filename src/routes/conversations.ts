@@ -329,14 +329,9 @@ export const conversationRoutes = router()
     if (c.req.header("accept")?.includes("text/event-stream")) {
       const { events } = await stub.reply(author, { stream: true });
       const head = new TextEncoder().encode(`event: message\ndata: ${JSON.stringify({ type: "message", message })}\n\n`);
-      const body = new ReadableStream<Uint8Array>({
-        async start(controller) {
-          controller.enqueue(head);
-          for await (const chunk of events!) controller.enqueue(chunk);
-          controller.close();
-        },
-      });
-      return new Response(body, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-request-id": c.var.requestId } });
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      c.executionCtx.waitUntil(relay(head, events!, writable));
+      return new Response(readable, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-request-id": c.var.requestId } });
     }
     const { replyId } = await stub.reply(author);
     return c.json({ ...message, reply_id: replyId }, 201);
@@ -359,3 +354,23 @@ export const conversationRoutes = router()
     if (protocols) headers.set("sec-websocket-protocol", protocols);
     return room(c, id).fetch(new Request(c.req.url, { headers })) as unknown as Response;
   });
+
+/**
+ * Writes `head`, then everything from `events`, to `out`. A client that disconnects makes a write
+ * fail, which cancels the room's stream for that client alone; the reply goes on for the sockets.
+ */
+async function relay(head: Uint8Array, events: ReadableStream<Uint8Array>, out: WritableStream<Uint8Array>): Promise<void> {
+  const writer = out.getWriter();
+  const reader = events.getReader();
+  try {
+    await writer.write(head);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+    }
+    await writer.close();
+  } catch {
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -1,4 +1,4 @@
-import { env, evictAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictAllDurableObjects, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ConversationRoom } from "../../durable-objects/conversation-room";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
@@ -81,6 +81,24 @@ describe("ConversationRoom over WebSockets", () => {
     expect(rest.map((d) => d.text).join("")).toBe(done.message.content);
     a.close();
     late.close();
+  });
+
+  it("keeps streaming to the sockets when a server-sent-events caller goes away", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    const res = await SELF.fetch(`${conv.url}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.owner.token}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ content: "start and leave", reply: true }),
+    });
+    const reader = res.body!.getReader();
+    let seen = "";
+    while (!seen.includes("event: delta")) seen += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    const done = await s.next("done");
+    expect(done.message).toMatchObject({ status: "complete", role: "assistant" });
+    s.close();
   });
 
   it("stops a reply on cancel and stores it as canceled", async () => {
