@@ -202,6 +202,7 @@ Command: \`npm run bench\` (same run). Round trip: one client sends ${WS_ROUND_T
 Fan-out: one of ${FANOUT_SOCKETS} sockets in one room sends ${FANOUT_MESSAGES} frames one after another; the time is until the last socket has each.
 Tessera's path validates the frame, stores the message in the room's SQLite, schedules the D1 metadata update and broadcasts;
 the bare Durable Object only sends the frame back to every socket it holds. Clients connect through Miniflare's dispatchFetch.
+With 100 fan-out samples, p99 is the second-worst one: a single pause (a garbage collection, a D1 write landing) shows there.
 
 | measure | Tessera p50 ms | Tessera p99 ms | bare DO p50 ms | bare DO p99 ms | × bare (p50) |
 |---|---:|---:|---:|---:|---:|

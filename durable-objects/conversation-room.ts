@@ -74,6 +74,8 @@ export class ConversationRoom extends DurableObject<Env> {
   /** The metadata write in flight, and the newest state still to write after it. */
   private metadataWrite: Promise<void> | undefined;
   private metadataPending: { seq: number; at: number } | undefined;
+  /** Set once the conversation is deleted: replies still winding down must not write into the emptied log. */
+  private destroyed = false;
   private readonly log = createLogger({ component: "ConversationRoom" });
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -162,6 +164,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** Deletes the whole log and closes every socket (conversation deleted). */
   async destroy(): Promise<void> {
+    this.destroyed = true;
     for (const reply of this.replies.values()) reply.controller.abort();
     for (const ws of this.ctx.getWebSockets()) ws.close(4404, "conversation deleted");
     await this.ctx.storage.deleteAlarm();
@@ -351,10 +354,12 @@ export class ConversationRoom extends DurableObject<Env> {
           emit({ type: "delta", reply_id: reply.id, text });
         },
       );
+      if (this.destroyed) return;
       const canceled = reply.controller.signal.aborted;
       const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
       emit({ type: "done", reply_id: reply.id, message });
     } catch (err) {
+      if (this.destroyed) return;
       this.log.error("reply.failed", { ...errorFields(err), conversation_id: config?.conversationId, requested_by: requestedBy.userId });
       // The failed marker is a stored message like any other, so seq stays gap-free for every client.
       const message = this.store({ role: "assistant", content: reply.text, authorId: null, clientId: null, status: "failed", error: "provider_error" });
