@@ -63,6 +63,8 @@ export const SocketIdentity = z.object({
   credential: z.enum(["access_token", "api_key"]),
   api_key_id: z.string().optional(),
   can_post: z.boolean(),
+  /** Epoch ms after which the socket's credential no longer counts: the room closes it with 4401. */
+  expires_at: z.number(),
 });
 export type SocketIdentity = z.infer<typeof SocketIdentity>;
 

@@ -209,6 +209,7 @@ export class ConversationRoom extends DurableObject<Env> {
       return this.sendError(ws, "INVALID_FRAME", detail);
     }
     const identity = SocketIdentity.parse(ws.deserializeAttachment());
+    if (this.closeIfExpired(ws, identity)) return;
     const f = frame.data;
     switch (f.type) {
       case "ping":
@@ -418,13 +419,26 @@ export class ConversationRoom extends DurableObject<Env> {
     this.send(ws, { type: "error", code, message });
   }
 
+  /**
+   * A socket outlives the credential that opened it; once that credential would have expired, the
+   * socket is closed (4401) so a removed or demoted member cannot keep listening. Clients reconnect
+   * with a fresh token and resume.
+   */
+  private closeIfExpired(ws: WebSocket, identity: SocketIdentity): boolean {
+    if (identity.expires_at > Date.now()) return false;
+    ws.close(4401, "credential expired; reconnect with a fresh token and resume");
+    return true;
+  }
+
   /** Sends a frame to every open socket (but `except`), with per-socket extra fields. */
   private broadcast(frame: ServerFrame, extra?: (identity: SocketIdentity) => Record<string, unknown>, except?: WebSocket) {
     const shared = extra ? undefined : JSON.stringify(frame);
     for (const ws of this.ctx.getWebSockets()) {
       if (ws === except) continue;
+      const identity = ws.deserializeAttachment() as SocketIdentity;
+      if (this.closeIfExpired(ws, identity)) continue;
       try {
-        ws.send(shared ?? JSON.stringify({ ...frame, ...extra!(ws.deserializeAttachment() as SocketIdentity) }));
+        ws.send(shared ?? JSON.stringify({ ...frame, ...extra!(identity) }));
       } catch {
         // Closed meanwhile.
       }

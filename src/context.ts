@@ -4,9 +4,13 @@ import type { Config, Env } from "./env";
 import type { Logger } from "./lib/log";
 
 /** Who is calling: a member with a JWT, or an API key acting within its creator's role. */
-export type Principal =
+export type Principal = (
   | { kind: "user"; userId: string; role: Role; permissions: ReadonlySet<Permission> }
-  | { kind: "api_key"; keyId: string; userId: string; role: Role; permissions: ReadonlySet<Permission> };
+  | { kind: "api_key"; keyId: string; userId: string; role: Role; permissions: ReadonlySet<Permission> }
+) & {
+  /** When this proof of identity stops counting (ms): a token's expiry, or an access token's lifetime for a key. Long-lived connections re-check against it. */
+  expiresAt: number;
+};
 
 /** Hono's environment for every route and middleware. */
 export interface AppEnv {

@@ -30,6 +30,8 @@ export function forgetCachedApiKeys(): void {
 export interface ResolvedApiKey {
   id: string;
   hash: string;
+  /** Epoch ms, or null for a key that does not expire. */
+  expiresAt: number | null;
   createdBy: string;
   role: Role;
   permissions: ReadonlySet<Permission>;
@@ -55,6 +57,7 @@ export async function findApiKey(db: ControlDb, tenantId: string, secret: string
   return {
     id: row.id,
     hash,
+    expiresAt: row.expiresAt ? new Date(row.expiresAt).getTime() : null,
     createdBy: row.createdBy,
     role: row.role,
     permissions: new Set(scopes.filter((s) => ceiling.has(s))),

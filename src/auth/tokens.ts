@@ -88,10 +88,10 @@ export async function signAccessToken(cfg: TokenConfig, token: AccessToken): Pro
  * and audience are pinned; any failure (bad signature, `alg: none`, unknown kid, expiry,
  * another tenant) is null, never an exception.
  */
-export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId: string): Promise<AccessToken | null> {
+export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId: string): Promise<(AccessToken & { exp: number }) | null> {
   const hit = verified.get(jwt);
   if (hit && hit.exp * 1000 > Date.now()) {
-    return hit.tenantId === tenantId ? { userId: hit.userId, tenantId: hit.tenantId, role: hit.role } : null;
+    return hit.tenantId === tenantId ? hit : null;
   }
   const keys = await keyRing(cfg.privateKey, cfg.previousPublicKeys);
   let kid: string | undefined;
@@ -112,8 +112,8 @@ export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId:
     });
     const claims = AccessClaims.safeParse(payload);
     if (!claims.success || claims.data.tid !== tenantId) return null;
-    const token = { userId: claims.data.sub, tenantId: claims.data.tid, role: claims.data.role };
-    verified.set(jwt, { ...token, exp: payload.exp! }, payload.exp! * 1000 - Date.now());
+    const token = { userId: claims.data.sub, tenantId: claims.data.tid, role: claims.data.role, exp: payload.exp! };
+    verified.set(jwt, token, payload.exp! * 1000 - Date.now());
     return token;
   } catch (err) {
     if (err instanceof joseErrors.JOSEError) return null;

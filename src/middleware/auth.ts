@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { API_KEY_PREFIX, findApiKey, markApiKeyUsed } from "../auth/api-keys";
 import { ROLE_PERMISSIONS, type Permission } from "../auth/permissions";
-import { verifyAccessToken } from "../auth/tokens";
+import { ACCESS_TOKEN_TTL_SECONDS, verifyAccessToken } from "../auth/tokens";
 import type { AppEnv, Principal } from "../context";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
@@ -55,12 +55,14 @@ async function authenticate(c: Context<AppEnv>, credential: string): Promise<Pri
       markApiKeyUsed(key, now.toISOString());
       c.executionCtx.waitUntil(db.update(apiKeys).set({ lastUsedAt: now.toISOString() }).where(eq(apiKeys.id, key.id)).run());
     }
-    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions };
+    // A key has no short expiry of its own; a connection it opens re-authenticates as often as an access token would.
+    const expiresAt = Math.min(key.expiresAt ?? Number.POSITIVE_INFINITY, now.getTime() + ACCESS_TOKEN_TTL_SECONDS * 1000);
+    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions, expiresAt };
   }
 
   const token = await verifyAccessToken(tokenConfig(c), credential, tenant.id);
   if (!token) throw unauthenticated("The access token is invalid, expired or for another tenant", "INVALID_TOKEN");
-  return { kind: "user", userId: token.userId, role: token.role, permissions: ROLE_PERMISSIONS[token.role] };
+  return { kind: "user", userId: token.userId, role: token.role, permissions: ROLE_PERMISSIONS[token.role], expiresAt: token.exp * 1000 };
 }
 
 /** Requires any valid credential for the host's tenant. */

@@ -348,6 +348,7 @@ export const conversationRoutes = router()
       credential: p.kind === "api_key" ? "api_key" : "access_token",
       ...(p.kind === "api_key" && { api_key_id: p.keyId }),
       can_post: p.permissions.has("conversations:write"),
+      expires_at: p.expiresAt,
     };
     const headers = new Headers({ upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(identity) });
     const protocols = c.req.header("sec-websocket-protocol");

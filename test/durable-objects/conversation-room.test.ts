@@ -1,4 +1,5 @@
 import { env, evictAllDurableObjects, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { importJWK, type JWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import type { ConversationRoom } from "../../durable-objects/conversation-room";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
@@ -184,6 +185,29 @@ describe("ConversationRoom over WebSockets", () => {
     const viaQuery = await open(`${conv.url}/connect`, t.owner.token, "query");
     viaProtocol.close();
     viaQuery.close();
+  });
+
+  it("closes a socket (4401) once the credential that opened it has expired", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const jwk = JSON.parse(env.JWT_PRIVATE_KEY) as JWK & { kid: string };
+    const shortLived = await new SignJWT({ tid: t.id, role: "owner" })
+      .setProtectedHeader({ alg: "ES256", kid: jwk.kid, typ: "at+jwt" })
+      .setSubject(t.owner.id)
+      .setIssuer("https://localhost")
+      .setAudience(`tessera:tenant:${t.id}`)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .sign(await importJWK({ ...jwk, alg: "ES256" }, "ES256"));
+    const s = await open(`${conv.url}/connect`, shortLived);
+    const closed = new Promise<number>((resolve) => s.ws.addEventListener("close", (e) => resolve(e.code)));
+    s.send({ type: "message", content: "while valid" });
+    expect((await s.next("message")).message.content).toBe("while valid");
+    await new Promise((r) => setTimeout(r, 2100));
+    s.send({ type: "message", content: "too late" });
+    expect(await closed).toBe(4401);
+    const stored = await call(`${conv.url}/messages`, { token: t.owner.token });
+    expect(stored.body.data.map((m: { content: string }) => m.content)).toEqual(["while valid"]);
   });
 
   it("keeps its log and its sockets across hibernation", async () => {
