@@ -55,7 +55,12 @@ export async function startSession(db: ControlDb, cfg: TokenConfig, member: Memb
     expires_in: ACCESS_TOKEN_TTL_SECONDS,
     refresh_token: refresh.token,
   };
-  return { statements, tokens };
+  return { statements, tokens, familyId };
+}
+
+/** Statements undoing `startSession` (when the batch it joined turned out not to admit the member). */
+export function discardSession(db: ControlDb, familyId: string) {
+  return [db.delete(refreshTokens).where(eq(refreshTokens.familyId, familyId)), db.delete(refreshTokenFamilies).where(eq(refreshTokenFamilies.id, familyId))] as const;
 }
 
 const invalidRefresh = () => new ApiError("INVALID_TOKEN", "The refresh token is invalid, expired or revoked");

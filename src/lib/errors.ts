@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, title: "Forbidden" },
   INSUFFICIENT_SCOPE: { status: 403, title: "API key lacks the required scope" },
   TENANT_SUSPENDED: { status: 403, title: "Tenant suspended" },
+  PLAN_LIMIT: { status: 403, title: "Plan limit reached" },
   NOT_FOUND: { status: 404, title: "Not found" },
   TENANT_NOT_FOUND: { status: 404, title: "No tenant at this host" },
   CONFLICT: { status: 409, title: "Conflict" },

@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, isNull, lt } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { ROLES } from "../auth/permissions";
-import { startSession } from "../auth/sessions";
+import { discardSession, startSession } from "../auth/sessions";
 import { invitations, memberships, users } from "../db/control/schema";
+import { planOf } from "../db/plans";
 import { controlDb } from "../db/router";
 import { tokenConfig } from "../middleware/auth";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
@@ -92,7 +93,19 @@ export const invitationRoutes = router()
       invitedBy: c.var.principal.userId,
       expiresAt: new Date(Date.now() + INVITATION_TTL_MS).toISOString(),
     };
-    await db.insert(invitations).values(row).run();
+    const plan = await planOf(c.env, c.var.tenant.planId);
+    // Members and pending invitations both hold a seat; the check sits inside the insert so racing invitations cannot both pass.
+    const inserted = await db
+      .insert(invitations)
+      .select(
+        sql`SELECT ${row.id}, ${row.tenantId}, ${row.email}, ${row.role}, ${row.tokenHash}, ${row.invitedBy}, ${row.expiresAt}, NULL, ${new Date().toISOString()}
+            WHERE (SELECT count(*) FROM memberships WHERE tenant_id = ${tenantId})
+                + (SELECT count(*) FROM invitations WHERE tenant_id = ${tenantId} AND accepted_at IS NULL AND expires_at > ${new Date().toISOString()})
+                < ${plan.seats}`,
+      )
+      .returning({ id: invitations.id })
+      .get();
+    if (!inserted) throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken by members and pending invitations`);
     await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role } });
     return c.json({ id: row.id, email, role, token, expires_at: row.expiresAt }, 201);
   })
@@ -151,14 +164,31 @@ export const invitationRoutes = router()
 
     const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: invitation.role });
     try {
+      const plan = await planOf(c.env, c.var.tenant.planId);
       await db.batch([
         ...session.statements,
         ...(newUser ? [db.insert(users).values(newUser)] : []),
-        db.insert(memberships).values({ tenantId, userId: user.id, role: invitation.role }),
+        // A downgrade since the invitation may have taken its seat: then the membership is not written.
+        db
+          .insert(memberships)
+          .select(
+            sql`SELECT ${tenantId}, ${user.id}, ${invitation.role}, ${now.toISOString()}
+                WHERE (SELECT count(*) FROM memberships WHERE tenant_id = ${tenantId}) < ${plan.seats}`,
+          ),
       ]);
+      const joined = await db
+        .select({ userId: memberships.userId })
+        .from(memberships)
+        .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, user.id)))
+        .get();
+      if (!joined) {
+        await db.batch([...discardSession(db, session.familyId), ...(newUser ? [db.delete(users).where(eq(users.id, newUser.id))] : [])]);
+        throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken`);
+      }
     } catch (err) {
       // Give the invitation back so nothing is half-written; a member already present is a conflict.
       await db.update(invitations).set({ acceptedAt: null }).where(eq(invitations.id, invitation.id)).run();
+      if (err instanceof ApiError) throw err;
       if (errorText(err).includes("UNIQUE constraint failed: memberships")) {
         throw new ApiError("CONFLICT", "This user is already a member of the tenant");
       }

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import type { AppEnv } from "../context";
-import { hostnames, tenants } from "../db/control/schema";
+import { hostnames, plans, tenants } from "../db/control/schema";
 import { hostsOfTenant, invalidateHosts } from "../db/directory";
 import { poolStatus, syncPool } from "../db/pool";
 import { controlDb } from "../db/router";
@@ -57,6 +57,17 @@ const setStatus = (action: "suspend" | "reactivate") =>
     request: { params: TenantRef },
     responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(401, 404) },
   });
+
+const changePlan = createRoute({
+  method: "post",
+  path: "/v1/platform/tenants/{id}/plan",
+  tags: ["Platform"],
+  summary: "Move a tenant to another plan",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: { params: TenantRef, body: jsonBody(z.object({ plan: z.string().min(1).max(40) })) },
+  responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(400, 401, 404, 415) },
+});
 
 const Hostname = z
   .string()
@@ -165,6 +176,18 @@ export const platformRoutes = router()
   })
   .openapi(setStatus("suspend"), async (c) => c.json(await changeStatus(c, c.req.valid("param").id, "suspended"), 200))
   .openapi(setStatus("reactivate"), async (c) => c.json(await changeStatus(c, c.req.valid("param").id, "active"), 200))
+  .openapi(changePlan, async (c) => {
+    const tenant = await findTenant(c, c.req.valid("param").id);
+    const { plan } = c.req.valid("json");
+    const db = controlDb(c.env);
+    if (!(await db.select({ id: plans.id }).from(plans).where(eq(plans.id, plan)).get())) {
+      throw new ApiError("VALIDATION_FAILED", `No plan ${plan}`, { errors: [{ in: "body", field: "plan", message: "no such plan" }] });
+    }
+    const updated = (await db.update(tenants).set({ planId: plan, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get())!;
+    await invalidateHosts(c.env, await hostsOfTenant(c.env, tenant));
+    await recordAudit(c, { action: "tenant.plan_changed", resourceType: "tenant", resourceId: tenant.id, details: { from: tenant.planId, to: plan } }, { tenant: updated, actor: { type: "platform" } });
+    return c.json({ ...renderTenant(updated), db_binding: updated.dbBinding }, 200);
+  })
   .openapi(attachDomain, async (c) => {
     const body = c.req.valid("json");
     const base = c.env.BASE_DOMAIN;

@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { projects } from "../db/tenant/schema";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
+import { planOf } from "../db/plans";
 import { tenantDb, type TenantDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -104,12 +105,22 @@ export const projectRoutes = router()
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
     const db = tenantDb(c.env, tenant);
+    const plan = await planOf(c.env, tenant.planId);
     const id = newId("prj");
+    const now = new Date().toISOString();
     const [rows] = await db.batch([
-      db.insert(projects).values({ id, tenantId: tenant.id, name: body.name, description: body.description ?? null, createdBy: c.var.principal.userId }).returning(),
+      // The plan's limit is checked inside the insert, so concurrent creates cannot pass it together.
+      db
+        .insert(projects)
+        .select(
+          sql`SELECT ${id}, ${tenant.id}, ${body.name}, ${body.description ?? null}, ${c.var.principal.userId}, ${now}, ${now}
+              WHERE (SELECT count(*) FROM projects WHERE tenant_id = ${tenant.id}) < ${plan.projects}`,
+        )
+        .returning(),
       audit(c, db, { action: "project.created", resourceId: id, details: { name: body.name } }),
     ]);
-    return c.json(render(rows[0]!), 201);
+    if (!rows[0]) throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan allows ${plan.projects} projects; delete one or upgrade the plan`);
+    return c.json(render(rows[0]), 201);
   })
   .openapi(listProjects, async (c) => {
     const { limit, cursor } = c.req.valid("query");
