@@ -65,6 +65,8 @@ export const SocketIdentity = z.object({
   can_post: z.boolean(),
   /** Epoch ms after which the socket's credential no longer counts: the room closes it with 4401. */
   expires_at: z.number(),
+  /** The limit posting frames count under (the member's or the key's), or null when limits are off. */
+  rate_limit: z.object({ policy: z.string(), key: z.string(), limit: z.number().int(), windowSeconds: z.number().int() }).nullable(),
 });
 export type SocketIdentity = z.infer<typeof SocketIdentity>;
 

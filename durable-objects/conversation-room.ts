@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { tenantDatabase } from "../src/db/router";
 import type { Env } from "../src/env";
 import { newId } from "../src/lib/ids";
+import { take } from "../src/limits/rate-limit";
 import { createLogger, errorFields } from "../src/lib/log";
 import { aiProvider, type ChatMessage, type ChatResult } from "../src/providers/ai";
 import { estimateTokens } from "../src/providers/ai/types";
@@ -227,6 +228,10 @@ export class ConversationRoom extends DurableObject<Env> {
       }
       case "message": {
         if (!identity.can_post) return this.sendError(ws, "FORBIDDEN", "Your role may read this conversation but not post to it");
+        if (identity.rate_limit) {
+          const decision = await take(this.env.RATE_LIMITER, identity.rate_limit, (p) => this.ctx.waitUntil(p));
+          if (!decision.ok) return this.sendError(ws, "RATE_LIMITED", `Over the ${identity.rate_limit.policy} limit; retry in ${decision.resetSeconds} s`);
+        }
         const author = { userId: identity.user_id };
         const { message, duplicate } = await this.post(author, f.content, f.client_id);
         if (duplicate) this.send(ws, { type: "message", message, ...(f.client_id ? { client_id: f.client_id } : {}) });

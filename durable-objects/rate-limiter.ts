@@ -1,8 +1,52 @@
 import { DurableObject } from "cloudflare:workers";
 
+/** What a lease answered: how many requests it admitted, how many are left, and when a slot frees. */
+export interface LeaseResult {
+  granted: number;
+  remaining: number;
+  /** Milliseconds until the oldest admission in the window expires (0 when the window is empty). */
+  resetMs: number;
+}
+
 /**
- * One per limited key (tenant, user, API key): its budgets in SQLite behind typed RPC.
- * Bound now so the binding and its SQLite migration exist from the first deploy; the
- * limits themselves arrive with issue 4.
+ * One per limited key (a tenant, a member, an API key). Counts admissions in a sliding window of
+ * whole seconds in its own SQLite: at most `limit` in any `windowSeconds`. Callers lease a few
+ * admissions at a time and give back what they did not use, so the count stays an upper bound
+ * of what was admitted and the limit is exact however many isolates ask at once.
  */
-export class RateLimiter extends DurableObject {}
+export class RateLimiter extends DurableObject {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env as never);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS admitted (second INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
+  }
+
+  /** Admits up to `want` requests now, within `limit` per `windowSeconds`. */
+  lease(limit: number, windowSeconds: number, want: number): LeaseResult {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    const oldestKept = second - windowSeconds + 1;
+    this.sql.exec(`DELETE FROM admitted WHERE second < ?`, oldestKept);
+    const used = this.sql.exec<{ used: number }>(`SELECT COALESCE(SUM(n), 0) AS used FROM admitted`).one().used;
+    const granted = Math.max(0, Math.min(want, limit - used));
+    if (granted > 0) {
+      this.sql.exec(`INSERT INTO admitted (second, n) VALUES (?, ?) ON CONFLICT (second) DO UPDATE SET n = n + excluded.n`, second, granted);
+    }
+    const oldest = this.sql.exec<{ second: number | null }>(`SELECT MIN(second) AS second FROM admitted`).one().second;
+    return { granted, remaining: Math.max(0, limit - used - granted), resetMs: oldest === null ? 0 : (oldest + windowSeconds) * 1000 - now };
+  }
+
+  /** Gives back `n` leased admissions that were not used (newest first). */
+  release(n: number): void {
+    let left = n;
+    for (const row of this.sql.exec<{ second: number; n: number }>(`SELECT second, n FROM admitted ORDER BY second DESC`).toArray()) {
+      if (left <= 0) break;
+      const take = Math.min(left, row.n);
+      this.sql.exec(`UPDATE admitted SET n = n - ? WHERE second = ?`, take, row.second);
+      left -= take;
+    }
+    this.sql.exec(`DELETE FROM admitted WHERE n <= 0`);
+  }
+}

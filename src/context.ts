@@ -1,12 +1,13 @@
 import type { Permission, Role } from "./auth/permissions";
 import type { TenantRecord } from "./db/directory";
 import type { Config, Env } from "./env";
+import type { Decision } from "./limits/rate-limit";
 import type { Logger } from "./lib/log";
 
 /** Who is calling: a member with a JWT, or an API key acting within its creator's role. */
 export type Principal = (
   | { kind: "user"; userId: string; role: Role; permissions: ReadonlySet<Permission> }
-  | { kind: "api_key"; keyId: string; userId: string; role: Role; permissions: ReadonlySet<Permission> }
+  | { kind: "api_key"; keyId: string; userId: string; role: Role; permissions: ReadonlySet<Permission>; keyLimit: number | null }
 ) & {
   /** When this proof of identity stops counting (ms): a token's expiry, or an access token's lifetime for a key. Long-lived connections re-check against it. */
   expiresAt: number;
@@ -21,5 +22,7 @@ export interface AppEnv {
     config: Config;
     tenant: TenantRecord;
     principal: Principal;
+    /** What this request was counted under, for the RateLimit headers. */
+    rateLimits: Decision[];
   };
 }

@@ -17,6 +17,8 @@ export interface Env {
   AI_PROVIDER: string;
   VECTOR_PROVIDER: string;
   TENANT_CACHE_TTL_SECONDS: string;
+  /** "on" everywhere that serves users; "off" only to measure what limiting costs. */
+  RATE_LIMITS: string;
   /** Milliseconds between the local model's words (streaming you can watch; 0 in benchmarks). */
   LOCAL_AI_WORD_DELAY_MS?: string;
   /** ES256 private JWK (with `kid`) as JSON: signs access tokens. */
@@ -32,6 +34,7 @@ const ConfigSchema = z.object({
   AI_PROVIDER: z.enum(["local", "cloudflare"]),
   VECTOR_PROVIDER: z.enum(["local", "cloudflare"]),
   TENANT_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(300),
+  RATE_LIMITS: z.enum(["on", "off"]),
   JWT_PRIVATE_KEY: z
     .string({ error: "missing: run `npm run dev` once to create .dev.vars, or `wrangler secret put JWT_PRIVATE_KEY`" })
     .refine((v) => {

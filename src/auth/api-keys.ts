@@ -32,6 +32,8 @@ export interface ResolvedApiKey {
   hash: string;
   /** Epoch ms, or null for a key that does not expire. */
   expiresAt: number | null;
+  /** The key's own requests per minute, if lower than its plan's. */
+  rateLimitPerMinute: number | null;
   createdBy: string;
   role: Role;
   permissions: ReadonlySet<Permission>;
@@ -58,6 +60,7 @@ export async function findApiKey(db: ControlDb, tenantId: string, secret: string
     id: row.id,
     hash,
     expiresAt: row.expiresAt ? new Date(row.expiresAt).getTime() : null,
+    rateLimitPerMinute: row.rateLimitPerMinute,
     createdBy: row.createdBy,
     role: row.role,
     permissions: new Set(scopes.filter((s) => ceiling.has(s))),

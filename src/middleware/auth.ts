@@ -7,7 +7,9 @@ import { ACCESS_TOKEN_TTL_SECONDS, verifyAccessToken } from "../auth/tokens";
 import type { AppEnv, Principal } from "../context";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
+import { planOf } from "../db/plans";
 import { ApiError } from "../lib/errors";
+import { enforceLimits, principalLimit } from "./rate-limit";
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -57,7 +59,7 @@ async function authenticate(c: Context<AppEnv>, credential: string): Promise<Pri
     }
     // A key has no short expiry of its own; a connection it opens re-authenticates as often as an access token would.
     const expiresAt = Math.min(key.expiresAt ?? Number.POSITIVE_INFINITY, now.getTime() + ACCESS_TOKEN_TTL_SECONDS * 1000);
-    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions, expiresAt };
+    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions, expiresAt, keyLimit: key.rateLimitPerMinute };
   }
 
   const token = await verifyAccessToken(tokenConfig(c), credential, tenant.id);
@@ -65,10 +67,18 @@ async function authenticate(c: Context<AppEnv>, credential: string): Promise<Pri
   return { kind: "user", userId: token.userId, role: token.role, permissions: ROLE_PERMISSIONS[token.role], expiresAt: token.exp * 1000 };
 }
 
+/** Counts the request under the caller's own limit (member or API key). */
+async function limitPrincipal(c: Context<AppEnv>, principal: Principal) {
+  const plan = await planOf(c.env, c.var.tenant.planId);
+  await enforceLimits(c, [principalLimit(c.var.tenant, plan, principal)]);
+}
+
 /** Requires any valid credential for the host's tenant. */
 export function requireAuth() {
   return createMiddleware<AppEnv>(async function requireAuth(c, next) {
-    c.set("principal", await authenticate(c, bearerCredential(c)));
+    const principal = await authenticate(c, bearerCredential(c));
+    await limitPrincipal(c, principal);
+    c.set("principal", principal);
     await next();
   });
 }
@@ -85,6 +95,7 @@ export function requirePermission(permission: Permission, opts: { from?: "header
         ? new ApiError("INSUFFICIENT_SCOPE", `This API key lacks the scope ${permission}`)
         : new ApiError("FORBIDDEN", `Your role (${principal.role}) does not grant ${permission}`);
     }
+    await limitPrincipal(c, principal);
     c.set("principal", principal);
     await next();
   });

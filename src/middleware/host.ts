@@ -1,7 +1,9 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { resolveHost } from "../db/directory";
+import { planOf } from "../db/plans";
 import { ApiError } from "../lib/errors";
+import { enforceLimits, tenantLimit } from "./rate-limit";
 
 /** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */
 export function isPlatformPath(path: string): boolean {
@@ -29,6 +31,7 @@ export function hostRouting() {
     if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
     c.set("tenant", target.tenant);
+    await enforceLimits(c, [tenantLimit(target.tenant, await planOf(c.env, target.tenant.planId))]);
     return next();
   });
 }

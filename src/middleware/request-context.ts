@@ -3,6 +3,7 @@ import type { AppEnv, Principal } from "../context";
 import { loadConfig } from "../env";
 import { newId } from "../lib/ids";
 import { createLogger } from "../lib/log";
+import { limitHeaders } from "./rate-limit";
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -21,6 +22,7 @@ export function requestContext() {
     c.set("config", loadConfig(c.env));
     await next();
     c.header("X-Request-Id", requestId);
+    for (const [name, value] of Object.entries(limitHeaders(c))) c.header(name, value);
     log.info("request", {
       method: c.req.method,
       path: c.req.path,

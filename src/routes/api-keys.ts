@@ -19,6 +19,7 @@ const ApiKeySchema = z
     created_by: z.string(),
     created_at: z.string(),
     expires_at: z.string().nullable(),
+    rate_limit_per_minute: z.number().int().nullable(),
     last_used_at: z.string().nullable(),
   })
   .openapi("ApiKey");
@@ -28,6 +29,7 @@ const CreateApiKey = z
     name: z.string().trim().min(1).max(100),
     scopes: z.array(z.enum(PERMISSIONS)).min(1).max(PERMISSIONS.length),
     expires_at: z.iso.datetime({ offset: true }).optional().openapi({ description: "RFC 3339; must be in the future" }),
+    rate_limit_per_minute: z.number().int().min(1).max(1_000_000).optional().openapi({ description: "The key's own limit; the plan's per-member limit applies when lower" }),
   })
   .openapi("CreateApiKey");
 
@@ -69,6 +71,7 @@ const render = (k: typeof apiKeys.$inferSelect): z.infer<typeof ApiKeySchema> =>
   created_by: k.createdBy,
   created_at: k.createdAt,
   expires_at: k.expiresAt,
+  rate_limit_per_minute: k.rateLimitPerMinute,
   last_used_at: k.lastUsedAt,
 });
 
@@ -95,6 +98,7 @@ export const apiKeyRoutes = router()
         role: principal.role,
         createdBy: principal.userId,
         expiresAt: body.expires_at ? new Date(body.expires_at).toISOString() : null,
+        rateLimitPerMinute: body.rate_limit_per_minute ?? null,
       })
       .returning()
       .get();

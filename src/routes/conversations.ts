@@ -11,6 +11,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
+import { principalLimit } from "../middleware/rate-limit";
+import { planOf } from "../db/plans";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
@@ -349,6 +351,7 @@ export const conversationRoutes = router()
       ...(p.kind === "api_key" && { api_key_id: p.keyId }),
       can_post: p.permissions.has("conversations:write"),
       expires_at: p.expiresAt,
+      rate_limit: c.var.config.RATE_LIMITS === "on" ? principalLimit(c.var.tenant, await planOf(c.env, c.var.tenant.planId), p) : null,
     };
     const headers = new Headers({ upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(identity) });
     const protocols = c.req.header("sec-websocket-protocol");

@@ -58,6 +58,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: "Body over 1 MiB",
   415: "Body is not JSON",
   426: "WebSocket upgrade required",
+  429: "Rate limited; see Retry-After",
   503: "Temporarily unavailable",
 };
 

@@ -5,7 +5,10 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "driz
 export const plans = sqliteTable("plans", {
   id: text().primaryKey(),
   name: text().notNull(),
+  /** The whole tenant's requests per minute. */
   requestsPerMinute: integer().notNull(),
+  /** Each member's (and each API key's, unless it carries a lower one) requests per minute. */
+  memberRequestsPerMinute: integer().notNull().default(60),
   monthlyTokens: integer().notNull(),
   seats: integer().notNull(),
   projects: integer().notNull(),
@@ -98,6 +101,8 @@ export const apiKeys = sqliteTable(
     role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
     createdBy: text().notNull(),
     expiresAt: text(),
+    /** The key's own requests per minute, below its plan's per-member limit; NULL uses that limit. */
+    rateLimitPerMinute: integer(),
     lastUsedAt: text(),
     revokedAt: text(),
     createdAt: createdAt(),
