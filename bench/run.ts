@@ -31,6 +31,8 @@ const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
 // The bundle is one module, so wrangler's module rules do not apply.
 const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...appOptions } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
 const adminToken = `pat_bench_${crypto.randomUUID()}`;
+const signingKey = await newSigningKey();
+const appBindings = { ...(appOptions.bindings ?? {}), JWT_PRIVATE_KEY: signingKey, PLATFORM_ADMIN_TOKEN: adminToken };
 
 const mf = new Miniflare({
   workers: [
@@ -39,7 +41,17 @@ const mf = new Miniflare({
       name: "tessera",
       modules: true,
       scriptPath: join(outdir, "index.js"),
-      bindings: { ...(appOptions.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken },
+      bindings: appBindings,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
+      // The same Worker over the same databases with rate limiting switched off, to measure what limiting costs.
+      ...(appOptions as object),
+      name: "tessera-unlimited",
+      modules: true,
+      scriptPath: join(outdir, "index.js"),
+      bindings: { ...appBindings, RATE_LIMITS: "off" },
+      queueConsumers: {},
       unsafeDirectSockets: [{ port: 0 }],
     },
     {
@@ -111,18 +123,24 @@ const api = async (url: string, init: RequestInit & { token?: string } = {}) => 
   return body;
 };
 await api("http://localhost/v1/platform/databases/sync", { method: "POST", token: adminToken });
+// A plan whose limits the load cannot reach, so the limiter is measured admitting, never refusing.
+await (await mf.getD1Database("CONTROL_DB", "tessera"))
+  .prepare("INSERT INTO plans (id, name, requests_per_minute, member_requests_per_minute, monthly_tokens, seats, projects, storage_bytes) VALUES ('bench', 'Bench', 100000000, 100000000, 0, 10, 10, 0)")
+  .run();
 const signup = await api("http://localhost/v1/signup", {
   method: "POST",
   body: JSON.stringify({ tenant: { name: "Bench", slug: "bench" }, user: { email: "bench@example.test", password: "bench password 1", name: "Bench" } }),
 });
 const jwt = signup.access_token as string;
 const tenantId = (signup.tenant as { id: string }).id;
+await api(`http://localhost/v1/platform/tenants/${tenantId}/plan`, { method: "POST", token: adminToken, body: JSON.stringify({ plan: "bench" }) });
 const listed = (await api("http://localhost/v1/platform/tenants", { token: adminToken })).data as { id: string; db_binding: string }[];
 const binding = listed.find((t) => t.id === tenantId)!.db_binding;
 const project = await api(`http://${TENANT_HOST}/v1/projects`, { method: "POST", token: jwt, body: JSON.stringify({ name: "Benchmarked" }) });
 const key = await api(`http://${TENANT_HOST}/v1/api-keys`, { method: "POST", token: jwt, body: JSON.stringify({ name: "bench", scopes: ["projects:read"] }) });
 
 const appUrl = await mf.unsafeGetDirectURL("tessera");
+const unlimitedUrl = await mf.unsafeGetDirectURL("tessera-unlimited");
 const helloUrl = await mf.unsafeGetDirectURL("hello");
 const floorUrl = await mf.unsafeGetDirectURL("d1-floor");
 const path = `/v1/projects/${project.id as string}`;
@@ -138,6 +156,7 @@ const targets: Target[] = [
   { name: "GET /health (router, request id, log line)", url: new URL("/health", appUrl).href },
   { name: "GET /v1/projects/{id}, access token (JWT)", url: new URL(path, appUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${jwt}` } },
   { name: "GET /v1/projects/{id}, API key", url: new URL(path, appUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${key.key as string}` } },
+  { name: "GET /v1/projects/{id}, JWT, rate limiting off", url: new URL(path, unlimitedUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${jwt}` } },
 ];
 
 interface Sample {
@@ -183,7 +202,8 @@ const section = `## Authenticated point read vs a bare Worker
 
 Command: \`npm run bench\` (${ROUNDS} alternating rounds of ${SECONDS} s per target, ${CONNECTIONS} connections, autocannon on the same 2-core machine as workerd; ${new Date().toISOString().slice(0, 10)}).
 Both Workers run in one workerd (Miniflare, local D1/KV). The full path is request id, host → tenant (isolate cache → KV → control D1),
-credential check (ES256 verify, or API key hash lookup in the control D1), permission check, zod validation, and a drizzle read of the tenant's own D1.
+credential check (ES256 verify, or API key hash lookup in the control D1), rate limits (tenant and member or key, leased from their RateLimiters),
+permission check, zod validation, and a drizzle read of the tenant's own D1. The last row is the same Worker with RATE_LIMITS=off.
 
 ${table}
 
