@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { tenantDatabase } from "../src/db/router";
+import { tenantDatabase, tenantDb } from "../src/db/router";
+import { recordUsage } from "../src/db/usage";
 import type { Env } from "../src/env";
 import { newId } from "../src/lib/ids";
 import { take } from "../src/limits/rate-limit";
@@ -22,15 +23,17 @@ import {
 export interface RoomConfig {
   tenantId: string;
   conversationId: string;
+  projectId: string;
   dbBinding: string;
   systemPrompt: string | null;
   model: string;
   retentionDays: number | null;
 }
 
-/** Who posts a message or asks for a reply. */
+/** Who posts a message or asks for a reply (and, through an API key, which one: usage names it). */
 export interface Author {
   userId: string;
+  apiKeyId?: string;
 }
 
 /** How much recent history goes into a prompt, in estimated tokens. */
@@ -232,7 +235,7 @@ export class ConversationRoom extends DurableObject<Env> {
           const decision = await take(this.env.RATE_LIMITER, identity.rate_limit, (p) => this.ctx.waitUntil(p));
           if (!decision.ok) return this.sendError(ws, "RATE_LIMITED", `Over the ${identity.rate_limit.policy} limit; retry in ${decision.resetSeconds} s`);
         }
-        const author = { userId: identity.user_id };
+        const author = { userId: identity.user_id, apiKeyId: identity.api_key_id };
         const { message, duplicate } = await this.post(author, f.content, f.client_id);
         if (duplicate) this.send(ws, { type: "message", message, ...(f.client_id ? { client_id: f.client_id } : {}) });
         else if (f.reply) await this.reply(author);
@@ -364,6 +367,7 @@ export class ConversationRoom extends DurableObject<Env> {
       const canceled = reply.controller.signal.aborted;
       const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
       emit({ type: "done", reply_id: reply.id, message });
+      if (config) this.ctx.waitUntil(this.meter(config, requestedBy, message.id, result));
     } catch (err) {
       if (this.destroyed) return;
       this.log.error("reply.failed", { ...errorFields(err), conversation_id: config?.conversationId, requested_by: requestedBy.userId });
@@ -373,6 +377,26 @@ export class ConversationRoom extends DurableObject<Env> {
       this.broadcast({ type: "message", message });
     } finally {
       this.replies.delete(reply.id);
+    }
+  }
+
+  /** Records a reply's model call in the tenant's usage (after the reply has reached everyone). */
+  private async meter(config: RoomConfig, requestedBy: Author, messageId: string, result: ChatResult): Promise<void> {
+    try {
+      await recordUsage(tenantDb(this.env, { id: config.tenantId, dbBinding: config.dbBinding }), {
+        tenantId: config.tenantId,
+        userId: requestedBy.userId,
+        apiKeyId: requestedBy.apiKeyId ?? null,
+        projectId: config.projectId,
+        source: "chat",
+        sourceId: messageId,
+        model: result.model,
+        provider: result.provider,
+        tokensIn: result.usage.inputTokens,
+        tokensOut: result.usage.outputTokens,
+      });
+    } catch (err) {
+      this.log.error("usage.record_failed", { ...errorFields(err), conversation_id: config.conversationId, message_id: messageId });
     }
   }
 

@@ -9,6 +9,7 @@ import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { auditRoutes } from "./routes/audit";
 import { conversationRoutes } from "./routes/conversations";
+import { usageRoutes } from "./routes/usage";
 import { authRoutes } from "./routes/auth";
 import { invitationRoutes } from "./routes/invitations";
 import { memberRoutes } from "./routes/members";
@@ -58,6 +59,7 @@ export function createApp() {
   app.route("/", projectRoutes);
   app.route("/", auditRoutes);
   app.route("/", conversationRoutes);
+  app.route("/", usageRoutes);
 
   app.route("/", systemRoutes);
 

@@ -13,6 +13,7 @@ export const PERMISSIONS = [
   "audit:read",
   "conversations:read",
   "conversations:write",
+  "usage:read",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -206,6 +206,7 @@ function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
   return {
     tenantId: c.var.tenant.id,
     conversationId: r.id,
+    projectId: r.projectId,
     dbBinding: c.var.tenant.dbBinding,
     systemPrompt: r.systemPrompt,
     model: r.model,
@@ -324,7 +325,8 @@ export const conversationRoutes = router()
     const body = c.req.valid("json");
     await findConversation(c, id);
     const stub = room(c, id);
-    const author = { userId: c.var.principal.userId };
+    const p = c.var.principal;
+    const author = { userId: p.userId, ...(p.kind === "api_key" && { apiKeyId: p.keyId }) };
     const { message, duplicate } = await stub.post(author, body.content, body.client_id);
     if (!body.reply || duplicate) return c.json({ ...message, reply_id: null }, 201);
 

@@ -16,6 +16,7 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   "conversations:read": (t, token) => call(`${t.host}/v1/conversations`, { token }),
   // An absent project: past the permission check it is 404, before it 403.
   "conversations:write": (t, token) => call(`${t.host}/v1/conversations`, { token, body: { project_id: "prj_absent" } }),
+  "usage:read": (t, token) => call(`${t.host}/v1/usage`, { token }),
 };
 
 describe("the permission matrix, enforced on every route", () => {

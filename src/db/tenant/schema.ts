@@ -1,5 +1,5 @@
 import { createdAt } from "../columns";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * Tables of a tenant's own database. Each still carries `tenant_id` and every query
@@ -59,4 +59,46 @@ export const conversations = sqliteTable(
     updatedAt: createdAt(),
   },
   (t) => [index("conversations_tenant_idx").on(t.tenantId, t.id), index("conversations_project_idx").on(t.tenantId, t.projectId, t.id)],
+);
+
+/** One model call: who made it, for which project, which model and provider, tokens and cost. */
+export const usageEvents = sqliteTable(
+  "usage_events",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    /** UTC day, YYYY-MM-DD: the rollup key. */
+    day: text().notNull(),
+    userId: text().notNull(),
+    apiKeyId: text(),
+    projectId: text().notNull(),
+    /** What made the call: a conversation reply, a run, an embedding. */
+    source: text().notNull(),
+    sourceId: text(),
+    model: text().notNull(),
+    provider: text().notNull(),
+    tokensIn: integer().notNull(),
+    tokensOut: integer().notNull(),
+    /** Cost in millionths of a US dollar, from the price table at the time of the call. */
+    costMicros: integer().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("usage_events_tenant_day_idx").on(t.tenantId, t.day)],
+);
+
+/** Daily rollups of usage_events, written in the same batch as each event. */
+export const usageDaily = sqliteTable(
+  "usage_daily",
+  {
+    tenantId: text().notNull(),
+    day: text().notNull(),
+    model: text().notNull(),
+    projectId: text().notNull(),
+    userId: text().notNull(),
+    calls: integer().notNull(),
+    tokensIn: integer().notNull(),
+    tokensOut: integer().notNull(),
+    costMicros: integer().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.day, t.model, t.projectId, t.userId] })],
 );

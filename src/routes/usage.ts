@@ -1,0 +1,122 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, count, eq, gt, gte, isNull, lte, sql } from "drizzle-orm";
+import { invitations, memberships } from "../db/control/schema";
+import { planOf } from "../db/plans";
+import { controlDb, tenantDb } from "../db/router";
+import { projects, usageDaily } from "../db/tenant/schema";
+import { ApiError } from "../lib/errors";
+import { errors, guarded, jsonResponse, router } from "./openapi";
+
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a UTC day as YYYY-MM-DD");
+const Totals = z.object({ calls: z.number().int(), tokens_in: z.number().int(), tokens_out: z.number().int(), cost_micros: z.number().int() });
+const GROUPS = { day: usageDaily.day, model: usageDaily.model, project: usageDaily.projectId, user: usageDaily.userId } as const;
+
+const getUsage = createRoute({
+  method: "get",
+  path: "/v1/usage",
+  tags: ["Usage"],
+  summary: "Model usage and cost between two UTC days, grouped",
+  ...guarded("usage:read"),
+  request: {
+    query: z.object({
+      from: Day.optional().openapi({ description: "First day, inclusive (default: 29 days before `to`)" }),
+      to: Day.optional().openapi({ description: "Last day, inclusive (default: today)" }),
+      group_by: z.enum(["day", "model", "project", "user"]).default("day"),
+    }),
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({ from: z.string(), to: z.string(), group_by: z.string(), data: z.array(Totals.extend({ key: z.string() })), total: Totals }).openapi("Usage"),
+      "Usage",
+    ),
+    ...errors(400, 401, 403),
+  },
+});
+
+const getPlan = createRoute({
+  method: "get",
+  path: "/v1/plan",
+  tags: ["Usage"],
+  summary: "The tenant's plan, its limits, and this month's usage against them",
+  ...guarded("usage:read"),
+  responses: {
+    200: jsonResponse(
+      z
+        .object({
+          plan: z.object({ id: z.string(), name: z.string() }),
+          limits: z.object({
+            requests_per_minute: z.number().int(),
+            member_requests_per_minute: z.number().int(),
+            monthly_tokens: z.number().int(),
+            seats: z.number().int(),
+            projects: z.number().int(),
+            storage_bytes: z.number().int(),
+          }),
+          usage: Totals.extend({ month: z.string(), tokens: z.number().int(), seats: z.number().int(), projects: z.number().int() }),
+        })
+        .openapi("PlanStatus"),
+      "Plan",
+    ),
+    ...errors(401, 403),
+  },
+});
+
+const sums = {
+  calls: sql<number>`COALESCE(SUM(${usageDaily.calls}), 0)`,
+  tokens_in: sql<number>`COALESCE(SUM(${usageDaily.tokensIn}), 0)`,
+  tokens_out: sql<number>`COALESCE(SUM(${usageDaily.tokensOut}), 0)`,
+  cost_micros: sql<number>`COALESCE(SUM(${usageDaily.costMicros}), 0)`,
+};
+
+const dayOf = (d: Date) => d.toISOString().slice(0, 10);
+
+/** Usage from the daily rollups, and the plan's limits beside this month's use. */
+export const usageRoutes = router()
+  .openapi(getUsage, async (c) => {
+    const q = c.req.valid("query");
+    const to = q.to ?? dayOf(new Date());
+    const from = q.from ?? dayOf(new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000));
+    if (Number.isNaN(Date.parse(`${from}T00:00:00Z`)) || Number.isNaN(Date.parse(`${to}T00:00:00Z`)) || from > to) {
+      throw new ApiError("VALIDATION_FAILED", "`from` must be a real day no later than `to`", { errors: [{ in: "query", field: "from", message: "after to, or not a date" }] });
+    }
+    const tenant = c.var.tenant;
+    const db = tenantDb(c.env, tenant);
+    const where = and(eq(usageDaily.tenantId, tenant.id), gte(usageDaily.day, from), lte(usageDaily.day, to));
+    const key = GROUPS[q.group_by];
+    const [rows, totals] = await db.batch([
+      db.select({ key, ...sums }).from(usageDaily).where(where).groupBy(key).orderBy(key),
+      db.select(sums).from(usageDaily).where(where),
+    ]);
+    return c.json({ from, to, group_by: q.group_by, data: rows, total: totals[0]! }, 200);
+  })
+  .openapi(getPlan, async (c) => {
+    const tenant = c.var.tenant;
+    const plan = await planOf(c.env, tenant.planId);
+    const month = new Date().toISOString().slice(0, 7);
+    const db = tenantDb(c.env, tenant);
+    const control = controlDb(c.env);
+    const now = new Date().toISOString();
+    const [[used], [projectCount]] = await db.batch([
+      db.select(sums).from(usageDaily).where(and(eq(usageDaily.tenantId, tenant.id), gte(usageDaily.day, `${month}-01`), lte(usageDaily.day, `${month}-31`))),
+      db.select({ n: count() }).from(projects).where(eq(projects.tenantId, tenant.id)),
+    ]);
+    const [[members], [pending]] = await control.batch([
+      control.select({ n: count() }).from(memberships).where(eq(memberships.tenantId, tenant.id)),
+      control.select({ n: count() }).from(invitations).where(and(eq(invitations.tenantId, tenant.id), isNull(invitations.acceptedAt), gt(invitations.expiresAt, now))),
+    ]);
+    return c.json(
+      {
+        plan: { id: plan.id, name: plan.name },
+        limits: {
+          requests_per_minute: plan.requestsPerMinute,
+          member_requests_per_minute: plan.memberRequestsPerMinute,
+          monthly_tokens: plan.monthlyTokens,
+          seats: plan.seats,
+          projects: plan.projects,
+          storage_bytes: plan.storageBytes,
+        },
+        usage: { month, ...used!, tokens: used!.tokens_in + used!.tokens_out, seats: members!.n + pending!.n, projects: projectCount!.n },
+      },
+      200,
+    );
+  });
