@@ -43,7 +43,7 @@ export interface Participant {
 }
 
 /** Error codes an `error` frame carries. */
-export type FrameErrorCode = "INVALID_FRAME" | "FRAME_TOO_LARGE" | "FORBIDDEN" | "NOT_FOUND" | "PROVIDER_ERROR" | "RATE_LIMITED";
+export type FrameErrorCode = "INVALID_FRAME" | "FRAME_TOO_LARGE" | "FORBIDDEN" | "NOT_FOUND" | "PROVIDER_ERROR" | "RATE_LIMITED" | "QUOTA_EXCEEDED";
 
 /** Everything the room sends. */
 export type ServerFrame =
@@ -65,6 +65,8 @@ export const SocketIdentity = z.object({
   can_post: z.boolean(),
   /** Epoch ms after which the socket's credential no longer counts: the room closes it with 4401. */
   expires_at: z.number(),
+  /** The tenant's monthly token quota when the socket opened; replies reserve against it. */
+  monthly_tokens: z.number().int(),
   /** The limit posting frames count under (the member's or the key's), or null when limits are off. */
   rate_limit: z.object({ policy: z.string(), key: z.string(), limit: z.number().int(), windowSeconds: z.number().int() }).nullable(),
 });

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { tenantDatabase, tenantDb } from "../src/db/router";
+import { releaseTokens, reserveTokens, type Reservation, settleTokens } from "../src/db/quota";
 import { recordUsage } from "../src/db/usage";
 import type { Env } from "../src/env";
 import { newId } from "../src/lib/ids";
@@ -30,12 +31,27 @@ export interface RoomConfig {
   retentionDays: number | null;
 }
 
+export interface SendOptions {
+  clientId?: string;
+  reply?: boolean;
+  /** Also return the reply as server-sent events. */
+  stream?: boolean;
+  /** The tenant's monthly token quota, from its plan. */
+  monthlyTokens: number;
+}
+
+export type SendResult =
+  | { ok: true; message: WireMessage; duplicate: boolean; replyId: string | null; events?: ReadableStream<Uint8Array> }
+  | { ok: false; code: "QUOTA_EXCEEDED"; detail: string };
+
 /** Who posts a message or asks for a reply (and, through an API key, which one: usage names it). */
 export interface Author {
   userId: string;
   apiKeyId?: string;
 }
 
+/** The most tokens a reply may write; reserved against the monthly quota before the model is called. */
+const MAX_REPLY_TOKENS = 1024;
 /** How much recent history goes into a prompt, in estimated tokens. */
 const PROMPT_HISTORY_BUDGET = 3000;
 const RETENTION_SWEEP_MS = 60 * 60 * 1000;
@@ -120,15 +136,30 @@ export class ConversationRoom extends DurableObject<Env> {
     }
   }
 
-  /** Stores a user message and broadcasts it. A retried `clientId` returns the stored message again. */
-  async post(author: Author, content: string, clientId?: string): Promise<{ message: WireMessage; duplicate: boolean }> {
-    if (clientId) {
-      const existing = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, author.userId, clientId).toArray()[0];
-      if (existing) return { message: toWire(existing), duplicate: true };
+  /**
+   * Stores a user message and broadcasts it; with `reply`, reserves the reply's tokens against the
+   * monthly quota first (refusing before anything is stored when it is spent) and starts the reply.
+   * A retried `clientId` returns the stored message again and starts nothing.
+   */
+  async send(author: Author, content: string, opts: SendOptions): Promise<SendResult> {
+    if (opts.clientId) {
+      const existing = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, author.userId, opts.clientId).toArray()[0];
+      if (existing) return { ok: true, message: toWire(existing), duplicate: true, replyId: null };
     }
-    const message = this.store({ role: "user", content, authorId: author.userId, clientId: clientId ?? null, status: "complete" });
-    this.broadcast({ type: "message", message }, (identity) => (identity.user_id === author.userId && clientId ? { client_id: clientId } : {}));
-    return { message, duplicate: false };
+    const config = this.config();
+    let reservation: Reservation | null = null;
+    if (opts.reply && config) {
+      const estimate = this.prompt(config).reduce((n, m) => n + estimateTokens(m.content), estimateTokens(content)) + MAX_REPLY_TOKENS;
+      reservation = await reserveTokens(this.tenantDb(config), config.tenantId, estimate, opts.monthlyTokens);
+      if (!reservation) {
+        return { ok: false, code: "QUOTA_EXCEEDED", detail: `This month's ${opts.monthlyTokens} tokens would be passed by this reply (about ${estimate}); nothing was stored` };
+      }
+    }
+    const message = this.store({ role: "user", content, authorId: author.userId, clientId: opts.clientId ?? null, status: "complete" });
+    this.broadcast({ type: "message", message }, (identity) => (identity.user_id === author.userId && opts.clientId ? { client_id: opts.clientId } : {}));
+    if (!opts.reply) return { ok: true, message, duplicate: false, replyId: null };
+    const { replyId, events } = this.startReply(author, reservation, opts.stream ?? false);
+    return { ok: true, message, duplicate: false, replyId, events };
   }
 
   /** Messages after `after`, oldest first. */
@@ -140,11 +171,11 @@ export class ConversationRoom extends DurableObject<Env> {
    * Starts an assistant reply to the conversation so far; deltas go to every socket. With
    * `stream`, also returns the reply as server-sent events for the caller.
    */
-  async reply(requestedBy: Author, opts: { stream?: boolean } = {}): Promise<{ replyId: string; events?: ReadableStream<Uint8Array> }> {
+  private startReply(requestedBy: Author, reservation: Reservation | null, stream: boolean): { replyId: string; events?: ReadableStream<Uint8Array> } {
     const reply: InFlightReply = { id: `rpl_${crypto.randomUUID().replaceAll("-", "")}`, text: "", controller: new AbortController(), listeners: new Set() };
     this.replies.set(reply.id, reply);
     let events: ReadableStream<Uint8Array> | undefined;
-    if (opts.stream) {
+    if (stream) {
       const encoder = new TextEncoder();
       let listener: ((frame: ServerFrame) => void) | undefined;
       events = new ReadableStream<Uint8Array>({
@@ -162,7 +193,7 @@ export class ConversationRoom extends DurableObject<Env> {
       });
     }
     // Not awaited: the reply streams after this call returns; the pending work keeps the object awake.
-    this.ctx.waitUntil(this.generate(reply, requestedBy));
+    this.ctx.waitUntil(this.generate(reply, requestedBy, reservation));
     return { replyId: reply.id, events };
   }
 
@@ -191,7 +222,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server, [identity.data.user_id]);
     server.serializeAttachment(identity.data);
     const config = this.config();
-    this.send(server, { type: "ready", conversation_id: config?.conversationId ?? "", last_seq: this.lastSeq(), participants: this.participants() });
+    this.sendFrame(server, { type: "ready", conversation_id: config?.conversationId ?? "", last_seq: this.lastSeq(), participants: this.participants() });
     this.broadcast({ type: "presence", participants: this.participants() });
     const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim()) ?? [];
     const headers = offered.includes(SUBPROTOCOL) ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : undefined;
@@ -217,7 +248,7 @@ export class ConversationRoom extends DurableObject<Env> {
     const f = frame.data;
     switch (f.type) {
       case "ping":
-        return this.send(ws, { type: "pong" });
+        return this.sendFrame(ws, { type: "pong" });
       case "typing":
         return this.broadcast({ type: "typing", user_id: identity.user_id }, undefined, ws);
       case "resume":
@@ -236,9 +267,9 @@ export class ConversationRoom extends DurableObject<Env> {
           if (!decision.ok) return this.sendError(ws, "RATE_LIMITED", `Over the ${identity.rate_limit.policy} limit; retry in ${decision.resetSeconds} s`);
         }
         const author = { userId: identity.user_id, apiKeyId: identity.api_key_id };
-        const { message, duplicate } = await this.post(author, f.content, f.client_id);
-        if (duplicate) this.send(ws, { type: "message", message, ...(f.client_id ? { client_id: f.client_id } : {}) });
-        else if (f.reply) await this.reply(author);
+        const sent = await this.send(author, f.content, { clientId: f.client_id, reply: f.reply, monthlyTokens: identity.monthly_tokens });
+        if (!sent.ok) return this.sendError(ws, sent.code, sent.detail);
+        if (sent.duplicate) this.sendFrame(ws, { type: "message", message: sent.message, ...(f.client_id ? { client_id: f.client_id } : {}) });
         return;
       }
     }
@@ -264,6 +295,10 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  private tenantDb(config: RoomConfig) {
+    return tenantDb(this.env, { id: config.tenantId, dbBinding: config.dbBinding });
+  }
 
   private config(): RoomConfig | null {
     if (this.cachedConfig === undefined) {
@@ -342,7 +377,7 @@ export class ConversationRoom extends DurableObject<Env> {
     }
   }
 
-  private async generate(reply: InFlightReply, requestedBy: Author): Promise<void> {
+  private async generate(reply: InFlightReply, requestedBy: Author, reservation: Reservation | null): Promise<void> {
     const config = this.config();
     const emit = (frame: ServerFrame) => {
       this.broadcast(frame);
@@ -357,7 +392,7 @@ export class ConversationRoom extends DurableObject<Env> {
     };
     try {
       const result = await aiProvider(this.env).chat(
-        { model: config?.model ?? "", messages: this.prompt(config), signal: reply.controller.signal },
+        { model: config?.model ?? "", messages: this.prompt(config), maxTokens: MAX_REPLY_TOKENS, signal: reply.controller.signal },
         (text) => {
           reply.text += text;
           emit({ type: "delta", reply_id: reply.id, text });
@@ -367,8 +402,9 @@ export class ConversationRoom extends DurableObject<Env> {
       const canceled = reply.controller.signal.aborted;
       const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
       emit({ type: "done", reply_id: reply.id, message });
-      if (config) this.ctx.waitUntil(this.meter(config, requestedBy, message.id, result));
+      if (config) this.ctx.waitUntil(this.meter(config, requestedBy, message.id, result, reservation));
     } catch (err) {
+      if (config && reservation) this.ctx.waitUntil(releaseTokens(this.tenantDb(config), reservation).catch(() => {}));
       if (this.destroyed) return;
       this.log.error("reply.failed", { ...errorFields(err), conversation_id: config?.conversationId, requested_by: requestedBy.userId });
       // The failed marker is a stored message like any other, so seq stays gap-free for every client.
@@ -381,9 +417,10 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   /** Records a reply's model call in the tenant's usage (after the reply has reached everyone). */
-  private async meter(config: RoomConfig, requestedBy: Author, messageId: string, result: ChatResult): Promise<void> {
+  private async meter(config: RoomConfig, requestedBy: Author, messageId: string, result: ChatResult, reservation: Reservation | null): Promise<void> {
     try {
-      await recordUsage(tenantDb(this.env, { id: config.tenantId, dbBinding: config.dbBinding }), {
+      if (reservation) await settleTokens(this.tenantDb(config), reservation, result.usage.inputTokens + result.usage.outputTokens);
+      await recordUsage(this.tenantDb(config), {
         tenantId: config.tenantId,
         userId: requestedBy.userId,
         apiKeyId: requestedBy.apiKeyId ?? null,
@@ -418,9 +455,9 @@ export class ConversationRoom extends DurableObject<Env> {
   /** Sends what a reconnecting client missed, then the text so far of every reply still streaming. */
   private resume(ws: WebSocket, afterSeq: number) {
     const missed = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ORDER BY seq`, afterSeq).toArray();
-    for (const row of missed) this.send(ws, { type: "message", message: toWire(row) });
+    for (const row of missed) this.sendFrame(ws, { type: "message", message: toWire(row) });
     for (const reply of this.replies.values()) {
-      if (reply.text) this.send(ws, { type: "delta", reply_id: reply.id, text: reply.text });
+      if (reply.text) this.sendFrame(ws, { type: "delta", reply_id: reply.id, text: reply.text });
     }
   }
 
@@ -436,7 +473,7 @@ export class ConversationRoom extends DurableObject<Env> {
     return [...byUser.values()];
   }
 
-  private send(ws: WebSocket, frame: ServerFrame) {
+  private sendFrame(ws: WebSocket, frame: ServerFrame) {
     try {
       ws.send(JSON.stringify(frame));
     } catch {
@@ -445,7 +482,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private sendError(ws: WebSocket, code: FrameErrorCode, message: string) {
-    this.send(ws, { type: "error", code, message });
+    this.sendFrame(ws, { type: "error", code, message });
   }
 
   /**

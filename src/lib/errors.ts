@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
   UPGRADE_REQUIRED: { status: 426, title: "WebSocket upgrade required" },
   RATE_LIMITED: { status: 429, title: "Too many requests" },
+  QUOTA_EXCEEDED: { status: 429, title: "Monthly token quota used up" },
   NO_TENANT_DATABASE: { status: 503, title: "No tenant database available" },
   INTERNAL_ERROR: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;

@@ -327,18 +327,15 @@ export const conversationRoutes = router()
     const stub = room(c, id);
     const p = c.var.principal;
     const author = { userId: p.userId, ...(p.kind === "api_key" && { apiKeyId: p.keyId }) };
-    const { message, duplicate } = await stub.post(author, body.content, body.client_id);
-    if (!body.reply || duplicate) return c.json({ ...message, reply_id: null }, 201);
-
-    if (c.req.header("accept")?.includes("text/event-stream")) {
-      const { events } = await stub.reply(author, { stream: true });
-      const head = new TextEncoder().encode(`event: message\ndata: ${JSON.stringify({ type: "message", message })}\n\n`);
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      c.executionCtx.waitUntil(relay(head, events!, writable));
-      return new Response(readable, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-request-id": c.var.requestId } });
-    }
-    const { replyId } = await stub.reply(author);
-    return c.json({ ...message, reply_id: replyId }, 201);
+    const stream = Boolean(body.reply) && (c.req.header("accept")?.includes("text/event-stream") ?? false);
+    const plan = await planOf(c.env, c.var.tenant.planId);
+    const sent = await stub.send(author, body.content, { clientId: body.client_id, reply: body.reply, stream, monthlyTokens: plan.monthlyTokens });
+    if (!sent.ok) throw new ApiError("QUOTA_EXCEEDED", sent.detail, { headers: { "Retry-After": String(secondsToNextMonth()) } });
+    if (!stream || !sent.events) return c.json({ ...sent.message, reply_id: sent.replyId }, 201);
+    const head = new TextEncoder().encode(`event: message\ndata: ${JSON.stringify({ type: "message", message: sent.message })}\n\n`);
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    c.executionCtx.waitUntil(relay(head, sent.events, writable));
+    return new Response(readable, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-request-id": c.var.requestId } });
   })
   .openapi(connect, async (c) => {
     const { id } = c.req.valid("param");
@@ -346,6 +343,7 @@ export const conversationRoutes = router()
     await findConversation(c, id);
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError("UPGRADE_REQUIRED", "Connect with a WebSocket upgrade");
     const p = c.var.principal;
+    const plan = await planOf(c.env, c.var.tenant.planId);
     const identity: SocketIdentity = {
       user_id: p.userId,
       role: p.role,
@@ -353,7 +351,8 @@ export const conversationRoutes = router()
       ...(p.kind === "api_key" && { api_key_id: p.keyId }),
       can_post: p.permissions.has("conversations:write"),
       expires_at: p.expiresAt,
-      rate_limit: c.var.config.RATE_LIMITS === "on" ? principalLimit(c.var.tenant, await planOf(c.env, c.var.tenant.planId), p) : null,
+      monthly_tokens: plan.monthlyTokens,
+      rate_limit: c.var.config.RATE_LIMITS === "on" ? principalLimit(c.var.tenant, plan, p) : null,
     };
     const headers = new Headers({ upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(identity) });
     const protocols = c.req.header("sec-websocket-protocol");
@@ -379,4 +378,9 @@ async function relay(head: Uint8Array, events: ReadableStream<Uint8Array>, out: 
   } catch {
     await reader.cancel().catch(() => {});
   }
+}
+
+/** Seconds until the first second of next month (UTC), when monthly quotas start again. */
+function secondsToNextMonth(now = new Date()): number {
+  return Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000);
 }

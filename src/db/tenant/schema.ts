@@ -102,3 +102,20 @@ export const usageDaily = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.day, t.model, t.projectId, t.userId] })],
 );
+
+/**
+ * Tokens used and reserved this month against the plan's monthly quota. A model call reserves an
+ * estimate before it runs (refused if the reservation would pass the quota), then settles to the
+ * real count or releases the reservation on failure.
+ */
+export const tokenQuota = sqliteTable(
+  "token_quota",
+  {
+    tenantId: text().notNull(),
+    /** YYYY-MM, UTC. */
+    month: text().notNull(),
+    used: integer().notNull().default(0),
+    reserved: integer().notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.month] })],
+);

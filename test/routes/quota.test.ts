@@ -1,0 +1,97 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
+import { tenantBinding } from "../../src/db/router";
+import { createConversation } from "../conversations";
+import { call, createTenant, expectProblem, expectStatus, type TestTenant } from "../harness";
+import { open } from "../ws";
+
+const month = () => new Date().toISOString().slice(0, 7);
+
+async function tenantD1(t: TestTenant) {
+  const { db_binding } = (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!;
+  return tenantBinding(env, db_binding)!;
+}
+
+/** Sets this month's used tokens, as a month of traffic would have. */
+async function useTokens(t: TestTenant, used: number) {
+  await (await tenantD1(t))
+    .prepare("INSERT INTO token_quota (tenant_id, month, used, reserved) VALUES (?, ?, ?, 0) ON CONFLICT (tenant_id, month) DO UPDATE SET used = excluded.used")
+    .bind(t.id, month(), used)
+    .run();
+}
+
+async function quota(t: TestTenant) {
+  return (await (await tenantD1(t)).prepare("SELECT used, reserved FROM token_quota WHERE tenant_id = ? AND month = ?").bind(t.id, month()).first<{ used: number; reserved: number }>()) ?? { used: 0, reserved: 0 };
+}
+
+const monthlyTokens = async () => (await env.CONTROL_DB.prepare("SELECT monthly_tokens FROM plans WHERE id = 'free'").first<{ monthly_tokens: number }>())!.monthly_tokens;
+
+async function replyAndWait(url: string, token: string, content: string) {
+  const res = await call(`${url}/messages`, { token, body: { content, reply: true }, headers: { accept: "text/event-stream" } });
+  return res;
+}
+
+describe("the monthly token quota", () => {
+  it("reserves before the model runs and settles to the tokens really used", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const res = await replyAndWait(conv.url, t.owner.token, "count me");
+    expectStatus(res, 200);
+    const done = JSON.parse(/event: done\ndata: (.*)/.exec(res.text)![1]!).message;
+    let q = await quota(t);
+    for (let i = 0; i < 40 && q.reserved !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      q = await quota(t);
+    }
+    expect(q).toEqual({ used: done.usage.tokens_in + done.usage.tokens_out, reserved: 0 });
+  });
+
+  it("releases the reservation when the model fails", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const res = await replyAndWait(conv.url, t.owner.token, `oops ${LOCAL_FAILURE_TRIGGER}`);
+    expect(res.text).toContain("event: error");
+    let q = await quota(t);
+    for (let i = 0; i < 40 && q.reserved !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      q = await quota(t);
+    }
+    expect(q).toEqual({ used: 0, reserved: 0 });
+  });
+
+  it("refuses a reply that would pass the quota with 429 QUOTA_EXCEEDED, storing nothing", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    await useTokens(t, (await monthlyTokens()) - 100);
+    const res = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "one more?", reply: true } });
+    expectProblem(res, 429, "QUOTA_EXCEEDED");
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await call(`${conv.url}/messages`, { token: t.owner.token })).body.data).toEqual([]);
+    // Messages that ask for no reply use no tokens and still go through.
+    expectStatus(await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "just a note" } }), 201);
+  });
+
+  it("lets concurrent replies reserve only what is left", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    // Room for two reservations of ~1,030 tokens, not three.
+    await useTokens(t, (await monthlyTokens()) - 2100);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => call(`${conv.url}/messages`, { token: t.owner.token, body: { content: `q${i}`, reply: true } })));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 201, 429, 429, 429, 429]);
+    const q = await quota(t);
+    expect(q.used + q.reserved).toBeLessThanOrEqual(await monthlyTokens());
+  });
+
+  it("answers a socket's reply request past the quota with an error frame", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    await useTokens(t, await monthlyTokens());
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    s.send({ type: "message", content: "hello?", reply: true });
+    expect((await s.next("error")).code).toBe("QUOTA_EXCEEDED");
+    s.send({ type: "message", content: "no reply needed" });
+    expect((await s.next("message")).message.seq).toBe(1);
+    s.close();
+  });
+});
