@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { tenantDatabase, tenantDb } from "../src/db/router";
+import { moveCredit } from "../src/db/credits";
+import { controlDb, tenantDatabase, tenantDb } from "../src/db/router";
 import { releaseTokens, reserveTokens, type Reservation, settleTokens } from "../src/db/quota";
 import { recordUsage } from "../src/db/usage";
 import type { Env } from "../src/env";
@@ -420,7 +421,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private async meter(config: RoomConfig, requestedBy: Author, messageId: string, result: ChatResult, reservation: Reservation | null): Promise<void> {
     try {
       if (reservation) await settleTokens(this.tenantDb(config), reservation, result.usage.inputTokens + result.usage.outputTokens);
-      await recordUsage(this.tenantDb(config), {
+      const cost = await recordUsage(this.tenantDb(config), {
         tenantId: config.tenantId,
         userId: requestedBy.userId,
         apiKeyId: requestedBy.apiKeyId ?? null,
@@ -432,6 +433,7 @@ export class ConversationRoom extends DurableObject<Env> {
         tokensIn: result.usage.inputTokens,
         tokensOut: result.usage.outputTokens,
       });
+      await moveCredit(controlDb(this.env), { tenantId: config.tenantId, amountMicros: 0 - cost, kind: "debit", reason: `chat reply (${result.model})`, reference: messageId });
     } catch (err) {
       this.log.error("usage.record_failed", { ...errorFields(err), conversation_id: config.conversationId, message_id: messageId });
     }

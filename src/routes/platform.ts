@@ -3,6 +3,7 @@ import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import type { AppEnv } from "../context";
 import { hostnames, plans, tenants } from "../db/control/schema";
 import { hostsOfTenant, invalidateHosts } from "../db/directory";
+import { moveCredit } from "../db/credits";
 import { poolStatus, syncPool } from "../db/pool";
 import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
@@ -67,6 +68,20 @@ const changePlan = createRoute({
   middleware: [requirePlatformAdmin()] as const,
   request: { params: TenantRef, body: jsonBody(z.object({ plan: z.string().min(1).max(40) })) },
   responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(400, 401, 404, 415) },
+});
+
+const grantCredits = createRoute({
+  method: "post",
+  path: "/v1/platform/tenants/{id}/credits",
+  tags: ["Platform"],
+  summary: "Grant prepaid credit to a tenant",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: {
+    params: TenantRef,
+    body: jsonBody(z.object({ amount_micros: z.number().int().min(1).max(1_000_000_000_000), reason: z.string().trim().min(1).max(200) })),
+  },
+  responses: { 201: jsonResponse(z.object({ tenant_id: z.string(), balance_micros: z.number().int() }), "The new balance"), ...errors(400, 401, 404, 415) },
 });
 
 const Hostname = z
@@ -187,6 +202,13 @@ export const platformRoutes = router()
     await invalidateHosts(c.env, await hostsOfTenant(c.env, tenant));
     await recordAudit(c, { action: "tenant.plan_changed", resourceType: "tenant", resourceId: tenant.id, details: { from: tenant.planId, to: plan } }, { tenant: updated, actor: { type: "platform" } });
     return c.json({ ...renderTenant(updated), db_binding: updated.dbBinding }, 200);
+  })
+  .openapi(grantCredits, async (c) => {
+    const tenant = await findTenant(c, c.req.valid("param").id);
+    const body = c.req.valid("json");
+    const balance = await moveCredit(controlDb(c.env), { tenantId: tenant.id, amountMicros: body.amount_micros, kind: "grant", reason: body.reason });
+    await recordAudit(c, { action: "tenant.credits_granted", resourceType: "tenant", resourceId: tenant.id, details: { amount_micros: body.amount_micros, reason: body.reason } }, { tenant, actor: { type: "platform" } });
+    return c.json({ tenant_id: tenant.id, balance_micros: balance }, 201);
   })
   .openapi(attachDomain, async (c) => {
     const body = c.req.valid("json");

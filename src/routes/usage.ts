@@ -1,6 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, count, eq, gt, gte, isNull, lte, sql } from "drizzle-orm";
-import { invitations, memberships } from "../db/control/schema";
+import { and, count, desc, eq, gt, gte, isNull, lt, lte, sql } from "drizzle-orm";
+import { creditLedger, invitations, memberships } from "../db/control/schema";
+import { creditBalance } from "../db/credits";
+import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { planOf } from "../db/plans";
 import { controlDb, tenantDb } from "../db/router";
 import { projects, usageDaily } from "../db/tenant/schema";
@@ -61,6 +63,26 @@ const getPlan = createRoute({
   },
 });
 
+const listCredits = createRoute({
+  method: "get",
+  path: "/v1/credits",
+  tags: ["Usage"],
+  summary: "Prepaid credit: the balance and its ledger, newest first",
+  ...guarded("usage:read"),
+  request: { query: PageQuery },
+  responses: {
+    200: jsonResponse(
+      z.object({
+        balance_micros: z.number().int(),
+        data: z.array(z.object({ id: z.string(), amount_micros: z.number().int(), kind: z.enum(["grant", "debit"]), reason: z.string(), reference: z.string().nullable(), created_at: z.string() })),
+        next_cursor: z.string().nullable(),
+      }).openapi("Credits"),
+      "Balance and ledger",
+    ),
+    ...errors(400, 401, 403),
+  },
+});
+
 const sums = {
   calls: sql<number>`COALESCE(SUM(${usageDaily.calls}), 0)`,
   tokens_in: sql<number>`COALESCE(SUM(${usageDaily.tokensIn}), 0)`,
@@ -88,6 +110,19 @@ export const usageRoutes = router()
       db.select(sums).from(usageDaily).where(where),
     ]);
     return c.json({ from, to, group_by: q.group_by, data: rows, total: totals[0]! }, 200);
+  })
+  .openapi(listCredits, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const tenantId = c.var.tenant.id;
+    const db = controlDb(c.env);
+    const rows = await db
+      .select()
+      .from(creditLedger)
+      .where(and(eq(creditLedger.tenantId, tenantId), cursor ? lt(creditLedger.id, decodeCursor(cursor, "crd")) : undefined))
+      .orderBy(desc(creditLedger.id))
+      .limit(limit + 1);
+    const entries = page(rows, limit, (r) => ({ id: r.id, amount_micros: r.amountMicros, kind: r.kind, reason: r.reason, reference: r.reference, created_at: r.createdAt }));
+    return c.json({ balance_micros: await creditBalance(db, tenantId), ...entries }, 200);
   })
   .openapi(getPlan, async (c) => {
     const tenant = c.var.tenant;

@@ -136,3 +136,25 @@ export const refreshTokens = sqliteTable(
   },
   (t) => [uniqueIndex("refresh_tokens_hash_idx").on(t.tokenHash), index("refresh_tokens_family_idx").on(t.familyId)],
 );
+
+/** Every movement of a tenant's prepaid credit: grants (+) and model-call debits (−), in micro-dollars. */
+export const creditLedger = sqliteTable(
+  "credit_ledger",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    amountMicros: integer().notNull(),
+    kind: text({ enum: ["grant", "debit"] }).notNull(),
+    reason: text().notNull(),
+    /** What the entry is for: a usage event, a message, an operator's note. */
+    reference: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("credit_ledger_tenant_idx").on(t.tenantId, t.id)],
+);
+
+/** Each tenant's balance, moved only by atomic increments written in the same batch as the ledger entry. */
+export const creditBalances = sqliteTable("credit_balances", {
+  tenantId: text().primaryKey(),
+  balanceMicros: integer().notNull().default(0),
+});
