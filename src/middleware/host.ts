@@ -3,7 +3,7 @@ import type { AppEnv } from "../context";
 import { resolveHost } from "../db/directory";
 import { planOf } from "../db/plans";
 import { ApiError } from "../lib/errors";
-import { enforceLimits, tenantLimit } from "./rate-limit";
+import { clientLimit, enforceLimits, tenantLimit } from "./rate-limit";
 
 /** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */
 export function isPlatformPath(path: string): boolean {
@@ -25,6 +25,9 @@ export function hostRouting() {
     const target = await resolveHost(c.env, requestHost(c.req.raw), c.var.config.TENANT_CACHE_TTL_SECONDS, (p) => c.executionCtx.waitUntil(p));
     if (isPlatformPath(c.req.path)) {
       if (target.kind !== "platform") throw new ApiError("NOT_FOUND", "This route is served on the platform host only");
+      // Platform routes have no tenant to count against: signup and the operator API count per client address.
+      const ip = c.req.header("cf-connecting-ip");
+      if (ip) await enforceLimits(c, [clientLimit(ip, c.req.path === "/v1/signup")]);
       return next();
     }
     if (target.kind === "platform") throw new ApiError("NOT_FOUND", "Tenant routes are served on a tenant's host, such as {slug}." + c.env.BASE_DOMAIN);

@@ -12,6 +12,20 @@ export function tenantLimit(tenant: TenantRecord, plan: Plan): Limit {
   return { policy: "tenant", key: `tenant:${tenant.id}`, limit: plan.requestsPerMinute, windowSeconds: WINDOW_SECONDS };
 }
 
+/** Signups a client address may make per minute, and other platform-host requests. */
+export const SIGNUPS_PER_MINUTE = 10;
+const PLATFORM_REQUESTS_PER_MINUTE = 600;
+
+/**
+ * The limit of a client address on the platform host (signup, the operator API), from the
+ * CF-Connecting-IP header Cloudflare sets; a request without it (only local ones) is not counted.
+ */
+export function clientLimit(ip: string, signup: boolean): Limit {
+  return signup
+    ? { policy: "signup", key: `signup:${ip}`, limit: SIGNUPS_PER_MINUTE, windowSeconds: WINDOW_SECONDS }
+    : { policy: "platform", key: `platform:${ip}`, limit: PLATFORM_REQUESTS_PER_MINUTE, windowSeconds: WINDOW_SECONDS };
+}
+
 /** A member's limit, or an API key's (its own lower limit if it carries one). */
 export function principalLimit(tenant: TenantRecord, plan: Plan, principal: Principal): Limit {
   if (principal.kind === "api_key") {

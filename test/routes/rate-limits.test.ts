@@ -69,3 +69,21 @@ describe("rate limits", () => {
     expect(stored.body.data).toHaveLength(4);
   });
 });
+
+describe("rate limits on the platform host", () => {
+  it("limits signups per client address", async () => {
+    const { SIGNUPS_PER_MINUTE } = await import("../../src/middleware/rate-limit");
+    const signup = (i: number, ip: string) =>
+      call(`http://localhost/v1/signup`, {
+        headers: { "cf-connecting-ip": ip },
+        body: { tenant: { name: "S", slug: `s${i}-${crypto.randomUUID().slice(0, 8)}` }, user: { email: `s${i}-${crypto.randomUUID().slice(0, 6)}@example.test`, password: "a long password", name: "S" } },
+      });
+    const results = [];
+    for (let i = 0; i < SIGNUPS_PER_MINUTE + 2; i++) results.push(await signup(i, "203.0.113.7"));
+    expect(results.map((r) => r.status)).toEqual([...Array(SIGNUPS_PER_MINUTE).fill(201), 429, 429]);
+    expectProblem(results.at(-1)!, 429, "RATE_LIMITED");
+    expect(results.at(-1)!.headers.get("ratelimit-policy")).toBe(`"signup";q=${SIGNUPS_PER_MINUTE};w=60`);
+    // Another address is not affected.
+    expectStatus(await signup(99, "198.51.100.2"), 201);
+  });
+});
