@@ -22,6 +22,14 @@ export function createLogger(base: Record<string, unknown>): Logger {
 
 /** An error as loggable fields (message, name, stack), never sent to clients. */
 export function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) return { error: err.message, error_name: err.name, stack: err.stack };
+  if (err instanceof Error) {
+    // Drizzle and D1 wrap the real failure in `cause`; log the whole chain.
+    const causes: string[] = [];
+    for (let e: unknown = err.cause, depth = 0; e !== undefined && depth < 5; depth++) {
+      causes.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+      e = e instanceof Error ? e.cause : undefined;
+    }
+    return { error: err.message, error_name: err.name, stack: err.stack, ...(causes.length ? { causes } : {}) };
+  }
   return { error: String(err) };
 }

@@ -24,12 +24,13 @@ interface Lease {
   remaining: number;
   resetAt: number;
   expiresAt: number;
-  inflight?: Promise<void>;
 }
 
 /** Leases older than this are given back: admissions are counted when leased, so a lease must be spent soon. */
 const LEASE_TTL_MS = 1000;
 const leases = new Map<string, Lease>();
+/** Lease calls in flight per key: while one is out, others ask for just what they need, so no slice sits unused. */
+const inflight = new Map<string, number>();
 
 /**
  * How many admissions an isolate leases at a time: a small slice of the limit, so the limiter is
@@ -47,45 +48,55 @@ const stubOf = (ns: Namespace, key: string) => ns.get(ns.idFromName(key));
  * Takes one admission under `limit`, from this isolate's lease when it has one, else by leasing
  * more from the key's RateLimiter. Only what the limiter granted is ever admitted, so the limit
  * holds exactly across isolates; unused leased admissions are given back when the lease lapses.
+ *
+ * A request never waits on another request's lease call: in Workers, the continuation would run
+ * in that other request's I/O context and its own I/O would fail once that request ended. So a
+ * request that finds the lease empty leases for itself and leaves what it does not use for others.
  */
 export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<unknown>) => void): Promise<Decision> {
-  for (;;) {
-    const now = Date.now();
-    let lease = leases.get(limit.key);
-    if (lease && !lease.inflight && (lease.expiresAt <= now || lease.limit !== limit.limit)) {
-      if (lease.tokens > 0) waitUntil(stubOf(ns, limit.key).release(lease.tokens));
-      leases.delete(limit.key);
-      lease = undefined;
-    }
-    if (lease?.inflight) {
-      await lease.inflight;
-      continue;
-    }
-    if (lease && lease.tokens > 0) {
-      lease.tokens--;
-      return { limit, ok: true, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)) };
-    }
-    const fresh: Lease = { limit: limit.limit, tokens: 0, remaining: 0, resetAt: now, expiresAt: now + LEASE_TTL_MS };
-    let answer: LeaseResult | undefined;
-    fresh.inflight = stubOf(ns, limit.key)
-      .lease(limit.limit, limit.windowSeconds, leaseSize(limit.limit))
-      .then((r) => {
-        answer = r;
-        fresh.tokens = r.granted;
-        fresh.remaining = r.remaining;
-        fresh.resetAt = Date.now() + r.resetMs;
-      })
-      .finally(() => {
-        fresh.inflight = undefined;
-      });
-    leases.set(limit.key, fresh);
-    await fresh.inflight;
-    if (answer && answer.granted === 0) {
-      leases.delete(limit.key);
-      return { limit, ok: false, remaining: 0, resetSeconds: Math.max(1, Math.ceil(answer.resetMs / 1000)) };
-    }
-    // Granted: loop round and take from the lease (a racing request may take it first; then lease again).
+  const now = Date.now();
+  const lease = leases.get(limit.key);
+  if (lease && (lease.expiresAt <= now || lease.limit !== limit.limit)) {
+    if (lease.tokens > 0) waitUntil(stubOf(ns, limit.key).release(lease.tokens));
+    leases.delete(limit.key);
+  } else if (lease && lease.tokens > 0) {
+    lease.tokens--;
+    return { limit, ok: true, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)) };
   }
+
+  const want = inflight.get(limit.key) ? 1 : leaseSize(limit.limit);
+  inflight.set(limit.key, (inflight.get(limit.key) ?? 0) + 1);
+  let answer: LeaseResult;
+  try {
+    answer = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want);
+  } finally {
+    const left = (inflight.get(limit.key) ?? 1) - 1;
+    if (left > 0) inflight.set(limit.key, left);
+    else inflight.delete(limit.key);
+  }
+  const at = Date.now();
+  const resetSeconds = Math.max(answer.granted ? 0 : 1, Math.ceil(answer.resetMs / 1000));
+  if (answer.granted === 0) {
+    // A slice another request leased meanwhile may still have room; the limiter counted it already.
+    const pooled = leases.get(limit.key);
+    if (pooled && pooled.tokens > 0 && pooled.expiresAt > at && pooled.limit === limit.limit) {
+      pooled.tokens--;
+      return { limit, ok: true, remaining: pooled.tokens, resetSeconds };
+    }
+    return { limit, ok: false, remaining: 0, resetSeconds };
+  }
+  const spare = answer.granted - 1;
+  if (spare > 0) {
+    const current = leases.get(limit.key);
+    if (current && current.expiresAt > at && current.limit === limit.limit) {
+      current.tokens += spare;
+      current.remaining = Math.min(current.remaining, answer.remaining);
+    } else {
+      if (current?.tokens) waitUntil(stubOf(ns, limit.key).release(current.tokens));
+      leases.set(limit.key, { limit: limit.limit, tokens: spare, remaining: answer.remaining, resetAt: at + answer.resetMs, expiresAt: at + LEASE_TTL_MS });
+    }
+  }
+  return { limit, ok: true, remaining: answer.remaining + spare, resetSeconds };
 }
 
 /** `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) for the decisions of one request. */
