@@ -29,8 +29,8 @@ interface Lease {
 /** Leases older than this are given back: admissions are counted when leased, so a lease must be spent soon. */
 const LEASE_TTL_MS = 1000;
 const leases = new Map<string, Lease>();
-/** Lease calls in flight per key: while one is out, others ask for just what they need, so no slice sits unused. */
-const inflight = new Map<string, number>();
+/** What each key's limiter last said was left: near the end of the budget, lease one at a time so no slice sits unused. */
+const lastRemaining = new Map<string, number>();
 
 /**
  * How many admissions an isolate leases at a time: a small slice of the limit, so the limiter is
@@ -64,16 +64,11 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
     return { limit, ok: true, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)) };
   }
 
-  const want = inflight.get(limit.key) ? 1 : leaseSize(limit.limit);
-  inflight.set(limit.key, (inflight.get(limit.key) ?? 0) + 1);
-  let answer: LeaseResult;
-  try {
-    answer = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want);
-  } finally {
-    const left = (inflight.get(limit.key) ?? 1) - 1;
-    if (left > 0) inflight.set(limit.key, left);
-    else inflight.delete(limit.key);
-  }
+  const slice = leaseSize(limit.limit);
+  const want = (lastRemaining.get(limit.key) ?? Number.POSITIVE_INFINITY) < 4 * slice ? 1 : slice;
+  const answer: LeaseResult = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want);
+  if (lastRemaining.size > 10_000) lastRemaining.clear();
+  lastRemaining.set(limit.key, answer.remaining);
   const at = Date.now();
   const resetSeconds = Math.max(answer.granted ? 0 : 1, Math.ceil(answer.resetMs / 1000));
   if (answer.granted === 0) {

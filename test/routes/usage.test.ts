@@ -35,6 +35,21 @@ describe("usage metering", () => {
     expect(event).toMatchObject({ userId: t.owner.id, apiKeyId: expect.stringMatching(/^key_/), source: "chat", sourceId: done.id, provider: "local" });
   });
 
+  it("records a reply that outlives its request (no streaming) just the same", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const posted = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "reply later", reply: true } });
+    expectStatus(posted, 201);
+    const byModel = await usage(t, "group_by=model", (b) => b.total.calls === 1);
+    expect(byModel.total.calls).toBe(1);
+    let meta = (await call(conv.url, { token: t.owner.token })).body;
+    for (let i = 0; i < 40 && meta.message_count < 2; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      meta = (await call(conv.url, { token: t.owner.token })).body;
+    }
+    expect(meta.message_count).toBe(2);
+  });
+
   it("rolls calls up by day and prices them from the price table", async () => {
     const t = await createTenant();
     const db = tenantDb(env, { id: t.id, dbBinding: await bindingOf(t) });
