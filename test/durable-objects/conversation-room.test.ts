@@ -66,7 +66,8 @@ describe("ConversationRoom over WebSockets", () => {
     const conv = await createConversation(t);
     await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "earlier" } });
     const a = await open(`${conv.url}/connect`, t.owner.token);
-    a.send({ type: "message", content: "a long answer please", reply: true });
+    // A long message makes a long local reply (it quotes up to 200 characters), so it is still streaming on reconnect.
+    a.send({ type: "message", content: "a long answer please ".repeat(10), reply: true });
     await a.next("delta");
     await a.next("delta");
 
@@ -106,7 +107,7 @@ describe("ConversationRoom over WebSockets", () => {
     const t = await createTenant();
     const conv = await createConversation(t);
     const a = await open(`${conv.url}/connect`, t.owner.token);
-    a.send({ type: "message", content: "go on and on", reply: true });
+    a.send({ type: "message", content: "go on and on ".repeat(15), reply: true });
     const first = await a.next("delta");
     a.send({ type: "cancel", reply_id: first.reply_id });
     const done = await a.next("done");
