@@ -198,13 +198,13 @@ describe("ConversationRoom over WebSockets", () => {
       .setIssuer("https://localhost")
       .setAudience(`tessera:tenant:${t.id}`)
       .setIssuedAt()
-      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 3)
       .sign(await importJWK({ ...jwk, alg: "ES256" }, "ES256"));
     const s = await open(`${conv.url}/connect`, shortLived);
     const closed = new Promise<number>((resolve) => s.ws.addEventListener("close", (e) => resolve(e.code)));
     s.send({ type: "message", content: "while valid" });
     expect((await s.next("message")).message.content).toBe("while valid");
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, 3100));
     s.send({ type: "message", content: "too late" });
     expect(await closed).toBe(4401);
     const stored = await call(`${conv.url}/messages`, { token: t.owner.token });

@@ -77,7 +77,7 @@ describe("/v1/api-keys", () => {
 
   it("stops working at its expiry", async () => {
     const t = await createTenant();
-    const expiresAt = Date.now() + 1000;
+    const expiresAt = Date.now() + 2000;
     const { key } = await createKey(t, t.owner.token, ["projects:read"], { expires_at: new Date(expiresAt).toISOString() });
     expectStatus(await call(`${t.host}/v1/projects`, { token: key }), 200);
     // The key is now in this isolate's cache; its expiry must still hold.
