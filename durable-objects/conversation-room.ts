@@ -399,11 +399,15 @@ export class ConversationRoom extends DurableObject<Env> {
           emit({ type: "delta", reply_id: reply.id, text });
         },
       );
-      if (this.destroyed) return;
-      const canceled = reply.controller.signal.aborted;
-      const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
-      emit({ type: "done", reply_id: reply.id, message });
-      if (config) this.ctx.waitUntil(this.meter(config, requestedBy, message.id, result, reservation));
+      // The model ran either way: its tokens are settled and billed even if the conversation was deleted meanwhile.
+      let reference = reply.id;
+      if (!this.destroyed) {
+        const canceled = reply.controller.signal.aborted;
+        const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
+        emit({ type: "done", reply_id: reply.id, message });
+        reference = message.id;
+      }
+      if (config) this.ctx.waitUntil(this.meter(config, requestedBy, reference, result, reservation));
     } catch (err) {
       if (config && reservation) this.ctx.waitUntil(releaseTokens(this.tenantDb(config), reservation).catch(() => {}));
       if (this.destroyed) return;
@@ -418,7 +422,8 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   /** Records a reply's model call in the tenant's usage (after the reply has reached everyone). */
-  private async meter(config: RoomConfig, requestedBy: Author, messageId: string, result: ChatResult, reservation: Reservation | null): Promise<void> {
+  /** `reference` is the stored message, or the reply id when the conversation was deleted before it could be stored. */
+  private async meter(config: RoomConfig, requestedBy: Author, reference: string, result: ChatResult, reservation: Reservation | null): Promise<void> {
     try {
       if (reservation) await settleTokens(this.tenantDb(config), reservation, result.usage.inputTokens + result.usage.outputTokens);
       const cost = await recordUsage(this.tenantDb(config), {
@@ -427,15 +432,15 @@ export class ConversationRoom extends DurableObject<Env> {
         apiKeyId: requestedBy.apiKeyId ?? null,
         projectId: config.projectId,
         source: "chat",
-        sourceId: messageId,
+        sourceId: reference,
         model: result.model,
         provider: result.provider,
         tokensIn: result.usage.inputTokens,
         tokensOut: result.usage.outputTokens,
       });
-      await moveCredit(controlDb(this.env), { tenantId: config.tenantId, amountMicros: 0 - cost, kind: "debit", reason: `chat reply (${result.model})`, reference: messageId });
+      await moveCredit(controlDb(this.env), { tenantId: config.tenantId, amountMicros: 0 - cost, kind: "debit", reason: `chat reply (${result.model})`, reference });
     } catch (err) {
-      this.log.error("usage.record_failed", { ...errorFields(err), conversation_id: config.conversationId, message_id: messageId });
+      this.log.error("usage.record_failed", { ...errorFields(err), conversation_id: config.conversationId, reference });
     }
   }
 

@@ -2,6 +2,7 @@ import { env, evictAllDurableObjects, runDurableObjectAlarm, runInDurableObject,
 import { importJWK, type JWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import type { ConversationRoom } from "../../durable-objects/conversation-room";
+import { tenantBinding } from "../../src/db/router";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
 import { createConversation } from "../conversations";
 import { addMember, call, createTenant, expectStatus, type TestTenant } from "../harness";
@@ -251,8 +252,18 @@ describe("ConversationRoom over WebSockets", () => {
     const closed = new Promise<number>((resolve) => s.ws.addEventListener("close", (e) => resolve(e.code)));
     expectStatus(await call(conv.url, { method: "DELETE", token: t.owner.token }), 204);
     expect(await closed).toBe(4404);
-    // The reply that was streaming winds down without writing into the emptied log.
+    // The reply that was streaming winds down without writing into the emptied log…
     await new Promise((r) => setTimeout(r, 300));
     expect(await roomOf(t, conv.id).history(0, 100)).toEqual([]);
+    // …but the model did run: its tokens are billed and its quota reservation settled.
+    let usage = (await call(`${t.host}/v1/usage`, { token: t.owner.token })).body;
+    for (let i = 0; i < 40 && usage.total.calls === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      usage = (await call(`${t.host}/v1/usage`, { token: t.owner.token })).body;
+    }
+    expect(usage.total.calls).toBe(1);
+    const { db_binding } = (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!;
+    const quota = await tenantBinding(env, db_binding)!.prepare("SELECT used, reserved FROM token_quota WHERE tenant_id = ?").bind(t.id).first();
+    expect(quota).toEqual({ used: usage.total.tokens_in + usage.total.tokens_out, reserved: 0 });
   });
 });
