@@ -1,5 +1,6 @@
 import type { Permission, Role } from "./auth/permissions";
 import type { TenantRecord } from "./db/directory";
+import type { Plan } from "./db/plans";
 import type { Config, Env } from "./env";
 import type { Decision } from "./limits/rate-limit";
 import type { Logger } from "./lib/log";
@@ -21,6 +22,8 @@ export interface AppEnv {
     log: Logger;
     config: Config;
     tenant: TenantRecord;
+    /** The tenant's plan, read once per request by the host middleware. */
+    plan: Plan;
     principal: Principal;
     /** What this request was counted under, for the RateLimit headers. */
     rateLimits: Decision[];

@@ -7,7 +7,6 @@ import { ACCESS_TOKEN_TTL_SECONDS, verifyAccessToken } from "../auth/tokens";
 import type { AppEnv, Principal } from "../context";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
-import { planOf } from "../db/plans";
 import { ApiError } from "../lib/errors";
 import { enforceLimits, principalLimit } from "./rate-limit";
 
@@ -69,8 +68,7 @@ async function authenticate(c: Context<AppEnv>, credential: string): Promise<Pri
 
 /** Counts the request under the caller's own limit (member or API key). */
 async function limitPrincipal(c: Context<AppEnv>, principal: Principal) {
-  const plan = await planOf(c.env, c.var.tenant.planId);
-  await enforceLimits(c, [principalLimit(c.var.tenant, plan, principal)]);
+  await enforceLimits(c, [principalLimit(c.var.tenant, c.var.plan, principal)]);
 }
 
 /** Requires any valid credential for the host's tenant. */

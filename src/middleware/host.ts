@@ -34,7 +34,8 @@ export function hostRouting() {
     if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
     c.set("tenant", target.tenant);
-    await enforceLimits(c, [tenantLimit(target.tenant, await planOf(c.env, target.tenant.planId))]);
+    c.set("plan", await planOf(c.env, target.tenant.planId));
+    await enforceLimits(c, [tenantLimit(target.tenant, c.var.plan)]);
     return next();
   });
 }

@@ -12,7 +12,6 @@ import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
 import { principalLimit } from "../middleware/rate-limit";
-import { planOf } from "../db/plans";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
@@ -328,7 +327,7 @@ export const conversationRoutes = router()
     const p = c.var.principal;
     const author = { userId: p.userId, ...(p.kind === "api_key" && { apiKeyId: p.keyId }) };
     const stream = Boolean(body.reply) && (c.req.header("accept")?.includes("text/event-stream") ?? false);
-    const plan = await planOf(c.env, c.var.tenant.planId);
+    const plan = c.var.plan;
     const sent = await stub.send(author, body.content, { clientId: body.client_id, reply: body.reply, stream, monthlyTokens: plan.monthlyTokens });
     if (!sent.ok) throw new ApiError("QUOTA_EXCEEDED", sent.detail, { headers: { "Retry-After": String(secondsToNextMonth()) } });
     if (!stream || !sent.events) return c.json({ ...sent.message, reply_id: sent.replyId }, 201);
@@ -343,7 +342,7 @@ export const conversationRoutes = router()
     await findConversation(c, id);
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError("UPGRADE_REQUIRED", "Connect with a WebSocket upgrade");
     const p = c.var.principal;
-    const plan = await planOf(c.env, c.var.tenant.planId);
+    const plan = c.var.plan;
     const identity: SocketIdentity = {
       user_id: p.userId,
       role: p.role,

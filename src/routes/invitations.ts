@@ -3,7 +3,6 @@ import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { ROLES } from "../auth/permissions";
 import { discardSession, startSession } from "../auth/sessions";
 import { invitations, memberships, users } from "../db/control/schema";
-import { planOf } from "../db/plans";
 import { controlDb } from "../db/router";
 import { tokenConfig } from "../middleware/auth";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
@@ -93,7 +92,7 @@ export const invitationRoutes = router()
       invitedBy: c.var.principal.userId,
       expiresAt: new Date(Date.now() + INVITATION_TTL_MS).toISOString(),
     };
-    const plan = await planOf(c.env, c.var.tenant.planId);
+    const plan = c.var.plan;
     // Members and pending invitations both hold a seat; the check sits inside the insert so racing invitations cannot both pass.
     const inserted = await db
       .insert(invitations)
@@ -164,7 +163,7 @@ export const invitationRoutes = router()
 
     const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: invitation.role });
     try {
-      const plan = await planOf(c.env, c.var.tenant.planId);
+      const plan = c.var.plan;
       await db.batch([
         ...session.statements,
         ...(newUser ? [db.insert(users).values(newUser)] : []),

@@ -4,7 +4,6 @@ import { projects } from "../db/tenant/schema";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
-import { planOf } from "../db/plans";
 import { tenantDb, type TenantDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -105,7 +104,7 @@ export const projectRoutes = router()
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
     const db = tenantDb(c.env, tenant);
-    const plan = await planOf(c.env, tenant.planId);
+    const plan = c.var.plan;
     const id = newId("prj");
     const now = new Date().toISOString();
     const [rows] = await db.batch([

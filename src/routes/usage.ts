@@ -3,7 +3,6 @@ import { and, count, desc, eq, gt, gte, isNull, lt, lte, sql } from "drizzle-orm
 import { creditLedger, invitations, memberships } from "../db/control/schema";
 import { creditBalance } from "../db/credits";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { planOf } from "../db/plans";
 import { controlDb, tenantDb } from "../db/router";
 import { projects, usageDaily } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
@@ -126,7 +125,7 @@ export const usageRoutes = router()
   })
   .openapi(getPlan, async (c) => {
     const tenant = c.var.tenant;
-    const plan = await planOf(c.env, tenant.planId);
+    const plan = c.var.plan;
     const month = new Date().toISOString().slice(0, 7);
     const db = tenantDb(c.env, tenant);
     const control = controlDb(c.env);
