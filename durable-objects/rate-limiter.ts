@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../src/env";
 
 /** What a lease answered: how many requests it admitted, how many are left, and when a slot frees. */
 export interface LeaseResult {
@@ -14,11 +15,11 @@ export interface LeaseResult {
  * admissions at a time and give back what they did not use, so the count stays an upper bound
  * of what was admitted and the limit is exact however many isolates ask at once.
  */
-export class RateLimiter extends DurableObject {
+export class RateLimiter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
 
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS admitted (second INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
   }
