@@ -9,7 +9,8 @@ export interface Reservation {
   tokens: number;
 }
 
-const monthOf = (d: Date) => d.toISOString().slice(0, 7);
+/** YYYY-MM (UTC): the quota period a time falls in. */
+export const monthOf = (d: Date) => d.toISOString().slice(0, 7);
 
 /**
  * Reserves `tokens` of this month's quota, or returns null when used + reserved + tokens would pass

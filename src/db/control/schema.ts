@@ -1,4 +1,5 @@
 import { createdAt } from "../columns";
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Plans set each tenant's limits (enforced from the limits issue on). */
@@ -150,7 +151,11 @@ export const creditLedger = sqliteTable(
     reference: text(),
     createdAt: createdAt(),
   },
-  (t) => [index("credit_ledger_tenant_idx").on(t.tenantId, t.id)],
+  (t) => [
+    index("credit_ledger_tenant_idx").on(t.tenantId, t.id),
+    // A debit names what it pays for; naming it twice is a retry, and must not charge twice.
+    uniqueIndex("credit_ledger_debit_reference").on(t.tenantId, t.reference).where(sql`kind = 'debit' AND reference IS NOT NULL`),
+  ],
 );
 
 /** Each tenant's balance, moved only by atomic increments written in the same batch as the ledger entry. */

@@ -1,5 +1,5 @@
 import { createdAt } from "../columns";
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * Tables of a tenant's own database. Each still carries `tenant_id` and every query
@@ -118,4 +118,182 @@ export const tokenQuota = sqliteTable(
     reserved: integer().notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.month] })],
+);
+
+/** A configured model call: which model, how it is instructed, which tools it may call. */
+export const agents = sqliteTable(
+  "agents",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    name: text().notNull(),
+    model: text().notNull(),
+    systemPrompt: text(),
+    temperature: real(),
+    maxTokens: integer().notNull(),
+    /** JSON array of {name, description, parameters (a JSON Schema)}. */
+    tools: text().notNull().default("[]"),
+    /** The prompt whose versions its runs render, unless a run names another. */
+    promptKey: text(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index("agents_tenant_idx").on(t.tenantId, t.id), index("agents_project_idx").on(t.tenantId, t.projectId, t.id)],
+);
+
+/** A prompt: a key with immutable versions. */
+export const prompts = sqliteTable(
+  "prompts",
+  {
+    tenantId: text().notNull(),
+    key: text().notNull(),
+    latestVersion: integer().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.key] })],
+);
+
+/**
+ * One version of a prompt. Its template and variables never change; only its traffic `weight`
+ * (its share of runs that do not pin a version) does.
+ */
+export const promptVersions = sqliteTable(
+  "prompt_versions",
+  {
+    tenantId: text().notNull(),
+    promptKey: text().notNull(),
+    version: integer().notNull(),
+    template: text().notNull(),
+    /** JSON array of the `{{variables}}` the template uses. */
+    variables: text().notNull(),
+    weight: integer().notNull().default(0),
+    note: text(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.promptKey, t.version] })],
+);
+
+export const RUN_STATUSES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/**
+ * One queued execution of an agent. The agent's settings and the rendered prompt are copied in at
+ * creation, so editing or deleting the agent later does not change what a queued run does.
+ */
+export const runs = sqliteTable(
+  "runs",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    agentId: text().notNull(),
+    status: text({ enum: RUN_STATUSES }).notNull(),
+    /** JSON object as the client sent it. */
+    input: text().notNull(),
+    /** JSON: model, system prompt, temperature, max tokens, tools, as the agent had them. */
+    agentConfig: text().notNull(),
+    /** The user message sent to the model (the rendered template, or input.text). */
+    prompt: text().notNull(),
+    promptKey: text(),
+    promptVersion: integer(),
+    output: text(),
+    /** Why it failed or was canceled: a short machine code and a sentence. */
+    errorCode: text(),
+    error: text(),
+    attempts: integer().notNull().default(0),
+    /** Who holds the run while RUNNING (a fresh token per attempt) and until when. */
+    leaseToken: text(),
+    leaseUntil: integer(),
+    /** Tokens reserved against the monthly quota by the attempt holding the lease, and the month. */
+    reservedTokens: integer().notNull().default(0),
+    reservedMonth: text(),
+    /** The artifact a successful run writes its output to (id chosen at creation). */
+    artifactId: text().notNull(),
+    model: text(),
+    provider: text(),
+    tokensIn: integer(),
+    tokensOut: integer(),
+    costMicros: integer(),
+    latencyMs: integer(),
+    /** Set by a cancel while RUNNING: the attempt holding the run stops its model call and ends it CANCELED. */
+    cancelRequestedAt: text(),
+    idempotencyKey: text(),
+    requestHash: text(),
+    createdBy: text().notNull(),
+    apiKeyId: text(),
+    createdAt: createdAt(),
+    startedAt: text(),
+    finishedAt: text(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    index("runs_tenant_idx").on(t.tenantId, t.id),
+    index("runs_status_idx").on(t.tenantId, t.status, t.id),
+    index("runs_agent_idx").on(t.tenantId, t.agentId, t.id),
+    index("runs_prompt_idx").on(t.tenantId, t.promptKey, t.promptVersion),
+    uniqueIndex("runs_idempotency_key").on(t.tenantId, t.idempotencyKey),
+  ],
+);
+
+/**
+ * Every state change, written in the same transaction as the change: `run.started`,
+ * `run.succeeded`, `artifact.created`, … Webhook delivery reads from here.
+ */
+export const outbox = sqliteTable(
+  "outbox",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    type: text().notNull(),
+    subjectType: text().notNull(),
+    subjectId: text().notNull(),
+    /** JSON: the event's payload. */
+    data: text().notNull(),
+    createdAt: createdAt(),
+    /** Set once delivered to every subscriber (webhooks). */
+    publishedAt: text(),
+  },
+  (t) => [index("outbox_tenant_idx").on(t.tenantId, t.id), index("outbox_subject_idx").on(t.tenantId, t.subjectId, t.id)],
+);
+
+export const ARTIFACT_KINDS = ["post", "image", "video", "document", "json"] as const;
+
+/** A piece of content with immutable versions; the bytes live in R2. */
+export const artifacts = sqliteTable(
+  "artifacts",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    kind: text({ enum: ARTIFACT_KINDS }).notNull(),
+    name: text().notNull(),
+    latestVersion: integer().notNull(),
+    runId: text(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index("artifacts_tenant_idx").on(t.tenantId, t.id), index("artifacts_project_idx").on(t.tenantId, t.projectId, t.id)],
+);
+
+/** One version of an artifact: where its bytes are in R2 and what they are. Never updated. */
+export const artifactVersions = sqliteTable(
+  "artifact_versions",
+  {
+    tenantId: text().notNull(),
+    artifactId: text().notNull(),
+    version: integer().notNull(),
+    r2Key: text().notNull(),
+    sha256: text().notNull(),
+    size: integer().notNull(),
+    contentType: text().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.artifactId, t.version] })],
 );

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX `credit_ledger_debit_reference` ON `credit_ledger` (`tenant_id`,`reference`) WHERE kind = 'debit' AND reference IS NOT NULL;
