@@ -14,6 +14,14 @@ export const PERMISSIONS = [
   "conversations:read",
   "conversations:write",
   "usage:read",
+  "agents:read",
+  "agents:write",
+  "prompts:read",
+  "prompts:write",
+  "runs:read",
+  "runs:write",
+  "artifacts:read",
+  "artifacts:write",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -24,8 +32,24 @@ export type Role = (typeof ROLES)[number];
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(PERMISSIONS),
   admin: new Set(PERMISSIONS),
-  editor: new Set(["projects:read", "projects:write", "members:read", "api_keys:read", "api_keys:write", "conversations:read", "conversations:write"]),
-  viewer: new Set(["projects:read", "members:read", "conversations:read"]),
+  editor: new Set([
+    "projects:read",
+    "projects:write",
+    "members:read",
+    "api_keys:read",
+    "api_keys:write",
+    "conversations:read",
+    "conversations:write",
+    "agents:read",
+    "agents:write",
+    "prompts:read",
+    "prompts:write",
+    "runs:read",
+    "runs:write",
+    "artifacts:read",
+    "artifacts:write",
+  ]),
+  viewer: new Set(["projects:read", "members:read", "conversations:read", "agents:read", "prompts:read", "runs:read", "artifacts:read"]),
 };
 
 /** Role rank for "may this actor touch that member": owner > admin > editor > viewer. */

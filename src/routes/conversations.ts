@@ -13,7 +13,7 @@ import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
 import { principalLimit } from "../middleware/rate-limit";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
 
 const ConversationSchema = z
   .object({
@@ -47,11 +47,6 @@ const MessageSchema = z
 
 const Title = z.string().trim().min(1).max(200);
 const SystemPrompt = z.string().max(20_000);
-const Model = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/^[@\w./:-]+$/, "a model name such as @cf/meta/llama-3.1-8b-instruct");
 const RetentionDays = z.number().int().min(1).max(3650);
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 

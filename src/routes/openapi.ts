@@ -102,6 +102,13 @@ export const Slug = z
   .max(63)
   .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, "a lowercase DNS label: a–z, 0–9 and inner hyphens");
 
+/** A model name as the provider knows it. */
+export const Model = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[@\w./:-]+$/, "a model name such as @cf/meta/llama-3.1-8b-instruct");
+
 /** Tokens as signup, login, refresh and invitation acceptance return them. */
 export const TokenPairSchema = z.object({
   access_token: z.string(),

@@ -17,6 +17,15 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   // An absent project: past the permission check it is 404, before it 403.
   "conversations:write": (t, token) => call(`${t.host}/v1/conversations`, { token, body: { project_id: "prj_absent" } }),
   "usage:read": (t, token) => call(`${t.host}/v1/usage`, { token }),
+  "agents:read": (t, token) => call(`${t.host}/v1/agents`, { token }),
+  "agents:write": (t, token) => call(`${t.host}/v1/agents`, { token, body: { project_id: "prj_absent", name: "probe" } }),
+  "prompts:read": (t, token) => call(`${t.host}/v1/prompts`, { token }),
+  "prompts:write": (t, token) => call(`${t.host}/v1/prompts/probe/versions`, { token, body: { template: "Hello {{name}}" } }),
+  "runs:read": (t, token) => call(`${t.host}/v1/runs`, { token }),
+  "runs:write": (t, token) => call(`${t.host}/v1/runs`, { token, body: { agent_id: "agt_absent", project_id: "prj_absent", input: { text: "hi" } } }),
+  "artifacts:read": (t, token) => call(`${t.host}/v1/artifacts`, { token }),
+  "artifacts:write": (t, token) =>
+    call(`${t.host}/v1/artifacts?project_id=prj_absent&kind=document&name=probe`, { token, rawBody: "x", headers: { "content-type": "text/plain" } }),
 };
 
 describe("the permission matrix, enforced on every route", () => {
@@ -42,7 +51,16 @@ describe("the permission matrix, enforced on every route", () => {
 
 describe("the matrix keeps the product's promises", () => {
   it("viewers only read; editors write content, conversations and keys but not members; admins and owners do all", () => {
-    expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual(["conversations:read", "members:read", "projects:read"]);
+    expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual([
+      "agents:read",
+      "artifacts:read",
+      "conversations:read",
+      "members:read",
+      "projects:read",
+      "prompts:read",
+      "runs:read",
+    ]);
+    for (const write of ["agents:write", "prompts:write", "runs:write", "artifacts:write"] as const) expect(ROLE_PERMISSIONS.editor.has(write)).toBe(true);
     expect(ROLE_PERMISSIONS.editor.has("conversations:write")).toBe(true);
     expect(ROLE_PERMISSIONS.viewer.has("api_keys:write")).toBe(false);
     expect(ROLE_PERMISSIONS.editor.has("projects:write")).toBe(true);
