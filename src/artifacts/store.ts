@@ -1,0 +1,79 @@
+import { newId } from "../lib/ids";
+
+/** The largest artifact version accepted. */
+export const MAX_ARTIFACT_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Where a version's bytes live: under the tenant's prefix, in a key of its own for every upload,
+ * so no upload can ever replace another's bytes (a failed upload leaves only its own key to delete).
+ */
+export function contentKey(tenantId: string, artifactId: string): string {
+  return `tenants/${tenantId}/artifacts/${artifactId}/${newId("upl")}`;
+}
+
+export interface StoredContent {
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Streams `body` into R2 at `key`, hashing it on the way through: nothing is held in memory but
+ * the chunk in flight. `length` is the declared Content-Length; a body that ends short of it or
+ * runs past it fails the write.
+ */
+export async function putContent(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array> | null, length: number, contentType: string): Promise<StoredContent> {
+  const digest = new crypto.DigestStream("SHA-256");
+  const hash = digest.getWriter();
+  let size = 0;
+  const hashing = new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, controller) {
+      size += chunk.byteLength;
+      await hash.write(chunk);
+      controller.enqueue(chunk);
+    },
+    async flush() {
+      await hash.close();
+    },
+  });
+  const source = body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  const counted = source.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length));
+  await bucket.put(key, counted, { httpMetadata: { contentType } });
+  const sha256 = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return { key, size, sha256 };
+}
+
+/** One byte range, inclusive start, exclusive end. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Parses a `Range` header against a size (RFC 9110 §14.1.2). Returns null to serve the whole body
+ * (no header, another unit, several ranges, or garbage: all allowed to be ignored) and
+ * "unsatisfiable" when the one range asked for lies outside the content.
+ */
+export function parseRange(header: string | undefined, size: number): ByteRange | null | "unsatisfiable" {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return null;
+  if (m[1] === "") {
+    // The last n bytes.
+    const n = Number(m[2]);
+    if (n === 0 || size === 0) return "unsatisfiable";
+    const length = Math.min(n, size);
+    return { offset: size - length, length };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return "unsatisfiable";
+  return { offset: start, length: end - start + 1 };
+}
+
+/** True when an `If-None-Match` / `If-Match` list names `etag` (weak comparison; `*` matches all). */
+export function etagListMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  const bare = (t: string) => t.trim().replace(/^W\//, "");
+  return header.split(",").some((t) => t.trim() === "*" || bare(t) === bare(etag));
+}

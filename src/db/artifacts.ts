@@ -1,0 +1,58 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { StoredContent } from "../artifacts/store";
+import { newId } from "../lib/ids";
+import { eventAfterChange } from "./outbox";
+import type { TenantDb } from "./router";
+import { artifacts, artifactVersions } from "./tenant/schema";
+
+export interface NewArtifact {
+  id: string;
+  tenantId: string;
+  projectId: string;
+  kind: (typeof artifacts.$inferSelect)["kind"];
+  name: string;
+  runId: string | null;
+  createdBy: string;
+}
+
+/** What a version row says about its bytes. */
+export interface VersionContent extends StoredContent {
+  contentType: string;
+}
+
+/** A tenant's stored bytes, summed over every artifact version. */
+export const storageUsed = (tenantId: string) =>
+  sql`(SELECT coalesce(sum(${artifactVersions.size}), 0) FROM ${artifactVersions} WHERE ${artifactVersions.tenantId} = ${tenantId})`;
+
+/**
+ * The statements that create an artifact with its version 1, for a batch: the version first, written
+ * only if `condition` holds (a storage limit, or the run still being the caller's), then the
+ * artifact and its `artifact.created` event, each only if the statement before it wrote.
+ */
+export function createArtifactStatements(db: TenantDb, a: NewArtifact, content: VersionContent, condition: SQL, at: string) {
+  return [
+    db
+      .insert(artifactVersions)
+      .select(
+        sql`SELECT ${a.tenantId}, ${a.id}, 1, ${content.key}, ${content.sha256}, ${content.size}, ${content.contentType}, ${a.createdBy}, ${at} WHERE ${condition}`,
+      ),
+    db
+      .insert(artifacts)
+      .select(sql`SELECT ${a.id}, ${a.tenantId}, ${a.projectId}, ${a.kind}, ${a.name}, 1, ${a.runId}, ${a.createdBy}, ${at}, ${at} WHERE changes() > 0`),
+    eventAfterChange(db, {
+      id: newId("evt"),
+      tenantId: a.tenantId,
+      type: "artifact.created",
+      subjectType: "artifact",
+      subjectId: a.id,
+      data: {
+        id: a.id,
+        project_id: a.projectId,
+        kind: a.kind,
+        name: a.name,
+        run_id: a.runId,
+        version: { version: 1, size: content.size, sha256: content.sha256, content_type: content.contentType },
+      },
+    }),
+  ] as const;
+}

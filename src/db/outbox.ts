@@ -1,0 +1,42 @@
+import { sql } from "drizzle-orm";
+import { newId } from "../lib/ids";
+import type { TenantDb } from "./router";
+import { outbox } from "./tenant/schema";
+
+/** The events the platform emits; webhooks subscribe to these names. */
+export const EVENT_TYPES = [
+  "run.created",
+  "run.started",
+  "run.retrying",
+  "run.succeeded",
+  "run.failed",
+  "run.canceled",
+  "artifact.created",
+  "artifact.version_created",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface OutboxEvent {
+  /** Minted by the caller when later statements of the batch must check that this event landed. */
+  id?: string;
+  tenantId: string;
+  type: EventType;
+  subjectType: "run" | "artifact";
+  subjectId: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * The insert that records an event inside the batch that makes the change, right after the
+ * changing statement: it writes only if that statement changed a row, so an event is never
+ * written for a change that did not happen, and both land or neither.
+ */
+export function eventAfterChange(db: TenantDb, e: OutboxEvent) {
+  const id = e.id ?? newId("evt");
+  return db
+    .insert(outbox)
+    .select(sql`SELECT ${id}, ${e.tenantId}, ${e.type}, ${e.subjectType}, ${e.subjectId}, ${JSON.stringify(e.data)}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NULL WHERE changes() > 0`);
+}
+
+/** The SQL condition "event `id` was written": guards the later statements of a transition's batch. */
+export const eventWritten = (id: string) => sql`EXISTS (SELECT 1 FROM ${outbox} WHERE ${outbox.id} = ${id})`;
