@@ -22,7 +22,7 @@ function tenantDatabases(count: number): Record<string, string> {
   }));
 }
 
-function project(name: string, include: string[], exclude: string[], tenantDbCount: number) {
+function project(name: string, include: string[], exclude: string[], tenantDbCount: number, opts: { queueConsumers: boolean }) {
   return {
     plugins: [
       cloudflareTest({
@@ -32,6 +32,10 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
         miniflare: {
           // Added to wrangler.toml's bindings (same names keep the same databases).
           d1Databases: { CONTROL_DB: "tessera-control", ...tenantDatabases(tenantDbCount) },
+          // Tests deliver queue batches themselves (createMessageBatch), so each delivery and its
+          // outcome is the test's to choose: what the API sends goes to a queue nothing consumes.
+          // The runtime's own delivery to the consumers is exercised in test/live.
+          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" } } }),
           bindings: {
             JWT_PRIVATE_KEY,
             PLATFORM_ADMIN_TOKEN,
@@ -50,9 +54,11 @@ export default defineConfig({
     // The Worker logs a JSON line per request; keep warnings and errors, drop the rest.
     onConsoleLog: (_log, type) => type === "stderr",
     projects: [
-      project("api", ["test/**/*.test.ts"], ["test/pool/**"], 64),
+      project("api", ["test/**/*.test.ts"], ["test/pool/**", "test/live/**"], 64, { queueConsumers: false }),
       // Its own workerd with only wrangler.toml's databases: it drains the pool on purpose.
-      project("pool", ["test/pool/**/*.test.ts"], [], 0),
+      project("pool", ["test/pool/**/*.test.ts"], [], 0, { queueConsumers: false }),
+      // Queues as wrangler.toml configures them: the runtime delivers messages to the consumers.
+      project("live", ["test/live/**/*.test.ts"], [], 8, { queueConsumers: true }),
     ],
   },
 });

@@ -6,7 +6,9 @@ import { ApiError, problemResponse } from "./lib/errors";
 import { errorFields } from "./lib/log";
 import { hostRouting } from "./middleware/host";
 import { requestContext } from "./middleware/request-context";
+import { agentRoutes } from "./routes/agents";
 import { apiKeyRoutes } from "./routes/api-keys";
+import { artifactRoutes } from "./routes/artifacts";
 import { auditRoutes } from "./routes/audit";
 import { conversationRoutes } from "./routes/conversations";
 import { usageRoutes } from "./routes/usage";
@@ -17,11 +19,14 @@ import { meRoutes } from "./routes/me";
 import { router } from "./routes/openapi";
 import { platformRoutes } from "./routes/platform";
 import { projectRoutes } from "./routes/projects";
+import { promptRoutes } from "./routes/prompts";
+import { runRoutes } from "./routes/runs";
 import { signupRoutes } from "./routes/signup";
 import { systemRoutes } from "./routes/system";
 
-/** Largest request body any route accepts. */
+/** Largest request body any route but an artifact upload accepts. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+const ARTIFACT_UPLOAD = /^\/v1\/artifacts(\/[^/]+\/versions)?$/;
 
 /** Builds the Worker's Hono app: middleware order, routes, OpenAPI document, error handling. */
 export function createApp() {
@@ -34,19 +39,18 @@ export function createApp() {
     "/v1/*",
     cors({
       origin: "*",
-      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
-      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-      exposeHeaders: ["X-Request-Id", "Retry-After", "WWW-Authenticate", "RateLimit", "RateLimit-Policy"],
+      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "Range", "If-Match", "If-None-Match", "If-Range", "Last-Event-ID"],
+      allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: ["X-Request-Id", "Retry-After", "WWW-Authenticate", "RateLimit", "RateLimit-Policy", "ETag", "Content-Range", "Accept-Ranges", "Idempotent-Replayed", "Location"],
       maxAge: 86400,
     }),
   );
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => problemResponse("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`, c.get("requestId")),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => problemResponse("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`, c.get("requestId")),
+  });
+  // Artifact uploads stream to R2 with their own limit (25 MiB); everything else is JSON of at most 1 MiB.
+  app.use("/v1/*", (c, next) => (c.req.method === "POST" && ARTIFACT_UPLOAD.test(c.req.path) ? next() : limitBody(c, next)));
   app.use("/v1/*", hostRouting());
 
   app.route("/", signupRoutes);
@@ -60,6 +64,10 @@ export function createApp() {
   app.route("/", auditRoutes);
   app.route("/", conversationRoutes);
   app.route("/", usageRoutes);
+  app.route("/", agentRoutes);
+  app.route("/", promptRoutes);
+  app.route("/", runRoutes);
+  app.route("/", artifactRoutes);
 
   app.route("/", systemRoutes);
 

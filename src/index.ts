@@ -1,18 +1,29 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
 import { createLogger } from "./lib/log";
+import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
 
 export { ConversationRoom } from "../durable-objects/conversation-room";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 
 const app = createApp();
 
+/** Queue names as wrangler.toml declares them; the handler picks the consumer by the batch's queue. */
+export const QUEUES = { runs: "tessera-runs", runsDead: "tessera-runs-dlq" } as const;
+
 export default {
   fetch: app.fetch,
-  async queue(batch: MessageBatch<unknown>, _env: Env): Promise<void> {
-    // No queue has a consumer yet (runs: issue 5, webhooks: a later one). Retrying keeps every
-    // message: after max_retries it moves to its dead-letter queue, where it waits.
-    createLogger({ queue: batch.queue }).warn("queue.no_consumer", { messages: batch.messages.length });
-    batch.retryAll({ delaySeconds: 60 });
+  async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    switch (batch.queue) {
+      case QUEUES.runs:
+        return consumeRuns(batch, env);
+      case QUEUES.runsDead:
+        return consumeDeadRuns(batch, env);
+      default:
+        // Webhooks get their consumer with their issue. Retrying keeps every message: after
+        // max_retries it moves to its dead-letter queue, where it waits.
+        createLogger({ queue: batch.queue }).warn("queue.no_consumer", { messages: batch.messages.length });
+        batch.retryAll({ delaySeconds: 60 });
+    }
   },
 } satisfies ExportedHandler<Env>;

@@ -1,7 +1,15 @@
 import { type AiProvider, type ChatRequest, type ChatResult, estimateTokens, ProviderError } from "./types";
 
-/** Text that makes the local model fail part-way, so a provider failure can be exercised offline. */
+/** Text that makes the local model fail part-way (a transient failure, like a 5xx), so failures can be exercised offline. */
 export const LOCAL_FAILURE_TRIGGER = "[[simulate provider failure]]";
+/** Text that makes the local model refuse the request outright, like a 4xx: trying again cannot help. */
+export const LOCAL_REJECTION_TRIGGER = "[[simulate rejected request]]";
+/**
+ * `[[simulate provider failure 2x]]`: the first 2 calls with this exact prompt fail (transiently),
+ * later ones succeed. Counted per isolate: a test aid for retries, not something to rely on across isolates.
+ */
+const FAIL_TIMES = /\[\[simulate provider failure (\d+)x\]\]/;
+const failuresSoFar = new Map<string, number>();
 
 const EMBEDDING_DIMENSIONS = 32;
 
@@ -18,6 +26,15 @@ export class LocalAiProvider implements AiProvider {
     const lastUser = request.messages.findLast((m) => m.role === "user")?.content ?? "";
     const turns = request.messages.filter((m) => m.role !== "system").length;
     const reply = `Local model reply to "${lastUser.slice(0, 200)}" (turn ${turns}, ${request.messages.length} messages in the prompt).`;
+    const failTimes = FAIL_TIMES.exec(lastUser);
+    if (failTimes) {
+      const seen = failuresSoFar.get(lastUser) ?? 0;
+      if (seen < Number(failTimes[1])) {
+        failuresSoFar.set(lastUser, seen + 1);
+        throw new ProviderError(`local model: simulated transient failure ${seen + 1} of ${failTimes[1]}`);
+      }
+    }
+    if (lastUser.includes(LOCAL_REJECTION_TRIGGER)) throw new ProviderError("local model: simulated rejected request (400)", { retryable: false });
     const words = reply.split(/(?<= )/);
     let text = "";
     for (const [i, word] of words.entries()) {

@@ -4,10 +4,19 @@ export interface ChatMessage {
   content: string;
 }
 
+/** A function the model may call, with a JSON Schema of its arguments. */
+export interface ToolDeclaration {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
 export interface ChatRequest {
   model: string;
   messages: ChatMessage[];
   maxTokens?: number;
+  temperature?: number;
+  tools?: ToolDeclaration[];
   signal?: AbortSignal;
 }
 
@@ -35,9 +44,19 @@ export interface AiProvider {
   embed(texts: string[]): Promise<number[][]>;
 }
 
-/** A provider failed (5xx, time-out, bad stream): the caller records a failed reply, never a stuck one. */
+/**
+ * A provider failed: the caller records a failed reply, never a stuck one. `retryable` failures
+ * (5xx, capacity, time-outs, a broken stream) may succeed if tried again; the others (a 4xx: an
+ * unknown model, input the model refuses) will not.
+ */
 export class ProviderError extends Error {
   override readonly name = "ProviderError";
+  readonly retryable: boolean;
+
+  constructor(message: string, opts: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, { cause: opts.cause });
+    this.retryable = opts.retryable ?? true;
+  }
 }
 
 /** Rough token count (four characters a token) used for prompt budgets and the local model's usage. */

@@ -3,6 +3,12 @@ import { type AiProvider, type ChatRequest, type ChatResult, estimateTokens, Pro
 /** The embedding model behind `embed`. */
 export const WORKERS_AI_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5";
 
+/**
+ * Workers AI error codes that trying again cannot fix: 5xxx (no such model, model not allowed) and
+ * 8xxx (invalid input). Others (3xxx capacity and internal errors, time-outs) are transient.
+ */
+const PERMANENT_ERROR = /\b[58]\d{3}\b/;
+
 /** The part of the `AI` binding this provider uses. */
 export interface AiBinding {
   run(model: string, inputs: Record<string, unknown>, options?: Record<string, unknown>): Promise<unknown>;
@@ -17,9 +23,13 @@ export class WorkersAiProvider implements AiProvider {
   async chat(request: ChatRequest, onDelta: (text: string) => void): Promise<ChatResult> {
     let stream: unknown;
     try {
-      stream = await this.ai.run(request.model, { messages: request.messages, stream: true, max_tokens: request.maxTokens ?? 1024 }, { signal: request.signal });
+      const inputs: Record<string, unknown> = { messages: request.messages, stream: true, max_tokens: request.maxTokens ?? 1024 };
+      if (request.temperature !== undefined) inputs.temperature = request.temperature;
+      if (request.tools?.length) inputs.tools = request.tools.map((t) => ({ type: "function", function: t }));
+      stream = await this.ai.run(request.model, inputs, { signal: request.signal });
     } catch (err) {
-      throw new ProviderError(`Workers AI ${request.model}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ProviderError(`Workers AI ${request.model}: ${message}`, { cause: err, retryable: !PERMANENT_ERROR.test(message) });
     }
     if (!(stream instanceof ReadableStream)) throw new ProviderError(`Workers AI ${request.model} did not stream`);
     let text = "";

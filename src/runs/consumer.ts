@@ -1,0 +1,266 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { contentKey, putContent } from "../artifacts/store";
+import { tenants } from "../db/control/schema";
+import { moveCredit } from "../db/credits";
+import { planOf } from "../db/plans";
+import { controlDb, tenantDb, type TenantDb } from "../db/router";
+import { runs } from "../db/tenant/schema";
+import type { Env } from "../env";
+import { createLogger, errorFields, type Logger } from "../lib/log";
+import { aiProvider, type ChatMessage, type ChatResult, ProviderError } from "../providers/ai";
+import { estimateTokens } from "../providers/ai/types";
+import {
+  type AgentConfig,
+  cancelAbandonedRun,
+  claimRun,
+  failHeldRun,
+  failRun,
+  finishRun,
+  retryRun,
+  type RunRow,
+  unheld,
+} from "./store";
+
+/** The body of a `runs` queue message. Versioned, so a deploy can change it while old messages drain. */
+export const RunMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), run_id: z.string().min(1).max(64) });
+export type RunMessage = z.infer<typeof RunMessage>;
+
+/** A model call running longer than this is abandoned as a (transient) time-out. */
+export const RUN_TIMEOUT_MS = 5 * 60 * 1000;
+/** How often a running attempt looks for a cancel request. */
+const CANCEL_POLL_MS = 500;
+
+/** Seconds before the next delivery after `attempts` failed ones: 10, 20, 40, 80, 160… (at most 10 min), with ±20% jitter. */
+export function backoffSeconds(attempts: number, roll = Math.random()): number {
+  const base = Math.min(600, 10 * 2 ** Math.max(0, attempts - 1));
+  return Math.round(base * (0.8 + 0.4 * roll));
+}
+
+interface Target {
+  db: TenantDb;
+  tenantId: string;
+  monthlyTokens: number;
+  suspended: boolean;
+}
+
+/** The tenant a message names, with its database and plan; null if it no longer exists. */
+async function targetOf(env: Env, tenantId: string): Promise<Target | null> {
+  const tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
+  if (!tenant) return null;
+  const plan = await planOf(env, tenant.planId);
+  return { db: tenantDb(env, tenant), tenantId: tenant.id, monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
+}
+
+async function readRun(db: TenantDb, tenantId: string, runId: string): Promise<RunRow | undefined> {
+  return db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.tenantId, tenantId), eq(runs.id, runId)))
+    .get();
+}
+
+/** Parses a message body; a body no version of the platform wrote is logged and dropped (retrying cannot fix it). */
+function parse(message: Message<unknown>, log: Logger): RunMessage | null {
+  const body = RunMessage.safeParse(message.body);
+  if (!body.success) {
+    log.error("run.message_invalid", { message_id: message.id, issues: body.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
+    message.ack();
+    return null;
+  }
+  return body.data;
+}
+
+/** The `runs` queue: each message executes its run at most once to completion, whatever the deliveries. */
+export async function consumeRuns(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const log = createLogger({ queue: batch.queue });
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const body = parse(message, log);
+      if (!body) return;
+      try {
+        await deliver(env, message, body, log);
+      } catch (err) {
+        // Anything unexpected (a database error, a bug): deliver again later; claims keep it from running twice.
+        log.error("run.delivery_failed", { ...errorFields(err), run_id: body.run_id, tenant_id: body.tenant_id, attempts: message.attempts });
+        message.retry({ delaySeconds: backoffSeconds(message.attempts) });
+      }
+    }),
+  );
+}
+
+async function deliver(env: Env, message: Message<unknown>, body: RunMessage, log: Logger): Promise<void> {
+  const fields = { run_id: body.run_id, tenant_id: body.tenant_id, delivery: message.attempts };
+  const target = await targetOf(env, body.tenant_id);
+  const run = target && (await readRun(target.db, body.tenant_id, body.run_id));
+  if (!target || !run) {
+    log.warn("run.not_found", fields);
+    return message.ack();
+  }
+  if (run.status === "SUCCEEDED" || run.status === "FAILED" || run.status === "CANCELED") {
+    // A duplicate or late delivery. Make sure the finished run's debit landed (it is idempotent), then drop the message.
+    if (run.costMicros) await debit(env, run);
+    log.info("run.already_finished", { ...fields, status: run.status });
+    return message.ack();
+  }
+  const now = Date.now();
+  if (run.status === "RUNNING" && (run.leaseUntil ?? 0) >= now) {
+    // Another delivery of this run is executing it right now: look again once its lease could have run out.
+    log.info("run.held_elsewhere", fields);
+    return message.retry({ delaySeconds: Math.min(43_200, Math.ceil(((run.leaseUntil ?? now) - now) / 1000) + 5) });
+  }
+  if (run.cancelRequestedAt) {
+    await cancelAbandonedRun(target.db, run, now);
+    return message.ack();
+  }
+  if (target.suspended) {
+    await failRun(target.db, run, unheld(now), "tenant_suspended", "The tenant was suspended before the run could start");
+    return message.ack();
+  }
+  const config = JSON.parse(run.agentConfig) as AgentConfig;
+  const messages: ChatMessage[] = [...(config.system_prompt ? [{ role: "system" as const, content: config.system_prompt }] : []), { role: "user", content: run.prompt }];
+  const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + config.max_tokens;
+  const claim = await claimRun(target.db, run, estimate, target.monthlyTokens, now);
+  if (!claim) {
+    // Lost a race with another delivery between the read and the claim; the next look sorts it out.
+    log.info("run.claim_lost", fields);
+    return message.retry({ delaySeconds: 5 });
+  }
+  const { leaseToken } = claim;
+  if (!claim.reserved) {
+    await failHeldRun(target.db, claim.run, leaseToken, "quota_exceeded", `This month's ${target.monthlyTokens} tokens have no room for this run (about ${estimate})`);
+    log.info("run.failed", { ...fields, code: "quota_exceeded" });
+    return message.ack();
+  }
+  log.info("run.started", { ...fields, attempt: claim.run.attempts });
+  const started = Date.now();
+  const call = await callModel(env, target.db, claim.run, config, messages);
+  if (call.kind === "error") {
+    const err = call.error;
+    if (call.timedOut || (err instanceof ProviderError && err.retryable) || !(err instanceof ProviderError)) {
+      const delay = backoffSeconds(message.attempts);
+      const reason = call.timedOut ? `The model did not answer within ${RUN_TIMEOUT_MS / 1000} s` : errorMessage(err);
+      await retryRun(target.db, claim.run, leaseToken, call.timedOut ? "timeout" : "provider_error", reason, delay);
+      log.warn("run.retrying", { ...fields, error: reason, retry_in_seconds: delay });
+      return message.retry({ delaySeconds: delay });
+    }
+    await failHeldRun(target.db, claim.run, leaseToken, "provider_rejected", errorMessage(err));
+    log.info("run.failed", { ...fields, code: "provider_rejected" });
+    return message.ack();
+  }
+  const result = call.result;
+  const key = contentKey(run.tenantId, run.artifactId);
+  const bytes = new TextEncoder().encode(result.text);
+  const stream = new Blob([bytes]).stream();
+  const content = await putContent(env.ARTIFACTS, key, stream, bytes.byteLength, "text/markdown; charset=utf-8");
+  const finished = await finishRun(
+    target.db,
+    claim.run,
+    leaseToken,
+    { result, latencyMs: Date.now() - started, content: { ...content, contentType: "text/markdown; charset=utf-8" }, artifactName: `Output of ${run.id}` },
+    call.canceled,
+  );
+  if (!finished || call.canceled) await env.ARTIFACTS.delete(key);
+  if (!finished) {
+    log.warn("run.lease_lost", fields);
+    return message.ack();
+  }
+  await debit(env, finished.run);
+  log.info(call.canceled ? "run.canceled" : "run.succeeded", { ...fields, tokens_in: result.usage.inputTokens, tokens_out: result.usage.outputTokens, cost_micros: finished.cost });
+  message.ack();
+}
+
+type ModelCall = { kind: "ok"; result: ChatResult; canceled: boolean } | { kind: "error"; error: unknown; timedOut: boolean };
+
+/**
+ * Calls the model with a time-out, stopping early if the run's cancel is asked for meanwhile (the
+ * output so far is kept and billed).
+ */
+async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfig, messages: ChatMessage[]): Promise<ModelCall> {
+  const controller = new AbortController();
+  let canceled = false;
+  let timedOut = false;
+  const timeout = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error("timeout"));
+  }, RUN_TIMEOUT_MS);
+  const poll = setInterval(async () => {
+    try {
+      const row = await db.select({ cancelRequestedAt: runs.cancelRequestedAt }).from(runs).where(and(eq(runs.tenantId, run.tenantId), eq(runs.id, run.id))).get();
+      if (row?.cancelRequestedAt && !controller.signal.aborted) {
+        canceled = true;
+        controller.abort(new Error("canceled"));
+      }
+    } catch {
+      // A missed look is made up by the next one.
+    }
+  }, CANCEL_POLL_MS);
+  let partial = "";
+  try {
+    const result = await aiProvider(env).chat(
+      {
+        model: config.model,
+        messages,
+        maxTokens: config.max_tokens,
+        ...(config.temperature !== null && { temperature: config.temperature }),
+        ...(config.tools.length && { tools: config.tools }),
+        signal: controller.signal,
+      },
+      (text) => (partial += text),
+    );
+    if (timedOut) return { kind: "error", error: new Error("timeout"), timedOut: true };
+    return { kind: "ok", result, canceled };
+  } catch (error) {
+    if (canceled) {
+      // The provider threw on abort: bill what it had sent, as the local estimate counts it.
+      const prompt = messages.map((m) => m.content).join("\n");
+      return {
+        kind: "ok",
+        canceled: true,
+        result: { text: partial, usage: { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(partial) }, model: config.model, provider: aiProvider(env).name },
+      };
+    }
+    return { kind: "error", error, timedOut };
+  } finally {
+    clearTimeout(timeout);
+    clearInterval(poll);
+  }
+}
+
+const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
+
+/** Debits the tenant's credit for a finished run; the ledger refuses a second debit for the same run. */
+async function debit(env: Env, run: RunRow): Promise<void> {
+  await moveCredit(controlDb(env), { tenantId: run.tenantId, amountMicros: 0 - (run.costMicros ?? 0), kind: "debit", reason: `run (${run.model})`, reference: run.id });
+}
+
+/**
+ * The runs dead-letter queue: a message lands here after its last retry. Its run is failed with the
+ * last error it saw, unless an attempt still holds it (that attempt will finish it).
+ */
+export async function consumeDeadRuns(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const log = createLogger({ queue: batch.queue });
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const body = parse(message, log);
+      if (!body) return;
+      const fields = { run_id: body.run_id, tenant_id: body.tenant_id };
+      try {
+        const target = await targetOf(env, body.tenant_id);
+        const run = target && (await readRun(target.db, body.tenant_id, body.run_id));
+        if (!target || !run || run.status === "SUCCEEDED" || run.status === "FAILED" || run.status === "CANCELED") return message.ack();
+        const now = Date.now();
+        if (run.status === "RUNNING" && (run.leaseUntil ?? 0) >= now) {
+          return message.retry({ delaySeconds: Math.min(43_200, Math.ceil(((run.leaseUntil ?? now) - now) / 1000) + 5) });
+        }
+        const reason = `Gave up after ${run.attempts} attempt${run.attempts === 1 ? "" : "s"}${run.error ? `; the last failed with: ${run.error}` : ""}`;
+        const failed = await failRun(target.db, run, unheld(now), "retries_exhausted", reason);
+        log.warn("run.dead_lettered", { ...fields, failed: Boolean(failed), attempts: run.attempts });
+        message.ack();
+      } catch (err) {
+        log.error("run.dead_letter_failed", { ...errorFields(err), ...fields });
+        message.retry({ delaySeconds: 60 });
+      }
+    }),
+  );
+}

@@ -1,0 +1,249 @@
+import { and, eq, type SQL, sql } from "drizzle-orm";
+import { createArtifactStatements } from "../db/artifacts";
+import { eventAfterChange, type EventType, eventWritten } from "../db/outbox";
+import { monthOf } from "../db/quota";
+import type { TenantDb } from "../db/router";
+import { runs, tokenQuota } from "../db/tenant/schema";
+import { usageStatements } from "../db/usage";
+import type { VersionContent } from "../db/artifacts";
+import { newId } from "../lib/ids";
+import { costMicros } from "../limits/prices";
+import type { ChatResult } from "../providers/ai";
+
+export type RunRow = typeof runs.$inferSelect;
+
+/**
+ * How long an attempt holds a run. Longer than a queue consumer may run (15 minutes), so a lease
+ * only runs out when its holder is gone; then the message's next delivery takes the run over.
+ */
+export const RUN_LEASE_MS = 16 * 60 * 1000;
+
+/** The agent's settings as a run copies them. */
+export interface AgentConfig {
+  model: string;
+  system_prompt: string | null;
+  temperature: number | null;
+  max_tokens: number;
+  tools: { name: string; description: string; parameters: Record<string, unknown> }[];
+}
+
+/** What events and webhooks say about a run: everything but its input and output text. */
+export function runSummary(r: RunRow) {
+  return {
+    id: r.id,
+    project_id: r.projectId,
+    agent_id: r.agentId,
+    status: r.status,
+    attempts: r.attempts,
+    prompt: r.promptKey && r.promptVersion !== null ? { key: r.promptKey, version: r.promptVersion } : null,
+    error: r.errorCode ? { code: r.errorCode, message: r.error } : null,
+    artifact_id: r.status === "SUCCEEDED" ? r.artifactId : null,
+    usage: r.tokensIn === null ? null : { model: r.model, provider: r.provider, tokens_in: r.tokensIn, tokens_out: r.tokensOut, cost_micros: r.costMicros },
+    latency_ms: r.latencyMs,
+  };
+}
+
+const isRun = (r: { tenantId: string; id: string }) => sql`${runs.tenantId} = ${r.tenantId} AND ${runs.id} = ${r.id}`;
+
+/** The run is held by this attempt. */
+const heldBy = (leaseToken: string) => sql`${runs.status} = 'RUNNING' AND ${runs.leaseToken} = ${leaseToken}`;
+
+/**
+ * Gives back the tokens the run's attempt reserved, if `condition` (on the run as it is before the
+ * batch's later statements change it) holds. First in a batch, so it sees the reservation.
+ */
+function releaseReservation(db: TenantDb, run: { tenantId: string; id: string }, condition: SQL, used = 0) {
+  const held = (column: SQL) => sql`(SELECT ${column} FROM ${runs} WHERE ${isRun(run)} AND ${condition})`;
+  return db
+    .update(tokenQuota)
+    .set({ reserved: sql`MAX(0, ${tokenQuota.reserved} - ${held(sql`${runs.reservedTokens}`)})`, used: sql`${tokenQuota.used} + ${used}` })
+    .where(and(eq(tokenQuota.tenantId, run.tenantId), sql`${tokenQuota.month} = ${held(sql`${runs.reservedMonth}`)}`));
+}
+
+/** A change of the run's row and its event, the event written only if the row changed. */
+function transition(db: TenantDb, run: RunRow, condition: SQL, set: Partial<RunRow>, type: EventType, extra: Record<string, unknown> = {}) {
+  const eventId = newId("evt");
+  const now = new Date().toISOString();
+  const next = { ...run, ...set, updatedAt: now } as RunRow;
+  return {
+    eventId,
+    update: db
+      .update(runs)
+      .set({ ...set, updatedAt: now })
+      .where(and(isRun(run), condition))
+      .returning(),
+    event: eventAfterChange(db, { id: eventId, tenantId: run.tenantId, type, subjectType: "run", subjectId: run.id, data: { ...runSummary(next), ...extra } }),
+  };
+}
+
+export type Claim = { run: RunRow; leaseToken: string; reserved: boolean } | null;
+
+/**
+ * Takes a PENDING run (or one whose previous attempt's lease ran out) for this attempt: RUNNING,
+ * attempts + 1, a fresh lease, and `tokens` reserved against the month's quota, all in one
+ * transaction. Null when another attempt holds it or it is finished; `reserved` false when the
+ * quota had no room (the run is then held but must be failed).
+ */
+export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthlyTokens: number, now = Date.now()): Promise<Claim> {
+  const leaseToken = crypto.randomUUID();
+  const month = monthOf(new Date(now));
+  const claimable = sql`${runs.cancelRequestedAt} IS NULL AND (${runs.status} = 'PENDING' OR (${runs.status} = 'RUNNING' AND ${runs.leaseUntil} < ${now}))`;
+  const t = transition(
+    db,
+    run,
+    claimable,
+    {
+      status: "RUNNING",
+      attempts: sql`${runs.attempts} + 1` as unknown as number,
+      leaseToken,
+      leaseUntil: now + RUN_LEASE_MS,
+      startedAt: sql`coalesce(${runs.startedAt}, ${new Date(now).toISOString()})` as unknown as string,
+      reservedTokens: 0,
+      reservedMonth: null,
+    },
+    "run.started",
+    { attempts: run.attempts + 1 },
+  );
+  const [, claimed, , , reserved] = await db.batch([
+    // A previous attempt that died holding a reservation: give it back before taking a new one.
+    releaseReservation(db, run, claimable),
+    t.update,
+    t.event,
+    db.insert(tokenQuota).values({ tenantId: run.tenantId, month }).onConflictDoNothing(),
+    db
+      .update(tokenQuota)
+      .set({ reserved: sql`${tokenQuota.reserved} + ${tokens}` })
+      .where(
+        and(
+          eq(tokenQuota.tenantId, run.tenantId),
+          eq(tokenQuota.month, month),
+          sql`${tokenQuota.used} + ${tokenQuota.reserved} + ${tokens} <= ${monthlyTokens}`,
+          eventWritten(t.eventId),
+        ),
+      )
+      .returning({ month: tokenQuota.month }),
+    db.update(runs).set({ reservedTokens: tokens, reservedMonth: month }).where(and(isRun(run), eq(runs.leaseToken, leaseToken), sql`changes() > 0`)),
+  ]);
+  const row = claimed[0];
+  if (!row) return null;
+  return { run: { ...row, reservedTokens: reserved.length ? tokens : 0, reservedMonth: reserved.length ? month : null }, leaseToken, reserved: reserved.length > 0 };
+}
+
+/** What a finished model call produced, and who pays for it. */
+export interface Outcome {
+  result: ChatResult;
+  latencyMs: number;
+  /** The output stored in R2, for the run's artifact. */
+  content: VersionContent;
+  artifactName: string;
+}
+
+/**
+ * Ends the attempt SUCCEEDED (or CANCELED, when a cancel stopped it part-way): the run row, its
+ * event, the usage, the quota settled to the real count and, on success, the artifact with its
+ * version 1, in one transaction that writes only while this attempt still holds the run. Returns
+ * the finished run and its cost, or null when the lease was lost (nothing was written).
+ */
+export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, outcome: Outcome, canceled: boolean): Promise<{ run: RunRow; cost: number } | null> {
+  const { result, latencyMs } = outcome;
+  const tokens = result.usage.inputTokens + result.usage.outputTokens;
+  const finishedAt = new Date().toISOString();
+  const t = transition(
+    db,
+    run,
+    heldBy(leaseToken),
+    {
+      status: canceled ? "CANCELED" : "SUCCEEDED",
+      output: result.text,
+      model: result.model,
+      provider: result.provider,
+      tokensIn: result.usage.inputTokens,
+      tokensOut: result.usage.outputTokens,
+      costMicros: costMicros(result.provider, result.model, result.usage.inputTokens, result.usage.outputTokens),
+      latencyMs,
+      errorCode: canceled ? "canceled" : null,
+      error: canceled ? "Canceled while running; the output so far is kept and billed" : null,
+      finishedAt,
+      leaseUntil: null,
+      reservedTokens: 0,
+    },
+    canceled ? "run.canceled" : "run.succeeded",
+  );
+  const guarded = eventWritten(t.eventId);
+  const billed = usageStatements(
+    db,
+    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
+    guarded,
+  );
+  const artifact = canceled
+    ? []
+    : createArtifactStatements(
+        db,
+        { id: run.artifactId, tenantId: run.tenantId, projectId: run.projectId, kind: "document", name: outcome.artifactName, runId: run.id, createdBy: run.createdBy },
+        outcome.content,
+        guarded,
+        finishedAt,
+      );
+  const [, finished] = await db.batch([releaseReservation(db, run, heldBy(leaseToken), tokens), t.update, t.event, ...billed.statements, ...artifact]);
+  return finished[0] ? { run: finished[0], cost: billed.cost } : null;
+}
+
+/**
+ * Ends the run FAILED with a reason, giving back its reservation. `condition` says which states
+ * may fail: the attempt's own (its lease) or, from the dead-letter queue, any run no live attempt holds.
+ */
+export async function failRun(db: TenantDb, run: RunRow, condition: SQL, code: string, message: string): Promise<RunRow | null> {
+  const t = transition(db, run, condition, { status: "FAILED", errorCode: code, error: message, finishedAt: new Date().toISOString(), leaseUntil: null, reservedTokens: 0 }, "run.failed");
+  const [, failed] = await db.batch([releaseReservation(db, run, condition), t.update, t.event]);
+  return failed[0] ?? null;
+}
+
+/** Fails the run from the attempt holding it. */
+export const failHeldRun = (db: TenantDb, run: RunRow, leaseToken: string, code: string, message: string) => failRun(db, run, heldBy(leaseToken), code, message);
+
+/** Runs no live attempt holds (PENDING, or RUNNING past its lease): the dead-letter consumer may fail these. */
+export const unheld = (now = Date.now()) => sql`(${runs.status} = 'PENDING' OR (${runs.status} = 'RUNNING' AND ${runs.leaseUntil} < ${now}))`;
+
+/** Puts the run back to PENDING after a transient failure, giving back its reservation; the queue redelivers it later. */
+export async function retryRun(db: TenantDb, run: RunRow, leaseToken: string, code: string, message: string, retryInSeconds: number): Promise<boolean> {
+  const t = transition(
+    db,
+    run,
+    heldBy(leaseToken),
+    { status: "PENDING", errorCode: code, error: message, leaseToken: null, leaseUntil: null, reservedTokens: 0 },
+    "run.retrying",
+    { retry_in_seconds: retryInSeconds },
+  );
+  const [, retried] = await db.batch([releaseReservation(db, run, heldBy(leaseToken)), t.update, t.event]);
+  return retried.length > 0;
+}
+
+/** Ends a run whose cancel was asked for while its attempt was lost: CANCELED, reservation back. */
+export async function cancelAbandonedRun(db: TenantDb, run: RunRow, now = Date.now()): Promise<RunRow | null> {
+  const abandoned = sql`${runs.status} = 'RUNNING' AND ${runs.cancelRequestedAt} IS NOT NULL AND ${runs.leaseUntil} < ${now}`;
+  const t = transition(db, run, abandoned, { status: "CANCELED", errorCode: "canceled", error: "Canceled while running", finishedAt: new Date(now).toISOString(), leaseUntil: null, reservedTokens: 0 }, "run.canceled");
+  const [, canceled] = await db.batch([releaseReservation(db, run, abandoned), t.update, t.event]);
+  return canceled[0] ?? null;
+}
+
+/**
+ * A client's cancel: a PENDING run ends CANCELED at once; a RUNNING one is marked, and its attempt
+ * stops the model call and ends it. Returns the run as it now is, or null if it had finished.
+ */
+export async function requestCancel(db: TenantDb, run: RunRow): Promise<RunRow | null> {
+  const now = new Date().toISOString();
+  const t = transition(db, run, sql`${runs.status} = 'PENDING'`, { status: "CANCELED", errorCode: "canceled", error: "Canceled before it ran", finishedAt: now }, "run.canceled");
+  const [pending, , running] = await db.batch([
+    t.update,
+    t.event,
+    db
+      .update(runs)
+      .set({ cancelRequestedAt: now, updatedAt: now })
+      .where(and(isRun(run), sql`${runs.status} = 'RUNNING' AND ${runs.cancelRequestedAt} IS NULL`))
+      .returning(),
+  ]);
+  if (pending[0]) return pending[0];
+  if (running[0]) return running[0];
+  const current = await db.select().from(runs).where(isRun(run)).get();
+  return current && current.status === "RUNNING" ? current : null;
+}
