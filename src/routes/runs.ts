@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
@@ -13,7 +13,7 @@ import { newId } from "../lib/ids";
 import { errorFields } from "../lib/log";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import type { RunMessage } from "../runs/consumer";
-import { type AgentConfig, requestCancel, type RunRow, runSummary } from "../runs/store";
+import { type AgentConfig, failRun, requestCancel, type RunRow, runSummary } from "../runs/store";
 import { pickByWeight, renderTemplate } from "../runs/template";
 import { findAgent } from "./agents";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
@@ -175,13 +175,23 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Queues a run's message; a run already executed or executing is protected by its claim, so sending twice is safe. */
+/**
+ * Queues a run's message; a run already executed or executing is protected by its claim, so
+ * sending twice is safe. If the queue refuses, a run with an Idempotency-Key stays PENDING for the
+ * client's retry (which queues it again); one without is failed, so nothing waits forever unqueued.
+ */
 async function enqueue(c: Context<AppEnv>, run: RunRow): Promise<void> {
   const body: RunMessage = { v: 1, tenant_id: run.tenantId, run_id: run.id };
   try {
     await c.env.RUNS_QUEUE.send(body, { contentType: "json" });
   } catch (err) {
     c.var.log.error("run.enqueue_failed", { ...errorFields(err), run_id: run.id });
+    if (!run.idempotencyKey) {
+      await failRun(tenantDb(c.env, c.var.tenant), run, sql`${runs.status} = 'PENDING'`, "not_queued", "The run could not be queued");
+      throw new ApiError("QUEUE_UNAVAILABLE", `Run ${run.id} could not be queued and was marked FAILED; try again (with an Idempotency-Key, a retry is safe)`, {
+        headers: { "retry-after": "5" },
+      });
+    }
     throw new ApiError("QUEUE_UNAVAILABLE", `Run ${run.id} is stored but could not be queued; repeat the request with the same Idempotency-Key to queue it`, {
       headers: { "retry-after": "5" },
     });
@@ -231,7 +241,8 @@ async function promptFor(c: Context<AppEnv>, key: string | null, pinned: number 
   return { text: rendered.text, key, version: chosen.version };
 }
 
-const POLL_MS = 250;
+/** How often an events stream looks for new events: soon after the last one, then less often while nothing happens. */
+const POLL_MS = { first: 250, max: 2000 };
 const HEARTBEAT_MS = 15_000;
 /** A stream ends after this long even if the run has not; the client resumes with Last-Event-ID. */
 const STREAM_MAX_MS = 10 * 60 * 1000;
@@ -369,6 +380,7 @@ export const runRoutes = router()
       const started = Date.now();
       let lastWrite = Date.now();
       let finished = TERMINAL.has(run.status);
+      let wait = POLL_MS.first;
       try {
         await writer.write(encoder.encode(`retry: 2000\n\n`));
         for (;;) {
@@ -385,12 +397,13 @@ export const runRoutes = router()
             if (e.type === "run.succeeded" || e.type === "run.failed" || e.type === "run.canceled") finished = true;
           }
           if (finished && events.length < 100) break;
+          wait = events.length ? POLL_MS.first : Math.min(POLL_MS.max, wait * 2);
           if (Date.now() - started > STREAM_MAX_MS) break;
           if (Date.now() - lastWrite > HEARTBEAT_MS) {
             await writer.write(encoder.encode(`: keep-alive\n\n`));
             lastWrite = Date.now();
           }
-          await new Promise((r) => setTimeout(r, POLL_MS));
+          await new Promise((r) => setTimeout(r, wait));
         }
         await writer.close();
       } catch {
