@@ -1,6 +1,8 @@
 // `npm run bench`: the full authenticated read path against a bare hello-world Worker, both
 // in one workerd, measured side by side in one run (rounds alternate, so machine noise
 // falls on both). Writes the table to BENCHMARKS.md.
+import { execSync } from "node:child_process";
+import http from "node:http";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,6 +22,13 @@ const TENANT_HOST = "bench.localhost";
 const WS_ROUND_TRIPS = 300;
 const FANOUT_SOCKETS = 100;
 const FANOUT_MESSAGES = 100;
+const DOWNLOAD_MIB = 1;
+const UPLOAD_MIB = 20;
+const UPLOADS = 6;
+const RUNS = 200;
+const RUN_CLIENTS = 8;
+// A fresh connection per request: workerd closes idle kept-alive ones, which a long run would trip over.
+const agentPool = new http.Agent({ keepAlive: false, maxSockets: 64 });
 
 console.log("bundling the Worker (wrangler deploy --dry-run)…");
 // Inside the project: workerd names modules relative to the working directory.
@@ -32,7 +41,8 @@ const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
 const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...appOptions } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
 const adminToken = `pat_bench_${crypto.randomUUID()}`;
 const signingKey = await newSigningKey();
-const appBindings = { ...(appOptions.bindings ?? {}), JWT_PRIVATE_KEY: signingKey, PLATFORM_ADMIN_TOKEN: adminToken };
+// The local model answers at once here: the run benchmark measures the platform around the model, not a simulated typing speed.
+const appBindings = { ...(appOptions.bindings ?? {}), JWT_PRIVATE_KEY: signingKey, PLATFORM_ADMIN_TOKEN: adminToken, LOCAL_AI_WORD_DELAY_MS: "0" };
 
 const mf = new Miniflare({
   workers: [
@@ -87,6 +97,45 @@ const mf = new Miniflare({
       export default { fetch(req, env) { return env.ECHO.get(env.ECHO.idFromName(new URL(req.url).pathname)).fetch(req); } };`,
     },
     {
+      // The floor of an artifact download or upload: a bare Worker on the same R2 bucket. `buffered`
+      // reads the whole body first (what a naive upload does), the default streams it through.
+      name: "r2-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      r2Buckets: appOptions.r2Buckets,
+      script: `export default { async fetch(req, env) {
+        const url = new URL(req.url);
+        const key = url.searchParams.get("key");
+        if (req.method === "GET") {
+          const object = await env.ARTIFACTS.get(key);
+          return object ? new Response(object.body, { headers: { etag: object.httpEtag } }) : new Response("missing", { status: 404 });
+        }
+        const length = Number(req.headers.get("content-length"));
+        const body = url.searchParams.has("buffered") ? await req.arrayBuffer() : req.body.pipeThrough(new FixedLengthStream(length));
+        await env.ARTIFACTS.put(key, body);
+        return new Response(null, { status: 201 });
+      } };`,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
+      // The floor of a queued run: a bare Worker that queues a message per request, and a consumer
+      // (the same batch size as tessera-runs) that writes one D1 row per message.
+      name: "queue-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      d1Databases: { DB: "bench-queue-floor" },
+      queueProducers: { Q: { queueName: "bench-queue-floor" } },
+      queueConsumers: { "bench-queue-floor": { maxBatchSize: 10 } },
+      script: `export default {
+        async fetch(req, env) { await env.Q.send({ id: crypto.randomUUID() }); return new Response(null, { status: 202 }); },
+        async queue(batch, env) {
+          await env.DB.batch(batch.messages.map((m) => env.DB.prepare("INSERT INTO done (id) VALUES (?)").bind(m.body.id)));
+          batch.ackAll();
+        },
+      };`,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
       name: "hello",
       modules: true,
       compatibilityDate: appOptions.compatibilityDate,
@@ -123,9 +172,9 @@ const api = async (url: string, init: RequestInit & { token?: string } = {}) => 
   return body;
 };
 await api("http://localhost/v1/platform/databases/sync", { method: "POST", token: adminToken });
-// A plan whose limits the load cannot reach, so the limiter is measured admitting, never refusing.
+// A plan whose limits the load cannot reach (requests, tokens, storage), so limits are measured admitting, never refusing.
 await (await mf.getD1Database("CONTROL_DB", "tessera"))
-  .prepare("INSERT INTO plans (id, name, requests_per_minute, member_requests_per_minute, monthly_tokens, seats, projects, storage_bytes) VALUES ('bench', 'Bench', 100000000, 100000000, 0, 10, 10, 0)")
+  .prepare("INSERT INTO plans (id, name, requests_per_minute, member_requests_per_minute, monthly_tokens, seats, projects, storage_bytes) VALUES ('bench', 'Bench', 100000000, 100000000, 1000000000000, 10, 10, 10000000000000)")
   .run();
 const signup = await api("http://localhost/v1/signup", {
   method: "POST",
@@ -159,6 +208,8 @@ const targets: Target[] = [
   { name: "GET /v1/projects/{id}, JWT, rate limiting off", url: new URL(path, unlimitedUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${jwt}` } },
 ];
 
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 interface Sample {
   rps: number;
   p50: number;
@@ -173,6 +224,12 @@ async function measure(t: Target): Promise<Sample> {
 }
 
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
+if (process.env.BENCH_ONLY) {
+  // BENCH_ONLY=artifacts|runs: one section, printed, for a quick loop while working on it; writes nothing.
+  console.log((await (process.env.BENCH_ONLY === "runs" ? measureRuns() : measureArtifacts())).join("\n"));
+  await mf.dispose();
+  process.exit(0);
+}
 for (const t of targets) await autocannon({ url: t.url, headers: t.headers, connections: CONNECTIONS, duration: 2 });
 for (let round = 1; round <= ROUNDS; round++) {
   for (const t of targets) {
@@ -182,9 +239,10 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 const wsRows = await measureWebSockets();
+const artifactRows = await measureArtifacts();
+const runRows = await measureRuns();
 await mf.dispose();
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const throughput = (i: number) => mean(samples.get(targets[i]!.name)!.map((s) => s.rps));
 const [bare, floor] = [throughput(0), throughput(1)];
 const rows = targets.map((t, i) => {
@@ -228,7 +286,30 @@ With 100 fan-out samples, p99 is the second-worst one: a single pause (a garbage
 |---|---:|---:|---:|---:|---:|
 ${wsRows.join("\n")}
 `;
-writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}`);
+const artifactSection = `## Artifacts: streaming through the API vs a bare Worker on R2
+
+Command: \`npm run bench\` (same run). Downloads: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per target, alternating rounds, of a
+${DOWNLOAD_MIB} MiB version (the API path adds host routing, auth, rate limits, the version's row in the tenant's D1, ETag and Range handling).
+Uploads: ${UPLOADS} concurrent uploads of ${UPLOAD_MIB} MiB each, ${ROUNDS} rounds; memory is workerd's peak resident set above what it held
+just before, sampled every 20 ms, averaged over the rounds (a noisy measure: V8 returns memory to the system lazily). "Bare, buffered" reads the whole body before writing it, as an upload that is not streamed would.
+
+| measure | Tessera | bare, streamed | × bare | bare, buffered |
+|---|---:|---:|---:|---:|
+${artifactRows.join("\n")}
+`;
+const runSection = `## Queued runs vs a bare queue consumer
+
+Command: \`npm run bench\` (same run). ${RUNS} runs posted as fast as ${RUN_CLIENTS} clients can, each executed by the \`tessera-runs\`
+consumer through the real local queue (batches of 10): claim and token reservation, the local model (answering at once), the output
+streamed to R2, and the finishing transaction (run, outbox event, usage, quota, artifact), then the credit debit.
+The floor is a bare Worker that queues a message per request and a consumer that writes one D1 row per message.
+"Done" is the time from the first request until the last run has SUCCEEDED (the last row is written).
+
+| measure | Tessera | bare queue + D1 | × bare |
+|---|---:|---:|---:|
+${runRows.join("\n")}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}`);
 console.log(`\n${table}\n\nwritten to ${values.out}`);
 
 
@@ -298,4 +379,152 @@ async function measureWebSockets(): Promise<string[]> {
   console.log(`ws fan-out    tessera p50 ${percentile(foT, 50).toFixed(2)} ms  bare p50 ${percentile(foB, 50).toFixed(2)} ms`);
   for (const s of [...room, ...echoRoom]) s.close();
   return [row("round trip, 1 client", rtT, rtB), row(`fan-out to ${FANOUT_SOCKETS} sockets`, foT, foB)];
+}
+
+
+/** workerd's resident set, in MiB (miniflare runs one workerd for every Worker here). */
+function workerdRssMiB(): number {
+  const pids = execSync(`pgrep -P ${process.pid} workerd || pgrep workerd`).toString().trim().split("\n").filter(Boolean);
+  return pids.reduce((sum, pid) => {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return sum + Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  }, 0);
+}
+
+/** Runs `work` while sampling workerd's memory; returns its duration and the peak above the level before it. */
+async function withPeakMemory(work: () => Promise<void>): Promise<{ ms: number; peakMiB: number }> {
+  await new Promise((r) => setTimeout(r, 300));
+  const before = workerdRssMiB();
+  let peak = before;
+  const timer = setInterval(() => (peak = Math.max(peak, workerdRssMiB())), 20);
+  const started = performance.now();
+  await work();
+  const ms = performance.now() - started;
+  clearInterval(timer);
+  peak = Math.max(peak, workerdRssMiB());
+  return { ms, peakMiB: peak - before };
+}
+
+async function measureArtifacts(): Promise<string[]> {
+  const r2Url = await mf.unsafeGetDirectURL("r2-floor");
+  const tenantHeaders = { host: TENANT_HOST, authorization: `Bearer ${jwt}` };
+  // One version to download, uploaded through the API; the bare Worker reads the same R2 object.
+  const payload = new Uint8Array(DOWNLOAD_MIB * 1024 * 1024).map((_, i) => i % 251);
+  const uploaded = JSON.parse(
+    (await httpPost(new URL(`/v1/artifacts?project_id=${project.id as string}&kind=video&name=bench`, appUrl), { ...tenantHeaders, "content-type": "application/octet-stream" }, payload)).body,
+  ) as { id: string };
+  const r2Key = (await (await mf.getR2Bucket("ARTIFACTS", "tessera")).list({ prefix: `tenants/${tenantId}/artifacts/${uploaded.id}/` })).objects[0]!.key;
+  const downloads: Target[] = [
+    { name: "api", url: new URL(`/v1/artifacts/${uploaded.id}/versions/1/content`, appUrl).href, headers: tenantHeaders },
+    { name: "bare", url: `${r2Url.href}?key=${encodeURIComponent(r2Key)}` },
+  ];
+  const rps: Record<string, number[]> = { api: [], bare: [] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const t of downloads) {
+      const s = await measure(t);
+      if (s.non2xx) throw new Error(`${t.name} download: ${s.non2xx} non-2xx`);
+      rps[t.name]!.push(s.rps);
+      console.log(`round ${round}  download ${DOWNLOAD_MIB} MiB ${t.name.padEnd(5)} ${s.rps.toFixed(0)} req/s`);
+    }
+  }
+
+  const body = new Uint8Array(UPLOAD_MIB * 1024 * 1024).map((_, i) => i % 253);
+  const uploadTo = async (kind: "api" | "streamed" | "buffered") => {
+    await Promise.all(
+      Array.from({ length: UPLOADS }, async (_, i) => {
+        const res =
+          kind === "api"
+            ? await httpPost(new URL(`/v1/artifacts?project_id=${project.id as string}&kind=video&name=upload-${i}`, appUrl), { ...tenantHeaders, "content-type": "video/mp4" }, body)
+            : await httpPost(new URL(`${r2Url.href}?key=bench/${kind}/${i}-${crypto.randomUUID()}${kind === "buffered" ? "&buffered" : ""}`), {}, body);
+        if (res.status !== 201) throw new Error(`${kind} upload: ${res.status} ${res.body}`);
+      }),
+    );
+  };
+  const uploads: Record<string, { ms: number; peakMiB: number }[]> = { api: [], streamed: [], buffered: [] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const kind of ["api", "streamed", "buffered"] as const) {
+      const m = await withPeakMemory(() => uploadTo(kind));
+      uploads[kind]!.push(m);
+      console.log(`round ${round}  upload ${UPLOADS}×${UPLOAD_MIB} MiB ${kind.padEnd(8)} ${m.ms.toFixed(0)} ms  peak +${m.peakMiB.toFixed(0)} MiB`);
+    }
+  }
+  const api = mean(rps.api!);
+  const bare = mean(rps.bare!);
+  const mibps = (kind: string) => (UPLOADS * UPLOAD_MIB) / (mean(uploads[kind]!.map((m) => m.ms)) / 1000);
+  const peak = (kind: string) => mean(uploads[kind]!.map((m) => m.peakMiB));
+  return [
+    `| download ${DOWNLOAD_MIB} MiB, req/s | ${api.toFixed(0)} | ${bare.toFixed(0)} | ${(api / bare).toFixed(2)} | |`,
+    `| upload ${UPLOADS} × ${UPLOAD_MIB} MiB at once, MiB/s | ${mibps("api").toFixed(0)} | ${mibps("streamed").toFixed(0)} | ${(mibps("api") / mibps("streamed")).toFixed(2)} | ${mibps("buffered").toFixed(0)} |`,
+    `| upload ${UPLOADS} × ${UPLOAD_MIB} MiB at once, peak workerd memory above idle, MiB | ${peak("api").toFixed(0)} | ${peak("streamed").toFixed(0)} | ${(peak("api") / Math.max(1, peak("streamed"))).toFixed(2)} | ${peak("buffered").toFixed(0)} |`,
+  ];
+}
+
+/** Posts `count` requests from `clients` concurrent clients. */
+async function post(count: number, clients: number, send: (i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (next < count) await send(next++);
+  }));
+}
+
+async function until(done: () => Promise<boolean>) {
+  const deadline = Date.now() + 300_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for queued work");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function measureRuns(): Promise<string[]> {
+  const agent = await api(`http://${TENANT_HOST}/v1/agents`, { method: "POST", token: jwt, body: JSON.stringify({ project_id: project.id, name: "Bench writer" }) });
+  const tenantDb = await mf.getD1Database(binding, "tessera");
+  const floorDb = await mf.getD1Database("DB", "queue-floor");
+  await floorDb.exec("CREATE TABLE IF NOT EXISTS done (id TEXT PRIMARY KEY)");
+  const floorUrl = await mf.unsafeGetDirectURL("queue-floor");
+  const results = { tessera: [] as { accept: number; done: number }[], bare: [] as { accept: number; done: number }[] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Tessera
+    const before = (await tenantDb.prepare("SELECT count(*) AS n FROM runs WHERE status = 'SUCCEEDED'").first<{ n: number }>())!.n;
+    let started = performance.now();
+    await post(RUNS, RUN_CLIENTS, async (i) => {
+      const body = JSON.stringify({ agent_id: agent.id, project_id: project.id, input: { text: `bench run ${round}-${i}` } });
+      const res = await httpPost(new URL("/v1/runs", appUrl), { host: TENANT_HOST, authorization: `Bearer ${jwt}`, "content-type": "application/json" }, new TextEncoder().encode(body));
+      if (res.status !== 202) throw new Error(`POST /v1/runs: ${res.status} ${res.body}`);
+    });
+    const tAccept = performance.now() - started;
+    await until(async () => (await tenantDb.prepare("SELECT count(*) AS n FROM runs WHERE status = 'SUCCEEDED'").first<{ n: number }>())!.n >= before + RUNS);
+    results.tessera.push({ accept: tAccept, done: performance.now() - started });
+    const failed = (await tenantDb.prepare("SELECT count(*) AS n FROM runs WHERE status <> 'SUCCEEDED'").first<{ n: number }>())!.n;
+    if (failed) throw new Error(`${failed} runs did not succeed`);
+    // The bare queue
+    const floorBefore = (await floorDb.prepare("SELECT count(*) AS n FROM done").first<{ n: number }>())!.n;
+    started = performance.now();
+    await post(RUNS, RUN_CLIENTS, async () => {
+      const res = await httpPost(floorUrl, {}, new Uint8Array(0));
+      if (res.status !== 202) throw new Error(`queue floor: ${res.status}`);
+    });
+    const bAccept = performance.now() - started;
+    await until(async () => (await floorDb.prepare("SELECT count(*) AS n FROM done").first<{ n: number }>())!.n >= floorBefore + RUNS);
+    results.bare.push({ accept: bAccept, done: performance.now() - started });
+    console.log(`round ${round}  ${RUNS} runs: accepted in ${tAccept.toFixed(0)} ms, done in ${results.tessera.at(-1)!.done.toFixed(0)} ms; bare queue ${bAccept.toFixed(0)} / ${results.bare.at(-1)!.done.toFixed(0)} ms`);
+  }
+  const perSecond = (xs: { accept: number; done: number }[], k: "accept" | "done") => RUNS / (mean(xs.map((x) => x[k])) / 1000);
+  const row = (name: string, k: "accept" | "done") =>
+    `| ${name} | ${perSecond(results.tessera, k).toFixed(0)} | ${perSecond(results.bare, k).toFixed(0)} | ${(perSecond(results.tessera, k) / perSecond(results.bare, k)).toFixed(2)} |`;
+  return [row("accepted (POST answered 202), per second", "accept"), row(`done (all ${RUNS} finished), per second`, "done")];
+}
+
+
+/** A POST with a Content-Length and, unlike fetch, any Host header. */
+function httpPost(url: URL, headers: Record<string, string>, body: Uint8Array): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent: agentPool, headers: { ...headers, "content-length": String(body.byteLength) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }

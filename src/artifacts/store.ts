@@ -26,13 +26,18 @@ export async function putContent(bucket: R2Bucket, key: string, body: ReadableSt
   const digest = new crypto.DigestStream("SHA-256");
   const hash = digest.getWriter();
   let size = 0;
+  // Each chunk goes to the digest as it passes; the transform waits on the digest only when its
+  // queue is full (backpressure), not once per chunk.
+  let hashed: Promise<void> = Promise.resolve();
   const hashing = new TransformStream<Uint8Array, Uint8Array>({
-    async transform(chunk, controller) {
+    transform(chunk, controller) {
       size += chunk.byteLength;
-      await hash.write(chunk);
+      hashed = hash.write(chunk);
       controller.enqueue(chunk);
+      if ((hash.desiredSize ?? 1) <= 0) return hashed;
     },
     async flush() {
+      await hashed;
       await hash.close();
     },
   });

@@ -126,7 +126,7 @@ const deleteAgent = createRoute({
   responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
 });
 
-export type AgentRow = typeof agents.$inferSelect;
+type AgentRow = typeof agents.$inferSelect;
 
 const render = (r: AgentRow): z.infer<typeof AgentSchema> => ({
   id: r.id,
@@ -143,15 +143,15 @@ const render = (r: AgentRow): z.infer<typeof AgentSchema> => ({
   updated_at: r.updatedAt,
 });
 
-/** An agent of this tenant, or 404 (naming `field` when the id came from a body). */
-export async function findAgent(c: Context<AppEnv>, id: string, field?: string): Promise<AgentRow> {
+/** An agent of this tenant, or 404. */
+async function findAgent(c: Context<AppEnv>, id: string): Promise<AgentRow> {
   const tenant = c.var.tenant;
   const row = await tenantDb(c.env, tenant)
     .select()
     .from(agents)
     .where(and(eq(agents.id, id), eq(agents.tenantId, tenant.id)))
     .get();
-  if (!row) throw new ApiError("NOT_FOUND", `No agent ${id}`, field ? { errors: [{ in: "body", field, message: "no such agent" }] } : {});
+  if (!row) throw new ApiError("NOT_FOUND", `No agent ${id}`);
   return row;
 }
 

@@ -4,9 +4,11 @@ import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
 import { eventAfterChange } from "../db/outbox";
-import { quotaStatus } from "../db/quota";
+import { monthOf } from "../db/quota";
 import { tenantDb } from "../db/router";
-import { outbox, promptVersions, RUN_STATUSES, runs } from "../db/tenant/schema";
+import { agents, outbox, projects, promptVersions, RUN_STATUSES, runs, tokenQuota } from "../db/tenant/schema";
+
+type PromptVersionRow = typeof promptVersions.$inferSelect;
 import { sha256Hex } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -15,9 +17,7 @@ import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import type { RunMessage } from "../runs/consumer";
 import { type AgentConfig, failRun, requestCancel, type RunRow, runSummary } from "../runs/store";
 import { pickByWeight, renderTemplate } from "../runs/template";
-import { findAgent } from "./agents";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
-import { requireProject } from "./projects";
 import { PromptKey } from "./prompts";
 
 const INPUT_BYTES = 64 * 1024;
@@ -210,7 +210,7 @@ async function replay(c: Context<AppEnv>, existing: RunRow, requestHash: string)
 }
 
 /** What the run will send the model: a prompt version rendered with the input, or `input.text`. */
-async function promptFor(c: Context<AppEnv>, key: string | null, pinned: number | undefined, input: Record<string, unknown>) {
+function promptFor(key: string | null, versions: PromptVersionRow[], pinned: number | undefined, input: Record<string, unknown>) {
   if (!key) {
     if (typeof input.text !== "string" || !input.text.trim()) {
       throw new ApiError("VALIDATION_FAILED", "Without a prompt, input.text is the message sent to the model", {
@@ -219,12 +219,6 @@ async function promptFor(c: Context<AppEnv>, key: string | null, pinned: number 
     }
     return { text: input.text, key: null, version: null };
   }
-  const tenant = c.var.tenant;
-  const versions = await tenantDb(c.env, tenant)
-    .select()
-    .from(promptVersions)
-    .where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key)))
-    .orderBy(asc(promptVersions.version));
   if (!versions.length) throw new ApiError("NOT_FOUND", `No prompt ${key}`, { errors: [{ in: "body", field: "prompt_key", message: "no such prompt" }] });
   const chosen = pinned === undefined ? pickByWeight(versions, Math.random()) : versions.find((v) => v.version === pinned);
   if (!chosen) {
@@ -260,16 +254,26 @@ export const runRoutes = router()
       const existing = await byKey();
       if (existing) return replay(c, existing, requestHash);
     }
-    const projectId = await requireProject(c, body.project_id);
-    const agent = await findAgent(c, body.agent_id, "agent_id");
+    // Everything the run needs to know, in one round trip: project, agent, prompt versions, quota.
+    const promptKey = body.prompt_key ? sql`${body.prompt_key}` : sql`(SELECT ${agents.promptKey} FROM ${agents} WHERE ${agents.id} = ${body.agent_id} AND ${agents.tenantId} = ${tenant.id})`;
+    const [projectRows, agentRows, versions, quotaRows] = await db.batch([
+      db.select({ id: projects.id }).from(projects).where(and(eq(projects.id, body.project_id), eq(projects.tenantId, tenant.id))),
+      db.select().from(agents).where(and(eq(agents.id, body.agent_id), eq(agents.tenantId, tenant.id))),
+      db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), sql`${promptVersions.promptKey} = ${promptKey}`)).orderBy(asc(promptVersions.version)),
+      db.select().from(tokenQuota).where(and(eq(tokenQuota.tenantId, tenant.id), eq(tokenQuota.month, monthOf(new Date())))),
+    ]);
+    if (!projectRows[0]) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
+    const projectId = projectRows[0].id;
+    const agent = agentRows[0];
+    if (!agent) throw new ApiError("NOT_FOUND", `No agent ${body.agent_id}`, { errors: [{ in: "body", field: "agent_id", message: "no such agent" }] });
     if (agent.projectId !== projectId) {
       throw new ApiError("VALIDATION_FAILED", `Agent ${agent.id} belongs to project ${agent.projectId}, not ${projectId}`, {
         errors: [{ in: "body", field: "agent_id", message: "belongs to another project" }],
       });
     }
-    const prompt = await promptFor(c, body.prompt_key ?? agent.promptKey, body.prompt_version, body.input);
+    const prompt = promptFor(body.prompt_key ?? agent.promptKey, versions, body.prompt_version, body.input);
     const plan = c.var.plan;
-    const quota = await quotaStatus(db, tenant.id);
+    const quota = quotaRows[0] ?? { used: 0, reserved: 0 };
     if (quota.used + quota.reserved >= plan.monthlyTokens) {
       throw new ApiError("QUOTA_EXCEEDED", `This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
     }

@@ -8,6 +8,7 @@ import { controlDb, tenantDb, type TenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { createLogger, errorFields, type Logger } from "../lib/log";
+import { TtlCache } from "../lib/ttl-cache";
 import { aiProvider, type ChatMessage, type ChatResult, ProviderError } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
 import {
@@ -17,6 +18,7 @@ import {
   failHeldRun,
   failRun,
   finishRun,
+  type Outcome,
   retryRun,
   type RunRow,
   unheld,
@@ -44,10 +46,18 @@ interface Target {
   suspended: boolean;
 }
 
+/** Tenants by id for a few seconds: a batch's messages mostly share one, and a suspension may take that long to be seen. */
+const tenantCache = new TtlCache<typeof tenants.$inferSelect>(1000);
+const TENANT_CACHE_MS = 5000;
+
 /** The tenant a message names, with its database and plan; null if it no longer exists. */
 async function targetOf(env: Env, tenantId: string): Promise<Target | null> {
-  const tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
-  if (!tenant) return null;
+  let tenant = tenantCache.get(tenantId);
+  if (!tenant) {
+    tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
+    if (!tenant) return null;
+    tenantCache.set(tenantId, tenant, TENANT_CACHE_MS);
+  }
   const plan = await planOf(env, tenant.planId);
   return { db: tenantDb(env, tenant), tenantId: tenant.id, monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
 }
@@ -149,19 +159,18 @@ async function deliver(env: Env, message: Message<unknown>, body: RunMessage, lo
     return message.ack();
   }
   const result = call.result;
-  const key = contentKey(run.tenantId, run.artifactId);
-  const bytes = new TextEncoder().encode(result.text);
-  const stream = new Blob([bytes]).stream();
-  const content = await putContent(env.ARTIFACTS, key, stream, bytes.byteLength, "text/markdown; charset=utf-8");
-  const finished = await finishRun(
-    target.db,
-    claim.run,
-    leaseToken,
-    { result, latencyMs: Date.now() - started, content: { ...content, contentType: "text/markdown; charset=utf-8" }, artifactName: `Output of ${run.id}` },
-    call.canceled,
-  );
-  if (!finished || call.canceled) await env.ARTIFACTS.delete(key);
+  // A canceled run keeps its partial output on the run, but makes no artifact.
+  let artifact: Outcome["artifact"];
+  if (!call.canceled) {
+    const bytes = new TextEncoder().encode(result.text);
+    const contentType = "text/markdown; charset=utf-8";
+    const stored = await putContent(env.ARTIFACTS, contentKey(run.tenantId, run.artifactId), new Blob([bytes]).stream(), bytes.byteLength, contentType);
+    artifact = { content: { ...stored, contentType }, name: `Output of ${run.id}` };
+  }
+  const finished = await finishRun(target.db, claim.run, leaseToken, { result, latencyMs: Date.now() - started, artifact });
   if (!finished) {
+    // Another attempt took the run over (this one outlived its lease): it owns the outcome; drop ours.
+    if (artifact) await env.ARTIFACTS.delete(artifact.content.key);
     log.warn("run.lease_lost", fields);
     return message.ack();
   }

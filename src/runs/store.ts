@@ -129,24 +129,25 @@ export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthl
   return { run: { ...row, reservedTokens: reserved.length ? tokens : 0, reservedMonth: reserved.length ? month : null }, leaseToken, reserved: reserved.length > 0 };
 }
 
-/** What a finished model call produced, and who pays for it. */
+/** What a finished model call produced. */
 export interface Outcome {
   result: ChatResult;
   latencyMs: number;
-  /** The output stored in R2, for the run's artifact. */
-  content: VersionContent;
-  artifactName: string;
+  /** The output stored in R2, for the run's artifact; absent when a cancel stopped the call. */
+  artifact?: { content: VersionContent; name: string };
 }
 
 /**
- * Ends the attempt SUCCEEDED (or CANCELED, when a cancel stopped it part-way): the run row, its
- * event, the usage, the quota settled to the real count and, on success, the artifact with its
- * version 1, in one transaction that writes only while this attempt still holds the run. Returns
- * the finished run and its cost, or null when the lease was lost (nothing was written).
+ * Ends the attempt SUCCEEDED, or CANCELED when a cancel stopped it part-way (then without an
+ * artifact): the run row, its event, the usage, the quota settled to the real count and the
+ * artifact with its version 1, in one transaction that writes only while this attempt still holds
+ * the run. Returns the finished run and its cost, or null when the lease was lost (nothing written).
  */
-export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, outcome: Outcome, canceled: boolean): Promise<{ run: RunRow; cost: number } | null> {
+export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, outcome: Outcome): Promise<{ run: RunRow; cost: number } | null> {
+  const canceled = !outcome.artifact;
   const { result, latencyMs } = outcome;
   const tokens = result.usage.inputTokens + result.usage.outputTokens;
+  const cost = costMicros(result.provider, result.model, result.usage.inputTokens, result.usage.outputTokens);
   const finishedAt = new Date().toISOString();
   const t = transition(
     db,
@@ -159,7 +160,7 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
       provider: result.provider,
       tokensIn: result.usage.inputTokens,
       tokensOut: result.usage.outputTokens,
-      costMicros: costMicros(result.provider, result.model, result.usage.inputTokens, result.usage.outputTokens),
+      costMicros: cost,
       latencyMs,
       errorCode: canceled ? "canceled" : null,
       error: canceled ? "Canceled while running; the output so far is kept and billed" : null,
@@ -175,17 +176,18 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
     { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
     guarded,
   );
-  const artifact = canceled
-    ? []
-    : createArtifactStatements(
+  const a = outcome.artifact;
+  const artifact = a
+    ? createArtifactStatements(
         db,
-        { id: run.artifactId, tenantId: run.tenantId, projectId: run.projectId, kind: "document", name: outcome.artifactName, runId: run.id, createdBy: run.createdBy },
-        outcome.content,
+        { id: run.artifactId, tenantId: run.tenantId, projectId: run.projectId, kind: "document", name: a.name, runId: run.id, createdBy: run.createdBy },
+        a.content,
         guarded,
         finishedAt,
-      );
+      )
+    : [];
   const [, finished] = await db.batch([releaseReservation(db, run, heldBy(leaseToken), tokens), t.update, t.event, ...billed.statements, ...artifact]);
-  return finished[0] ? { run: finished[0], cost: billed.cost } : null;
+  return finished[0] ? { run: finished[0], cost } : null;
 }
 
 /**

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FAILURE_TRIGGER, LOCAL_REJECTION_TRIGGER } from "../../src/providers/ai/local";
 import { call, createTenant, expectProblem, expectStatus, PLATFORM, adminToken } from "../harness";
-import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, quota, runEvents, runMessage, startRun, useTokens } from "../runs";
+import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, quota, runEvents, runMessage, startRun, tenantD1, useTokens } from "../runs";
 import { QUEUES } from "../../src/index";
 
 /** Text that fails the local model's first `n` calls with it, unique to the test so counts do not mix. */
@@ -139,6 +139,41 @@ describe("a run's life through the runs queue", () => {
     expect(await deliver(QUEUES.runs, "not json at all")).toMatchObject({ acked: true });
     expect(await deliver(QUEUES.runs, { ...runMessage(t, "run_nonexistent") })).toMatchObject({ acked: true });
     expect(await getRun(t, run.id)).toMatchObject({ status: "PENDING", attempts: 0 });
+  });
+});
+
+describe("a consumer that dies mid-run", () => {
+  /** Leaves the run as a consumer that crashed after claiming it would: RUNNING, a lease, tokens reserved. */
+  async function abandon(t: Awaited<ReturnType<typeof createTenant>>, runId: string, leaseUntil: number, reserved: number) {
+    const db = await tenantD1(t);
+    const month = new Date().toISOString().slice(0, 7);
+    await db.batch([
+      db.prepare("UPDATE runs SET status = 'RUNNING', attempts = 1, lease_token = 'dead', lease_until = ?, reserved_tokens = ?, reserved_month = ? WHERE id = ?").bind(leaseUntil, reserved, month, runId),
+      db.prepare("INSERT INTO token_quota (tenant_id, month, used, reserved) VALUES (?, ?, 0, ?) ON CONFLICT DO UPDATE SET reserved = reserved + excluded.reserved").bind(t.id, month, reserved),
+    ]);
+  }
+
+  it("leaves a run it still holds alone: the delivery waits for the lease", async () => {
+    const t = await createTenant();
+    const a = await createAgent(t);
+    const run = await startRun(t, a, { text: "held" });
+    await abandon(t, run.id, Date.now() + 60_000, 500);
+    expect(await deliverRun(t, run.id, 2)).toMatchObject({ acked: false, retried: true });
+    expect(await deliverDead(t, run.id)).toMatchObject({ acked: false, retried: true });
+    expect(await getRun(t, run.id)).toMatchObject({ status: "RUNNING", attempts: 1 });
+    expect(await quota(t)).toMatchObject({ reserved: 500 });
+  });
+
+  it("takes the run over once the lease has run out, giving back the dead attempt's reservation", async () => {
+    const t = await createTenant();
+    const a = await createAgent(t);
+    const run = await startRun(t, a, { text: "taken over" });
+    await abandon(t, run.id, Date.now() - 1, 500);
+    expect(await deliverRun(t, run.id, 2)).toMatchObject({ acked: true });
+    const done = await getRun(t, run.id);
+    expect(done).toMatchObject({ status: "SUCCEEDED", attempts: 2 });
+    expect(await quota(t)).toEqual({ reserved: 0, used: done.usage.tokens_in + done.usage.tokens_out });
+    expect(await countRows(t, "SELECT count(*) AS n FROM usage_events WHERE source_id = ?", run.id)).toBe(1);
   });
 });
 
@@ -285,7 +320,7 @@ describe("creating runs: validation, tenancy, quota", () => {
     const run = await startRun(t, a, { text: "too late" });
     expectStatus(await call(`${PLATFORM}/v1/platform/tenants/${t.id}/suspend`, { method: "POST", token: adminToken() }), 200);
     expect(await deliverRun(t, run.id)).toMatchObject({ acked: true });
-    const row = await (await import("../runs")).tenantD1(t).then((db) => db.prepare("SELECT status, error_code FROM runs WHERE id = ?").bind(run.id).first());
+    const row = await (await tenantD1(t)).prepare("SELECT status, error_code FROM runs WHERE id = ?").bind(run.id).first();
     expect(row).toEqual({ status: "FAILED", error_code: "tenant_suspended" });
   });
 });
