@@ -29,27 +29,16 @@ export type Permission = (typeof PERMISSIONS)[number];
 export const ROLES = ["owner", "admin", "editor", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
+/** What only admins and owners may do: manage people, and see the audit log and the bill. */
+const ADMIN_ONLY: ReadonlySet<Permission> = new Set(["members:write", "invitations:write", "audit:read", "usage:read"]);
+
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(PERMISSIONS),
   admin: new Set(PERMISSIONS),
-  editor: new Set([
-    "projects:read",
-    "projects:write",
-    "members:read",
-    "api_keys:read",
-    "api_keys:write",
-    "conversations:read",
-    "conversations:write",
-    "agents:read",
-    "agents:write",
-    "prompts:read",
-    "prompts:write",
-    "runs:read",
-    "runs:write",
-    "artifacts:read",
-    "artifacts:write",
-  ]),
-  viewer: new Set(["projects:read", "members:read", "conversations:read", "agents:read", "prompts:read", "runs:read", "artifacts:read"]),
+  // Editors make things: everything but the admin-only permissions.
+  editor: new Set(PERMISSIONS.filter((p) => !ADMIN_ONLY.has(p))),
+  // Viewers read content; keys, the audit log and usage are not theirs to see.
+  viewer: new Set(PERMISSIONS.filter((p) => p.endsWith(":read") && !ADMIN_ONLY.has(p) && p !== "api_keys:read")),
 };
 
 /** Role rank for "may this actor touch that member": owner > admin > editor > viewer. */
