@@ -45,7 +45,8 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
         },
       }),
     ],
-    test: { name, include, exclude, setupFiles: ["./test/setup.ts"] },
+    // Generous: a shared CI machine can be several times slower than a laptop; no test relies on a timeout to pass.
+    test: { name, include, exclude, setupFiles: ["./test/setup.ts"], testTimeout: 20_000 },
   };
 }
 

@@ -210,7 +210,7 @@ describe("ConversationRoom over WebSockets", () => {
     expect(await closed).toBe(4401);
     const stored = await call(`${conv.url}/messages`, { token: t.owner.token });
     expect(stored.body.data.map((m: { content: string }) => m.content)).toEqual(["while valid"]);
-  }, 15_000);
+  });
 
   it("keeps its log and its sockets across hibernation", async () => {
     const t = await createTenant();
