@@ -4,7 +4,7 @@ import { creditLedger, invitations, memberships } from "../db/control/schema";
 import { creditBalance } from "../db/credits";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { controlDb, tenantDb } from "../db/router";
-import { projects, usageDaily } from "../db/tenant/schema";
+import { artifactVersions, projects, usageDaily } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { errors, guarded, jsonResponse, router } from "./openapi";
 
@@ -53,7 +53,7 @@ const getPlan = createRoute({
             projects: z.number().int(),
             storage_bytes: z.number().int(),
           }),
-          usage: Totals.extend({ month: z.string(), tokens: z.number().int(), seats: z.number().int(), projects: z.number().int() }),
+          usage: Totals.extend({ month: z.string(), tokens: z.number().int(), seats: z.number().int(), projects: z.number().int(), storage_bytes: z.number().int() }),
         })
         .openapi("PlanStatus"),
       "Plan",
@@ -130,9 +130,10 @@ export const usageRoutes = router()
     const db = tenantDb(c.env, tenant);
     const control = controlDb(c.env);
     const now = new Date().toISOString();
-    const [[used], [projectCount]] = await db.batch([
+    const [[used], [projectCount], [stored]] = await db.batch([
       db.select(sums).from(usageDaily).where(and(eq(usageDaily.tenantId, tenant.id), gte(usageDaily.day, `${month}-01`), lte(usageDaily.day, `${month}-31`))),
       db.select({ n: count() }).from(projects).where(eq(projects.tenantId, tenant.id)),
+      db.select({ bytes: sql<number>`coalesce(sum(${artifactVersions.size}), 0)` }).from(artifactVersions).where(eq(artifactVersions.tenantId, tenant.id)),
     ]);
     const [[members], [pending]] = await control.batch([
       control.select({ n: count() }).from(memberships).where(eq(memberships.tenantId, tenant.id)),
@@ -149,7 +150,7 @@ export const usageRoutes = router()
           projects: plan.projects,
           storage_bytes: plan.storageBytes,
         },
-        usage: { month, ...used!, tokens: used!.tokens_in + used!.tokens_out, seats: members!.n + pending!.n, projects: projectCount!.n },
+        usage: { month, ...used!, tokens: used!.tokens_in + used!.tokens_out, seats: members!.n + pending!.n, projects: projectCount!.n, storage_bytes: stored?.bytes ?? 0 },
       },
       200,
     );

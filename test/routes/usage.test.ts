@@ -84,7 +84,9 @@ describe("usage metering", () => {
 
   it("shows the plan's limits beside this month's use", async () => {
     const t = await createTenant();
-    await createConversation(t);
+    const conversation = await createConversation(t);
+    const artifact = await call(`${t.host}/v1/artifacts?project_id=${conversation.projectId}&kind=post&name=a`, { token: t.owner.token, rawBody: "x".repeat(1234), headers: { "content-type": "text/plain" } });
+    expectStatus(artifact, 201);
     await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email: "x@example.test", role: "viewer" } });
     const db = tenantDb(env, { id: t.id, dbBinding: await bindingOf(t) });
     await recordUsage(db, { tenantId: t.id, userId: t.owner.id, apiKeyId: null, projectId: "p", source: "chat", sourceId: null, model: "m", provider: "local", tokensIn: 30, tokensOut: 12 });
@@ -101,7 +103,7 @@ describe("usage metering", () => {
         projects: plan.projects,
         storage_bytes: plan.storage_bytes,
       },
-      usage: { month: new Date().toISOString().slice(0, 7), calls: 1, tokens_in: 30, tokens_out: 12, tokens: 42, cost_micros: 0, seats: 2, projects: 1 },
+      usage: { month: new Date().toISOString().slice(0, 7), calls: 1, tokens_in: 30, tokens_out: 12, tokens: 42, cost_micros: 0, seats: 2, projects: 1, storage_bytes: 1234 },
     });
   });
 });
