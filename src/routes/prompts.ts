@@ -266,7 +266,7 @@ export const promptRoutes = router()
         .where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key))),
       audit(c, db, { action: "prompt.weights_changed", resourceId: key, details: { weights } }),
     ]);
-    return c.json(renderPrompt(await findPrompt(c, key)), 200);
+    return c.json(renderPrompt({ ...found, versions: found.versions.map((v) => ({ ...v, weight: weights[String(v.version)] ?? 0 })) }), 200);
   })
   .openapi(getStats, async (c) => {
     const { key } = c.req.valid("param");

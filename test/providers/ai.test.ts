@@ -80,6 +80,23 @@ describe("Workers AI", () => {
     await expect(new WorkersAiProvider(notStreaming).chat(prompt("hi"), () => {})).rejects.toBeInstanceOf(ProviderError);
   });
 
+  it("tells failures worth retrying (capacity, upstream errors) from requests it will never accept", async () => {
+    const failingWith = (message: string): AiBinding => ({ run: async () => Promise.reject(new Error(message)) });
+    const errorOf = async (message: string) => (await new WorkersAiProvider(failingWith(message)).chat(prompt("hi"), () => {}).catch((e: unknown) => e)) as ProviderError;
+    expect((await errorOf("3040: Capacity temporarily exceeded, please try again.")).retryable).toBe(true);
+    expect((await errorOf("3043: Internal server error")).retryable).toBe(true);
+    expect((await errorOf("upstream connect error")).retryable).toBe(true);
+    expect((await errorOf("5007: No such model @cf/nope")).retryable).toBe(false);
+    expect((await errorOf("8001: Invalid input")).retryable).toBe(false);
+  });
+
+  it("passes an agent's temperature and tools as Workers AI function tools", async () => {
+    const ai = binding([JSON.stringify({ response: "ok" }), "[DONE]"]);
+    const tool = { name: "lookup", description: "Looks up", parameters: { type: "object", properties: { q: { type: "string" } } } };
+    await new WorkersAiProvider(ai).chat({ ...prompt("hi"), temperature: 0.2, tools: [tool] }, () => {});
+    expect(ai.calls[0]).toMatchObject({ inputs: { temperature: 0.2, tools: [{ type: "function", function: tool }] } });
+  });
+
   it("embeds through the embedding model", async () => {
     const ai = binding([]);
     expect(await new WorkersAiProvider(ai).embed(["a", "b"])).toEqual([[0.1, 0.2], [0.1, 0.2]]);
