@@ -94,6 +94,7 @@ export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthl
     claimable,
     {
       status: "RUNNING",
+      // Two columns are set by SQL expressions; the event reads `attempts` from `extra` below instead.
       attempts: sql`${runs.attempts} + 1` as unknown as number,
       leaseToken,
       leaseUntil: now + RUN_LEASE_MS,
