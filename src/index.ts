@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { createLogger } from "./lib/log";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
+import { requeueStuckRuns } from "./runs/sweeper";
 
 export { ConversationRoom } from "../durable-objects/conversation-room";
 export { RateLimiter } from "../durable-objects/rate-limiter";
@@ -25,5 +26,9 @@ export default {
         createLogger({ queue: batch.queue }).warn("queue.no_consumer", { messages: batch.messages.length });
         batch.retryAll({ delaySeconds: 60 });
     }
+  },
+  /** The cron trigger: runs left PENDING without a message are queued again. */
+  async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    ctx.waitUntil(requeueStuckRuns(env));
   },
 } satisfies ExportedHandler<Env>;

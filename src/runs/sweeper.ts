@@ -1,0 +1,47 @@
+import { and, eq, lt } from "drizzle-orm";
+import { tenants } from "../db/control/schema";
+import { controlDb, tenantDb } from "../db/router";
+import { runs } from "../db/tenant/schema";
+import type { Env } from "../env";
+import { createLogger, errorFields } from "../lib/log";
+import type { RunMessage } from "./consumer";
+
+/**
+ * A run PENDING this long has no message on its way: its queue send failed and no client retried
+ * it (every other path to PENDING comes with a delivery due within minutes).
+ */
+export const STUCK_AFTER_MS = 10 * 60 * 1000;
+const PER_TENANT = 100;
+const TENANTS_AT_ONCE = 10;
+
+/**
+ * Queues again every run left PENDING without a message, in every active tenant. A run that did
+ * have one is protected by its claim, so sending twice is safe. Runs from the cron trigger.
+ */
+export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ tenants: number; requeued: number }> {
+  const log = createLogger({ component: "sweeper" });
+  const cutoff = new Date(now - STUCK_AFTER_MS).toISOString();
+  const active = await controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.status, "active"));
+  let requeued = 0;
+  for (let i = 0; i < active.length; i += TENANTS_AT_ONCE) {
+    await Promise.all(
+      active.slice(i, i + TENANTS_AT_ONCE).map(async (tenant) => {
+        try {
+          const stuck = await tenantDb(env, tenant)
+            .select({ id: runs.id })
+            .from(runs)
+            .where(and(eq(runs.tenantId, tenant.id), eq(runs.status, "PENDING"), lt(runs.updatedAt, cutoff)))
+            .limit(PER_TENANT);
+          if (!stuck.length) return;
+          await env.RUNS_QUEUE.sendBatch(stuck.map((r) => ({ body: { v: 1, tenant_id: tenant.id, run_id: r.id } satisfies RunMessage, contentType: "json" as const })));
+          requeued += stuck.length;
+          log.warn("runs.requeued", { tenant_id: tenant.id, runs: stuck.length });
+        } catch (err) {
+          // One tenant's trouble must not stop the sweep of the others.
+          log.error("runs.requeue_failed", { ...errorFields(err), tenant_id: tenant.id });
+        }
+      }),
+    );
+  }
+  return { tenants: active.length, requeued };
+}
