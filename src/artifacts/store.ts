@@ -17,33 +17,52 @@ export interface StoredContent {
   sha256: string;
 }
 
+/** The body ended before, or ran past, its declared Content-Length. */
+export class ContentLengthMismatch extends Error {
+  override readonly name = "ContentLengthMismatch";
+}
+
 /**
  * Streams `body` into R2 at `key`, hashing it on the way through: nothing is held in memory but
- * the chunk in flight. `length` is the declared Content-Length; a body that ends short of it or
- * runs past it fails the write.
+ * the chunks in flight. `length` is the declared Content-Length; a body that ends short of it or
+ * runs past it fails the write with ContentLengthMismatch.
  */
 export async function putContent(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array> | null, length: number, contentType: string): Promise<StoredContent> {
   const digest = new crypto.DigestStream("SHA-256");
   const hash = digest.getWriter();
   let size = 0;
+  let mismatch = false;
+  const wrongLength = () => {
+    mismatch = true;
+    return new ContentLengthMismatch(`the body is not the ${length} bytes its Content-Length declared`);
+  };
   // Each chunk goes to the digest as it passes; the transform waits on the digest only when its
   // queue is full (backpressure), not once per chunk.
   let hashed: Promise<void> = Promise.resolve();
   const hashing = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       size += chunk.byteLength;
+      if (size > length) throw wrongLength();
       hashed = hash.write(chunk);
       controller.enqueue(chunk);
       if ((hash.desiredSize ?? 1) <= 0) return hashed;
     },
     async flush() {
+      if (size !== length) throw wrongLength();
       await hashed;
       await hash.close();
     },
   });
   const source = body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-  const counted = source.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length));
-  await bucket.put(key, counted, { httpMetadata: { contentType } });
+  try {
+    await bucket.put(key, source.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType } });
+  } catch (err) {
+    // The digest will never complete; nobody waits for it.
+    digest.digest.catch(() => {});
+    await hash.abort(err).catch(() => {});
+    // R2 may report the stream's failure in its own words; the flag says what really happened.
+    throw mismatch ? wrongLength() : err;
+  }
   const sha256 = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return { key, size, sha256 };
 }

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { contentKey, etagListMatches, MAX_ARTIFACT_BYTES, parseRange, putContent, type StoredContent } from "../artifacts/store";
+import { ContentLengthMismatch, contentKey, etagListMatches, MAX_ARTIFACT_BYTES, parseRange, putContent, type StoredContent } from "../artifacts/store";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
 import { createArtifactStatements, storageUsed } from "../db/artifacts";
@@ -210,15 +210,16 @@ async function checkStorage(c: Context<AppEnv>, adding: number) {
 
 const storageFull = (plan: string, bytes: number) => new ApiError("PLAN_LIMIT", `The ${plan} plan stores ${bytes} bytes of artifacts; this upload would pass it`);
 
-/** Streams the request body to a fresh R2 key; a body that is not what its headers said is a 400. */
+/** Streams the request body to a fresh R2 key; a body that is not what its headers said is a 400, and leaves nothing behind. */
 async function upload(c: Context<AppEnv>, artifactId: string, length: number, contentType: string): Promise<StoredContent> {
   const key = contentKey(c.var.tenant.id, artifactId);
   try {
     return await putContent(c.env.ARTIFACTS, key, c.req.raw.body, length, contentType);
   } catch (err) {
     await c.env.ARTIFACTS.delete(key).catch(() => {});
+    if (!(err instanceof ContentLengthMismatch)) throw err;
     c.var.log.warn("artifact.upload_failed", { ...errorFields(err), artifact_id: artifactId });
-    throw new ApiError("VALIDATION_FAILED", "The body did not match its Content-Length", { errors: [{ in: "header", field: "content-length", message: "does not match the body" }] });
+    throw new ApiError("VALIDATION_FAILED", "The body did not match its Content-Length", { errors: [{ in: "header", field: "content-length", message: err.message }] });
   }
 }
 
