@@ -1,5 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { expect } from "vitest";
+import { tenantBinding } from "../src/db/router";
 
 /** The platform host (BASE_DOMAIN). In-process fetches take the host from the URL. */
 export const PLATFORM = "http://localhost";
@@ -96,4 +97,26 @@ export async function createKey(t: TestTenant, token: string, scopes: string[], 
   const res = await call(`${t.host}/v1/api-keys`, { token, body: { name: "test key", scopes, ...extra } });
   expectStatus(res, 201);
   return { id: res.body.id as string, key: res.body.key as string, body: res.body };
+}
+
+/** A tenant's own D1, to look at (or set up) what the API cannot show. */
+export async function tenantD1(t: TestTenant): Promise<D1Database> {
+  const row = await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>();
+  return tenantBinding(env, row!.db_binding)!;
+}
+
+const month = () => new Date().toISOString().slice(0, 7);
+
+/** This month's quota row: tokens used and still reserved. */
+export async function quota(t: TestTenant): Promise<{ used: number; reserved: number }> {
+  const row = await (await tenantD1(t)).prepare("SELECT used, reserved FROM token_quota WHERE tenant_id = ? AND month = ?").bind(t.id, month()).first<{ used: number; reserved: number }>();
+  return row ?? { used: 0, reserved: 0 };
+}
+
+/** Sets this month's used tokens, as a month of traffic would have. */
+export async function useTokens(t: TestTenant, used: number) {
+  await (await tenantD1(t))
+    .prepare("INSERT INTO token_quota (tenant_id, month, used, reserved) VALUES (?, ?, ?, 0) ON CONFLICT (tenant_id, month) DO UPDATE SET used = excluded.used")
+    .bind(t.id, month(), used)
+    .run();
 }

@@ -1,14 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { expect } from "vitest";
 import worker, { QUEUES } from "../src/index";
-import { tenantBinding } from "../src/db/router";
-import { call, expectStatus, type TestTenant } from "./harness";
-
-/** A tenant's own D1, to check what a run left behind. */
-export async function tenantD1(t: TestTenant): Promise<D1Database> {
-  const row = await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>();
-  return tenantBinding(env, row!.db_binding)!;
-}
+import { call, expectStatus, tenantD1, type TestTenant } from "./harness";
 
 /** A project and an agent in it, through the API. */
 export async function createAgent(t: TestTenant, extra: Record<string, unknown> = {}) {
@@ -69,22 +62,6 @@ export async function runEvents(t: TestTenant, id: string, lastEventId?: string)
 export async function countRows(t: TestTenant, sql: string, ...binds: unknown[]): Promise<number> {
   const row = await (await tenantD1(t)).prepare(sql).bind(...binds).first<{ n: number }>();
   return row!.n;
-}
-
-const month = () => new Date().toISOString().slice(0, 7);
-
-/** This month's quota row: tokens used and still reserved. */
-export async function quota(t: TestTenant) {
-  const row = await (await tenantD1(t)).prepare("SELECT used, reserved FROM token_quota WHERE tenant_id = ? AND month = ?").bind(t.id, month()).first<{ used: number; reserved: number }>();
-  return row ?? { used: 0, reserved: 0 };
-}
-
-/** Sets this month's used tokens, as a month of traffic would have. */
-export async function useTokens(t: TestTenant, used: number) {
-  await (await tenantD1(t))
-    .prepare("INSERT INTO token_quota (tenant_id, month, used, reserved) VALUES (?, ?, ?, 0) ON CONFLICT (tenant_id, month) DO UPDATE SET used = excluded.used")
-    .bind(t.id, month(), used)
-    .run();
 }
 
 /** Debits in the tenant's credit ledger for a reference. */

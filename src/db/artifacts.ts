@@ -1,4 +1,4 @@
-import { type SQL, sql } from "drizzle-orm";
+import { eq, type SQL, sql } from "drizzle-orm";
 import type { StoredContent } from "../artifacts/store";
 import { newId } from "../lib/ids";
 import { eventAfterChange } from "./outbox";
@@ -20,9 +20,15 @@ export interface VersionContent extends StoredContent {
   contentType: string;
 }
 
-/** A tenant's stored bytes, summed over every artifact version. */
-export const storageUsed = (tenantId: string) =>
-  sql`(SELECT coalesce(sum(${artifactVersions.size}), 0) FROM ${artifactVersions} WHERE ${artifactVersions.tenantId} = ${tenantId})`;
+const bytesStored = sql<number>`coalesce(sum(${artifactVersions.size}), 0)`;
+
+/** A tenant's stored bytes, summed over every artifact version: as a subquery, for a write's guard. */
+export const storageUsed = (tenantId: string) => sql`(SELECT ${bytesStored} FROM ${artifactVersions} WHERE ${artifactVersions.tenantId} = ${tenantId})`;
+
+/** The same sum as a query of its own (one row, `bytes`), for a batch. */
+export function storageUsedQuery(db: TenantDb, tenantId: string) {
+  return db.select({ bytes: bytesStored }).from(artifactVersions).where(eq(artifactVersions.tenantId, tenantId));
+}
 
 /**
  * The statements that create an artifact with its version 1, for a batch: the version first, written

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, type SQL, sql } from "drizzle-orm";
 import type { TenantDb } from "./router";
 import { tokenQuota } from "./tenant/schema";
 
@@ -13,20 +13,27 @@ export interface Reservation {
 export const monthOf = (d: Date) => d.toISOString().slice(0, 7);
 
 /**
- * Reserves `tokens` of this month's quota, or returns null when used + reserved + tokens would pass
- * `limit`. The check and the increment are one statement, so concurrent calls cannot all slip under
- * the quota: together they overshoot it by at most what one call uses beyond its reservation.
+ * The two statements that reserve `tokens` of `month`'s quota, for a caller's batch: make sure the
+ * month's row exists, then add to `reserved` only while used + reserved + tokens stays within
+ * `limit` (and `condition` holds). The check and the increment are one statement, so concurrent
+ * calls cannot all slip under the quota: together they overshoot it by at most what one call uses
+ * beyond its reservation. The second statement returns a row when it reserved.
  */
-export async function reserveTokens(db: TenantDb, tenantId: string, tokens: number, limit: number, now = new Date()): Promise<Reservation | null> {
-  const month = monthOf(now);
-  const [, reserved] = await db.batch([
+export function reservationStatements(db: TenantDb, tenantId: string, month: string, tokens: number, limit: number, condition: SQL = sql`1`) {
+  return [
     db.insert(tokenQuota).values({ tenantId, month }).onConflictDoNothing(),
     db
       .update(tokenQuota)
       .set({ reserved: sql`${tokenQuota.reserved} + ${tokens}` })
-      .where(and(eq(tokenQuota.tenantId, tenantId), eq(tokenQuota.month, month), sql`${tokenQuota.used} + ${tokenQuota.reserved} + ${tokens} <= ${limit}`))
+      .where(and(eq(tokenQuota.tenantId, tenantId), eq(tokenQuota.month, month), sql`${tokenQuota.used} + ${tokenQuota.reserved} + ${tokens} <= ${limit}`, condition))
       .returning({ month: tokenQuota.month }),
-  ]);
+  ] as const;
+}
+
+/** Reserves `tokens` of this month's quota, or returns null when that would pass `limit`. */
+export async function reserveTokens(db: TenantDb, tenantId: string, tokens: number, limit: number, now = new Date()): Promise<Reservation | null> {
+  const month = monthOf(now);
+  const [, reserved] = await db.batch(reservationStatements(db, tenantId, month, tokens, limit));
   return reserved.length ? { tenantId, month, tokens } : null;
 }
 
@@ -44,8 +51,7 @@ export async function releaseTokens(db: TenantDb, r: Reservation): Promise<void>
   await settleTokens(db, r, 0);
 }
 
-/** This month's used and reserved tokens. */
-export async function quotaStatus(db: TenantDb, tenantId: string, now = new Date()): Promise<{ used: number; reserved: number }> {
-  const row = await db.select().from(tokenQuota).where(and(eq(tokenQuota.tenantId, tenantId), eq(tokenQuota.month, monthOf(now)))).get();
-  return { used: row?.used ?? 0, reserved: row?.reserved ?? 0 };
+/** The query for this month's quota row (none before the month's first reservation), for a batch. */
+export function quotaRow(db: TenantDb, tenantId: string, now = new Date()) {
+  return db.select({ used: tokenQuota.used, reserved: tokenQuota.reserved }).from(tokenQuota).where(and(eq(tokenQuota.tenantId, tenantId), eq(tokenQuota.month, monthOf(now))));
 }

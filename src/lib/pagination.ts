@@ -12,17 +12,25 @@ export function encodeCursor(lastId: string): string {
   return btoa(lastId).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-/** Decodes a cursor into the id it carries and checks it has the expected prefix. */
-export function decodeCursor(cursor: string, prefix: string): string {
-  try {
-    const id = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-    if (id.startsWith(`${prefix}_`) && /^[a-z]+_[0-9a-z]+$/.test(id)) return id;
-  } catch {
-    // fall through to the error below
-  }
-  throw new ApiError("INVALID_CURSOR", "The cursor is not one this list handed out", {
+const invalidCursor = () =>
+  new ApiError("INVALID_CURSOR", "The cursor is not one this list handed out", {
     errors: [{ in: "query", field: "cursor", message: "Invalid cursor" }],
   });
+
+/** Decodes a cursor into the value it carries (for lists ordered by something other than an id). */
+export function decodeCursorValue(cursor: string): string {
+  try {
+    return atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    throw invalidCursor();
+  }
+}
+
+/** Decodes a cursor into the id it carries and checks it has the expected prefix. */
+export function decodeCursor(cursor: string, prefix: string): string {
+  const id = decodeCursorValue(cursor);
+  if (id.startsWith(`${prefix}_`) && /^[a-z]+_[0-9a-z]+$/.test(id)) return id;
+  throw invalidCursor();
 }
 
 /** Builds `{data, next_cursor}` from a page fetched with limit + 1 rows. */

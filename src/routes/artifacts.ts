@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { ContentLengthMismatch, contentKey, etagListMatches, MAX_ARTIFACT_BYTES, parseRange, putContent, type StoredContent } from "../artifacts/store";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
-import { createArtifactStatements, storageUsed } from "../db/artifacts";
+import { createArtifactStatements, storageUsed, storageUsedQuery } from "../db/artifacts";
 import { eventAfterChange } from "../db/outbox";
 import { tenantDb } from "../db/router";
 import { ARTIFACT_KINDS, artifacts, artifactVersions } from "../db/tenant/schema";
@@ -204,8 +204,8 @@ async function uploadHeaders(c: Context<AppEnv>): Promise<{ length: number; cont
 
 async function checkStorage(c: Context<AppEnv>, adding: number) {
   const plan = c.var.plan;
-  const [row] = await tenantDb(c.env, c.var.tenant).all<{ used: number }>(sql`SELECT ${storageUsed(c.var.tenant.id)} AS used`);
-  if ((row?.used ?? 0) + adding > plan.storageBytes) throw storageFull(plan.name, plan.storageBytes);
+  const [row] = await storageUsedQuery(tenantDb(c.env, c.var.tenant), c.var.tenant.id);
+  if ((row?.bytes ?? 0) + adding > plan.storageBytes) throw storageFull(plan.name, plan.storageBytes);
 }
 
 const storageFull = (plan: string, bytes: number) => new ApiError("PLAN_LIMIT", `The ${plan} plan stores ${bytes} bytes of artifacts; this upload would pass it`);

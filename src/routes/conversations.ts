@@ -6,7 +6,7 @@ import type { RoomConfig } from "../../durable-objects/conversation-room";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
 import { tenantDb, type TenantDb } from "../db/router";
-import { conversations, projects } from "../db/tenant/schema";
+import { conversations } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
@@ -14,6 +14,7 @@ import { requirePermission } from "../middleware/auth";
 import { principalLimit } from "../middleware/rate-limit";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
+import { requireProject } from "./projects";
 
 const ConversationSchema = z
   .object({
@@ -228,17 +229,12 @@ export const conversationRoutes = router()
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
     const db = tenantDb(c.env, tenant);
-    const project = await db
-      .select({ id: projects.id })
-      .from(projects)
-      .where(and(eq(projects.id, body.project_id), eq(projects.tenantId, tenant.id)))
-      .get();
-    if (!project) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
+    const projectId = await requireProject(c, body.project_id);
     const now = new Date().toISOString();
     const row: ConversationRow = {
       id: newId("cnv"),
       tenantId: tenant.id,
-      projectId: project.id,
+      projectId,
       title: body.title ?? null,
       systemPrompt: body.system_prompt ?? null,
       model: body.model ?? DEFAULT_CHAT_MODEL,
@@ -251,7 +247,7 @@ export const conversationRoutes = router()
     };
     // The room first: if the row write then fails, an unreachable configured room is all that is left.
     await room(c, row.id).configure(roomConfig(c, row));
-    await db.batch([db.insert(conversations).values(row), audit(c, db, { action: "conversation.created", resourceId: row.id, details: { project_id: project.id } })]);
+    await db.batch([db.insert(conversations).values(row), audit(c, db, { action: "conversation.created", resourceId: row.id, details: { project_id: projectId } })]);
     return c.json(render(row), 201);
   })
   .openapi(listConversations, async (c) => {

@@ -6,7 +6,7 @@ import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
 import { tenantDb, type TenantDb } from "../db/router";
 import { prompts, promptVersions, runs } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
-import { encodeCursor } from "../lib/pagination";
+import { decodeCursorValue, encodeCursor, PageQuery } from "../lib/pagination";
 import { templateVariables } from "../runs/template";
 import { errors, guarded, jsonBody, jsonResponse, router } from "./openapi";
 
@@ -60,12 +60,7 @@ const listPrompts = createRoute({
   tags: ["Prompts"],
   summary: "List prompts by key",
   ...guarded("prompts:read"),
-  request: {
-    query: z.object({
-      limit: z.coerce.number().int().min(1).max(100).default(20),
-      cursor: z.string().max(200).optional(),
-    }),
-  },
+  request: { query: PageQuery },
   responses: {
     200: jsonResponse(
       z.object({ data: z.array(PromptSchema.omit({ versions: true })), next_cursor: z.string().nullable() }),
@@ -212,14 +207,7 @@ export const promptRoutes = router()
   .openapi(listPrompts, async (c) => {
     const { limit, cursor } = c.req.valid("query");
     const tenant = c.var.tenant;
-    let after: string | undefined;
-    if (cursor) {
-      try {
-        after = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-      } catch {
-        throw new ApiError("INVALID_CURSOR", "The cursor is not one this list handed out", { errors: [{ in: "query", field: "cursor", message: "Invalid cursor" }] });
-      }
-    }
+    const after = cursor ? decodeCursorValue(cursor) : undefined;
     const rows = await tenantDb(c.env, tenant)
       .select()
       .from(prompts)

@@ -4,9 +4,9 @@ import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
 import { eventAfterChange } from "../db/outbox";
-import { monthOf } from "../db/quota";
+import { quotaRow } from "../db/quota";
 import { tenantDb } from "../db/router";
-import { agents, outbox, projects, promptVersions, RUN_STATUSES, runs, tokenQuota } from "../db/tenant/schema";
+import { agents, outbox, projects, promptVersions, RUN_STATUSES, runs } from "../db/tenant/schema";
 
 type PromptVersionRow = typeof promptVersions.$inferSelect;
 import { sha256Hex } from "../lib/crypto";
@@ -15,7 +15,7 @@ import { newId } from "../lib/ids";
 import { errorFields } from "../lib/log";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import type { RunMessage } from "../runs/consumer";
-import { type AgentConfig, failRun, requestCancel, type RunRow, runSummary } from "../runs/store";
+import { type AgentConfig, failRun, isFinished, requestCancel, type RunRow, runSummary } from "../runs/store";
 import { pickByWeight, renderTemplate } from "../runs/template";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 import { PromptKey } from "./prompts";
@@ -150,8 +150,6 @@ const render = (r: RunRow): z.infer<typeof RunSchema> => {
   };
 };
 
-const TERMINAL = new Set<RunRow["status"]>(["SUCCEEDED", "FAILED", "CANCELED"]);
-
 async function findRun(c: Context<AppEnv>, id: string): Promise<RunRow> {
   const tenant = c.var.tenant;
   const row = await tenantDb(c.env, tenant)
@@ -248,11 +246,12 @@ export const runRoutes = router()
     const idempotencyKey = c.req.valid("header")["idempotency-key"];
     const tenant = c.var.tenant;
     const db = tenantDb(c.env, tenant);
-    const requestHash = await sha256Hex(canonicalJson(body));
+    // Only a keyed request can be replayed, so only its body is hashed and looked up.
+    const requestHash = idempotencyKey ? await sha256Hex(canonicalJson(body)) : null;
     const byKey = () => db.select().from(runs).where(and(eq(runs.tenantId, tenant.id), eq(runs.idempotencyKey, idempotencyKey!))).get();
     if (idempotencyKey) {
       const existing = await byKey();
-      if (existing) return replay(c, existing, requestHash);
+      if (existing) return replay(c, existing, requestHash!);
     }
     // Everything the run needs to know, in one round trip: project, agent, prompt versions, quota.
     const promptKey = body.prompt_key ? sql`${body.prompt_key}` : sql`(SELECT ${agents.promptKey} FROM ${agents} WHERE ${agents.id} = ${body.agent_id} AND ${agents.tenantId} = ${tenant.id})`;
@@ -260,7 +259,7 @@ export const runRoutes = router()
       db.select({ id: projects.id }).from(projects).where(and(eq(projects.id, body.project_id), eq(projects.tenantId, tenant.id))),
       db.select().from(agents).where(and(eq(agents.id, body.agent_id), eq(agents.tenantId, tenant.id))),
       db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), sql`${promptVersions.promptKey} = ${promptKey}`)).orderBy(asc(promptVersions.version)),
-      db.select().from(tokenQuota).where(and(eq(tokenQuota.tenantId, tenant.id), eq(tokenQuota.month, monthOf(new Date())))),
+      quotaRow(db, tenant.id),
     ]);
     if (!projectRows[0]) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
     const projectId = projectRows[0].id;
@@ -332,7 +331,7 @@ export const runRoutes = router()
       // Two requests with one key at once: the unique index let one in; answer the other as a replay.
       if (idempotencyKey && /UNIQUE constraint failed: runs\.tenant_id, runs\.idempotency_key/.test(errorText(err))) {
         const existing = await byKey();
-        if (existing) return replay(c, existing, requestHash);
+        if (existing) return replay(c, existing, requestHash!);
       }
       throw err;
     }
@@ -383,7 +382,7 @@ export const runRoutes = router()
     const pump = async () => {
       const started = Date.now();
       let lastWrite = Date.now();
-      let finished = TERMINAL.has(run.status);
+      let finished = isFinished(run.status);
       let wait = POLL_MS.first;
       try {
         await writer.write(encoder.encode(`retry: 2000\n\n`));

@@ -1,10 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, count, desc, eq, gt, gte, isNull, lt, lte, sql } from "drizzle-orm";
 import { creditLedger, invitations, memberships } from "../db/control/schema";
+import { storageUsedQuery } from "../db/artifacts";
 import { creditBalance } from "../db/credits";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { controlDb, tenantDb } from "../db/router";
-import { artifactVersions, projects, usageDaily } from "../db/tenant/schema";
+import { projects, usageDaily } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { errors, guarded, jsonResponse, router } from "./openapi";
 
@@ -133,7 +134,7 @@ export const usageRoutes = router()
     const [[used], [projectCount], [stored]] = await db.batch([
       db.select(sums).from(usageDaily).where(and(eq(usageDaily.tenantId, tenant.id), gte(usageDaily.day, `${month}-01`), lte(usageDaily.day, `${month}-31`))),
       db.select({ n: count() }).from(projects).where(eq(projects.tenantId, tenant.id)),
-      db.select({ bytes: sql<number>`coalesce(sum(${artifactVersions.size}), 0)` }).from(artifactVersions).where(eq(artifactVersions.tenantId, tenant.id)),
+      storageUsedQuery(db, tenant.id),
     ]);
     const [[members], [pending]] = await control.batch([
       control.select({ n: count() }).from(memberships).where(eq(memberships.tenantId, tenant.id)),

@@ -18,9 +18,12 @@ import {
   failHeldRun,
   failRun,
   finishRun,
+  isFinished,
+  isHeld,
   type Outcome,
   retryRun,
   type RunRow,
+  secondsUntilLeaseEnds,
   unheld,
 } from "./store";
 
@@ -107,17 +110,17 @@ async function deliver(env: Env, message: Message<unknown>, body: RunMessage, lo
     log.warn("run.not_found", fields);
     return message.ack();
   }
-  if (run.status === "SUCCEEDED" || run.status === "FAILED" || run.status === "CANCELED") {
+  if (isFinished(run.status)) {
     // A duplicate or late delivery. Make sure the finished run's debit landed (it is idempotent), then drop the message.
     if (run.costMicros) await debit(env, run);
     log.info("run.already_finished", { ...fields, status: run.status });
     return message.ack();
   }
   const now = Date.now();
-  if (run.status === "RUNNING" && (run.leaseUntil ?? 0) >= now) {
+  if (isHeld(run, now)) {
     // Another delivery of this run is executing it right now: look again once its lease could have run out.
     log.info("run.held_elsewhere", fields);
-    return message.retry({ delaySeconds: Math.min(43_200, Math.ceil(((run.leaseUntil ?? now) - now) / 1000) + 5) });
+    return message.retry({ delaySeconds: secondsUntilLeaseEnds(run, now) });
   }
   if (run.cancelRequestedAt) {
     await cancelAbandonedRun(target.db, run, now);
@@ -205,8 +208,9 @@ async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfi
     }
   }, CANCEL_POLL_MS);
   let partial = "";
+  const provider = aiProvider(env);
   try {
-    const result = await aiProvider(env).chat(
+    const result = await provider.chat(
       {
         model: config.model,
         messages,
@@ -226,7 +230,7 @@ async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfi
       return {
         kind: "ok",
         canceled: true,
-        result: { text: partial, usage: { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(partial) }, model: config.model, provider: aiProvider(env).name },
+        result: { text: partial, usage: { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(partial) }, model: config.model, provider: provider.name },
       };
     }
     return { kind: "error", error, timedOut };
@@ -257,11 +261,9 @@ export async function consumeDeadRuns(batch: MessageBatch<unknown>, env: Env): P
       try {
         const target = await targetOf(env, body.tenant_id);
         const run = target && (await readRun(target.db, body.tenant_id, body.run_id));
-        if (!target || !run || run.status === "SUCCEEDED" || run.status === "FAILED" || run.status === "CANCELED") return message.ack();
+        if (!target || !run || isFinished(run.status)) return message.ack();
         const now = Date.now();
-        if (run.status === "RUNNING" && (run.leaseUntil ?? 0) >= now) {
-          return message.retry({ delaySeconds: Math.min(43_200, Math.ceil(((run.leaseUntil ?? now) - now) / 1000) + 5) });
-        }
+        if (isHeld(run, now)) return message.retry({ delaySeconds: secondsUntilLeaseEnds(run, now) });
         const reason = `Gave up after ${run.attempts} attempt${run.attempts === 1 ? "" : "s"}${run.error ? `; the last failed with: ${run.error}` : ""}`;
         const failed = await failRun(target.db, run, unheld(now), "retries_exhausted", reason);
         log.warn("run.dead_lettered", { ...fields, failed: Boolean(failed), attempts: run.attempts });

@@ -1,16 +1,24 @@
 import { and, eq, type SQL, sql } from "drizzle-orm";
-import { createArtifactStatements } from "../db/artifacts";
+import { createArtifactStatements, type VersionContent } from "../db/artifacts";
 import { eventAfterChange, type EventType, eventWritten } from "../db/outbox";
-import { monthOf } from "../db/quota";
+import { monthOf, reservationStatements } from "../db/quota";
 import type { TenantDb } from "../db/router";
 import { runs, tokenQuota } from "../db/tenant/schema";
 import { usageStatements } from "../db/usage";
-import type { VersionContent } from "../db/artifacts";
 import { newId } from "../lib/ids";
-import { costMicros } from "../limits/prices";
 import type { ChatResult } from "../providers/ai";
+import type { ToolDeclaration } from "../providers/ai/types";
 
 export type RunRow = typeof runs.$inferSelect;
+
+/** A run in one of these states is done: nothing changes it any more. */
+export const isFinished = (status: RunRow["status"]) => status === "SUCCEEDED" || status === "FAILED" || status === "CANCELED";
+
+/** Whether an attempt holds the run right now (RUNNING, lease not yet run out). */
+export const isHeld = (run: RunRow, now = Date.now()) => run.status === "RUNNING" && (run.leaseUntil ?? 0) >= now;
+
+/** Seconds until a held run's lease runs out (and a little more): when a delivery should look again. */
+export const secondsUntilLeaseEnds = (run: RunRow, now = Date.now()) => Math.min(43_200, Math.ceil(((run.leaseUntil ?? now) - now) / 1000) + 5);
 
 /**
  * How long an attempt holds a run. Longer than a queue consumer may run (15 minutes), so a lease
@@ -24,7 +32,7 @@ export interface AgentConfig {
   system_prompt: string | null;
   temperature: number | null;
   max_tokens: number;
-  tools: { name: string; description: string; parameters: Record<string, unknown> }[];
+  tools: ToolDeclaration[];
 }
 
 /** What events and webhooks say about a run: everything but its input and output text. */
@@ -61,8 +69,7 @@ function releaseReservation(db: TenantDb, run: { tenantId: string; id: string },
 }
 
 /** A change of the run's row and its event, the event written only if the row changed. */
-function transition(db: TenantDb, run: RunRow, condition: SQL, set: Partial<RunRow>, type: EventType, extra: Record<string, unknown> = {}) {
-  const eventId = newId("evt");
+function transition(db: TenantDb, run: RunRow, condition: SQL, set: Partial<RunRow>, type: EventType, extra: Record<string, unknown> = {}, eventId = newId("evt")) {
   const now = new Date().toISOString();
   const next = { ...run, ...set, updatedAt: now } as RunRow;
   return {
@@ -110,19 +117,8 @@ export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthl
     releaseReservation(db, run, claimable),
     t.update,
     t.event,
-    db.insert(tokenQuota).values({ tenantId: run.tenantId, month }).onConflictDoNothing(),
-    db
-      .update(tokenQuota)
-      .set({ reserved: sql`${tokenQuota.reserved} + ${tokens}` })
-      .where(
-        and(
-          eq(tokenQuota.tenantId, run.tenantId),
-          eq(tokenQuota.month, month),
-          sql`${tokenQuota.used} + ${tokenQuota.reserved} + ${tokens} <= ${monthlyTokens}`,
-          eventWritten(t.eventId),
-        ),
-      )
-      .returning({ month: tokenQuota.month }),
+    // Tokens are reserved only if the claim above happened.
+    ...reservationStatements(db, run.tenantId, month, tokens, monthlyTokens, eventWritten(t.eventId)),
     db.update(runs).set({ reservedTokens: tokens, reservedMonth: month }).where(and(isRun(run), eq(runs.leaseToken, leaseToken), sql`changes() > 0`)),
   ]);
   const row = claimed[0];
@@ -148,8 +144,15 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
   const canceled = !outcome.artifact;
   const { result, latencyMs } = outcome;
   const tokens = result.usage.inputTokens + result.usage.outputTokens;
-  const cost = costMicros(result.provider, result.model, result.usage.inputTokens, result.usage.outputTokens);
   const finishedAt = new Date().toISOString();
+  // The usage, quota and artifact statements write only if the run's own event (the transition) was written.
+  const eventId = newId("evt");
+  const guarded = eventWritten(eventId);
+  const billed = usageStatements(
+    db,
+    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
+    guarded,
+  );
   const t = transition(
     db,
     run,
@@ -161,7 +164,7 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
       provider: result.provider,
       tokensIn: result.usage.inputTokens,
       tokensOut: result.usage.outputTokens,
-      costMicros: cost,
+      costMicros: billed.cost,
       latencyMs,
       errorCode: canceled ? "canceled" : null,
       error: canceled ? "Canceled while running; the output so far is kept and billed" : null,
@@ -170,12 +173,8 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
       reservedTokens: 0,
     },
     canceled ? "run.canceled" : "run.succeeded",
-  );
-  const guarded = eventWritten(t.eventId);
-  const billed = usageStatements(
-    db,
-    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
-    guarded,
+    {},
+    eventId,
   );
   const a = outcome.artifact;
   const artifact = a
@@ -188,7 +187,7 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
       )
     : [];
   const [, finished] = await db.batch([releaseReservation(db, run, heldBy(leaseToken), tokens), t.update, t.event, ...billed.statements, ...artifact]);
-  return finished[0] ? { run: finished[0], cost } : null;
+  return finished[0] ? { run: finished[0], cost: billed.cost } : null;
 }
 
 /**

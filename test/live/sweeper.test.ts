@@ -2,8 +2,8 @@ import { createExecutionContext, createScheduledController, env, waitOnExecution
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { STUCK_AFTER_MS } from "../../src/runs/sweeper";
-import { createTenant } from "../harness";
-import { createAgent, getRun, runEvents, startRun, tenantD1 } from "../runs";
+import { createTenant, tenantD1 } from "../harness";
+import { createAgent, getRun, runEvents, startRun } from "../runs";
 
 describe("runs left PENDING without a message", () => {
   it("are queued again by the cron trigger, and run", async () => {

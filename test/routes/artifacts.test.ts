@@ -1,7 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ContentLengthMismatch, putContent } from "../../src/artifacts/store";
-import { adminToken, call, createTenant, expectProblem, expectStatus, PLATFORM, type TestTenant } from "../harness";
+import { adminToken, call, createTenant, expectProblem, expectStatus, PLATFORM, tenantD1, type TestTenant } from "../harness";
 
 async function project(t: TestTenant) {
   const res = await call(`${t.host}/v1/projects`, { token: t.owner.token, body: { name: "Artifacts" } });
@@ -213,9 +213,7 @@ describe("artifacts", () => {
     expect((await list(`project_id=${p1}`)).body.data.map((x: { name: string }) => x.name)).toEqual(["B", "A"]);
     expect((await list("kind=post")).body.data.map((x: { name: string }) => x.name)).toEqual(["C", "A"]);
     await call(`${t.host}/v1/artifacts/${a.body.id}/versions`, { token: t.owner.token, rawBody: "a2", headers: { "content-type": "text/plain" } });
-    const { db_binding } = (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!;
-    const db = env[db_binding as `TENANT_DB_${string}`] as D1Database;
-    const events = await db.prepare("SELECT type FROM outbox WHERE tenant_id = ? AND subject_id = ? ORDER BY id").bind(t.id, a.body.id).all<{ type: string }>();
+    const events = await (await tenantD1(t)).prepare("SELECT type FROM outbox WHERE tenant_id = ? AND subject_id = ? ORDER BY id").bind(t.id, a.body.id).all<{ type: string }>();
     expect(events.results.map((e) => e.type)).toEqual(["artifact.created", "artifact.version_created"]);
   });
 

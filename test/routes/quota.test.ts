@@ -1,29 +1,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
-import { tenantBinding } from "../../src/db/router";
 import { createConversation } from "../conversations";
-import { call, createTenant, expectProblem, expectStatus, type TestTenant } from "../harness";
+import { call, createTenant, expectProblem, expectStatus, quota, useTokens } from "../harness";
 import { open } from "../ws";
-
-const month = () => new Date().toISOString().slice(0, 7);
-
-async function tenantD1(t: TestTenant) {
-  const { db_binding } = (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!;
-  return tenantBinding(env, db_binding)!;
-}
-
-/** Sets this month's used tokens, as a month of traffic would have. */
-async function useTokens(t: TestTenant, used: number) {
-  await (await tenantD1(t))
-    .prepare("INSERT INTO token_quota (tenant_id, month, used, reserved) VALUES (?, ?, ?, 0) ON CONFLICT (tenant_id, month) DO UPDATE SET used = excluded.used")
-    .bind(t.id, month(), used)
-    .run();
-}
-
-async function quota(t: TestTenant) {
-  return (await (await tenantD1(t)).prepare("SELECT used, reserved FROM token_quota WHERE tenant_id = ? AND month = ?").bind(t.id, month()).first<{ used: number; reserved: number }>()) ?? { used: 0, reserved: 0 };
-}
 
 const monthlyTokens = async () => (await env.CONTROL_DB.prepare("SELECT monthly_tokens FROM plans WHERE id = 'free'").first<{ monthly_tokens: number }>())!.monthly_tokens;
 

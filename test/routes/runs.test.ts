@@ -1,8 +1,8 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FAILURE_TRIGGER, LOCAL_REJECTION_TRIGGER } from "../../src/providers/ai/local";
-import { call, createTenant, expectProblem, expectStatus, PLATFORM, adminToken } from "../harness";
-import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, quota, runEvents, runMessage, startRun, tenantD1, useTokens } from "../runs";
+import { adminToken, call, createTenant, expectProblem, expectStatus, PLATFORM, quota, tenantD1, useTokens } from "../harness";
+import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, runEvents, runMessage, startRun } from "../runs";
 import { QUEUES } from "../../src/index";
 
 /** Text that fails the local model's first `n` calls with it, unique to the test so counts do not mix. */
