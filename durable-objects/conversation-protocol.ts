@@ -43,7 +43,27 @@ export interface Participant {
 }
 
 /** Error codes an `error` frame carries. */
-export type FrameErrorCode = "INVALID_FRAME" | "FRAME_TOO_LARGE" | "FORBIDDEN" | "NOT_FOUND" | "PROVIDER_ERROR" | "RATE_LIMITED" | "QUOTA_EXCEEDED";
+export type FrameErrorCode = "INVALID_FRAME" | "FRAME_TOO_LARGE" | "FORBIDDEN" | "NOT_FOUND" | "PROVIDER_ERROR" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "TENANT_SUSPENDED" | "INTERNAL_ERROR";
+
+/** Close codes a room ends sockets with; clients tell them apart (documented in the README). */
+export const CLOSE_CODES = {
+  /** The credential expired or was revoked, or its holder's membership ended or changed: reconnect with a fresh token and resume. */
+  credential: 4401,
+  /** The tenant is suspended: do not reconnect. */
+  suspended: 4403,
+  /** The conversation was deleted. */
+  deleted: 4404,
+} as const;
+
+/** At most this many sockets per credential (a member's access tokens count as one) in one room. */
+export const MAX_SOCKETS_PER_CREDENTIAL = 5;
+
+/** Whose sockets a change of access closes: one member's, one API key's, or everyone's. */
+export interface SocketMatch {
+  everyone?: boolean;
+  userId?: string;
+  apiKeyId?: string;
+}
 
 /** Everything the room sends. */
 export type ServerFrame =
@@ -53,7 +73,7 @@ export type ServerFrame =
   | { type: "done"; reply_id: string; message: WireMessage }
   | { type: "presence"; participants: Participant[] }
   | { type: "typing"; user_id: string }
-  | { type: "error"; code: FrameErrorCode; message: string; reply_id?: string }
+  | { type: "error"; code: FrameErrorCode; message: string; reply_id?: string; retry_after?: number }
   | { type: "pong" };
 
 /** Who is on a socket, set by the Worker after it authenticated the upgrade; kept in the socket's attachment. */
@@ -67,8 +87,8 @@ export const SocketIdentity = z.object({
   expires_at: z.number(),
   /** The tenant's monthly token quota when the socket opened; replies reserve against it. */
   monthly_tokens: z.number().int(),
-  /** The limit posting frames count under (the member's or the key's), or null when limits are off. */
-  rate_limit: z.object({ policy: z.string(), key: z.string(), limit: z.number().int(), windowSeconds: z.number().int() }).nullable(),
+  /** The limits posting a frame counts under, as an HTTP request would (key, member, tenant); empty when limits are off. */
+  rate_limits: z.array(z.object({ policy: z.string(), key: z.string(), limit: z.number().int(), windowSeconds: z.number().int() })),
 });
 export type SocketIdentity = z.infer<typeof SocketIdentity>;
 

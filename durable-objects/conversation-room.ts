@@ -11,12 +11,15 @@ import { aiProvider, type ChatMessage, type ChatResult } from "../src/providers/
 import { estimateTokens } from "../src/providers/ai/types";
 import {
   ClientFrame,
+  CLOSE_CODES,
   IDENTITY_HEADER,
+  MAX_SOCKETS_PER_CREDENTIAL,
   MAX_FRAME_BYTES,
   type FrameErrorCode,
   type Participant,
   type ServerFrame,
   SocketIdentity,
+  type SocketMatch,
   SUBPROTOCOL,
   type WireMessage,
 } from "./conversation-protocol";
@@ -43,7 +46,9 @@ export interface SendOptions {
 
 export type SendResult =
   | { ok: true; message: WireMessage; duplicate: boolean; replyId: string | null; events?: ReadableStream<Uint8Array> }
-  | { ok: false; code: "QUOTA_EXCEEDED"; detail: string };
+  | { ok: false; code: "QUOTA_EXCEEDED" | "TENANT_SUSPENDED"; detail: string };
+
+export type { SocketMatch };
 
 /** Who posts a message or asks for a reply (and, through an API key, which one: usage names it). */
 export interface Author {
@@ -144,23 +149,54 @@ export class ConversationRoom extends DurableObject<Env> {
    */
   async send(author: Author, content: string, opts: SendOptions): Promise<SendResult> {
     if (opts.clientId) {
-      const existing = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, author.userId, opts.clientId).toArray()[0];
+      const existing = this.byClientId(author.userId, opts.clientId);
       if (existing) return { ok: true, message: toWire(existing), duplicate: true, replyId: null };
     }
     const config = this.config();
     let reservation: Reservation | null = null;
     if (opts.reply && config) {
+      // A suspension reaches every cache within seconds; a reply, which costs a model call, asks the control database itself.
+      if (await this.tenantSuspended(config)) return { ok: false, code: "TENANT_SUSPENDED", detail: "This tenant is suspended; no reply is started" };
       const estimate = this.prompt(config).reduce((n, m) => n + estimateTokens(m.content), estimateTokens(content)) + MAX_REPLY_TOKENS;
       reservation = await reserveTokens(this.tenantDb(config), config.tenantId, estimate, opts.monthlyTokens);
       if (!reservation) {
         return { ok: false, code: "QUOTA_EXCEEDED", detail: `This month's ${opts.monthlyTokens} tokens would be passed by this reply (about ${estimate}); nothing was stored` };
       }
+      // The same client_id may have been stored while this one waited for its reservation: then this one is the duplicate.
+      const stored = opts.clientId ? this.byClientId(author.userId, opts.clientId) : undefined;
+      if (stored) {
+        await releaseTokens(this.tenantDb(config), reservation);
+        return { ok: true, message: toWire(stored), duplicate: true, replyId: null };
+      }
     }
-    const message = this.store({ role: "user", content, authorId: author.userId, clientId: opts.clientId ?? null, status: "complete" });
+    let message: WireMessage;
+    try {
+      message = this.store({ role: "user", content, authorId: author.userId, clientId: opts.clientId ?? null, status: "complete" });
+    } catch (err) {
+      if (config && reservation) await releaseTokens(this.tenantDb(config), reservation);
+      throw err;
+    }
     this.broadcast({ type: "message", message }, (identity) => (identity.user_id === author.userId && opts.clientId ? { client_id: opts.clientId } : {}));
     if (!opts.reply) return { ok: true, message, duplicate: false, replyId: null };
     const { replyId, events } = this.startReply(author, reservation, opts.stream ?? false);
     return { ok: true, message, duplicate: false, replyId, events };
+  }
+
+  /**
+   * Closes the sockets of a member, of an API key, or every socket (a suspended tenant), with
+   * `code`; answers how many it closed. Called when access ends, so it takes effect at once.
+   */
+  async closeSockets(who: SocketMatch, code: number, reason: string): Promise<number> {
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const identity = ws.deserializeAttachment() as SocketIdentity;
+      const matches = who.everyone || (who.userId !== undefined && identity.user_id === who.userId) || (who.apiKeyId !== undefined && identity.api_key_id === who.apiKeyId);
+      if (!matches) continue;
+      ws.close(code, reason);
+      closed++;
+    }
+    if (closed) this.broadcastPresence();
+    return closed;
   }
 
   /** Messages after `after`, oldest first. */
@@ -202,7 +238,7 @@ export class ConversationRoom extends DurableObject<Env> {
   async destroy(): Promise<void> {
     this.destroyed = true;
     for (const reply of this.replies.values()) reply.controller.abort();
-    for (const ws of this.ctx.getWebSockets()) ws.close(4404, "conversation deleted");
+    for (const ws of this.ctx.getWebSockets()) ws.close(CLOSE_CODES.deleted, "conversation deleted");
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.cachedConfig = null;
@@ -219,12 +255,21 @@ export class ConversationRoom extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !identity.success) {
       return new Response("expected an authenticated WebSocket upgrade", { status: 400 });
     }
+    const mine = this.ctx.getWebSockets().filter((ws) => credentialOf(ws.deserializeAttachment() as SocketIdentity) === credentialOf(identity.data) && ws.readyState === WebSocket.OPEN);
+    if (mine.length >= MAX_SOCKETS_PER_CREDENTIAL) {
+      // Each of them closes by its credential's expiry at the latest: an honest upper bound for Retry-After.
+      const firstExpiry = Math.min(...mine.map((ws) => (ws.deserializeAttachment() as SocketIdentity).expires_at));
+      const retryAfter = Math.max(1, Math.ceil((firstExpiry - Date.now()) / 1000));
+      return Response.json({ limit: MAX_SOCKETS_PER_CREDENTIAL, retry_after: retryAfter }, { status: 429 });
+    }
+    const arriving = !this.participants().some((p) => p.user_id === identity.data.user_id);
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [identity.data.user_id]);
     server.serializeAttachment(identity.data);
     const config = this.config();
     this.sendFrame(server, { type: "ready", conversation_id: config?.conversationId ?? "", last_seq: this.lastSeq(), participants: this.participants() });
-    this.broadcast({ type: "presence", participants: this.participants() });
+    // Presence changes when someone arrives or leaves, not with each of their tabs: O(sockets) per arrival, not per socket.
+    if (arriving) this.broadcastPresence(server);
     const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim()) ?? [];
     const headers = offered.includes(SUBPROTOCOL) ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : undefined;
     return new Response(null, { status: 101, webSocket: client, headers });
@@ -246,7 +291,16 @@ export class ConversationRoom extends DurableObject<Env> {
     }
     const identity = SocketIdentity.parse(ws.deserializeAttachment());
     if (this.closeIfExpired(ws, identity)) return;
-    const f = frame.data;
+    try {
+      await this.handleFrame(ws, identity, frame.data);
+    } catch (err) {
+      // Logged whole; the client learns only that it failed, and the socket stays open.
+      this.log.error("socket.frame_failed", { ...errorFields(err), type: frame.data.type });
+      this.sendError(ws, "INTERNAL_ERROR", "Something went wrong on our side; try again");
+    }
+  }
+
+  private async handleFrame(ws: WebSocket, identity: SocketIdentity, f: ClientFrame): Promise<void> {
     switch (f.type) {
       case "ping":
         return this.sendFrame(ws, { type: "pong" });
@@ -263,12 +317,20 @@ export class ConversationRoom extends DurableObject<Env> {
       }
       case "message": {
         if (!identity.can_post) return this.sendError(ws, "FORBIDDEN", "Your role may read this conversation but not post to it");
-        if (identity.rate_limit) {
-          const decision = await take(this.env.RATE_LIMITER, identity.rate_limit, (p) => this.ctx.waitUntil(p));
-          if (!decision.ok) return this.sendError(ws, "RATE_LIMITED", `Over the ${identity.rate_limit.policy} limit; retry in ${decision.resetSeconds} s`);
+        // A post counts as an HTTP request would: under the key, the member and the tenant.
+        for (const limit of identity.rate_limits) {
+          const decision = await take(this.env.RATE_LIMITER, limit, (p) => this.ctx.waitUntil(p));
+          if (!decision.ok) {
+            return this.sendFrame(ws, { type: "error", code: "RATE_LIMITED", message: `Over the ${limit.policy} limit; retry in ${decision.resetSeconds} s`, retry_after: decision.resetSeconds });
+          }
         }
         const author = { userId: identity.user_id, apiKeyId: identity.api_key_id };
         const sent = await this.send(author, f.content, { clientId: f.client_id, reply: f.reply, monthlyTokens: identity.monthly_tokens });
+        if (!sent.ok && sent.code === "TENANT_SUSPENDED") {
+          this.sendError(ws, sent.code, sent.detail);
+          await this.closeSockets({ everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
+          return;
+        }
         if (!sent.ok) return this.sendError(ws, sent.code, sent.detail);
         if (sent.duplicate) this.sendFrame(ws, { type: "message", message: sent.message, ...(f.client_id ? { client_id: f.client_id } : {}) });
         return;
@@ -278,11 +340,22 @@ export class ConversationRoom extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     ws.close(code === 1005 ? 1000 : code, reason);
-    this.broadcast({ type: "presence", participants: this.participants(ws) });
+    this.presenceAfterLeaving(ws);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.broadcast({ type: "presence", participants: this.participants(ws) });
+    this.presenceAfterLeaving(ws);
+  }
+
+  /** Presence goes out only when the one leaving was a participant's last socket. */
+  private presenceAfterLeaving(ws: WebSocket) {
+    const identity = ws.deserializeAttachment() as SocketIdentity | null;
+    const participants = this.participants(ws);
+    if (!identity || !participants.some((p) => p.user_id === identity.user_id)) this.broadcast({ type: "presence", participants }, undefined, ws);
+  }
+
+  private broadcastPresence(except?: WebSocket) {
+    this.broadcast({ type: "presence", participants: this.participants() }, undefined, except);
   }
 
   /** Retention: deletes messages older than the conversation's retention, then sweeps again later. */
@@ -307,6 +380,15 @@ export class ConversationRoom extends DurableObject<Env> {
       this.cachedConfig = row ? (JSON.parse(row.value) as RoomConfig) : null;
     }
     return this.cachedConfig;
+  }
+
+  private byClientId(authorId: string, clientId: string): MessageRow | undefined {
+    return this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, authorId, clientId).toArray()[0];
+  }
+
+  private async tenantSuspended(config: RoomConfig): Promise<boolean> {
+    const row = await this.env.CONTROL_DB.prepare(`SELECT status FROM tenants WHERE id = ?`).bind(config.tenantId).first<{ status: string }>();
+    return row?.status !== "active";
   }
 
   private lastSeq(): number {
@@ -499,7 +581,7 @@ export class ConversationRoom extends DurableObject<Env> {
    */
   private closeIfExpired(ws: WebSocket, identity: SocketIdentity): boolean {
     if (identity.expires_at > Date.now()) return false;
-    ws.close(4401, "credential expired; reconnect with a fresh token and resume");
+    ws.close(CLOSE_CODES.credential, "credential expired; reconnect with a fresh token and resume");
     return true;
   }
 
@@ -517,6 +599,11 @@ export class ConversationRoom extends DurableObject<Env> {
       }
     }
   }
+}
+
+/** The credential a socket was opened with: its API key, or its member's access tokens as one. */
+function credentialOf(identity: SocketIdentity): string {
+  return identity.api_key_id ?? `user:${identity.user_id}`;
 }
 
 function toWire(row: MessageRow): WireMessage {

@@ -22,6 +22,26 @@ export class RateLimiter extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS admitted (second INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, until INTEGER NOT NULL)`);
+  }
+
+  /**
+   * Takes one of at most `max` concurrent slots (an open event stream, say) for up to `ttlMs`: a
+   * holder that dies without releasing frees its slot by then. Refused with when the first frees.
+   */
+  acquire(max: number, ttlMs: number): { slot: string } | { retryMs: number } {
+    const now = Date.now();
+    this.sql.exec(`DELETE FROM slots WHERE until <= ?`, now);
+    const held = this.sql.exec<{ n: number; first: number | null }>(`SELECT count(*) AS n, MIN(until) AS first FROM slots`).one();
+    if (held.n >= max) return { retryMs: (held.first ?? now) - now };
+    const slot = crypto.randomUUID();
+    this.sql.exec(`INSERT INTO slots (id, until) VALUES (?, ?)`, slot, now + ttlMs);
+    return { slot };
+  }
+
+  /** Frees a slot taken with `acquire`. */
+  releaseSlot(slot: string): void {
+    this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot);
   }
 
   /** Admits up to `want` requests now, within `limit` per `windowSeconds`. */

@@ -13,6 +13,8 @@ export interface TestSocket {
   next(type: string, where?: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
   send(frame: unknown): void;
   close(): void;
+  /** Resolves when the server closes the socket, with its code and reason. */
+  closed: Promise<{ code: number; reason: string }>;
 }
 
 /** Opens a WebSocket to a conversation the way a server client would (or a browser, with `via`). */
@@ -35,6 +37,7 @@ export async function connect(
     frames.push(JSON.parse(e.data as string) as Frame);
     for (const w of waiters) w();
   });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
   ws.accept();
   let cursor = 0;
   const socket: TestSocket = {
@@ -65,6 +68,7 @@ export async function connect(
     },
     send: (frame) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
     close: () => ws.close(1000, "done"),
+    closed,
   };
   return { status: 101, socket };
 }

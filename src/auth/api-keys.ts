@@ -1,9 +1,9 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { apiKeys } from "../db/control/schema";
 import type { ControlDb } from "../db/router";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { TtlCache } from "../lib/ttl-cache";
-import { PERMISSIONS, ROLE_PERMISSIONS, type Permission, type Role } from "./permissions";
+import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from "./permissions";
 
 /** Every key starts with this, so a bearer credential says whether it is a key or a JWT. */
 export const API_KEY_PREFIX = "tsk_";
@@ -42,14 +42,18 @@ export interface ResolvedApiKey {
 
 /**
  * Finds a live key of this tenant by its secret. A key of another tenant, a revoked or an
- * expired one is null. What it may do is its scopes within its creator's role.
+ * expired one is null. What it may do is its scopes within its creator's role. With `fresh`
+ * (every write), the key is read now rather than from this isolate's 10-second memory.
  */
-export async function findApiKey(db: ControlDb, tenantId: string, secret: string, now = new Date()): Promise<ResolvedApiKey | null> {
+export async function findApiKey(db: ControlDb, tenantId: string, secret: string, opts: { fresh: boolean }, now = new Date()): Promise<ResolvedApiKey | null> {
   const hash = await sha256Hex(secret);
-  let row = liveKeys.get(hash);
+  let row = opts.fresh ? undefined : liveKeys.get(hash);
   if (!row) {
     row = await db.select().from(apiKeys).where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt))).get();
-    if (!row) return null;
+    if (!row) {
+      liveKeys.delete(hash);
+      return null;
+    }
     liveKeys.set(hash, row, API_KEY_CACHE_TTL_MS);
   }
   if (row.tenantId !== tenantId) return null;
@@ -79,4 +83,35 @@ export function parseScopes(json: string): Permission[] {
   const known = new Set<string>(PERMISSIONS);
   const value: unknown = JSON.parse(json);
   return Array.isArray(value) ? value.filter((s): s is Permission => typeof s === "string" && known.has(s)) : [];
+}
+
+/** A key about to be stored; its role is not given: it is the creator's role at the moment of the insert. */
+export interface NewApiKey {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  hash: string;
+  scopes: Permission[];
+  createdBy: string;
+  expiresAt: string | null;
+  rateLimitPerMinute: number | null;
+}
+
+/**
+ * Stores a key only if its creator is, at that instant, a member whose role grants every scope
+ * (and `api_keys:write`): the membership is read by the INSERT itself, and the key's ceiling is
+ * that role. Null when the creator is no longer such a member — nothing is written.
+ */
+export async function insertApiKey(db: ControlDb, key: NewApiKey): Promise<typeof apiKeys.$inferSelect | null> {
+  const allowed = ROLES.filter((r) => [...key.scopes, "api_keys:write" as const].every((p) => ROLE_PERMISSIONS[r].has(p)));
+  if (!allowed.length) return null;
+  const inserted = await db.get<{ id: string } | undefined>(sql`
+    INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, role, created_by, expires_at, rate_limit_per_minute)
+    SELECT ${key.id}, ${key.tenantId}, ${key.name}, ${key.prefix}, ${key.hash}, ${JSON.stringify(key.scopes)}, m.role, ${key.createdBy}, ${key.expiresAt}, ${key.rateLimitPerMinute}
+    FROM memberships m
+    WHERE m.tenant_id = ${key.tenantId} AND m.user_id = ${key.createdBy} AND m.role IN ${allowed}
+    RETURNING id`);
+  if (!inserted) return null;
+  return (await db.select().from(apiKeys).where(eq(apiKeys.id, inserted.id)).get()) ?? null;
 }

@@ -18,7 +18,6 @@ export interface TenantRecord {
 export type HostTarget = { kind: "platform" } | { kind: "tenant"; tenant: TenantRecord } | { kind: "unknown" };
 
 const SLUG_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const KV_TTL_SECONDS = 3600;
 const memory = new TtlCache<{ tenant: TenantRecord | null }>(2000);
 
 const kvKey = (host: string) => `host:${host}`;
@@ -32,10 +31,13 @@ export function normalizeHost(raw: string): string {
 
 /**
  * Resolves a host to its tenant: `{slug}.{BASE_DOMAIN}` or an attached custom hostname.
- * Looks in this isolate's memory (a few seconds), then KV (shared, invalidated on change),
- * then the control database.
+ * Looks in this isolate's memory (a few seconds), then KV, then the control database.
+ *
+ * Only the changes themselves write KV (`publishTenant`), with the state they just wrote; a
+ * request never does. A request that read the database just before a suspension could otherwise
+ * put the tenant back in KV as active after the suspension had replaced it.
  */
-export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number, waitUntil: (p: Promise<unknown>) => void): Promise<HostTarget> {
+export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number): Promise<HostTarget> {
   const host = normalizeHost(rawHost);
   const base = env.BASE_DOMAIN;
   if (host === base) return { kind: "platform" };
@@ -43,20 +45,16 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number,
   const hit = memory.get(host);
   if (hit) return hit.tenant ? { kind: "tenant", tenant: hit.tenant } : { kind: "unknown" };
 
-  let tenant = await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json");
-  if (!tenant) {
-    tenant = await lookupHost(env, host);
-    // Only hits go to KV: caching misses there would let a flood of made-up hosts become KV writes.
-    if (tenant) waitUntil(env.TENANT_CACHE.put(kvKey(host), JSON.stringify(tenant), { expirationTtl: KV_TTL_SECONDS }));
-  }
+  const tenant = (await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json")) ?? (await lookupHost(env, host));
   memory.set(host, { tenant }, ttlSeconds * 1000);
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };
 }
 
+const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding };
+
 async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> {
   const db = controlDb(env);
   const suffix = `.${env.BASE_DOMAIN}`;
-  const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding };
   if (host.endsWith(suffix)) {
     const slug = host.slice(0, -suffix.length);
     if (!SLUG_LABEL.test(slug)) return null;
@@ -66,17 +64,23 @@ async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> 
   return row ?? null;
 }
 
-/** Every host that reaches a tenant: its subdomain and its attached hostnames. */
-export async function hostsOfTenant(env: Env, tenant: { id: string; slug: string }): Promise<string[]> {
-  const rows = await controlDb(env).select({ hostname: hostnames.hostname }).from(hostnames).where(eq(hostnames.tenantId, tenant.id));
-  return [`${tenant.slug}.${env.BASE_DOMAIN}`, ...rows.map((r) => r.hostname)];
-}
-
 /**
- * Drops cached lookups for these hosts, in KV for every isolate and in this isolate's
- * memory. Other isolates may serve their memory copy for up to TENANT_CACHE_TTL_SECONDS.
+ * After a change to a tenant or its hostnames: reads the tenant as it now is and writes that record
+ * under every host that reaches it (and drops `detached` hosts), in KV for every isolate and in
+ * this isolate's memory. Other isolates may serve their memory copy for TENANT_CACHE_TTL_SECONDS,
+ * and KV takes up to a minute to reach every Cloudflare location.
  */
-export async function invalidateHosts(env: Env, hosts: string[]): Promise<void> {
-  for (const host of hosts) memory.delete(normalizeHost(host));
-  await Promise.all(hosts.map((h) => env.TENANT_CACHE.delete(kvKey(normalizeHost(h)))));
+export async function publishTenant(env: Env, tenantId: string, detached: string[] = []): Promise<void> {
+  const db = controlDb(env);
+  const [tenant, attached] = await db.batch([
+    db.select(columns).from(tenants).where(eq(tenants.id, tenantId)),
+    db.select({ hostname: hostnames.hostname }).from(hostnames).where(eq(hostnames.tenantId, tenantId)),
+  ]);
+  const record = tenant[0];
+  for (const host of detached) memory.delete(normalizeHost(host));
+  await Promise.all(detached.map((h) => env.TENANT_CACHE.delete(kvKey(normalizeHost(h)))));
+  if (!record?.dbBinding) return;
+  const hosts = [`${record.slug}.${env.BASE_DOMAIN}`, ...attached.map((r) => r.hostname)].map(normalizeHost);
+  for (const host of hosts) memory.delete(host);
+  await Promise.all(hosts.map((h) => env.TENANT_CACHE.put(kvKey(h), JSON.stringify(record))));
 }

@@ -1,4 +1,5 @@
 import { and, eq, type SQL, sql } from "drizzle-orm";
+import { ApiError } from "../lib/errors";
 import type { TenantDb } from "./router";
 import { tokenQuota } from "./tenant/schema";
 
@@ -37,11 +38,15 @@ export async function reserveTokens(db: TenantDb, tenantId: string, tokens: numb
   return reserved.length ? { tenantId, month, tokens } : null;
 }
 
-/** Replaces a reservation with the tokens the call really used. */
+/**
+ * Replaces a reservation with the tokens the call really used, counting at most what was reserved:
+ * the reservation fitted the quota, so a provider that overran its output limit (or a prompt longer
+ * than estimated) can never push the month past it. Usage events still record every token.
+ */
 export async function settleTokens(db: TenantDb, r: Reservation, used: number): Promise<void> {
   await db
     .update(tokenQuota)
-    .set({ reserved: sql`MAX(0, ${tokenQuota.reserved} - ${r.tokens})`, used: sql`${tokenQuota.used} + ${used}` })
+    .set({ reserved: sql`MAX(0, ${tokenQuota.reserved} - ${r.tokens})`, used: sql`${tokenQuota.used} + ${Math.min(used, r.tokens)}` })
     .where(and(eq(tokenQuota.tenantId, r.tenantId), eq(tokenQuota.month, r.month)))
     .run();
 }
@@ -54,4 +59,14 @@ export async function releaseTokens(db: TenantDb, r: Reservation): Promise<void>
 /** The query for this month's quota row (none before the month's first reservation), for a batch. */
 export function quotaRow(db: TenantDb, tenantId: string, now = new Date()) {
   return db.select({ used: tokenQuota.used, reserved: tokenQuota.reserved }).from(tokenQuota).where(and(eq(tokenQuota.tenantId, tenantId), eq(tokenQuota.month, monthOf(now))));
+}
+
+/** Seconds until the first second of next month (UTC), when monthly quotas start again. */
+export function secondsToNextMonth(now = new Date()): number {
+  return Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000);
+}
+
+/** The 429 for a spent monthly quota, with Retry-After at the start of next month. */
+export function quotaExceeded(detail: string, now = new Date()): ApiError {
+  return new ApiError("QUOTA_EXCEEDED", detail, { headers: { "Retry-After": String(secondsToNextMonth(now)) } });
 }

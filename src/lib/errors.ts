@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   UPGRADE_REQUIRED: { status: 426, title: "WebSocket upgrade required" },
   RATE_LIMITED: { status: 429, title: "Too many requests" },
   QUOTA_EXCEEDED: { status: 429, title: "Monthly token quota used up" },
+  TOO_MANY_CONNECTIONS: { status: 429, title: "Too many open connections for this credential" },
+  TOO_MANY_LOGIN_ATTEMPTS: { status: 429, title: "Too many failed sign-in attempts for this account" },
   NO_TENANT_DATABASE: { status: 503, title: "No tenant database available" },
   QUEUE_UNAVAILABLE: { status: 503, title: "Could not queue the run" },
   INTERNAL_ERROR: { status: 500, title: "Internal error" },

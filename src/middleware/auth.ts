@@ -2,13 +2,14 @@ import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { API_KEY_PREFIX, findApiKey, markApiKeyUsed } from "../auth/api-keys";
+import { currentRole, SAFE_METHODS } from "../auth/membership";
 import { ROLE_PERMISSIONS, type Permission } from "../auth/permissions";
 import { ACCESS_TOKEN_TTL_SECONDS, verifyAccessToken } from "../auth/tokens";
 import type { AppEnv, Principal } from "../context";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
-import { enforceLimits, principalLimit } from "./rate-limit";
+import { enforceLimits, limitAnonymous, principalLimits } from "./rate-limit";
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -42,13 +43,20 @@ function webSocketCredential(c: Context<AppEnv>): string {
   return credential;
 }
 
-/** Resolves an API key (`tsk_…`) or an access JWT for the host's tenant. */
+/**
+ * Resolves an API key (`tsk_…`) or an access JWT for the host's tenant, with what its holder may
+ * do *now*: an access token's role claim is not trusted, the membership is read (a write reads it
+ * fresh; a read may use what this isolate read in the last 10 s), so a removed member's token is
+ * refused and a demoted one's carries the lower role. A key's ceiling is kept in step with its
+ * creator's role by the membership writes themselves, and writes read the key fresh too.
+ */
 async function authenticate(c: Context<AppEnv>, credential: string): Promise<Principal> {
   const tenant = c.var.tenant;
+  const fresh = !SAFE_METHODS.has(c.req.method);
+  const db = controlDb(c.env);
 
   if (credential.startsWith(API_KEY_PREFIX)) {
-    const db = controlDb(c.env);
-    const key = await findApiKey(db, tenant.id, credential);
+    const key = await findApiKey(db, tenant.id, credential, { fresh });
     if (!key) throw unauthenticated("The API key is unknown, revoked or expired", "INVALID_TOKEN");
     const now = new Date();
     if (!key.lastUsedAt || now.getTime() - new Date(key.lastUsedAt).getTime() > LAST_USED_RESOLUTION_MS) {
@@ -63,18 +71,41 @@ async function authenticate(c: Context<AppEnv>, credential: string): Promise<Pri
 
   const token = await verifyAccessToken(tokenConfig(c), credential, tenant.id);
   if (!token) throw unauthenticated("The access token is invalid, expired or for another tenant", "INVALID_TOKEN");
-  return { kind: "user", userId: token.userId, role: token.role, permissions: ROLE_PERMISSIONS[token.role], expiresAt: token.exp * 1000 };
+  const role = await currentRole(db, tenant.id, token.userId, { fresh });
+  if (!role) throw unauthenticated("The access token's holder is no longer a member of this tenant", "INVALID_TOKEN");
+  return { kind: "user", userId: token.userId, role, permissions: ROLE_PERMISSIONS[role], expiresAt: token.exp * 1000 };
 }
 
-/** Counts the request under the caller's own limit (member or API key). */
+/**
+ * Authenticates, counting a request whose credential is missing or refused under its client
+ * address (never under the tenant: only the tenant's own members and keys spend its budget).
+ */
+async function authenticateOrCount(c: Context<AppEnv>, readCredential: (c: Context<AppEnv>) => string): Promise<Principal> {
+  try {
+    return await authenticate(c, readCredential(c));
+  } catch (err) {
+    await limitAnonymous(c);
+    throw err;
+  }
+}
+
+/** Counts the request under the caller's own limits (key, member) and then the tenant's. */
 async function limitPrincipal(c: Context<AppEnv>, principal: Principal) {
-  await enforceLimits(c, [principalLimit(c.var.tenant, c.var.plan, principal)]);
+  await enforceLimits(c, principalLimits(c.var.tenant, c.var.plan, principal));
+}
+
+/** For routes anyone may call on a tenant's host (login, refresh, invitations): counted per client address. */
+export function publicRoute() {
+  return createMiddleware<AppEnv>(async function publicRoute(c, next) {
+    await limitAnonymous(c);
+    await next();
+  });
 }
 
 /** Requires any valid credential for the host's tenant. */
 export function requireAuth() {
   return createMiddleware<AppEnv>(async function requireAuth(c, next) {
-    const principal = await authenticate(c, bearerCredential(c));
+    const principal = await authenticateOrCount(c, bearerCredential);
     await limitPrincipal(c, principal);
     c.set("principal", principal);
     await next();
@@ -87,13 +118,14 @@ export function requireAuth() {
  */
 export function requirePermission(permission: Permission, opts: { from?: "header" | "websocket" } = {}) {
   return createMiddleware<AppEnv>(async function requirePermission(c, next) {
-    const principal = await authenticate(c, opts.from === "websocket" ? webSocketCredential(c) : bearerCredential(c));
+    const principal = await authenticateOrCount(c, opts.from === "websocket" ? webSocketCredential : bearerCredential);
+    // Counted before the permission check: refused calls spend the caller's budget too.
+    await limitPrincipal(c, principal);
     if (!principal.permissions.has(permission)) {
       throw principal.kind === "api_key" && ROLE_PERMISSIONS[principal.role].has(permission)
         ? new ApiError("INSUFFICIENT_SCOPE", `This API key lacks the scope ${permission}`)
         : new ApiError("FORBIDDEN", `Your role (${principal.role}) does not grant ${permission}`);
     }
-    await limitPrincipal(c, principal);
     c.set("principal", principal);
     await next();
   });

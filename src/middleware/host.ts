@@ -3,17 +3,31 @@ import type { AppEnv } from "../context";
 import { resolveHost } from "../db/directory";
 import { planOf } from "../db/plans";
 import { ApiError } from "../lib/errors";
-import { clientLimit, enforceLimits, tenantLimit } from "./rate-limit";
+import { clientLimit, enforceLimits } from "./rate-limit";
 
 /** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */
 export function isPlatformPath(path: string): boolean {
   return path === "/v1/signup" || path.startsWith("/v1/platform/");
 }
 
+/** A DNS name or bracketed IPv6 address, with an optional port: no userinfo, spaces, commas or paths. */
+const HOST_SYNTAX = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The request's host. workerd builds the URL from the client's Host header (in production,
+ * wrangler dev and an in-process test fetch alike), but a URL parser quietly drops userinfo
+ * (`demo@acme` is `acme` to it), so the header itself must be a plain host or the request is refused.
+ */
 function requestHost(req: Request): string {
-  // workerd builds the URL from the client's Host header, so the URL's host is the Host
-  // (in production, wrangler dev and an in-process test fetch alike).
-  return new URL(req.url).host;
+  const url = new URL(req.url);
+  for (const host of [req.headers.get("host"), url.username || url.password ? `${url.username}@${url.host}` : url.host]) {
+    if (host !== null && !HOST_SYNTAX.test(host)) {
+      throw new ApiError("VALIDATION_FAILED", "The Host header must be a plain host name, with an optional port", {
+        errors: [{ in: "header", field: "host", message: "no userinfo, spaces, commas or paths" }],
+      });
+    }
+  }
+  return url.host;
 }
 
 /**
@@ -22,7 +36,7 @@ function requestHost(req: Request): string {
  */
 export function hostRouting() {
   return createMiddleware<AppEnv>(async function hostRouting(c, next) {
-    const target = await resolveHost(c.env, requestHost(c.req.raw), c.var.config.TENANT_CACHE_TTL_SECONDS, (p) => c.executionCtx.waitUntil(p));
+    const target = await resolveHost(c.env, requestHost(c.req.raw), c.var.config.TENANT_CACHE_TTL_SECONDS);
     if (isPlatformPath(c.req.path)) {
       if (target.kind !== "platform") throw new ApiError("NOT_FOUND", "This route is served on the platform host only");
       // Platform routes have no tenant to count against: signup and the operator API count per client address.
@@ -35,7 +49,7 @@ export function hostRouting() {
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
     c.set("tenant", target.tenant);
     c.set("plan", await planOf(c.env, target.tenant.planId));
-    await enforceLimits(c, [tenantLimit(target.tenant, c.var.plan)]);
+    // The tenant's budget is counted after authentication, so only its own members and keys spend it.
     return next();
   });
 }

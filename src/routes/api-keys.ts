@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt } from "drizzle-orm";
-import { forgetCachedApiKeys, mintApiKey, parseScopes } from "../auth/api-keys";
+import { insertApiKey, mintApiKey, parseScopes } from "../auth/api-keys";
+import { revokeLiveAccess } from "../auth/revocation";
 import { PERMISSIONS } from "../auth/permissions";
 import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
@@ -86,22 +87,19 @@ export const apiKeyRoutes = router()
       throw new ApiError("VALIDATION_FAILED", "expires_at is in the past", { errors: [{ in: "body", field: "expires_at", message: "must be in the future" }] });
     }
     const minted = await mintApiKey();
-    const row = await controlDb(c.env)
-      .insert(apiKeys)
-      .values({
-        id: newId("key"),
-        tenantId: c.var.tenant.id,
-        name: body.name,
-        prefix: minted.prefix,
-        keyHash: minted.hash,
-        scopes: JSON.stringify([...new Set(body.scopes)]),
-        role: principal.role,
-        createdBy: principal.userId,
-        expiresAt: body.expires_at ? new Date(body.expires_at).toISOString() : null,
-        rateLimitPerMinute: body.rate_limit_per_minute ?? null,
-      })
-      .returning()
-      .get();
+    const row = await insertApiKey(controlDb(c.env), {
+      id: newId("key"),
+      tenantId: c.var.tenant.id,
+      name: body.name,
+      prefix: minted.prefix,
+      hash: minted.hash,
+      scopes: [...new Set(body.scopes)],
+      createdBy: principal.userId,
+      expiresAt: body.expires_at ? new Date(body.expires_at).toISOString() : null,
+      rateLimitPerMinute: body.rate_limit_per_minute ?? null,
+    });
+    // The creator's membership ended or shrank after this request was authenticated.
+    if (!row) throw new ApiError("FORBIDDEN", "Your current role does not grant these scopes");
     await recordAudit(c, { action: "api_key.created", resourceType: "api_key", resourceId: row.id, details: { name: row.name, scopes: parseScopes(row.scopes) } });
     return c.json({ ...render(row), key: minted.key }, 201);
   })
@@ -126,7 +124,7 @@ export const apiKeyRoutes = router()
       throw new ApiError("FORBIDDEN", "Only admins and owners revoke other members' keys");
     }
     await db.update(apiKeys).set({ revokedAt: new Date().toISOString() }).where(and(eq(apiKeys.id, id), eq(apiKeys.tenantId, tenantId))).run();
-    forgetCachedApiKeys();
+    await revokeLiveAccess(c.env, c.var.tenant, { apiKeyId: id }, "API key revoked");
     await recordAudit(c, { action: "api_key.revoked", resourceType: "api_key", resourceId: id });
     return c.body(null, 204);
   });

@@ -11,7 +11,9 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
-import { principalLimit } from "../middleware/rate-limit";
+import { principalLimits } from "../middleware/rate-limit";
+import { recordSocket, roomOf } from "../conversations/sockets";
+import { quotaExceeded } from "../db/quota";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";
@@ -191,11 +193,7 @@ const render = (r: ConversationRow): z.infer<typeof ConversationSchema> => ({
   updated_at: r.updatedAt,
 });
 
-/** The room of one conversation of one tenant: the name carries both, so ids never collide across tenants. */
-function room(c: Context<AppEnv>, conversationId: string) {
-  const ns = c.env.CONVERSATION_ROOM;
-  return ns.get(ns.idFromName(`${c.var.tenant.id}:${conversationId}`));
-}
+const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
 
 function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
   return {
@@ -320,7 +318,7 @@ export const conversationRoutes = router()
     const stream = Boolean(body.reply) && (c.req.header("accept")?.includes("text/event-stream") ?? false);
     const plan = c.var.plan;
     const sent = await stub.send(author, body.content, { clientId: body.client_id, reply: body.reply, stream, monthlyTokens: plan.monthlyTokens });
-    if (!sent.ok) throw new ApiError("QUOTA_EXCEEDED", sent.detail, { headers: { "Retry-After": String(secondsToNextMonth()) } });
+    if (!sent.ok) throw sent.code === "TENANT_SUSPENDED" ? new ApiError("TENANT_SUSPENDED", sent.detail) : quotaExceeded(sent.detail);
     if (!stream || !sent.events) return c.json({ ...sent.message, reply_id: sent.replyId }, 201);
     const head = new TextEncoder().encode(`event: message\ndata: ${JSON.stringify({ type: "message", message: sent.message })}\n\n`);
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -342,12 +340,21 @@ export const conversationRoutes = router()
       can_post: p.permissions.has("conversations:write"),
       expires_at: p.expiresAt,
       monthly_tokens: plan.monthlyTokens,
-      rate_limit: c.var.config.RATE_LIMITS === "on" ? principalLimit(c.var.tenant, plan, p) : null,
+      rate_limits: c.var.config.RATE_LIMITS === "on" ? principalLimits(c.var.tenant, plan, p) : [],
     };
     const headers = new Headers({ upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(identity) });
     const protocols = c.req.header("sec-websocket-protocol");
     if (protocols) headers.set("sec-websocket-protocol", protocols);
-    return room(c, id).fetch(new Request(c.req.url, { headers })) as unknown as Response;
+    // Noted before it opens, so that ending this credential's access can find the room.
+    await recordSocket(c.env, c.var.tenant, { id: newId("sck"), conversationId: id, userId: p.userId, apiKeyId: p.kind === "api_key" ? p.keyId : null, expiresAt: p.expiresAt });
+    const res = (await room(c, id).fetch(new Request(c.req.url, { headers }))) as unknown as Response;
+    if (res.status === 429) {
+      const refused = (await res.json()) as { limit: number; retry_after: number };
+      throw new ApiError("TOO_MANY_CONNECTIONS", `This credential already holds ${refused.limit} sockets on this conversation; close one first`, {
+        headers: { "Retry-After": String(refused.retry_after) },
+      });
+    }
+    return res;
   });
 
 /**
@@ -368,9 +375,4 @@ async function relay(head: Uint8Array, events: ReadableStream<Uint8Array>, out: 
   } catch {
     await reader.cancel().catch(() => {});
   }
-}
-
-/** Seconds until the first second of next month (UTC), when monthly quotas start again. */
-function secondsToNextMonth(now = new Date()): number {
-  return Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000);
 }

@@ -1,10 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
-import { ROLES } from "../auth/permissions";
+import { startAttempt } from "../auth/attempts";
+import { currentRole, holdsRole, rolesGranting } from "../auth/membership";
+import { roleAllows, ROLES } from "../auth/permissions";
+import { recordSecurityEvent } from "../auth/security-events";
 import { discardSession, startSession } from "../auth/sessions";
 import { invitations, memberships, users } from "../db/control/schema";
 import { controlDb } from "../db/router";
-import { tokenConfig } from "../middleware/auth";
+import { publicRoute, tokenConfig } from "../middleware/auth";
+import { clientAddress } from "../middleware/rate-limit";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -60,12 +64,14 @@ const acceptInvitation = createRoute({
   path: "/v1/invitations/{token}/accept",
   tags: ["Members"],
   summary: "Accept an invitation: join the tenant and get tokens",
-  description: "A new user sets their name and password; an existing user proves theirs.",
+  description:
+    "A new user sets their name and password; an existing user proves theirs. A wrong password spends the invitation (ask for a new one), counts against the account's failed sign-ins, and shows in that account's security events.",
+  middleware: [publicRoute()] as const,
   request: {
     params: z.object({ token: z.string().min(1).max(128) }),
     body: jsonBody(z.object({ name: PersonName, password: Password })),
   },
-  responses: { 200: jsonResponse(TokenPairSchema.extend({ user: UserSchema }), "Joined"), ...errors(400, 401, 404, 409, 410, 415) },
+  responses: { 200: jsonResponse(TokenPairSchema.extend({ user: UserSchema }), "Joined"), ...errors(400, 401, 403, 404, 409, 410, 415, 429) },
 });
 
 /** Invitations into the host's tenant. */
@@ -93,6 +99,8 @@ export const invitationRoutes = router()
       expiresAt: new Date(Date.now() + INVITATION_TTL_MS).toISOString(),
     };
     const plan = c.var.plan;
+    // The inviter must still be allowed to invite (an owner, to invite an owner) when the row is written.
+    const actorStillInvites = holdsRole(tenantId, c.var.principal.userId, role === "owner" ? ["owner"] : rolesGranting(["invitations:write"]));
     // Members and pending invitations both hold a seat; the check sits inside the insert so racing invitations cannot both pass.
     const inserted = await db
       .insert(invitations)
@@ -100,11 +108,16 @@ export const invitationRoutes = router()
         sql`SELECT ${row.id}, ${row.tenantId}, ${row.email}, ${row.role}, ${row.tokenHash}, ${row.invitedBy}, ${row.expiresAt}, NULL, ${new Date().toISOString()}
             WHERE (SELECT count(*) FROM memberships WHERE tenant_id = ${tenantId})
                 + (SELECT count(*) FROM invitations WHERE tenant_id = ${tenantId} AND accepted_at IS NULL AND expires_at > ${new Date().toISOString()})
-                < ${plan.seats}`,
+                < ${plan.seats}
+              AND ${actorStillInvites}`,
       )
       .returning({ id: invitations.id })
       .get();
-    if (!inserted) throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken by members and pending invitations`);
+    if (!inserted) {
+      const role = await currentRole(db, tenantId, c.var.principal.userId, { fresh: true });
+      if (!role || !roleAllows(role, "invitations:write")) throw new ApiError("FORBIDDEN", "Your current role does not allow inviting");
+      throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken by members and pending invitations`);
+    }
     await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role } });
     return c.json({ id: row.id, email, role, token, expires_at: row.expiresAt }, 201);
   })
@@ -147,8 +160,19 @@ export const invitationRoutes = router()
     if (invitation.acceptedAt || new Date(invitation.expiresAt) <= now) throw new ApiError("INVITATION_INVALID", "This invitation was used or has expired");
 
     const existing = await db.select().from(users).where(eq(users.email, invitation.email)).get();
-    if (existing && !(await verifyPassword(password, existing.passwordHash))) {
-      throw new ApiError("INVALID_CREDENTIALS", "This email already has an account: give its password to accept");
+    if (existing) {
+      // Someone else's invitation must not be a way to guess this account's password: each guess
+      // spends the invitation, counts as the account's failed sign-in, and the account sees it.
+      const attempt = await startAttempt(c.env, invitation.email);
+      if (!(await verifyPassword(password, existing.passwordHash))) {
+        const spent = await db.delete(invitations).where(and(eq(invitations.id, invitation.id), isNull(invitations.acceptedAt))).returning({ id: invitations.id }).get();
+        await recordSecurityEvent(db, { userId: existing.id, tenantId, kind: "invitation_accept_failed", clientAddress: clientAddress(c) });
+        if (spent) {
+          await recordAudit(c, { action: "invitation.spent", resourceType: "invitation", resourceId: invitation.id, details: { reason: "wrong password" } }, { actor: { type: "user", id: existing.id } });
+        }
+        throw new ApiError("INVALID_CREDENTIALS", "This email already has an account and that is not its password; the invitation is now void, ask for a new one");
+      }
+      await attempt.succeeded();
     }
     const newUser = existing ? undefined : { id: newId("usr"), email: invitation.email, name, passwordHash: await hashPassword(password) };
     const user = existing ?? { ...newUser!, createdAt: now.toISOString() };
@@ -193,6 +217,7 @@ export const invitationRoutes = router()
       }
       throw err;
     }
+    if (existing) await recordSecurityEvent(db, { userId: user.id, tenantId, kind: "invitation_accepted", clientAddress: clientAddress(c) });
     await recordAudit(
       c,
       { action: "invitation.accepted", resourceType: "member", resourceId: user.id, details: { invitation_id: invitation.id, role: invitation.role } },

@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
+import { and, desc, eq, lt } from "drizzle-orm";
 import { ROLES } from "../auth/permissions";
-import { users } from "../db/control/schema";
+import { securityEvents, tenants, users } from "../db/control/schema";
 import { controlDb } from "../db/router";
 import { requireAuth } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
-import { bearer, errors, jsonResponse, router } from "./openapi";
+import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { bearer, errors, jsonResponse, pageOf, router } from "./openapi";
 
 export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), created_at: z.string() }).openapi("User");
 
@@ -34,8 +35,44 @@ const meRoute = createRoute({
   responses: { 200: jsonResponse(MeSchema, "The caller"), ...errors(401, 403, 404) },
 });
 
-/** `GET /v1/me`. */
-export const meRoutes = router().openapi(meRoute, async (c) => {
+const SecurityEventSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(["login_failed", "invitation_accept_failed", "invitation_accepted"]),
+    tenant: z.object({ id: z.string(), slug: z.string().nullable() }).openapi({ description: "Where it happened: any tenant, not only this one" }),
+    client_address: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi("SecurityEvent");
+
+const securityEventsRoute = createRoute({
+  method: "get",
+  path: "/v1/me/security-events",
+  tags: ["Identity"],
+  summary: "What happened to your account in any tenant: failed sign-ins, invitations tried and accepted (90 days)",
+  security: bearer,
+  middleware: [requireAuth()] as const,
+  request: { query: PageQuery },
+  responses: { 200: jsonResponse(pageOf(SecurityEventSchema), "A page of events, newest first"), ...errors(400, 401, 403, 404) },
+});
+
+/** `GET /v1/me` and `GET /v1/me/security-events`. */
+export const meRoutes = router()
+  .openapi(securityEventsRoute, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const rows = await controlDb(c.env)
+      .select({ id: securityEvents.id, kind: securityEvents.kind, tenantId: securityEvents.tenantId, slug: tenants.slug, clientAddress: securityEvents.clientAddress, createdAt: securityEvents.createdAt })
+      .from(securityEvents)
+      .leftJoin(tenants, eq(tenants.id, securityEvents.tenantId))
+      .where(and(eq(securityEvents.userId, c.var.principal.userId), cursor ? lt(securityEvents.id, decodeCursor(cursor, "sev")) : undefined))
+      .orderBy(desc(securityEvents.id))
+      .limit(limit + 1);
+    return c.json(
+      page(rows, limit, (e) => ({ id: e.id, kind: e.kind, tenant: { id: e.tenantId, slug: e.slug }, client_address: e.clientAddress, created_at: e.createdAt })),
+      200,
+    );
+  })
+  .openapi(meRoute, async (c) => {
   const p = c.var.principal;
   const user = await controlDb(c.env).select().from(users).where(eq(users.id, p.userId)).get();
   if (!user) throw new ApiError("INVALID_TOKEN", "The user behind this credential no longer exists");

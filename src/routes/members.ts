@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
-import { forgetCachedApiKeys } from "../auth/api-keys";
-import { ROLE_RANK, ROLES, type Role } from "../auth/permissions";
+import { currentRole, holdsRole, rolesGranting } from "../auth/membership";
+import { revokeLiveAccess } from "../auth/revocation";
+import { ROLE_RANK, ROLES, roleAllows, type Role } from "../auth/permissions";
 import { revokeMemberSessions } from "../auth/sessions";
 import type { Principal } from "../context";
 import { apiKeys, memberships, users } from "../db/control/schema";
@@ -49,6 +50,21 @@ const removeMember = createRoute({
 /** Only an owner may touch an owner or make one. */
 export function assertMayAssign(actor: Principal, role: Role) {
   if (role === "owner" && actor.role !== "owner") throw new ApiError("FORBIDDEN", "Only an owner can grant or change the owner role");
+}
+
+/**
+ * The condition, checked inside the write, that the acting member still may manage `roles`:
+ * still an owner or admin now (an owner, when an owner is involved), whatever their token said.
+ */
+export function actorStillManages(tenantId: string, actor: Principal, roles: Role[]) {
+  const needed = roles.includes("owner") ? (["owner"] as const) : rolesGranting(["members:write"]);
+  return holdsRole(tenantId, actor.userId, needed);
+}
+
+/** Why a guarded write changed nothing: the actor lost the right meanwhile (403), or else `otherwise`. */
+async function refusal(db: ControlDb, tenantId: string, actor: Principal, otherwise: ApiError): Promise<ApiError> {
+  const role = await currentRole(db, tenantId, actor.userId, { fresh: true });
+  return role && roleAllows(role, "members:write") ? otherwise : new ApiError("FORBIDDEN", "Your current role does not allow managing members");
 }
 
 async function findMember(db: ControlDb, tenantId: string, userId: string) {
@@ -100,7 +116,11 @@ export const memberRoutes = router()
 
     const demotedAbove = ROLES.filter((r) => ROLE_RANK[r] > ROLE_RANK[role]);
     const [updated] = await db.batch([
-      db.update(memberships).set({ role }).where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId), notLastOwner(tenantId))).returning(),
+      db
+        .update(memberships)
+        .set({ role })
+        .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId), notLastOwner(tenantId), actorStillManages(tenantId, c.var.principal, [member.role, role])))
+        .returning(),
       // A key never exceeds its creator's role: a demotion lowers the ceiling of their keys too.
       db
         .update(apiKeys)
@@ -116,8 +136,8 @@ export const memberRoutes = router()
           ),
         ),
     ]);
-    if (!updated.length) throw new ApiError("LAST_OWNER", "This is the tenant's last owner; make another member owner first");
-    forgetCachedApiKeys();
+    if (!updated.length) throw await refusal(db, tenantId, c.var.principal, new ApiError("LAST_OWNER", "This is the tenant's last owner; make another member owner first"));
+    await revokeLiveAccess(c.env, c.var.tenant, { userId }, "role changed; reconnect to continue with the new role");
     await recordAudit(c, { action: "member.role_changed", resourceType: "member", resourceId: userId, details: { from: member.role, to: role } });
     return c.json(render({ ...member, role }), 200);
   })
@@ -131,15 +151,18 @@ export const memberRoutes = router()
     // Sessions and keys end only if the delete happened (the last-owner guard may refuse it).
     const gone = sql`NOT EXISTS (SELECT 1 FROM memberships WHERE tenant_id = ${tenantId} AND user_id = ${userId})`;
     const [deleted] = await db.batch([
-      db.delete(memberships).where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId), notLastOwner(tenantId))).returning(),
+      db
+        .delete(memberships)
+        .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId), notLastOwner(tenantId), actorStillManages(tenantId, c.var.principal, [member.role])))
+        .returning(),
       revokeMemberSessions(db, tenantId, userId, "membership_ended", now, gone),
       db
         .update(apiKeys)
         .set({ revokedAt: now.toISOString() })
         .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt), gone)),
     ]);
-    if (!deleted.length) throw new ApiError("LAST_OWNER", "This is the tenant's last owner; it cannot be removed");
-    forgetCachedApiKeys();
+    if (!deleted.length) throw await refusal(db, tenantId, c.var.principal, new ApiError("LAST_OWNER", "This is the tenant's last owner; it cannot be removed"));
+    await revokeLiveAccess(c.env, c.var.tenant, { userId }, "membership ended");
     await recordAudit(c, { action: "member.removed", resourceType: "member", resourceId: userId, details: { role: member.role } });
     return c.body(null, 204);
   });

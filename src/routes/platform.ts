@@ -2,7 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import type { AppEnv } from "../context";
 import { hostnames, plans, tenants } from "../db/control/schema";
-import { hostsOfTenant, invalidateHosts } from "../db/directory";
+import { CLOSE_CODES } from "../../durable-objects/conversation-protocol";
+import { closeSockets } from "../conversations/sockets";
+import { publishTenant } from "../db/directory";
 import { moveCredit } from "../db/credits";
 import { poolStatus, syncPool } from "../db/pool";
 import { controlDb } from "../db/router";
@@ -168,7 +170,9 @@ async function changeStatus(c: Context<AppEnv>, id: string, status: "active" | "
   const db = controlDb(c.env);
   const tenant = await findTenant(c, id);
   const updated = await db.update(tenants).set({ status, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get();
-  await invalidateHosts(c.env, await hostsOfTenant(c.env, tenant));
+  await publishTenant(c.env, tenant.id);
+  // Open sockets do not pass the host check again: a suspension closes them itself (4403).
+  if (status === "suspended" && updated?.dbBinding) await closeSockets(c.env, { id: tenant.id, dbBinding: updated.dbBinding }, { everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
   const action = status === "suspended" ? "tenant.suspended" : "tenant.reactivated";
   await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated!, actor: { type: "platform" } });
   return { ...renderTenant(updated!), db_binding: updated!.dbBinding };
@@ -199,7 +203,7 @@ export const platformRoutes = router()
       throw new ApiError("VALIDATION_FAILED", `No plan ${plan}`, { errors: [{ in: "body", field: "plan", message: "no such plan" }] });
     }
     const updated = (await db.update(tenants).set({ planId: plan, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get())!;
-    await invalidateHosts(c.env, await hostsOfTenant(c.env, tenant));
+    await publishTenant(c.env, tenant.id);
     await recordAudit(c, { action: "tenant.plan_changed", resourceType: "tenant", resourceId: tenant.id, details: { from: tenant.planId, to: plan } }, { tenant: updated, actor: { type: "platform" } });
     return c.json({ ...renderTenant(updated), db_binding: updated.dbBinding }, 200);
   })
@@ -227,7 +231,7 @@ export const platformRoutes = router()
       .returning()
       .get();
     if (!inserted) throw new ApiError("CONFLICT", `${body.hostname} is already attached`, { errors: [{ in: "body", field: "hostname", message: "already attached" }] });
-    await invalidateHosts(c.env, [body.hostname]);
+    await publishTenant(c.env, tenant.id);
     await recordAudit(c, { action: "domain.attached", resourceType: "hostname", resourceId: body.hostname }, { tenant, actor: { type: "platform" } });
     return c.json({ hostname: inserted.hostname, tenant_id: tenant.id, verified_at: verifiedAt }, 201);
   })
@@ -245,7 +249,7 @@ export const platformRoutes = router()
     const { hostname } = c.req.valid("param");
     const deleted = await controlDb(c.env).delete(hostnames).where(eq(hostnames.hostname, hostname)).returning().get();
     if (!deleted) throw new ApiError("NOT_FOUND", `${hostname} is not attached`);
-    await invalidateHosts(c.env, [hostname]);
+    await publishTenant(c.env, deleted.tenantId, [hostname]);
     const tenant = await findTenant(c, deleted.tenantId);
     await recordAudit(c, { action: "domain.detached", resourceType: "hostname", resourceId: hostname }, { tenant, actor: { type: "platform" } });
     return c.body(null, 204);

@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
 import { eventAfterChange } from "../db/outbox";
-import { quotaRow } from "../db/quota";
+import { quotaExceeded, quotaRow } from "../db/quota";
 import { tenantDb } from "../db/router";
 import { agents, outbox, projects, promptVersions, RUN_STATUSES, runs } from "../db/tenant/schema";
 
@@ -17,6 +17,7 @@ import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import type { RunMessage } from "../runs/consumer";
 import { type AgentConfig, failRun, isFinished, requestCancel, type RunRow, runSummary } from "../runs/store";
 import { pickByWeight, renderTemplate } from "../runs/template";
+import { openStream } from "../limits/streams";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 import { PromptKey } from "./prompts";
 
@@ -207,6 +208,14 @@ async function replay(c: Context<AppEnv>, existing: RunRow, requestHash: string)
   return c.json(render(existing), 202, { "idempotent-replayed": "true", location: `/v1/runs/${existing.id}` });
 }
 
+/** The longest prompt a run sends the model (about 50,000 tokens), checked before anything is stored. */
+export const MAX_PROMPT_CHARS = 200_000;
+
+const promptTooLong = (field: string, length: number) =>
+  new ApiError("VALIDATION_FAILED", `The rendered prompt would be ${length} characters; the limit is ${MAX_PROMPT_CHARS}`, {
+    errors: [{ in: "body", field, message: `renders a prompt of ${length} characters, over the limit of ${MAX_PROMPT_CHARS}` }],
+  });
+
 /** What the run will send the model: a prompt version rendered with the input, or `input.text`. */
 function promptFor(key: string | null, versions: PromptVersionRow[], pinned: number | undefined, input: Record<string, unknown>) {
   if (!key) {
@@ -224,7 +233,8 @@ function promptFor(key: string | null, versions: PromptVersionRow[], pinned: num
       ? new ApiError("VALIDATION_FAILED", `No version of prompt ${key} has traffic weight; pin prompt_version or set weights`, { errors: [{ in: "body", field: "prompt_key", message: "no version has weight" }] })
       : new ApiError("NOT_FOUND", `Prompt ${key} has no version ${pinned}`, { errors: [{ in: "body", field: "prompt_version", message: "no such version" }] });
   }
-  const rendered = renderTemplate(chosen.template, input);
+  const rendered = renderTemplate(chosen.template, input, MAX_PROMPT_CHARS);
+  if (!rendered.ok && "tooLong" in rendered) throw promptTooLong("input", rendered.tooLong);
   if (!rendered.ok) {
     throw new ApiError("VALIDATION_FAILED", `Prompt ${key} v${chosen.version} needs ${rendered.missing.join(", ")}`, {
       errors: rendered.missing.map((name) => ({ in: "body", field: `input.${name}`, message: "the prompt uses this variable" })),
@@ -274,7 +284,7 @@ export const runRoutes = router()
     const plan = c.var.plan;
     const quota = quotaRows[0] ?? { used: 0, reserved: 0 };
     if (quota.used + quota.reserved >= plan.monthlyTokens) {
-      throw new ApiError("QUOTA_EXCEEDED", `This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
+      throw quotaExceeded(`This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
     }
     const config: AgentConfig = {
       model: agent.model,
@@ -376,6 +386,7 @@ export const runRoutes = router()
     const db = tenantDb(c.env, tenant);
     const lastEventId = c.req.valid("header")["last-event-id"];
     let after = lastEventId && /^evt_[0-9a-z]{26}$/.test(lastEventId) ? lastEventId : "";
+    const release = await openStream(c, STREAM_MAX_MS);
     const encoder = new TextEncoder();
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
@@ -412,6 +423,8 @@ export const runRoutes = router()
       } catch {
         // The client went away.
         await writer.abort().catch(() => {});
+      } finally {
+        await release();
       }
     };
     c.executionCtx.waitUntil(pump());

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { eq, sql } from "drizzle-orm";
 import { startSession } from "../auth/sessions";
 import { memberships, tenantDatabases, tenants, users } from "../db/control/schema";
-import { invalidateHosts } from "../db/directory";
+import { publishTenant } from "../db/directory";
 import { controlDb } from "../db/router";
 import { tokenConfig } from "../middleware/auth";
 import { hashPassword, verifyPassword } from "../lib/crypto";
@@ -86,11 +86,12 @@ export const signupRoutes = router().openapi(signupRoute, async (c) => {
   }
 
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, tenantId)).get())!;
-  // A lookup of this host before signup cached "unknown"; drop it.
-  await invalidateHosts(c.env, [`${body.tenant.slug}.${c.env.BASE_DOMAIN}`]);
+  // A lookup of this host before signup remembered "unknown" in this isolate; publishing replaces it.
+  await publishTenant(c.env, tenantId);
+  // The audit log is the tenant's to read: it names nothing of the platform's inside (such as the database binding).
   await recordAudit(
     c,
-    { action: "tenant.created", resourceType: "tenant", resourceId: tenantId, details: { slug: tenant.slug, db_binding: tenant.dbBinding } },
+    { action: "tenant.created", resourceType: "tenant", resourceId: tenantId, details: { slug: tenant.slug } },
     { tenant, actor: { type: "user", id: user.id } },
   );
   return c.json({ ...session.tokens, tenant: renderTenant(tenant), user: renderUser(user) }, 201);

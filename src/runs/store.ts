@@ -58,13 +58,15 @@ const heldBy = (leaseToken: string) => sql`${runs.status} = 'RUNNING' AND ${runs
 
 /**
  * Gives back the tokens the run's attempt reserved, if `condition` (on the run as it is before the
- * batch's later statements change it) holds. First in a batch, so it sees the reservation.
+ * batch's later statements change it) holds, counting `used` of them — never more than were
+ * reserved, so an overrunning provider cannot push the month past its quota (as `settleTokens`).
+ * First in a batch, so it sees the reservation.
  */
 function releaseReservation(db: TenantDb, run: { tenantId: string; id: string }, condition: SQL, used = 0) {
   const held = (column: SQL) => sql`(SELECT ${column} FROM ${runs} WHERE ${isRun(run)} AND ${condition})`;
   return db
     .update(tokenQuota)
-    .set({ reserved: sql`MAX(0, ${tokenQuota.reserved} - ${held(sql`${runs.reservedTokens}`)})`, used: sql`${tokenQuota.used} + ${used}` })
+    .set({ reserved: sql`MAX(0, ${tokenQuota.reserved} - ${held(sql`${runs.reservedTokens}`)})`, used: sql`${tokenQuota.used} + MIN(${used}, COALESCE(${held(sql`${runs.reservedTokens}`)}, 0))` })
     .where(and(eq(tokenQuota.tenantId, run.tenantId), sql`${tokenQuota.month} = ${held(sql`${runs.reservedMonth}`)}`));
 }
 

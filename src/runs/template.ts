@@ -6,13 +6,23 @@ export function templateVariables(template: string): string[] {
   return [...new Set([...template.matchAll(VARIABLE)].map((m) => m[1]!))];
 }
 
-export type Rendered = { ok: true; text: string } | { ok: false; missing: string[] };
+export type Rendered = { ok: true; text: string } | { ok: false; missing: string[] } | { ok: false; tooLong: number };
 
-/** Fills a template's variables from `values`; every variable must have a value. */
-export function renderTemplate(template: string, values: Record<string, unknown>): Rendered {
-  const missing = templateVariables(template).filter((name) => values[name] === undefined || values[name] === null);
+/** A variable's value: only `values`' own properties count, so `{{constructor}}` is missing, not `Object`. */
+const valueOf = (values: Record<string, unknown>, name: string) => (Object.hasOwn(values, name) ? values[name] : undefined);
+
+/**
+ * Fills a template's variables from `values`; every variable must have a value. A result longer
+ * than `maxChars` is refused with its length (a short template repeating a long value can
+ * otherwise render many times its input's size).
+ */
+export function renderTemplate(template: string, values: Record<string, unknown>, maxChars: number): Rendered {
+  const missing = templateVariables(template).filter((name) => valueOf(values, name) === undefined || valueOf(values, name) === null);
   if (missing.length) return { ok: false, missing };
-  return { ok: true, text: template.replace(VARIABLE, (_, name: string) => String(values[name])) };
+  let length = template.length;
+  for (const m of template.matchAll(VARIABLE)) length += String(valueOf(values, m[1]!)).length - m[0].length;
+  if (length > maxChars) return { ok: false, tooLong: length };
+  return { ok: true, text: template.replace(VARIABLE, (_, name: string) => String(valueOf(values, name))) };
 }
 
 /**

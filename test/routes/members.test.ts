@@ -22,9 +22,13 @@ describe("invitations", () => {
   it("makes an existing user prove their password, and keeps them one account", async () => {
     const a = await createTenant();
     const b = await createTenant();
-    const inv = await call(`${b.host}/v1/invitations`, { token: b.owner.token, body: { email: a.owner.email, role: "viewer" } });
+    const invite = () => call(`${b.host}/v1/invitations`, { token: b.owner.token, body: { email: a.owner.email, role: "viewer" } });
+    const inv = await invite();
     expectProblem(await call(`${b.host}/v1/invitations/${inv.body.token}/accept`, { body: { name: "A", password: "wrong password" } }), 401, "INVALID_CREDENTIALS");
-    const ok = await call(`${b.host}/v1/invitations/${inv.body.token}/accept`, { body: { name: "A", password: PASSWORD } });
+    // A wrong guess spent that invitation; a new one is needed.
+    expectProblem(await call(`${b.host}/v1/invitations/${inv.body.token}/accept`, { body: { name: "A", password: PASSWORD } }), 404, "NOT_FOUND");
+    const again = await invite();
+    const ok = await call(`${b.host}/v1/invitations/${again.body.token}/accept`, { body: { name: "A", password: PASSWORD } });
     expectStatus(ok, 200);
     expect(ok.body.user.id).toBe(a.owner.id);
   });

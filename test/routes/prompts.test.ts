@@ -9,8 +9,11 @@ const addVersion = (t: TestTenant, key: string, body: Record<string, unknown>) =
 describe("prompt templates", () => {
   it("finds {{variables}} and fills them, naming the ones missing", () => {
     expect(templateVariables("Write about {{topic}} for {{ audience }}; {{topic}} again")).toEqual(["topic", "audience"]);
-    expect(renderTemplate("Hi {{name}}, {{n}} left", { name: "Ada", n: 3 })).toEqual({ ok: true, text: "Hi Ada, 3 left" });
-    expect(renderTemplate("Hi {{name}} from {{city}}", { name: "Ada" })).toEqual({ ok: false, missing: ["city"] });
+    expect(renderTemplate("Hi {{name}}, {{n}} left", { name: "Ada", n: 3 }, 1000)).toEqual({ ok: true, text: "Hi Ada, 3 left" });
+    expect(renderTemplate("Hi {{name}} from {{city}}", { name: "Ada" }, 1000)).toEqual({ ok: false, missing: ["city"] });
+    // Only own properties are variables: nothing inherited from Object.prototype renders.
+    expect(renderTemplate("{{constructor}} {{toString}} {{__proto__}}", { toString: "own" }, 1000)).toEqual({ ok: false, missing: ["constructor", "__proto__"] });
+    expect(renderTemplate("{{a}}{{a}}{{a}}", { a: "xyz" }, 8)).toEqual({ ok: false, tooLong: 9 });
   });
 
   it("picks versions in proportion to their weights", () => {

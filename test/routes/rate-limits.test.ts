@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createConversation } from "../conversations";
-import { call, createKey, createTenant, expectProblem, expectStatus } from "../harness";
+import { addMember, call, createKey, createTenant, expectProblem, expectStatus, PASSWORD } from "../harness";
 import { open } from "../ws";
 
 const planOf = async (id: string) => (await env.CONTROL_DB.prepare("SELECT * FROM plans WHERE id = ?").bind(id).first<{ requests_per_minute: number; member_requests_per_minute: number }>())!;
@@ -15,16 +15,57 @@ describe("rate limits", () => {
     expect(counts).toEqual({ 200: 50, 429: 150 });
   });
 
-  it("admits exactly the plan's requests per minute for a whole tenant", async () => {
+  it("admits exactly the plan's requests per minute for a whole tenant, spent by its members and keys together", async () => {
     const t = await createTenant();
     const { requests_per_minute } = await planOf("free");
-    // Unauthenticated requests to an unknown route still count against the tenant.
-    const results = await Promise.all(Array.from({ length: requests_per_minute + 40 }, () => call(`${t.host}/v1/nowhere`)));
-    expect(results.filter((r) => r.status === 404)).toHaveLength(requests_per_minute);
-    expect(results.filter((r) => r.status === 429)).toHaveLength(40);
+    // Two members' keys (each under its own member's limit) share the tenant's budget.
+    const admin = await addMember(t, "admin");
+    const keys = [(await createKey(t, t.owner.token, ["projects:read"])).key, (await createKey(t, admin.token, ["projects:read"])).key];
+    const used = 3; // the key creations above were counted too
+    const results = await Promise.all(Array.from({ length: requests_per_minute + 40 }, (_, i) => call(`${t.host}/v1/projects`, { token: keys[i % 2] })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(requests_per_minute - used);
+    expect(results.filter((r) => r.status === 429).every((r) => r.body.code === "RATE_LIMITED")).toBe(true);
     // Another tenant is not affected.
     const other = await createTenant();
     expectStatus(await call(`${other.host}/v1/projects`, { token: other.owner.token }), 200);
+  });
+
+  it("never lets anonymous traffic spend the tenant's budget: it counts per client address", async () => {
+    const t = await createTenant();
+    const { ANONYMOUS_REQUESTS_PER_MINUTE } = await import("../../src/middleware/rate-limit");
+    const attacker = { "cf-connecting-ip": "203.0.113.66" };
+    // More anonymous requests than the tenant's whole budget, from one address: with no credential, a bad one, and bad logins.
+    const flood = await Promise.all(
+      Array.from({ length: ANONYMOUS_REQUESTS_PER_MINUTE + 10 }, (_, i) =>
+        i % 3 === 0
+          ? call(`${t.host}/v1/projects`, { headers: attacker })
+          : i % 3 === 1
+            ? call(`${t.host}/v1/projects`, { headers: attacker, token: "tsk_not-a-key" })
+            : call(`${t.host}/v1/auth/refresh`, { headers: attacker, body: { refresh_token: "rt_guess" } }),
+      ),
+    );
+    expect(flood.filter((r) => r.status === 429)).toHaveLength(10);
+    const refused = flood.find((r) => r.status === 429)!;
+    expectProblem(refused, 429, "RATE_LIMITED");
+    expect(refused.headers.get("ratelimit-policy")).toBe(`"anonymous";q=${ANONYMOUS_REQUESTS_PER_MINUTE};w=60`);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    // The owner, from anywhere, and their login, are untouched.
+    const mine = await call(`${t.host}/v1/projects`, { token: t.owner.token, headers: { "cf-connecting-ip": "198.51.100.9" } });
+    expectStatus(mine, 200);
+    expect(mine.headers.get("ratelimit")).toMatch(/^"(member|tenant)";r=\d+;t=\d+$/);
+    const login = await call(`${t.host}/v1/auth/login`, { headers: { "cf-connecting-ip": "198.51.100.9" }, body: { email: t.owner.email, password: PASSWORD } });
+    expectStatus(login, 200);
+  });
+
+  it("counts an API key's traffic under its member too, so more keys do not mean more requests", async () => {
+    const t = await createTenant();
+    const { member_requests_per_minute } = await planOf("free");
+    const keys = await Promise.all([1, 2, 3].map(() => createKey(t, t.owner.token, ["projects:read"])));
+    const used = 3; // the three key creations
+    const results = await Promise.all(Array.from({ length: member_requests_per_minute }, (_, i) => call(`${t.host}/v1/projects`, { token: keys[i % 3]!.key })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(member_requests_per_minute - used);
+    const refused = results.find((r) => r.status === 429)!;
+    expect(refused.body.detail).toContain("member limit");
   });
 
   it("answers a refusal with 429 RATE_LIMITED, Retry-After and the RateLimit headers", async () => {
@@ -32,7 +73,7 @@ describe("rate limits", () => {
     const { key } = await createKey(t, t.owner.token, ["projects:read"], { rate_limit_per_minute: 2 });
     const first = await call(`${t.host}/v1/projects`, { token: key });
     expectStatus(first, 200);
-    expect(first.headers.get("ratelimit-policy")).toBe(`"tenant";q=120;w=60, "api_key";q=2;w=60`);
+    expect(first.headers.get("ratelimit-policy")).toBe(`"api_key";q=2;w=60, "member";q=120;w=60, "tenant";q=120;w=60`);
     expect(first.headers.get("ratelimit")).toMatch(/^"api_key";r=1;t=\d+$/);
     await call(`${t.host}/v1/projects`, { token: key });
     const refused = await call(`${t.host}/v1/projects`, { token: key });

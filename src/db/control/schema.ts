@@ -163,3 +163,20 @@ export const creditBalances = sqliteTable("credit_balances", {
   tenantId: text().primaryKey(),
   balanceMicros: integer().notNull().default(0),
 });
+
+/**
+ * What happened to an account that its owner should be able to see, whichever tenant it happened
+ * in: failed logins, failed and successful invitation acceptances. Kept 90 days.
+ */
+export const securityEvents = sqliteTable(
+  "security_events",
+  {
+    id: text().primaryKey(),
+    userId: text().notNull(),
+    tenantId: text().notNull(),
+    kind: text({ enum: ["login_failed", "invitation_accept_failed", "invitation_accepted"] }).notNull(),
+    clientAddress: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("security_events_user_idx").on(t.userId, t.id)],
+);

@@ -61,6 +61,24 @@ export const conversations = sqliteTable(
   (t) => [index("conversations_tenant_idx").on(t.tenantId, t.id), index("conversations_project_idx").on(t.tenantId, t.projectId, t.id)],
 );
 
+/**
+ * The conversation sockets opened in the last few minutes, so that ending someone's access (a
+ * removal, a demotion, a revoked key, a suspended tenant) reaches the rooms where they listen.
+ * A socket never outlives its credential (`expires_at`), so older rows are dead and are pruned.
+ */
+export const liveSockets = sqliteTable(
+  "live_sockets",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    conversationId: text().notNull(),
+    userId: text().notNull(),
+    apiKeyId: text(),
+    expiresAt: text().notNull(),
+  },
+  (t) => [index("live_sockets_user_idx").on(t.tenantId, t.userId, t.expiresAt), index("live_sockets_expiry_idx").on(t.tenantId, t.expiresAt)],
+);
+
 /** One model call: who made it, for which project, which model and provider, tokens and cost. */
 export const usageEvents = sqliteTable(
   "usage_events",

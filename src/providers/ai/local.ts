@@ -39,6 +39,8 @@ export class LocalAiProvider implements AiProvider {
     let text = "";
     for (const [i, word] of words.entries()) {
       if (request.signal?.aborted) break;
+      // The output limit holds here as it does at a real provider: the reply stops before passing it.
+      if (request.maxTokens !== undefined && estimateTokens(text + word) > request.maxTokens) break;
       if (lastUser.includes(LOCAL_FAILURE_TRIGGER) && i === Math.min(3, words.length - 1)) {
         throw new ProviderError("local model: simulated provider failure");
       }

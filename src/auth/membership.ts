@@ -1,0 +1,65 @@
+import { and, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { memberships } from "../db/control/schema";
+import type { ControlDb } from "../db/router";
+import { TtlCache } from "../lib/ttl-cache";
+import { ROLE_PERMISSIONS, ROLES, type Permission, type Role } from "./permissions";
+
+/**
+ * How long an isolate may answer a read with a member's remembered role. Writes never use the
+ * remembered role: they read the membership as it is now (see `currentRole`).
+ */
+export const MEMBERSHIP_CACHE_TTL_MS = 10_000;
+const remembered = new TtlCache<{ role: Role | null }>(10_000);
+
+const cacheKey = (tenantId: string, userId: string) => `${tenantId}:${userId}`;
+
+/** Methods that change nothing: a remembered role may answer them. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * A user's role in a tenant as the control database has it, or null for a non-member. With
+ * `fresh`, it is read now (every write takes this path, so a removed or demoted member's
+ * still-unexpired token writes nothing beyond their current role); otherwise a value this isolate
+ * read in the last 10 seconds may answer.
+ */
+export async function currentRole(db: ControlDb, tenantId: string, userId: string, opts: { fresh: boolean }): Promise<Role | null> {
+  const key = cacheKey(tenantId, userId);
+  if (!opts.fresh) {
+    const hit = remembered.get(key);
+    if (hit) return hit.role;
+  }
+  const row = await db
+    .select({ role: memberships.role })
+    .from(memberships)
+    .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)))
+    .get();
+  const role = row?.role ?? null;
+  remembered.set(key, { role }, MEMBERSHIP_CACHE_TTL_MS);
+  return role;
+}
+
+/** Drops this isolate's remembered role of a member (after their role changed or they left). */
+export function forgetMembership(tenantId: string, userId: string): void {
+  remembered.delete(cacheKey(tenantId, userId));
+}
+
+/** The roles that grant every one of `permissions`. */
+export function rolesGranting(permissions: Iterable<Permission>): Role[] {
+  const wanted = [...permissions];
+  return ROLES.filter((r) => wanted.every((p) => ROLE_PERMISSIONS[r].has(p)));
+}
+
+/**
+ * A condition, for the WHERE of the write it guards, that holds only while `userId` is a member
+ * of `tenantId` with one of `roles`: checked by the database inside the write, so a membership
+ * that ends or shrinks between the request's check and its write still stops the write.
+ */
+export function holdsRole(tenantId: string, userId: string, roles: readonly Role[]): SQL {
+  if (!roles.length) return sql`0`;
+  return sql`EXISTS (SELECT 1 FROM memberships WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND ${inArray(memberships.role, [...roles])})`;
+}
+
+/** A subquery for a member's current role, to write into a row (an API key's ceiling) inside the same statement. */
+export function roleNow(tenantId: string, userId: string): SQL<Role> {
+  return sql<Role>`(SELECT role FROM memberships WHERE tenant_id = ${tenantId} AND user_id = ${userId})`;
+}
