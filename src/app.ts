@@ -2,6 +2,7 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
+import { routePath } from "hono/route";
 import { ApiError, problemResponse } from "./lib/errors";
 import { errorFields } from "./lib/log";
 import { hostRouting } from "./middleware/host";
@@ -27,6 +28,26 @@ import { systemRoutes } from "./routes/system";
 /** Largest request body any route but an artifact upload accepts. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 const ARTIFACT_UPLOAD = /^\/v1\/artifacts(\/[^/]+\/versions)?$/;
+
+/**
+ * The methods each registered path answers (HEAD with GET), as a lookup by request path. Built
+ * once from the router's own table, so it cannot drift from the routes.
+ */
+function allowedMethods(routes: { method: string; path: string }[]): (path: string) => string[] {
+  const byPattern = new Map<string, Set<string>>();
+  for (const r of routes) {
+    if (r.method === "ALL" || r.path.includes("*")) continue;
+    const methods = byPattern.get(r.path) ?? new Set<string>();
+    methods.add(r.method);
+    if (r.method === "GET") methods.add("HEAD");
+    byPattern.set(r.path, methods);
+  }
+  const compiled = [...byPattern].map(([pattern, methods]) => {
+    const source = pattern.split(/(:[A-Za-z_]\w*)/).map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("");
+    return { regex: new RegExp(`^${source}$`), methods: [...methods].sort() };
+  });
+  return (path) => [...new Set(compiled.filter((c) => c.regex.test(path)).flatMap((c) => c.methods))].sort();
+}
 
 /** Builds the Worker's Hono app: middleware order, routes, OpenAPI document, error handling. */
 export function createApp() {
@@ -91,7 +112,15 @@ export function createApp() {
   }));
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Tessera API" }));
 
-  app.notFound((c) => problemResponse("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, c.get("requestId")));
+  const methodsOf = allowedMethods(app.routes);
+  app.notFound((c) => {
+    // A path that exists under other methods is a 405 naming them (TRACE included), not a 404.
+    const allow = methodsOf(c.req.path);
+    if (allow.length) {
+      return problemResponse("METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here; use ${allow.join(", ")}`, c.get("requestId"), { headers: { Allow: allow.join(", ") } });
+    }
+    return problemResponse("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, c.get("requestId"));
+  });
   app.onError((err, c) => {
     const requestId = c.get("requestId") ?? "unknown";
     if (err instanceof ApiError) return problemResponse(err.code, err.message, requestId, { errors: err.errors, headers: err.headers });
@@ -101,7 +130,7 @@ export function createApp() {
     if (err instanceof HTTPException && err.status === 415) {
       return problemResponse("UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with Content-Type: application/json", requestId);
     }
-    c.get("log")?.error("unhandled", { ...errorFields(err), method: c.req.method, path: c.req.path });
+    c.get("log")?.error("unhandled", { ...errorFields(err), method: c.req.method, route: routePath(c, -1) });
     return problemResponse("INTERNAL_ERROR", "Something went wrong on our side; quote the request id if you report it", requestId);
   });
   return app;

@@ -17,6 +17,11 @@ export interface StoredContent {
   sha256: string;
 }
 
+/** The client stopped sending the body (it disconnected or stalled out): its doing, not a server error. */
+export class ClientAborted extends Error {
+  override readonly name = "ClientAborted";
+}
+
 /** The body ended before, or ran past, its declared Content-Length. */
 export class ContentLengthMismatch extends Error {
   override readonly name = "ContentLengthMismatch";
@@ -53,15 +58,33 @@ export async function putContent(bucket: R2Bucket, key: string, body: ReadableSt
       await hash.close();
     },
   });
-  const source = body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  // Reads of the client's body go through this, so a failure there is known to be the client's.
+  let clientFailed = false;
+  const reader = body?.getReader();
+  const source = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!reader) return controller.close();
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        clientFailed = true;
+        controller.error(err);
+      }
+    },
+    cancel: (reason) => reader?.cancel(reason),
+  });
   try {
     await bucket.put(key, source.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType } });
   } catch (err) {
     // The digest will never complete; nobody waits for it.
     digest.digest.catch(() => {});
     await hash.abort(err).catch(() => {});
-    // R2 may report the stream's failure in its own words; the flag says what really happened.
-    throw mismatch ? wrongLength() : err;
+    // R2 may report the stream's failure in its own words; the flags say what really happened.
+    if (mismatch) throw wrongLength();
+    if (clientFailed) throw new ClientAborted(`the client stopped sending after ${size} of ${length} bytes`, { cause: err });
+    throw err;
   }
   const sha256 = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return { key, size, sha256 };
@@ -90,8 +113,10 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     return { offset: size - length, length };
   }
   const start = Number(m[1]);
+  // A last position before the first makes the range invalid, and an invalid range is ignored (§14.1.1).
+  if (m[2] !== "" && Number(m[2]) < start) return null;
   const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start) return "unsatisfiable";
+  if (start >= size) return "unsatisfiable";
   return { offset: start, length: end - start + 1 };
 }
 

@@ -6,6 +6,8 @@ import { ROLES, type Role } from "./permissions";
 /** Access tokens live ten minutes: role changes and removals reach every token within that. */
 export const ACCESS_TOKEN_TTL_SECONDS = 600;
 const ALG = "ES256";
+/** Clock skew allowed between the signer and the verifier, in seconds. */
+const CLOCK_TOLERANCE_SECONDS = 30;
 
 /** The claims an access token carries, checked after the signature. */
 const AccessClaims = z.object({
@@ -109,6 +111,9 @@ export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId:
       audience: tenantAudience(tenantId),
       typ: "at+jwt",
       requiredClaims: ["exp", "iat", "sub"],
+      // Refuses an `iat` in the future (beyond the tolerance) and a token older than any we issue.
+      maxTokenAge: ACCESS_TOKEN_TTL_SECONDS,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
     });
     const claims = AccessClaims.safeParse(payload);
     if (!claims.success || claims.data.tid !== tenantId) return null;

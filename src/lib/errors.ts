@@ -5,6 +5,7 @@ export const ERROR_CODES = {
   VALIDATION_FAILED: { status: 400, title: "Request validation failed" },
   MALFORMED_JSON: { status: 400, title: "Malformed JSON" },
   INVALID_CURSOR: { status: 400, title: "Invalid pagination cursor" },
+  REQUEST_ABORTED: { status: 400, title: "The client stopped sending the request" },
   UNAUTHENTICATED: { status: 401, title: "Authentication required" },
   INVALID_TOKEN: { status: 401, title: "Invalid or expired token" },
   INVALID_CREDENTIALS: { status: 401, title: "Invalid credentials" },

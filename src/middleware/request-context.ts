@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { routePath } from "hono/route";
 import type { AppEnv, Principal } from "../context";
 import { loadConfig } from "../env";
 import { newId } from "../lib/ids";
@@ -25,7 +26,8 @@ export function requestContext() {
     for (const [name, value] of Object.entries(limitHeaders(c))) c.header(name, value);
     log.info("request", {
       method: c.req.method,
-      path: c.req.path,
+      // The route's pattern, never the path: paths carry secrets (an invitation's token) and ids.
+      route: routePath(c, -1),
       host: c.req.header("host"),
       status: c.res.status,
       duration_ms: Date.now() - started,

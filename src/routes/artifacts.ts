@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { ContentLengthMismatch, contentKey, etagListMatches, MAX_ARTIFACT_BYTES, parseRange, putContent, type StoredContent } from "../artifacts/store";
+import { ClientAborted, ContentLengthMismatch, contentKey, etagListMatches, MAX_ARTIFACT_BYTES, parseRange, putContent, type StoredContent } from "../artifacts/store";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange } from "../db/audit";
 import { createArtifactStatements, storageUsed, storageUsedQuery } from "../db/artifacts";
@@ -217,8 +217,14 @@ async function upload(c: Context<AppEnv>, artifactId: string, length: number, co
     return await putContent(c.env.ARTIFACTS, key, c.req.raw.body, length, contentType);
   } catch (err) {
     await c.env.ARTIFACTS.delete(key).catch(() => {});
+    if (err instanceof ClientAborted) {
+      // The client's own doing: no stack, no error level; answered in case anyone still listens.
+      c.var.log.info("artifact.upload_aborted", { artifact_id: artifactId, reason: err.message });
+      throw new ApiError("REQUEST_ABORTED", "The upload stopped before its Content-Length was reached; nothing was stored");
+    }
     if (!(err instanceof ContentLengthMismatch)) throw err;
-    c.var.log.warn("artifact.upload_failed", { ...errorFields(err), artifact_id: artifactId });
+    // A body shorter or longer than declared is also the client's doing (often a disconnect): no stack.
+    c.var.log.info("artifact.upload_incomplete", { artifact_id: artifactId, reason: err.message });
     throw new ApiError("VALIDATION_FAILED", "The body did not match its Content-Length", { errors: [{ in: "header", field: "content-length", message: err.message }] });
   }
 }

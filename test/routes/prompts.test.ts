@@ -38,7 +38,7 @@ describe("prompts", () => {
     expect(prompt.body.versions.map((v: { version: number; weight: number }) => [v.version, v.weight])).toEqual([[1, 100], [2, 0]]);
     expect((await call(`${t.host}/v1/prompts/blog.intro/versions/1`, { token: t.owner.token })).body.template).toBe("Write an intro about {{topic}}.");
     // There is no way to change a version: no PATCH/PUT route exists for one.
-    expectProblem(await call(`${t.host}/v1/prompts/blog.intro/versions/1`, { method: "PATCH", token: t.owner.token, body: { template: "x" } }), 404, "NOT_FOUND");
+    expectProblem(await call(`${t.host}/v1/prompts/blog.intro/versions/1`, { method: "PATCH", token: t.owner.token, body: { template: "x" } }), 405, "METHOD_NOT_ALLOWED");
     expect((await call(`${t.host}/v1/prompts`, { token: t.owner.token })).body.data.map((p: { key: string }) => p.key)).toEqual(["blog.intro"]);
   });
 
