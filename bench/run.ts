@@ -3,14 +3,12 @@
 // falls on both). Writes the table to BENCHMARKS.md.
 import { execSync } from "node:child_process";
 import http from "node:http";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
-import { newSigningKey } from "../scripts/dev-vars.ts";
-import { wrangler } from "../scripts/wrangler-config.ts";
+import { appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "8" }, rounds: { type: "string", default: "2" }, connections: { type: "string", default: "16" }, out: { type: "string", default: "BENCHMARKS.md" } },
@@ -30,18 +28,16 @@ const RUN_CLIENTS = 8;
 const agentPool = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 console.log("bundling the Worker (wrangler deploy --dry-run)…");
-// Inside the project: workerd names modules relative to the working directory.
 const outdir = ".bench/dist";
-await wrangler(["deploy", "--dry-run", "--outdir", outdir], { quiet: true });
-
-const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
-// Workers AI and Vectorize have no local simulation; the read path uses neither.
-// The bundle is one module, so wrangler's module rules do not apply.
-const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...appOptions } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
-const adminToken = `pat_bench_${crypto.randomUUID()}`;
-const signingKey = await newSigningKey();
-// The local model answers at once here: the run benchmark measures the platform around the model, not a simulated typing speed.
-const appBindings = { ...(appOptions.bindings ?? {}), JWT_PRIVATE_KEY: signingKey, PLATFORM_ADMIN_TOKEN: adminToken, LOCAL_AI_WORD_DELAY_MS: "0" };
+await bundleWorker(outdir);
+// BENCH_BEFORE=<git ref>: the same Worker as it was at that commit, over the same databases, measured
+// beside today's read path in the same rounds: what a change added to the request path, side by side.
+const before = process.env.BENCH_BEFORE;
+if (before) {
+  execSync(`git worktree remove --force .bench/before 2>/dev/null; git worktree add --detach .bench/before ${before}`, { stdio: "ignore", shell: "/bin/bash" });
+  await bundleWorker(join(process.cwd(), ".bench/before-dist"), ".bench/before/wrangler.toml");
+}
+const { options: appOptions, bindings: appBindings, adminToken } = await appWorkerOptions();
 
 const mf = new Miniflare({
   workers: [
@@ -63,6 +59,19 @@ const mf = new Miniflare({
       queueConsumers: {},
       unsafeDirectSockets: [{ port: 0 }],
     },
+    ...(before
+      ? [
+          {
+            ...(appOptions as object),
+            name: "tessera-before",
+            modules: true,
+            scriptPath: join(".bench/before-dist", "index.js"),
+            bindings: appBindings,
+            queueConsumers: {},
+            unsafeDirectSockets: [{ port: 0 }],
+          },
+        ]
+      : []),
     {
       // The floor of any route that reads D1: a bare Worker doing the same point read on the same database.
       name: "d1-floor",
@@ -150,38 +159,7 @@ const mf = new Miniflare({
 });
 await mf.ready;
 
-async function migrate(binding: string, dir: string) {
-  const db = await mf.getD1Database(binding, "tessera");
-  await db.exec("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)");
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
-    const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8").replaceAll("--> statement-breakpoint", ""));
-    await db.batch([...statements.map((s) => db.prepare(s)), db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file)]);
-  }
-}
-await migrate("CONTROL_DB", "migrations/control");
-for (const binding of Object.keys(appOptions.d1Databases ?? {}).filter((b) => b.startsWith("TENANT_DB_"))) await migrate(binding, "migrations/tenant");
-
-const api = async (url: string, init: RequestInit & { token?: string } = {}) => {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set("authorization", `Bearer ${init.token}`);
-  if (init.body) headers.set("content-type", "application/json");
-  const res = await mf.dispatchFetch(url, { ...init, headers } as never);
-  const body = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${JSON.stringify(body)}`);
-  return body;
-};
-await api("http://localhost/v1/platform/databases/sync", { method: "POST", token: adminToken });
-// A plan whose limits the load cannot reach (requests, tokens, storage), so limits are measured admitting, never refusing.
-await (await mf.getD1Database("CONTROL_DB", "tessera"))
-  .prepare("INSERT INTO plans (id, name, requests_per_minute, member_requests_per_minute, monthly_tokens, seats, projects, storage_bytes) VALUES ('bench', 'Bench', 100000000, 100000000, 1000000000000, 10, 10, 10000000000000)")
-  .run();
-const signup = await api("http://localhost/v1/signup", {
-  method: "POST",
-  body: JSON.stringify({ tenant: { name: "Bench", slug: "bench" }, user: { email: "bench@example.test", password: "bench password 1", name: "Bench" } }),
-});
-const jwt = signup.access_token as string;
-const tenantId = (signup.tenant as { id: string }).id;
-await api(`http://localhost/v1/platform/tenants/${tenantId}/plan`, { method: "POST", token: adminToken, body: JSON.stringify({ plan: "bench" }) });
+const { api, token: jwt, tenantId } = await preparePlatform(mf, appOptions.d1Databases ?? {}, adminToken, "bench");
 const listed = (await api("http://localhost/v1/platform/tenants", { token: adminToken })).data as { id: string; db_binding: string }[];
 const binding = listed.find((t) => t.id === tenantId)!.db_binding;
 const project = await api(`http://${TENANT_HOST}/v1/projects`, { method: "POST", token: jwt, body: JSON.stringify({ name: "Benchmarked" }) });
@@ -206,6 +184,13 @@ const targets: Target[] = [
   { name: "GET /v1/projects/{id}, API key", url: new URL(path, appUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${key.key as string}` } },
   { name: "GET /v1/projects/{id}, JWT, rate limiting off", url: new URL(path, unlimitedUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${jwt}` } },
 ];
+if (before) {
+  const beforeUrl = await mf.unsafeGetDirectURL("tessera-before");
+  targets.push(
+    { name: `GET /v1/projects/{id}, JWT, at ${before}`, url: new URL(path, beforeUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${jwt}` } },
+    { name: `GET /v1/projects/{id}, API key, at ${before}`, url: new URL(path, beforeUrl).href, headers: { host: TENANT_HOST, authorization: `Bearer ${key.key as string}` } },
+  );
+}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -223,8 +208,8 @@ async function measure(t: Target): Promise<Sample> {
 }
 
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
-if (process.env.BENCH_ONLY) {
-  // BENCH_ONLY=artifacts|runs: one section, printed, for a quick loop while working on it; writes nothing.
+if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
+  // BENCH_ONLY=artifacts|runs|reads: one section, printed, for a quick loop while working on it; writes nothing.
   console.log((await (process.env.BENCH_ONLY === "runs" ? measureRuns() : measureArtifacts())).join("\n"));
   await mf.dispose();
   process.exit(0);
@@ -236,6 +221,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     samples.get(t.name)!.push(s);
     console.log(`round ${round}  ${t.name.padEnd(44)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms${s.non2xx ? `  (${s.non2xx} non-2xx!)` : ""}`);
   }
+}
+if (process.env.BENCH_ONLY === "reads") {
+  for (const t of targets) console.log(`| ${t.name} | ${mean(samples.get(t.name)!.map((s) => s.rps)).toFixed(0)} |`);
+  await mf.dispose();
+  process.exit(0);
 }
 const wsRows = await measureWebSockets();
 const artifactRows = await measureArtifacts();

@@ -17,7 +17,7 @@ import { authRoutes } from "./routes/auth";
 import { invitationRoutes } from "./routes/invitations";
 import { memberRoutes } from "./routes/members";
 import { meRoutes } from "./routes/me";
-import { router } from "./routes/openapi";
+import { router, withCommonResponses } from "./routes/openapi";
 import { platformRoutes } from "./routes/platform";
 import { projectRoutes } from "./routes/projects";
 import { promptRoutes } from "./routes/prompts";
@@ -98,7 +98,12 @@ export function createApp() {
     description: "An access token (JWT from login/refresh) or an API key (`tsk_…`), for the tenant at the request's host.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "platformAdmin", { type: "http", scheme: "bearer", description: "PLATFORM_ADMIN_TOKEN" });
-  app.doc31("/openapi.json", (c) => ({
+  // The document as the routes declare it, plus the answers every route of its kind can give
+  // (host, limits, credentials, bodies), so it names every status the API really sends.
+  app.get("/openapi.json", (c) =>
+    c.json(
+      withCommonResponses(
+        app.getOpenAPI31Document({
     openapi: "3.1.0",
     servers: [
       { url: "https://{tenant}." + c.env.BASE_DOMAIN, description: "A tenant's API", variables: { tenant: { default: "demo", description: "The tenant's slug" } } },
@@ -109,7 +114,10 @@ export function createApp() {
       version: "0.1.0",
       description: `Multi-tenant AI content platform. Tenant routes are served on \`{slug}.${c.env.BASE_DOMAIN}\` or a tenant's custom hostname; signup and the platform operator API on \`${c.env.BASE_DOMAIN}\`. Every error is application/problem+json (RFC 9457).`,
     },
-  }));
+  }),
+      ),
+    ),
+  );
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Tessera API" }));
 
   const methodsOf = allowedMethods(app.routes);

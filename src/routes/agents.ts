@@ -9,7 +9,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
-import { errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";
 import { PromptKey } from "./prompts";
 
@@ -110,7 +110,7 @@ const updateAgent = createRoute({
       z
         .object({ ...AgentFields, name: Name.optional() })
         .refine((b) => Object.keys(b).length > 0, "give at least one field")
-        .openapi("UpdateAgent"),
+        .openapi("UpdateAgent", atLeastOneOf({ ...AgentFields, name: Name })),
     ),
   },
   responses: { 200: jsonResponse(AgentSchema, "The agent"), ...errors(400, 401, 403, 404, 415) },

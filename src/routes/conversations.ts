@@ -15,7 +15,7 @@ import { principalLimits } from "../middleware/rate-limit";
 import { recordSocket, roomOf } from "../conversations/sockets";
 import { quotaExceeded } from "../db/quota";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
-import { errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";
 
 const ConversationSchema = z
@@ -107,7 +107,7 @@ const updateConversation = createRoute({
       z
         .object({ title: Title.nullable().optional(), system_prompt: SystemPrompt.nullable().optional(), model: Model.optional(), retention_days: RetentionDays.nullable().optional() })
         .refine((b) => Object.keys(b).length > 0, "give at least one field")
-        .openapi("UpdateConversation"),
+        .openapi("UpdateConversation", atLeastOneOf({ title: Title, system_prompt: SystemPrompt, model: Model, retention_days: RetentionDays })),
     ),
   },
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errors(400, 401, 403, 404, 415) },

@@ -4,6 +4,7 @@ import type { ZodError } from "zod";
 import type { Permission } from "../auth/permissions";
 import type { AppEnv } from "../context";
 import { requirePermission } from "../middleware/auth";
+import { isPlatformPath } from "../middleware/host";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
@@ -49,7 +50,7 @@ export const Problem = z
   .openapi("Problem");
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: "Invalid request",
+  400: "Invalid request (a field, the Host header, or an upload that stopped early)",
   401: "Missing, invalid or another tenant's credential",
   403: "Not allowed for this role, key scope or tenant state",
   404: "Not found, or another tenant's",
@@ -77,6 +78,19 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 /** A JSON response entry. */
 export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
+}
+
+/** JSON Schema keywords OpenAPI 3.1 has but zod-openapi's metadata type (3.0's) lacks, such as `propertyNames`. */
+export function schema31(keywords: Record<string, unknown>): { description?: string } {
+  return keywords;
+}
+
+/**
+ * OpenAPI for a PATCH body's "give at least one field" rule, which zod states as a refinement the
+ * document cannot show by itself: one of these properties is required.
+ */
+export function atLeastOneOf(shape: Record<string, unknown>) {
+  return { anyOf: Object.keys(shape).map((key) => ({ required: [key] })) };
 }
 
 /** Bearer auth (an access JWT or an API key), named in each protected route's `security`. */
@@ -116,3 +130,29 @@ export const TokenPairSchema = z.object({
   expires_in: z.number().int(),
   refresh_token: z.string(),
 });
+
+type Operation = { responses?: Record<string, unknown>; requestBody?: unknown; security?: unknown[] };
+
+/**
+ * Adds to every `/v1` operation the errors any route of its kind can answer, which no single route
+ * declares: a bad Host or field (400), an unknown tenant or id (404) and a limit (429) everywhere;
+ * a suspended tenant (403) on tenant routes; credentials (401, 403) where the route has security;
+ * body size and type (413, 415) where it takes a body. Declared statuses are left as they are.
+ */
+export function withCommonResponses<T extends { paths?: object }>(doc: T): T {
+  for (const [path, item] of Object.entries((doc.paths ?? {}) as Record<string, Record<string, unknown>>)) {
+    if (!path.startsWith("/v1/")) continue;
+    const tenantRoute = !isPlatformPath(path);
+    for (const [method, value] of Object.entries(item)) {
+      if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
+      const op = value as Operation;
+      const statuses = [400, 404, 429];
+      if (tenantRoute) statuses.push(403);
+      if (op.security?.length) statuses.push(401, 403);
+      if (op.requestBody) statuses.push(413, 415);
+      op.responses ??= {};
+      for (const [status, response] of Object.entries(errors(...statuses))) op.responses[status] ??= response;
+    }
+  }
+  return doc;
+}

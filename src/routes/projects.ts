@@ -67,7 +67,7 @@ const updateProject = createRoute({
       z
         .object({ name: Name.optional(), description: Description.optional() })
         .refine((b) => b.name !== undefined || b.description !== undefined, "give name or description")
-        .openapi("UpdateProject"),
+        .openapi("UpdateProject", { anyOf: [{ required: ["name"] }, { required: ["description"] }] }),
     ),
   },
   responses: { 200: jsonResponse(ProjectSchema, "The project"), ...errors(400, 401, 403, 404, 415) },

@@ -8,7 +8,7 @@ import { prompts, promptVersions, runs } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { decodeCursorValue, encodeCursor, PageQuery } from "../lib/pagination";
 import { templateVariables } from "../runs/template";
-import { errors, guarded, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, router, schema31 } from "./openapi";
 
 /** A prompt's key: lowercase letters, digits, `.`, `_` and `-`. */
 export const PromptKey = z
@@ -103,8 +103,9 @@ const setWeights = createRoute({
         .object({
           weights: z
             .record(z.string().regex(/^[1-9]\d{0,5}$/, "a version number"), Weight)
-            .refine((w) => Object.values(w).some((n) => n > 0), "at least one version needs a weight above 0")
-            .openapi({ example: { "1": 50, "2": 50 } }),
+            .refine((w) => Object.keys(w).length > 0, "name at least one version")
+            // All zero is allowed: the prompt then serves only runs that pin a version.
+            .openapi({ example: { "1": 50, "2": 50 }, minProperties: 1, ...schema31({ propertyNames: { pattern: "^[1-9]\\d{0,5}$" } }) }),
         })
         .openapi("PromptWeights"),
     ),

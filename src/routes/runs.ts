@@ -18,7 +18,7 @@ import type { RunMessage } from "../runs/consumer";
 import { type AgentConfig, failRun, isFinished, requestCancel, type RunRow, runSummary } from "../runs/store";
 import { pickByWeight, renderTemplate } from "../runs/template";
 import { openStream } from "../limits/streams";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, router, schema31 } from "./openapi";
 import { PromptKey } from "./prompts";
 
 const INPUT_BYTES = 64 * 1024;
@@ -52,7 +52,11 @@ const InputValue = z.union([z.string().max(32_000), z.number(), z.boolean(), z.n
 const Input = z
   .record(z.string().min(1).max(100), InputValue)
   .refine((v) => JSON.stringify(v).length <= INPUT_BYTES, `at most ${INPUT_BYTES} bytes of JSON`)
-  .openapi({ description: "The prompt's {{variables}}; without a prompt, `text` is the message sent to the model", example: { topic: "edge computing" } });
+  .openapi({
+    description: `The prompt's {{variables}}; without a prompt, \`text\` is the message sent to the model. At most ${INPUT_BYTES} bytes of JSON.`,
+    example: { topic: "edge computing" },
+    ...schema31({ propertyNames: { minLength: 1, maxLength: 100 } }),
+  });
 
 const CreateRun = z
   .object({

@@ -97,8 +97,9 @@ describe("prompts", () => {
     const unknown = await call(`${t.host}/v1/prompts/greet/weights`, { method: "PUT", token: t.owner.token, body: { weights: { "1": 10, "7": 5 } } });
     expectProblem(unknown, 404, "NOT_FOUND");
     expect(unknown.body.errors[0].field).toBe("weights.7");
-    const zero = await call(`${t.host}/v1/prompts/greet/weights`, { method: "PUT", token: t.owner.token, body: { weights: { "1": 0 } } });
-    expectProblem(zero, 400, "VALIDATION_FAILED");
+    expectProblem(await call(`${t.host}/v1/prompts/greet/weights`, { method: "PUT", token: t.owner.token, body: { weights: {} } }), 400, "VALIDATION_FAILED");
+    // All weights at zero pause the prompt: only runs that pin a version use it.
+    expectStatus(await call(`${t.host}/v1/prompts/greet/weights`, { method: "PUT", token: t.owner.token, body: { weights: { "1": 0 } } }), 200);
     expectProblem(await addVersion(t, "Not A Key", { template: "x" }), 400, "VALIDATION_FAILED");
     expectProblem(await addVersion(t, "greet", { template: "" }), 400, "VALIDATION_FAILED");
     expectProblem(await call(`${t.host}/v1/prompts/absent/stats`, { token: t.owner.token }), 404, "NOT_FOUND");

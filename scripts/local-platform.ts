@@ -1,0 +1,67 @@
+// The platform in one local workerd (Miniflare over the bundled Worker and wrangler.toml's local
+// bindings), migrated, its pool registered and one tenant signed up: what the benchmark and the
+// fuzzer drive from Node, without a wrangler dev process per run.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Miniflare, WorkerOptions } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { newSigningKey } from "./dev-vars.ts";
+import { wrangler } from "./wrangler-config.ts";
+
+/** Bundles the Worker as `wrangler deploy` would, into `outdir` (inside the project: workerd names modules relative to it). */
+export async function bundleWorker(outdir: string, config = "wrangler.toml"): Promise<void> {
+  await wrangler(["deploy", "--dry-run", "--config", config, "--outdir", outdir], { quiet: true });
+}
+
+/** wrangler.toml's bindings for Miniflare, without Workers AI and Vectorize (no local simulation; the local providers answer). */
+export async function appWorkerOptions() {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
+  // The bundle is one module, so wrangler's module rules do not apply.
+  const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...options } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
+  const adminToken = `pat_local_${crypto.randomUUID()}`;
+  const bindings = { ...(options.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken, LOCAL_AI_WORD_DELAY_MS: "0" };
+  return { options: options as WorkerOptions & { compatibilityDate?: string; d1Databases?: Record<string, string> }, bindings, adminToken };
+}
+
+async function migrate(mf: Miniflare, binding: string, dir: string) {
+  const db = await mf.getD1Database(binding, "tessera");
+  await db.exec("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8").replaceAll("--> statement-breakpoint", ""));
+    await db.batch([...statements.map((s) => db.prepare(s)), db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file)]);
+  }
+}
+
+/** A JSON call through Miniflare; throws on a non-2xx answer. */
+export function apiClient(mf: Miniflare) {
+  return async (url: string, init: RequestInit & { token?: string } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.token) headers.set("authorization", `Bearer ${init.token}`);
+    if (init.body) headers.set("content-type", "application/json");
+    const res = await mf.dispatchFetch(url, { ...init, headers } as never);
+    const body = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+}
+
+/**
+ * Migrates every database, registers the pool, and signs up tenant `slug` on a plan whose limits
+ * the load cannot reach (so limits are exercised admitting, never refusing).
+ */
+export async function preparePlatform(mf: Miniflare, d1Databases: Record<string, string>, adminToken: string, slug: string) {
+  await migrate(mf, "CONTROL_DB", "migrations/control");
+  for (const binding of Object.keys(d1Databases).filter((b) => b.startsWith("TENANT_DB_"))) await migrate(mf, binding, "migrations/tenant");
+  const api = apiClient(mf);
+  await api("http://localhost/v1/platform/databases/sync", { method: "POST", token: adminToken });
+  await (await mf.getD1Database("CONTROL_DB", "tessera"))
+    .prepare("INSERT INTO plans (id, name, requests_per_minute, member_requests_per_minute, monthly_tokens, seats, projects, storage_bytes) VALUES ('unlimited', 'Unlimited', 100000000, 100000000, 1000000000000, 1000, 1000, 10000000000000)")
+    .run();
+  const signup = await api("http://localhost/v1/signup", {
+    method: "POST",
+    body: JSON.stringify({ tenant: { name: slug, slug }, user: { email: `${slug}@example.test`, password: `${slug} password 1`, name: slug } }),
+  });
+  const tenantId = (signup.tenant as { id: string }).id;
+  await api(`http://localhost/v1/platform/tenants/${tenantId}/plan`, { method: "POST", token: adminToken, body: JSON.stringify({ plan: "unlimited" }) });
+  return { api, tenantId, token: signup.access_token as string, email: `${slug}@example.test`, password: `${slug} password 1` };
+}
