@@ -36,6 +36,8 @@ const before = process.env.BENCH_BEFORE;
 if (before) {
   execSync(`git worktree remove --force .bench/before 2>/dev/null; git worktree add --detach .bench/before ${before}`, { stdio: "ignore", shell: "/bin/bash" });
   await bundleWorker(join(process.cwd(), ".bench/before-dist"), ".bench/before/wrangler.toml");
+  // The bundle is all that is needed: no worktree is left behind.
+  execSync("git worktree remove --force .bench/before", { stdio: "ignore" });
 }
 const { options: appOptions, bindings: appBindings, adminToken } = await appWorkerOptions();
 
@@ -207,6 +209,11 @@ async function measure(t: Target): Promise<Sample> {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
 }
 
+// BENCH_MATCH=<regex>: only the read targets whose name matches (a focused side-by-side loop).
+if (process.env.BENCH_MATCH) {
+  const keep = new RegExp(process.env.BENCH_MATCH);
+  targets.splice(0, targets.length, ...targets.filter((t) => keep.test(t.name)));
+}
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
   // BENCH_ONLY=artifacts|runs|reads: one section, printed, for a quick loop while working on it; writes nothing.

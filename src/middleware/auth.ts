@@ -50,9 +50,10 @@ function webSocketCredential(c: Context<AppEnv>): string {
  * refused and a demoted one's carries the lower role. A key's ceiling is kept in step with its
  * creator's role by the membership writes themselves, and writes read the key fresh too.
  */
-async function authenticate(c: Context<AppEnv>, credential: string): Promise<Principal> {
+async function authenticate(c: Context<AppEnv>, credential: string, opens: "request" | "connection"): Promise<Principal> {
   const tenant = c.var.tenant;
-  const fresh = !SAFE_METHODS.has(c.req.method);
+  // A connection (a socket, an event stream) outlives the request: it is opened only on the membership as it is now.
+  const fresh = opens === "connection" || !SAFE_METHODS.has(c.req.method);
   const db = controlDb(c.env);
 
   if (credential.startsWith(API_KEY_PREFIX)) {
@@ -80,9 +81,9 @@ async function authenticate(c: Context<AppEnv>, credential: string): Promise<Pri
  * Authenticates, counting a request whose credential is missing or refused under its client
  * address (never under the tenant: only the tenant's own members and keys spend its budget).
  */
-async function authenticateOrCount(c: Context<AppEnv>, readCredential: (c: Context<AppEnv>) => string): Promise<Principal> {
+async function authenticateOrCount(c: Context<AppEnv>, readCredential: (c: Context<AppEnv>) => string, opens: "request" | "connection" = "request"): Promise<Principal> {
   try {
-    return await authenticate(c, readCredential(c));
+    return await authenticate(c, readCredential(c), opens);
   } catch (err) {
     await limitAnonymous(c);
     throw err;
@@ -114,11 +115,12 @@ export function requireAuth() {
 
 /**
  * Requires a credential whose role (and, for a key, scopes) grants `permission`; `from:
- * "websocket"` also accepts the ways browsers authenticate a WebSocket upgrade.
+ * "websocket"` also accepts the ways browsers authenticate a WebSocket upgrade. `opens:
+ * "connection"` (a WebSocket, an event stream) reads the membership fresh, as a write does.
  */
-export function requirePermission(permission: Permission, opts: { from?: "header" | "websocket" } = {}) {
+export function requirePermission(permission: Permission, opts: { from?: "header" | "websocket"; opens?: "request" | "connection" } = {}) {
   return createMiddleware<AppEnv>(async function requirePermission(c, next) {
-    const principal = await authenticateOrCount(c, opts.from === "websocket" ? webSocketCredential : bearerCredential);
+    const principal = await authenticateOrCount(c, opts.from === "websocket" ? webSocketCredential : bearerCredential, opts.opens);
     // Counted before the permission check: refused calls spend the caller's budget too.
     await limitPrincipal(c, principal);
     if (!principal.permissions.has(permission)) {

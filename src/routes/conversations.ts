@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Context } from "hono";
-import { IDENTITY_HEADER, type SocketIdentity } from "../../durable-objects/conversation-protocol";
+import { CLOSE_CODES, IDENTITY_HEADER, type SocketIdentity } from "../../durable-objects/conversation-protocol";
+import { unchangedSince } from "../auth/revocation";
 import type { RoomConfig } from "../../durable-objects/conversation-room";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
@@ -172,7 +173,7 @@ const connect = createRoute({
   description:
     "Authenticate with Authorization: Bearer, or from a browser with the subprotocols `tessera.v1, bearer.<token>` or `?access_token=`. Frames are JSON with a `type`; see durable-objects/conversation-protocol.ts.",
   security: [{ bearer: [] }],
-  middleware: [requirePermission("conversations:read", { from: "websocket" })],
+  middleware: [requirePermission("conversations:read", { from: "websocket", opens: "connection" })],
   request: { params: IdParam, query: z.object({ access_token: z.string().max(2000).optional() }) },
   responses: { 101: { description: "Switching to the WebSocket protocol" }, ...errors(401, 403, 404, 426) },
 });
@@ -353,6 +354,9 @@ export const conversationRoutes = router()
       throw new ApiError("TOO_MANY_CONNECTIONS", `This credential already holds ${refused.limit} sockets on this conversation; close one first`, {
         headers: { "Retry-After": String(refused.retry_after) },
       });
+    }
+    if (!(await unchangedSince(c.env, c.var.tenant.id, p))) {
+      await room(c, id).closeSockets(p.kind === "api_key" ? { apiKeyId: p.keyId } : { userId: p.userId }, CLOSE_CODES.credential, "access changed while connecting; reconnect");
     }
     return res;
   });

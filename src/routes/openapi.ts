@@ -102,8 +102,8 @@ export function pageOf<T extends z.ZodType>(item: T) {
 }
 
 /** Protection for a tenant route: bearer auth, and the permission it needs, for docs and enforcement alike. */
-export function guarded(permission: Permission): { security: { bearer: string[] }[]; middleware: MiddlewareHandler<AppEnv>[] } {
-  return { security: bearer, middleware: [requirePermission(permission)] };
+export function guarded(permission: Permission, opens: "request" | "connection" = "request"): { security: { bearer: string[] }[]; middleware: MiddlewareHandler<AppEnv>[] } {
+  return { security: bearer, middleware: [requirePermission(permission, { opens })] };
 }
 
 export const Email = z.string().trim().toLowerCase().email().max(254);

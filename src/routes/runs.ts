@@ -135,7 +135,7 @@ const runEvents = createRoute({
   summary: "The run's status changes as server-sent events",
   description:
     "Every event so far (or after `Last-Event-ID`), then each new one as it happens: `run.created`, `run.started`, `run.retrying`, then `run.succeeded`, `run.failed` or `run.canceled`, after which the stream ends. Event ids are stable: reconnect with Last-Event-ID to resume.",
-  ...guarded("runs:read"),
+  ...guarded("runs:read", "connection"),
   request: { params: IdParam, headers: z.object({ "last-event-id": z.string().max(64).optional() }) },
   responses: { 200: { description: "text/event-stream", content: { "text/event-stream": { schema: z.string() } } }, ...errors(401, 403, 404) },
 });
