@@ -186,17 +186,20 @@ export const invitationRoutes = router()
     if (claim.meta.changes !== 1) throw new ApiError("INVITATION_INVALID", "This invitation was used or has expired");
 
     const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: invitation.role });
+    const inviterStillGrants = holdsRole(tenantId, invitation.invitedBy, invitation.role === "owner" ? ["owner"] : rolesGranting(["invitations:write"]));
     try {
       const plan = c.var.plan;
       await db.batch([
         ...session.statements,
         ...(newUser ? [db.insert(users).values(newUser)] : []),
-        // A downgrade since the invitation may have taken its seat: then the membership is not written.
+        // A downgrade since the invitation may have taken its seat, or the inviter may no longer be
+        // allowed to grant the role (removed, demoted): then the membership is not written.
         db
           .insert(memberships)
           .select(
             sql`SELECT ${tenantId}, ${user.id}, ${invitation.role}, ${now.toISOString()}
-                WHERE (SELECT count(*) FROM memberships WHERE tenant_id = ${tenantId}) < ${plan.seats}`,
+                WHERE (SELECT count(*) FROM memberships WHERE tenant_id = ${tenantId}) < ${plan.seats}
+                  AND ${inviterStillGrants}`,
           ),
       ]);
       const joined = await db
@@ -206,6 +209,12 @@ export const invitationRoutes = router()
         .get();
       if (!joined) {
         await db.batch([...discardSession(db, session.familyId), ...(newUser ? [db.delete(users).where(eq(users.id, newUser.id))] : [])]);
+        const inviterRole = await currentRole(db, tenantId, invitation.invitedBy, { fresh: true });
+        if (!inviterRole || !roleAllows(inviterRole, "invitations:write") || (invitation.role === "owner" && inviterRole !== "owner")) {
+          // An invitation never outranks its inviter's current membership: it is void, not given back.
+          await db.delete(invitations).where(eq(invitations.id, invitation.id)).run();
+          throw new ApiError("INVITATION_INVALID", "The member who invited you can no longer grant this role; ask for a new invitation");
+        }
         throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken`);
       }
     } catch (err) {

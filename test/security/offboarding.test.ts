@@ -37,6 +37,23 @@ describe("a demoted or removed member's token", () => {
     expect(members.body.data.map((m: { user_id: string }) => m.user_id)).not.toContain(admin.id);
   });
 
+  it("voids the invitations a removed or demoted admin left pending", async () => {
+    const t = await createTenant();
+    const admin = await addMember(t, "admin");
+    const invite = async (role: string) => (await call(`${t.host}/v1/invitations`, { token: admin.token, body: { email: `accomplice-${crypto.randomUUID().slice(0, 6)}@example.test`, role } })).body.token as string;
+    const pending = await invite("admin");
+    const other = await invite("editor");
+    expectStatus(await call(`${t.host}/v1/members/${admin.id}`, { method: "PATCH", token: t.owner.token, body: { role: "editor" } }), 200);
+    const accept = (token: string) => call(`${t.host}/v1/invitations/${token}/accept`, { body: { name: "Accomplice", password: "a long password" } });
+    expectProblem(await accept(pending), 410, "INVITATION_INVALID");
+    // Spent for good, not given back.
+    expectProblem(await accept(pending), 404, "NOT_FOUND");
+    expectStatus(await call(`${t.host}/v1/members/${admin.id}`, { method: "DELETE", token: t.owner.token }), 204);
+    expectProblem(await accept(other), 410, "INVITATION_INVALID");
+    const members = await call(`${t.host}/v1/members`, { token: t.owner.token });
+    expect(members.body.data).toHaveLength(1);
+  });
+
   it("loses the member's open sockets at once on removal, and on demotion (4401)", async () => {
     const t = await createTenant();
     const conv = await createConversation(t);
