@@ -53,6 +53,15 @@ console.log(`fuzz: seed ${SEED}, ${SECONDS} s; bundling the Worker…`);
 const outdir = ".fuzz/dist";
 await bundleWorker(outdir);
 const { options, bindings, adminToken } = await appWorkerOptions();
+// Signups made by the fuzzer each take a tenant database; with a pool this size and signups limited
+// per client address, a run of a few minutes never drains it (a drained pool is a 503 by design).
+const EXTRA_DATABASES = 120;
+options.d1Databases = {
+  ...options.d1Databases,
+  ...Object.fromEntries(Array.from({ length: EXTRA_DATABASES }, (_, i) => [`TENANT_DB_${String(9001 + i)}`, `fuzz-tenant-${9001 + i}`])),
+};
+/** Client addresses as Cloudflare's edge sets them, so the per-address limits apply as in production. */
+const CLIENTS = ["203.0.113.10", "203.0.113.11", "198.51.100.20", "2001:db8::7"];
 const mf = new Miniflare({
   workers: [{ ...(options as object), name: "tessera", modules: true, scriptPath: join(outdir, "index.js"), bindings }],
   handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
@@ -205,6 +214,7 @@ async function exercise({ path, method, op }: (typeof operations)[number]): Prom
     else if (p.in === "header") headers[p.name] = text.replace(/[^\x21-\x7e]/g, "x");
   }
   const host = onPlatform ? "localhost" : `${TENANT}.localhost`;
+  headers["cf-connecting-ip"] = pick(CLIENTS);
   const token = onPlatform ? adminToken : platform.token;
   if (op.security?.length || onPlatform) headers.authorization = `Bearer ${token}`;
   let body: string | undefined;
@@ -240,6 +250,8 @@ async function exercise({ path, method, op }: (typeof operations)[number]): Prom
   // An event stream stays open while its run does: look at its headers, not its body.
   const text = mediaType === "text/event-stream" ? (await res.body?.cancel(), "") : await res.text();
   if (res.status >= 500) violations.push({ kind: "server error", request: label, status: res.status, detail: text.slice(0, 300) });
+  // The README promises it: every 429 says when to come back.
+  if (res.status === 429 && !/^\d+$/.test(res.headers.get("retry-after") ?? "")) violations.push({ kind: "429 without Retry-After", request: label, status: res.status, detail: text.slice(0, 300) });
   // Only the schema's own refusals ("Invalid body: …", "Invalid query: …") count; a well-formed request that names
   // an object that does not exist, or breaks a rule about the tenant's state, is refused in other words.
   if (allowed && res.status === 400 && /"code":"VALIDATION_FAILED"/.test(text) && /"detail":"Invalid (body|query):/.test(text)) {

@@ -9,7 +9,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
-import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";
 import { PromptKey } from "./prompts";
 
@@ -50,7 +50,7 @@ const AgentSchema = z
   })
   .openapi("Agent");
 
-const Name = z.string().trim().min(1).max(200);
+const Name = NonBlank(200);
 const SystemPrompt = z.string().max(20_000);
 const Temperature = z.number().min(0).max(2);
 export const MAX_RUN_TOKENS = 4096;

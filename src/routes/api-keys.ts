@@ -9,7 +9,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { recordAudit } from "./audit";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
 const ApiKeySchema = z
   .object({
@@ -27,7 +27,7 @@ const ApiKeySchema = z
 
 const CreateApiKey = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: NonBlank(100),
     scopes: z.array(z.enum(PERMISSIONS)).min(1).max(PERMISSIONS.length),
     expires_at: z.iso.datetime({ offset: true }).optional().openapi({ description: "RFC 3339; must be in the future" }),
     rate_limit_per_minute: z.number().int().min(1).max(1_000_000).optional().openapi({ description: "The key's own limit; the plan's per-member limit applies when lower" }),

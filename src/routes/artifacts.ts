@@ -12,7 +12,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { errorFields } from "../lib/log";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonResponse, pageOf, router } from "./openapi";
+import { errors, guarded, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";
 
 const VersionSchema = z
@@ -60,7 +60,7 @@ const createArtifact = createRoute({
     query: z.object({
       project_id: z.string().min(1).max(64),
       kind: z.enum(ARTIFACT_KINDS),
-      name: z.string().trim().min(1).max(200),
+      name: NonBlank(200),
     }),
     body: uploadBody,
   },

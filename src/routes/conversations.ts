@@ -16,7 +16,7 @@ import { principalLimits } from "../middleware/rate-limit";
 import { recordSocket, roomOf } from "../conversations/sockets";
 import { quotaExceeded } from "../db/quota";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
-import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, pageOf, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";
 
 const ConversationSchema = z
@@ -49,7 +49,7 @@ const MessageSchema = z
   })
   .openapi("Message");
 
-const Title = z.string().trim().min(1).max(200);
+const Title = NonBlank(200);
 const SystemPrompt = z.string().max(20_000);
 const RetentionDays = z.number().int().min(1).max(3650);
 const IdParam = z.object({ id: z.string().min(1).max(64) });

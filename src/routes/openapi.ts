@@ -108,7 +108,15 @@ export function guarded(permission: Permission, opens: "request" | "connection" 
 
 export const Email = z.string().trim().toLowerCase().email().max(254);
 export const Password = z.string().min(10, "at least 10 characters").max(256);
-export const PersonName = z.string().trim().min(1).max(120);
+/**
+ * Text that must say something: trimmed, then 1 to `max` characters. The document states the
+ * "not only spaces" half as a pattern, since it cannot state the trim.
+ */
+export function NonBlank(max: number) {
+  return z.string().trim().min(1).max(max).openapi({ pattern: "\\S" });
+}
+
+export const PersonName = NonBlank(120);
 /** A tenant slug: a lowercase DNS label. */
 export const Slug = z
   .string()

@@ -12,7 +12,7 @@ import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
 import { recordAudit } from "./audit";
-import { errors, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { errors, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 import type { Context } from "hono";
 
 export const TenantSchema = z
@@ -81,7 +81,7 @@ const grantCredits = createRoute({
   middleware: [requirePlatformAdmin()] as const,
   request: {
     params: TenantRef,
-    body: jsonBody(z.object({ amount_micros: z.number().int().min(1).max(1_000_000_000_000), reason: z.string().trim().min(1).max(200) })),
+    body: jsonBody(z.object({ amount_micros: z.number().int().min(1).max(1_000_000_000_000), reason: NonBlank(200) })),
   },
   responses: { 201: jsonResponse(z.object({ tenant_id: z.string(), balance_micros: z.number().int() }), "The new balance"), ...errors(400, 401, 404, 415) },
 });

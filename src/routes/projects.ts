@@ -8,7 +8,7 @@ import { tenantDb, type TenantDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
 const ProjectSchema = z
   .object({
@@ -21,7 +21,7 @@ const ProjectSchema = z
   })
   .openapi("Project");
 
-const Name = z.string().trim().min(1).max(200);
+const Name = NonBlank(200);
 const Description = z.string().max(5000).nullable();
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 

@@ -8,7 +8,7 @@ import { tokenConfig } from "../middleware/auth";
 import { hashPassword, verifyPassword } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { Email, PersonName, Password, Slug, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { Email, errors, jsonBody, jsonResponse, NonBlank, Password, PersonName, router, Slug, TokenPairSchema } from "./openapi";
 import { recordAudit } from "./audit";
 import { TenantSchema, renderTenant } from "./platform";
 import { UserSchema, renderUser } from "./me";
@@ -19,7 +19,7 @@ const RESERVED_SLUGS = new Set(["www", "api", "app", "admin", "platform", "docs"
 const SignupBody = z
   .object({
     tenant: z.object({
-      name: z.string().trim().min(1).max(120),
+      name: NonBlank(120),
       slug: Slug.refine((s) => !RESERVED_SLUGS.has(s), "reserved for the platform"),
     }),
     user: z.object({ email: Email, password: Password, name: PersonName }),
