@@ -27,7 +27,7 @@ export class RateLimiter extends DurableObject<Env> {
 
   /**
    * Takes one of at most `max` concurrent slots (an open event stream, say) for up to `ttlMs`: a
-   * holder that dies without releasing frees its slot by then. Refused with when the first frees.
+   * holder that dies without releasing frees its slot by then. Refused with how long until the first frees.
    */
   acquire(max: number, ttlMs: number): { slot: string } | { retryMs: number } {
     const now = Date.now();

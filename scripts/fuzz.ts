@@ -248,7 +248,9 @@ async function exercise({ path, method, op }: (typeof operations)[number]): Prom
   const declared = op.responses[String(res.status)] ?? op.responses.default;
   const mediaType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
   // An event stream stays open while its run does: look at its headers, not its body.
-  const text = mediaType === "text/event-stream" ? (await res.body?.cancel(), "") : await res.text();
+  let text = "";
+  if (mediaType === "text/event-stream") await res.body?.cancel();
+  else text = await res.text();
   if (res.status >= 500) violations.push({ kind: "server error", request: label, status: res.status, detail: text.slice(0, 300) });
   // The README promises it: every 429 says when to come back.
   if (res.status === 429 && !/^\d+$/.test(res.headers.get("retry-after") ?? "")) violations.push({ kind: "429 without Retry-After", request: label, status: res.status, detail: text.slice(0, 300) });

@@ -106,7 +106,7 @@ export function createApp() {
         app.getOpenAPI31Document({
     openapi: "3.1.0",
     servers: [
-      { url: "https://{tenant}." + c.env.BASE_DOMAIN, description: "A tenant's API", variables: { tenant: { default: "demo", description: "The tenant's slug" } } },
+      { url: `https://{tenant}.${c.env.BASE_DOMAIN}`, description: "A tenant's API", variables: { tenant: { default: "demo", description: "The tenant's slug" } } },
       { url: `https://${c.env.BASE_DOMAIN}`, description: "The platform host: signup and the operator API" },
     ],
     info: {

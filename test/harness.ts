@@ -31,7 +31,7 @@ export async function call(
   }
   const res = await SELF.fetch(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body });
   const text = await res.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown ;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {

@@ -10,7 +10,6 @@ import { tenantDb } from "../db/router";
 import { ARTIFACT_KINDS, artifacts, artifactVersions } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { errorFields } from "../lib/log";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { errors, guarded, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 import { requireProject } from "./projects";

@@ -9,7 +9,7 @@ export function templateVariables(template: string): string[] {
 export type Rendered = { ok: true; text: string } | { ok: false; missing: string[] } | { ok: false; tooLong: number };
 
 /** A variable's value: only `values`' own properties count, so `{{constructor}}` is missing, not `Object`. */
-const valueOf = (values: Record<string, unknown>, name: string) => (Object.hasOwn(values, name) ? values[name] : undefined);
+const variableValue = (values: Record<string, unknown>, name: string) => (Object.hasOwn(values, name) ? values[name] : undefined);
 
 /**
  * Fills a template's variables from `values`; every variable must have a value. A result longer
@@ -17,12 +17,12 @@ const valueOf = (values: Record<string, unknown>, name: string) => (Object.hasOw
  * otherwise render many times its input's size).
  */
 export function renderTemplate(template: string, values: Record<string, unknown>, maxChars: number): Rendered {
-  const missing = templateVariables(template).filter((name) => valueOf(values, name) === undefined || valueOf(values, name) === null);
+  const missing = templateVariables(template).filter((name) => variableValue(values, name) === undefined || variableValue(values, name) === null);
   if (missing.length) return { ok: false, missing };
   let length = template.length;
-  for (const m of template.matchAll(VARIABLE)) length += String(valueOf(values, m[1]!)).length - m[0].length;
+  for (const m of template.matchAll(VARIABLE)) length += String(variableValue(values, m[1]!)).length - m[0].length;
   if (length > maxChars) return { ok: false, tooLong: length };
-  return { ok: true, text: template.replace(VARIABLE, (_, name: string) => String(valueOf(values, name))) };
+  return { ok: true, text: template.replace(VARIABLE, (_, name: string) => String(variableValue(values, name))) };
 }
 
 /**

@@ -60,7 +60,12 @@ describe("artifacts", () => {
   it("requires a Content-Length (no chunked uploads) and a real media type", async () => {
     const t = await createTenant();
     const projectId = await project(t);
-    const chunked = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode("streamed")), c.close()) });
+    const chunked = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("streamed"));
+        c.close();
+      },
+    });
     const res = await SELF.fetch(`${t.host}/v1/artifacts?project_id=${projectId}&kind=document&name=x`, {
       method: "POST",
       headers: { authorization: `Bearer ${t.owner.token}`, "content-type": "text/plain" },

@@ -70,8 +70,7 @@ export async function* sseEvents(stream: ReadableStream<Uint8Array>): AsyncGener
   let buffer = "";
   for await (const chunk of stream) {
     buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const data = block
