@@ -3,7 +3,8 @@ import { apiKeys } from "../db/control/schema";
 import type { ControlDb } from "../db/router";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { TtlCache } from "../lib/ttl-cache";
-import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from "./permissions";
+import { rolesGranting } from "./membership";
+import { PERMISSIONS, ROLE_PERMISSIONS, type Permission, type Role } from "./permissions";
 
 /** Every key starts with this, so a bearer credential says whether it is a key or a JWT. */
 export const API_KEY_PREFIX = "tsk_";
@@ -104,7 +105,7 @@ export interface NewApiKey {
  * that role. Null when the creator is no longer such a member — nothing is written.
  */
 export async function insertApiKey(db: ControlDb, key: NewApiKey): Promise<typeof apiKeys.$inferSelect | null> {
-  const allowed = ROLES.filter((r) => [...key.scopes, "api_keys:write" as const].every((p) => ROLE_PERMISSIONS[r].has(p)));
+  const allowed = rolesGranting([...key.scopes, "api_keys:write"]);
   if (!allowed.length) return null;
   const inserted = await db.get<{ id: string } | undefined>(sql`
     INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, role, created_by, expires_at, rate_limit_per_minute)

@@ -1,6 +1,8 @@
-import { and, eq, inArray, sql, type SQL } from "drizzle-orm";
-import { memberships } from "../db/control/schema";
-import type { ControlDb } from "../db/router";
+import { and, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
+import type { Principal } from "../context";
+import { apiKeys, memberships } from "../db/control/schema";
+import { controlDb, type ControlDb } from "../db/router";
+import type { Env } from "../env";
 import { TtlCache } from "../lib/ttl-cache";
 import { ROLE_PERMISSIONS, ROLES, type Permission, type Role } from "./permissions";
 
@@ -49,6 +51,11 @@ export function rolesGranting(permissions: Iterable<Permission>): Role[] {
   return ROLES.filter((r) => wanted.every((p) => ROLE_PERMISSIONS[r].has(p)));
 }
 
+/** The roles that may hand out or change `roles` through `permission`: only an owner makes or touches an owner. */
+export function rolesThatGrant(roles: readonly Role[], permission: Permission): readonly Role[] {
+  return roles.includes("owner") ? ["owner"] : rolesGranting([permission]);
+}
+
 /**
  * A condition, for the WHERE of the write it guards, that holds only while `userId` is a member
  * of `tenantId` with one of `roles`: checked by the database inside the write, so a membership
@@ -59,7 +66,17 @@ export function holdsRole(tenantId: string, userId: string, roles: readonly Role
   return sql`EXISTS (SELECT 1 FROM memberships WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND ${inArray(memberships.role, [...roles])})`;
 }
 
-/** A subquery for a member's current role, to write into a row (an API key's ceiling) inside the same statement. */
-export function roleNow(tenantId: string, userId: string): SQL<Role> {
-  return sql<Role>`(SELECT role FROM memberships WHERE tenant_id = ${tenantId} AND user_id = ${userId})`;
+/**
+ * Whether a credential still stands exactly as it was authenticated, read now: its key unrevoked
+ * and its holder a member with the same role. A connection checks this once it is open, so an
+ * access change that landed between the request's check and the room accepting the socket (and so
+ * found no socket to close) still closes it.
+ */
+export async function unchangedSince(env: Env, tenantId: string, principal: Principal): Promise<boolean> {
+  const db = controlDb(env);
+  if (principal.kind === "api_key") {
+    const key = await db.select({ role: apiKeys.role }).from(apiKeys).where(and(eq(apiKeys.id, principal.keyId), isNull(apiKeys.revokedAt))).get();
+    return key?.role === principal.role;
+  }
+  return (await currentRole(db, tenantId, principal.userId, { fresh: true })) === principal.role;
 }

@@ -1,8 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Context } from "hono";
-import { CLOSE_CODES, IDENTITY_HEADER, type SocketIdentity } from "../../durable-objects/conversation-protocol";
-import { unchangedSince } from "../auth/revocation";
 import type { RoomConfig } from "../../durable-objects/conversation-room";
 import type { AppEnv } from "../context";
 import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
@@ -13,7 +11,7 @@ import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
 import { principalLimits } from "../middleware/rate-limit";
-import { recordSocket, roomOf } from "../conversations/sockets";
+import { openSocket, roomOf } from "../conversations/sockets";
 import { quotaExceeded } from "../db/quota";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
@@ -331,33 +329,8 @@ export const conversationRoutes = router()
     // Another tenant's conversation, or none, is a 404 before any upgrade.
     await findConversation(c, id);
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError("UPGRADE_REQUIRED", "Connect with a WebSocket upgrade");
-    const p = c.var.principal;
-    const plan = c.var.plan;
-    const identity: SocketIdentity = {
-      user_id: p.userId,
-      role: p.role,
-      credential: p.kind === "api_key" ? "api_key" : "access_token",
-      ...(p.kind === "api_key" && { api_key_id: p.keyId }),
-      can_post: p.permissions.has("conversations:write"),
-      expires_at: p.expiresAt,
-      monthly_tokens: plan.monthlyTokens,
-      rate_limits: c.var.config.RATE_LIMITS === "on" ? principalLimits(c.var.tenant, plan, p) : [],
-    };
-    const headers = new Headers({ upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(identity) });
-    const protocols = c.req.header("sec-websocket-protocol");
-    if (protocols) headers.set("sec-websocket-protocol", protocols);
-    // Noted before it opens, so that ending this credential's access can find the room.
-    await recordSocket(c.env, c.var.tenant, { id: newId("sck"), conversationId: id, userId: p.userId, apiKeyId: p.kind === "api_key" ? p.keyId : null, expiresAt: p.expiresAt });
-    const res = (await room(c, id).fetch(new Request(c.req.url, { headers }))) as unknown as Response;
-    if (res.status === 429) {
-      const refused = (await res.json()) as { limit: number; retry_after: number };
-      throw new ApiError("TOO_MANY_CONNECTIONS", `This credential already holds ${refused.limit} sockets on this conversation; close one first`, {
-        headers: { "Retry-After": String(refused.retry_after) },
-      });
-    }
-    if (!(await unchangedSince(c.env, c.var.tenant.id, p))) {
-      await room(c, id).closeSockets(p.kind === "api_key" ? { apiKeyId: p.keyId } : { userId: p.userId }, CLOSE_CODES.credential, "access changed while connecting; reconnect");
-    }
+    const limits = c.var.config.RATE_LIMITS === "on" ? principalLimits(c.var.tenant, c.var.plan, c.var.principal) : [];
+    const res = await openSocket(c.env, c.var.tenant, c.var.plan, c.var.principal, id, c.req.raw, limits);
     return res;
   });
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { startAttempt } from "../auth/attempts";
-import { currentRole, holdsRole, rolesGranting } from "../auth/membership";
+import { currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
 import { roleAllows, ROLES } from "../auth/permissions";
 import { recordSecurityEvent } from "../auth/security-events";
 import { discardSession, startSession } from "../auth/sessions";
@@ -100,7 +100,7 @@ export const invitationRoutes = router()
     };
     const plan = c.var.plan;
     // The inviter must still be allowed to invite (an owner, to invite an owner) when the row is written.
-    const actorStillInvites = holdsRole(tenantId, c.var.principal.userId, role === "owner" ? ["owner"] : rolesGranting(["invitations:write"]));
+    const actorStillInvites = holdsRole(tenantId, c.var.principal.userId, rolesThatGrant([role], "invitations:write"));
     // Members and pending invitations both hold a seat; the check sits inside the insert so racing invitations cannot both pass.
     const inserted = await db
       .insert(invitations)
@@ -186,7 +186,7 @@ export const invitationRoutes = router()
     if (claim.meta.changes !== 1) throw new ApiError("INVITATION_INVALID", "This invitation was used or has expired");
 
     const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: invitation.role });
-    const inviterStillGrants = holdsRole(tenantId, invitation.invitedBy, invitation.role === "owner" ? ["owner"] : rolesGranting(["invitations:write"]));
+    const inviterStillGrants = holdsRole(tenantId, invitation.invitedBy, rolesThatGrant([invitation.role], "invitations:write"));
     try {
       const plan = c.var.plan;
       await db.batch([
@@ -210,7 +210,7 @@ export const invitationRoutes = router()
       if (!joined) {
         await db.batch([...discardSession(db, session.familyId), ...(newUser ? [db.delete(users).where(eq(users.id, newUser.id))] : [])]);
         const inviterRole = await currentRole(db, tenantId, invitation.invitedBy, { fresh: true });
-        if (!inviterRole || !roleAllows(inviterRole, "invitations:write") || (invitation.role === "owner" && inviterRole !== "owner")) {
+        if (!inviterRole || !rolesThatGrant([invitation.role], "invitations:write").includes(inviterRole)) {
           // An invitation never outranks its inviter's current membership: it is void, not given back.
           await db.delete(invitations).where(eq(invitations.id, invitation.id)).run();
           throw new ApiError("INVITATION_INVALID", "The member who invited you can no longer grant this role; ask for a new invitation");

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
-import { currentRole, holdsRole, rolesGranting } from "../auth/membership";
+import { currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
 import { revokeLiveAccess } from "../auth/revocation";
 import { ROLE_RANK, ROLES, roleAllows, type Role } from "../auth/permissions";
 import { revokeMemberSessions } from "../auth/sessions";
@@ -56,9 +56,8 @@ export function assertMayAssign(actor: Principal, role: Role) {
  * The condition, checked inside the write, that the acting member still may manage `roles`:
  * still an owner or admin now (an owner, when an owner is involved), whatever their token said.
  */
-export function actorStillManages(tenantId: string, actor: Principal, roles: Role[]) {
-  const needed = roles.includes("owner") ? (["owner"] as const) : rolesGranting(["members:write"]);
-  return holdsRole(tenantId, actor.userId, needed);
+function actorStillManages(tenantId: string, actor: Principal, roles: Role[]) {
+  return holdsRole(tenantId, actor.userId, rolesThatGrant(roles, "members:write"));
 }
 
 /** Why a guarded write changed nothing: the actor lost the right meanwhile (403), or else `otherwise`. */
