@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { Miniflare } from "miniflare";
+import RandExp from "randexp";
 import { appWorkerOptions, bundleWorker, preparePlatform } from "./local-platform.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, seed: { type: "string" }, report: { type: "string" } } });
@@ -113,7 +114,16 @@ function stringFor(s: Schema, name: string): string {
   if (s.format === "date") return new Date(Date.now() + int(-1e9, 1e9)).toISOString().slice(0, 10);
   if (s.format === "uri") return `https://example.test/${int(0, 999)}`;
   if (/_id$|^id$/.test(name)) return idFor(`/${name.replace(/_id$/, "")}s/x`, name);
-  if (typeof s.pattern === "string" && s.pattern.includes("a-z0-9")) return `f${int(0, 1e6)}`.slice(0, Math.max(max, 2));
+  if (typeof s.pattern === "string") {
+    // A string the pattern matches (randexp, driven by the seeded generator), within the length bounds.
+    const gen = new RandExp(new RegExp(s.pattern));
+    gen.randInt = (from, to) => int(from, to);
+    gen.max = 8;
+    for (let i = 0; i < 5; i++) {
+      const candidate = gen.gen();
+      if (candidate.length >= min && candidate.length <= Number(s.maxLength ?? Number.POSITIVE_INFINITY)) return candidate;
+    }
+  }
   const alphabet = chance(0.9) ? "abcdefghijklmnopqrstuvwxyz0123456789 -_." : "{}<>\"'\\/\u00e9\u4e16\u0000%{{x}}";
   const length = int(min, Math.max(min, max));
   return Array.from({ length }, () => pick([...alphabet])).join("");

@@ -76,6 +76,12 @@ describe("usage metering", () => {
     const junk = await call(`${a.host}/v1/usage?from=yesterday`, { token: a.owner.token });
     expectProblem(junk, 400, "VALIDATION_FAILED");
     expect(junk.body.errors[0]).toMatchObject({ in: "query", field: "from" });
+    // Shaped like a day but not one (found by the fuzzer: it was a 500 when only `to` was given).
+    for (const q of ["to=8407-35-39", "from=2026-02-30&to=2026-03-01", "to=2026-13-01"]) {
+      const unreal = await call(`${a.host}/v1/usage?${q}`, { token: a.owner.token });
+      expectProblem(unreal, 400, "VALIDATION_FAILED");
+      expect(unreal.body.errors[0].in).toBe("query");
+    }
     const db = tenantDb(env, { id: a.id, dbBinding: await bindingOf(a) });
     await recordUsage(db, { tenantId: a.id, userId: a.owner.id, apiKeyId: null, projectId: "p", source: "chat", sourceId: null, model: "m", provider: "local", tokensIn: 5, tokensOut: 5 });
     expect((await usage(b, "")).total.calls).toBe(0);
