@@ -4,7 +4,12 @@ import { ApiError } from "./errors";
 /** `?limit=&cursor=` as every list route takes them. */
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: "Items per page, 1–100." }),
-  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page." }),
+  cursor: z
+    .string()
+    .max(200)
+    .regex(/^[A-Za-z0-9_-]+$/, "a cursor as a list handed it out (base64url)")
+    .optional()
+    .openapi({ description: "`next_cursor` from the previous page. Shaped as base64url; one this list did not hand out is `400 INVALID_CURSOR`." }),
 });
 
 /** Cursors are opaque to clients: base64url of the last id seen. */

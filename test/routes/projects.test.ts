@@ -56,7 +56,12 @@ describe("/v1/projects", () => {
     const limit = await call(`${t.host}/v1/projects?limit=1000`, { token: t.owner.token });
     expectProblem(limit, 400, "VALIDATION_FAILED");
     expect(limit.body.errors[0]).toMatchObject({ in: "query", field: "limit" });
-    const cursor = await call(`${t.host}/v1/projects?cursor=garbage!!`, { token: t.owner.token });
+    // Not even shaped like a cursor: the schema (and the document) refuses it.
+    const shapeless = await call(`${t.host}/v1/projects?cursor=garbage!!`, { token: t.owner.token });
+    expectProblem(shapeless, 400, "VALIDATION_FAILED");
+    expect(shapeless.body.errors[0]).toMatchObject({ in: "query", field: "cursor" });
+    // Shaped like one, but not one this list handed out.
+    const cursor = await call(`${t.host}/v1/projects?cursor=${btoa("garbage").replace(/=+$/, "")}`, { token: t.owner.token });
     expectProblem(cursor, 400, "INVALID_CURSOR");
     expect(cursor.body.errors[0]).toMatchObject({ in: "query", field: "cursor" });
     expectProblem(await call(`${t.host}/v1/projects`, { method: "POST", token: t.owner.token, rawBody: '{"name":', headers: { "content-type": "application/json" } }), 400, "MALFORMED_JSON");
