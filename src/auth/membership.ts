@@ -5,6 +5,7 @@ import { controlDb, type ControlDb } from "../db/router";
 import type { Env } from "../env";
 import { TtlCache } from "../lib/ttl-cache";
 import { ROLE_PERMISSIONS, ROLES, type Permission, type Role } from "./permissions";
+import { ApiError } from "../lib/errors";
 
 /**
  * How long an isolate may answer a read with a member's remembered role. Writes never use the
@@ -79,4 +80,9 @@ export async function unchangedSince(env: Env, tenantId: string, principal: Prin
     return key?.role === principal.role;
   }
   return (await currentRole(db, tenantId, principal.userId, { fresh: true })) === principal.role;
+}
+
+/** Only an owner may touch an owner or make one. */
+export function assertMayAssign(actor: Principal, role: Role) {
+  if (role === "owner" && actor.role !== "owner") throw new ApiError("FORBIDDEN", "Only an owner can grant or change the owner role");
 }

@@ -1,5 +1,9 @@
 import { sql } from "drizzle-orm";
-import type { Principal } from "../context";
+import type { Context } from "hono";
+import type { AppEnv, Principal } from "../context";
+import { errorFields } from "../lib/log";
+import type { TenantRecord } from "./directory";
+import { tenantDb } from "./router";
 import { newId } from "../lib/ids";
 import type { TenantDb } from "./router";
 import { auditLog } from "./tenant/schema";
@@ -51,4 +55,20 @@ export function auditAfterChange(db: TenantDb, tenantId: string, actor: Actor, r
     sql`SELECT ${r.id}, ${r.tenantId}, ${r.actorType}, ${r.actorId}, ${r.action}, ${r.resourceType}, ${r.resourceId}, ${r.requestId}, ${r.details},
       strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE changes() > 0`,
   );
+}
+
+/**
+ * Records a change made in the control database into the tenant's audit log. The change
+ * has happened by now, so a failed audit write is logged loudly rather than undoing it.
+ * (Changes to the tenant's own database put `auditInsert` in their batch instead.)
+ */
+export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, opts: { tenant?: TenantRecord; actor?: Actor } = {}): Promise<void> {
+  const tenant = opts.tenant ?? c.var.tenant;
+  const actor = opts.actor ?? actorOf(c.var.principal);
+  try {
+    await auditInsert(tenantDb(c.env, tenant), tenant.id, actor, c.var.requestId, entry).run();
+  } catch (err) {
+    c.var.log.error("audit.write_failed", { ...errorFields(err), tenant_id: tenant.id, action: entry.action });
+  }
+  c.var.log.info(entry.action, { tenant_id: tenant.id, actor_type: actor.type, resource_id: entry.resourceId });
 }

@@ -9,9 +9,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
-import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
-import { requireProject } from "./projects";
-import { PromptKey } from "./prompts";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, PromptKey, router } from "./openapi";
+import { requireProject } from "../projects/store";
 
 const JSON_SCHEMA_BYTES = 16 * 1024;
 

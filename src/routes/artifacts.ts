@@ -12,7 +12,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { errors, guarded, jsonResponse, NonBlank, pageOf, router } from "./openapi";
-import { requireProject } from "./projects";
+import { requireProject } from "../projects/store";
 
 const VersionSchema = z
   .object({

@@ -1,30 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { AppEnv } from "../context";
-import { actorOf, auditInsert, type Actor, type AuditEntry } from "../db/audit";
-import type { TenantRecord } from "../db/directory";
 import { tenantDb } from "../db/router";
 import { auditLog } from "../db/tenant/schema";
-import { errorFields } from "../lib/log";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { errors, guarded, jsonResponse, pageOf, router } from "./openapi";
-
-/**
- * Records a change made in the control database into the tenant's audit log. The change
- * has happened by now, so a failed audit write is logged loudly rather than undoing it.
- * (Changes to the tenant's own database put `auditInsert` in their batch instead.)
- */
-export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, opts: { tenant?: TenantRecord; actor?: Actor } = {}): Promise<void> {
-  const tenant = opts.tenant ?? c.var.tenant;
-  const actor = opts.actor ?? actorOf(c.var.principal);
-  try {
-    await auditInsert(tenantDb(c.env, tenant), tenant.id, actor, c.var.requestId, entry).run();
-  } catch (err) {
-    c.var.log.error("audit.write_failed", { ...errorFields(err), tenant_id: tenant.id, action: entry.action });
-  }
-  c.var.log.info(entry.action, { tenant_id: tenant.id, actor_type: actor.type, resource_id: entry.resourceId });
-}
 
 const AuditEntrySchema = z
   .object({

@@ -9,8 +9,8 @@ import { publicRoute, tokenConfig } from "../middleware/auth";
 import { clientAddress } from "../middleware/rate-limit";
 import { verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
-import { recordAudit } from "./audit";
 import { Email, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
+import { recordAudit } from "../db/audit";
 
 const RefreshBody = z.object({ refresh_token: z.string().min(1).max(200) });
 

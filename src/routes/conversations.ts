@@ -15,7 +15,7 @@ import { openSocket, roomOf } from "../conversations/sockets";
 import { quotaExceeded } from "../db/quota";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
-import { requireProject } from "./projects";
+import { requireProject } from "../projects/store";
 
 const ConversationSchema = z
   .object({

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { startAttempt } from "../auth/attempts";
-import { currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
+import { assertMayAssign, currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
 import { roleAllows, ROLES } from "../auth/permissions";
 import { recordSecurityEvent } from "../auth/security-events";
 import { discardSession, startSession } from "../auth/sessions";
@@ -13,10 +13,8 @@ import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/cr
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { recordAudit } from "./audit";
-import { assertMayAssign } from "./members";
-import { renderUser, UserSchema } from "./me";
-import { Email, Password, PersonName, TokenPairSchema, errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { Email, errors, guarded, jsonBody, jsonResponse, pageOf, Password, PersonName, renderUser, router, TokenPairSchema, UserSchema } from "./openapi";
+import { recordAudit } from "../db/audit";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_PREFIX = "inv_";

@@ -6,14 +6,9 @@ import { controlDb } from "../db/router";
 import { requireAuth } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { bearer, errors, jsonResponse, pageOf, router } from "./openapi";
+import { bearer, errors, jsonResponse, pageOf, renderUser, router, UserSchema } from "./openapi";
 
-export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), created_at: z.string() }).openapi("User");
 
-/** A user as the API shows them (never the password hash). */
-export function renderUser(u: { id: string; email: string; name: string; createdAt: string }): z.infer<typeof UserSchema> {
-  return { id: u.id, email: u.email, name: u.name, created_at: u.createdAt };
-}
 
 const MeSchema = z
   .object({

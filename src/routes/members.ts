@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
-import { currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
+import { assertMayAssign, currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
 import { revokeLiveAccess } from "../auth/revocation";
 import { ROLE_RANK, ROLES, roleAllows, type Role } from "../auth/permissions";
 import { revokeMemberSessions } from "../auth/sessions";
@@ -9,8 +9,8 @@ import { apiKeys, memberships, users } from "../db/control/schema";
 import { controlDb, type ControlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { recordAudit } from "./audit";
 import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
+import { recordAudit } from "../db/audit";
 
 const MemberSchema = z
   .object({ user_id: z.string(), email: z.string(), name: z.string(), role: z.enum(ROLES), joined_at: z.string() })
@@ -47,10 +47,6 @@ const removeMember = createRoute({
   responses: { 204: { description: "Removed" }, ...errors(401, 403, 404, 409) },
 });
 
-/** Only an owner may touch an owner or make one. */
-export function assertMayAssign(actor: Principal, role: Role) {
-  if (role === "owner" && actor.role !== "owner") throw new ApiError("FORBIDDEN", "Only an owner can grant or change the owner role");
-}
 
 /**
  * The condition, checked inside the write, that the acting member still may manage `roles`:

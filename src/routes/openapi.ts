@@ -6,6 +6,7 @@ import type { AppEnv } from "../context";
 import { requirePermission } from "../middleware/auth";
 import { isPlatformPath } from "../middleware/host";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
+import type { tenants } from "../db/control/schema";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
 
@@ -163,4 +164,36 @@ export function withCommonResponses<T extends { paths?: object }>(doc: T): T {
     }
   }
   return doc;
+}
+
+/** A prompt's key, as prompts, agents and runs name it. */
+export const PromptKey = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "lowercase letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+/** A tenant as the API shows it. */
+export const TenantSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    status: z.enum(["active", "suspended"]),
+    plan: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Tenant");
+
+/** Renders a tenant row. */
+export function renderTenant(t: typeof tenants.$inferSelect): z.infer<typeof TenantSchema> {
+  return { id: t.id, slug: t.slug, name: t.name, status: t.status, plan: t.planId, created_at: t.createdAt, updated_at: t.updatedAt };
+}
+
+export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), created_at: z.string() }).openapi("User");
+
+/** A user as the API shows them (never the password hash). */
+export function renderUser(u: { id: string; email: string; name: string; createdAt: string }): z.infer<typeof UserSchema> {
+  return { id: u.id, email: u.email, name: u.name, created_at: u.createdAt };
 }

@@ -11,28 +11,14 @@ import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
-import { recordAudit } from "./audit";
-import { errors, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
+import { errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, TenantSchema } from "./openapi";
 import type { Context } from "hono";
+import { recordAudit } from "../db/audit";
 
-export const TenantSchema = z
-  .object({
-    id: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    status: z.enum(["active", "suspended"]),
-    plan: z.string(),
-    created_at: z.string(),
-    updated_at: z.string(),
-  })
-  .openapi("Tenant");
 
 type TenantRow = typeof tenants.$inferSelect;
 
 /** A tenant as the API shows it (its database binding stays internal). */
-export function renderTenant(t: TenantRow): z.infer<typeof TenantSchema> {
-  return { id: t.id, slug: t.slug, name: t.name, status: t.status, plan: t.planId, created_at: t.createdAt, updated_at: t.updatedAt };
-}
 
 const PlatformTenant = TenantSchema.extend({ db_binding: z.string() }).openapi("PlatformTenant");
 const admin = [{ platformAdmin: [] }];

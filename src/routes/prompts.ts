@@ -8,14 +8,9 @@ import { prompts, promptVersions, runs } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { decodeCursorValue, encodeCursor, PageQuery } from "../lib/pagination";
 import { templateVariables } from "../runs/template";
-import { errors, guarded, jsonBody, jsonResponse, router, schema31 } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, PromptKey, router, schema31 } from "./openapi";
 
 /** A prompt's key: lowercase letters, digits, `.`, `_` and `-`. */
-export const PromptKey = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, "lowercase letters, digits, '.', '_' and '-', starting with a letter or digit");
 
 const Template = z.string().min(1).max(32_000);
 const Weight = z.number().int().min(0).max(1000);

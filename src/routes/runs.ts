@@ -18,8 +18,7 @@ import type { RunMessage } from "../runs/consumer";
 import { type AgentConfig, failRun, isFinished, requestCancel, type RunRow, runSummary } from "../runs/store";
 import { pickByWeight, renderTemplate } from "../runs/template";
 import { openStream } from "../limits/streams";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, router, schema31 } from "./openapi";
-import { PromptKey } from "./prompts";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, PromptKey, router, schema31 } from "./openapi";
 
 const INPUT_BYTES = 64 * 1024;
 
