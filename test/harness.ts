@@ -120,3 +120,19 @@ export async function useTokens(t: TestTenant, used: number) {
     .bind(t.id, month(), used)
     .run();
 }
+
+/**
+ * Runs `check` until it stops throwing, for what lands after the response (a reply being metered,
+ * a write behind waitUntil); the last failure is thrown once `timeoutMs` has passed.
+ */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
