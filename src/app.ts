@@ -100,24 +100,22 @@ export function createApp() {
   app.openAPIRegistry.registerComponent("securitySchemes", "platformAdmin", { type: "http", scheme: "bearer", description: "PLATFORM_ADMIN_TOKEN" });
   // The document as the routes declare it, plus the answers every route of its kind can give
   // (host, limits, credentials, bodies), so it names every status the API really sends.
-  app.get("/openapi.json", (c) =>
-    c.json(
-      withCommonResponses(
-        app.getOpenAPI31Document({
-    openapi: "3.1.0",
-    servers: [
-      { url: `https://{tenant}.${c.env.BASE_DOMAIN}`, description: "A tenant's API", variables: { tenant: { default: "demo", description: "The tenant's slug" } } },
-      { url: `https://${c.env.BASE_DOMAIN}`, description: "The platform host: signup and the operator API" },
-    ],
-    info: {
-      title: "Tessera API",
-      version: "0.1.0",
-      description: `Multi-tenant AI content platform. Tenant routes are served on \`{slug}.${c.env.BASE_DOMAIN}\` or a tenant's custom hostname; signup and the platform operator API on \`${c.env.BASE_DOMAIN}\`. Every error is application/problem+json (RFC 9457).`,
-    },
-  }),
-      ),
-    ),
-  );
+  app.get("/openapi.json", (c) => {
+    const base = c.env.BASE_DOMAIN;
+    const declared = app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      servers: [
+        { url: `https://{tenant}.${base}`, description: "A tenant's API", variables: { tenant: { default: "demo", description: "The tenant's slug" } } },
+        { url: `https://${base}`, description: "The platform host: signup and the operator API" },
+      ],
+      info: {
+        title: "Tessera API",
+        version: "0.1.0",
+        description: `Multi-tenant AI content platform. Tenant routes are served on \`{slug}.${base}\` or a tenant's custom hostname; signup and the platform operator API on \`${base}\`. Every error is application/problem+json (RFC 9457).`,
+      },
+    });
+    return c.json(withCommonResponses(declared));
+  });
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Tessera API" }));
 
   const methodsOf = allowedMethods(app.routes);

@@ -82,6 +82,15 @@ export async function unchangedSince(env: Env, tenantId: string, principal: Prin
   return (await currentRole(db, tenantId, principal.userId, { fresh: true })) === principal.role;
 }
 
+/**
+ * Whether a member's role, read now, grants `permission`: what tells apart, after a write guarded by
+ * `holdsRole` changed nothing, an actor who lost the right meanwhile from the write's other reasons.
+ */
+export async function stillGrants(db: ControlDb, tenantId: string, userId: string, permission: Permission): Promise<boolean> {
+  const role = await currentRole(db, tenantId, userId, { fresh: true });
+  return role !== null && ROLE_PERMISSIONS[role].has(permission);
+}
+
 /** Only an owner may touch an owner or make one. */
 export function assertMayAssign(actor: Principal, role: Role) {
   if (role === "owner" && actor.role !== "owner") throw new ApiError("FORBIDDEN", "Only an owner can grant or change the owner role");

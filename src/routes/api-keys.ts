@@ -8,8 +8,8 @@ import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 import { recordAudit } from "../db/audit";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
 const ApiKeySchema = z
   .object({

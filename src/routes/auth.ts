@@ -9,8 +9,8 @@ import { publicRoute, tokenConfig } from "../middleware/auth";
 import { clientAddress } from "../middleware/rate-limit";
 import { verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
-import { Email, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
 import { recordAudit } from "../db/audit";
+import { Email, TokenPairSchema, errors, jsonBody, jsonResponse, router } from "./openapi";
 
 const RefreshBody = z.object({ refresh_token: z.string().min(1).max(200) });
 

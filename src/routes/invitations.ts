@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { startAttempt } from "../auth/attempts";
-import { assertMayAssign, currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
-import { roleAllows, ROLES } from "../auth/permissions";
+import { assertMayAssign, currentRole, holdsRole, rolesThatGrant, stillGrants } from "../auth/membership";
+import { ROLES } from "../auth/permissions";
 import { recordSecurityEvent } from "../auth/security-events";
 import { discardSession, startSession } from "../auth/sessions";
 import { invitations, memberships, users } from "../db/control/schema";
@@ -13,8 +13,8 @@ import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/cr
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { Email, errors, guarded, jsonBody, jsonResponse, pageOf, Password, PersonName, renderUser, router, TokenPairSchema, UserSchema } from "./openapi";
 import { recordAudit } from "../db/audit";
+import { Email, errors, guarded, jsonBody, jsonResponse, pageOf, Password, PersonName, renderUser, router, TokenPairSchema, UserSchema } from "./openapi";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_PREFIX = "inv_";
@@ -112,8 +112,7 @@ export const invitationRoutes = router()
       .returning({ id: invitations.id })
       .get();
     if (!inserted) {
-      const role = await currentRole(db, tenantId, c.var.principal.userId, { fresh: true });
-      if (!role || !roleAllows(role, "invitations:write")) throw new ApiError("FORBIDDEN", "Your current role does not allow inviting");
+      if (!(await stillGrants(db, tenantId, c.var.principal.userId, "invitations:write"))) throw new ApiError("FORBIDDEN", "Your current role does not allow inviting");
       throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken by members and pending invitations`);
     }
     await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role } });

@@ -1,14 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { ROLES } from "../auth/permissions";
-import { securityEvents, tenants, users } from "../db/control/schema";
+import { listSecurityEvents, SECURITY_EVENT_KINDS } from "../auth/security-events";
+import { users } from "../db/control/schema";
 import { controlDb } from "../db/router";
 import { requireAuth } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
-import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { PageQuery } from "../lib/pagination";
 import { bearer, errors, jsonResponse, pageOf, renderUser, router, UserSchema } from "./openapi";
-
-
 
 const MeSchema = z
   .object({
@@ -33,7 +32,7 @@ const meRoute = createRoute({
 const SecurityEventSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(["login_failed", "invitation_accept_failed", "invitation_accepted"]),
+    kind: z.enum(SECURITY_EVENT_KINDS),
     tenant: z.object({ id: z.string(), slug: z.string().nullable() }).openapi({ description: "Where it happened: any tenant, not only this one" }),
     client_address: z.string().nullable(),
     created_at: z.string(),
@@ -55,31 +54,21 @@ const securityEventsRoute = createRoute({
 export const meRoutes = router()
   .openapi(securityEventsRoute, async (c) => {
     const { limit, cursor } = c.req.valid("query");
-    const rows = await controlDb(c.env)
-      .select({ id: securityEvents.id, kind: securityEvents.kind, tenantId: securityEvents.tenantId, slug: tenants.slug, clientAddress: securityEvents.clientAddress, createdAt: securityEvents.createdAt })
-      .from(securityEvents)
-      .leftJoin(tenants, eq(tenants.id, securityEvents.tenantId))
-      .where(and(eq(securityEvents.userId, c.var.principal.userId), cursor ? lt(securityEvents.id, decodeCursor(cursor, "sev")) : undefined))
-      .orderBy(desc(securityEvents.id))
-      .limit(limit + 1);
-    return c.json(
-      page(rows, limit, (e) => ({ id: e.id, kind: e.kind, tenant: { id: e.tenantId, slug: e.slug }, client_address: e.clientAddress, created_at: e.createdAt })),
-      200,
-    );
+    return c.json(await listSecurityEvents(controlDb(c.env), c.var.principal.userId, limit, cursor), 200);
   })
   .openapi(meRoute, async (c) => {
-  const p = c.var.principal;
-  const user = await controlDb(c.env).select().from(users).where(eq(users.id, p.userId)).get();
-  if (!user) throw new ApiError("INVALID_TOKEN", "The user behind this credential no longer exists");
-  const t = c.var.tenant;
-  return c.json(
-    {
-      user: renderUser(user),
-      tenant: { id: t.id, slug: t.slug, name: t.name },
-      role: p.role,
-      permissions: [...p.permissions].sort(),
-      credential: p.kind === "api_key" ? { kind: "api_key" as const, api_key_id: p.keyId } : { kind: "access_token" as const },
-    },
-    200,
-  );
-});
+    const p = c.var.principal;
+    const user = await controlDb(c.env).select().from(users).where(eq(users.id, p.userId)).get();
+    if (!user) throw new ApiError("INVALID_TOKEN", "The user behind this credential no longer exists");
+    const t = c.var.tenant;
+    return c.json(
+      {
+        user: renderUser(user),
+        tenant: { id: t.id, slug: t.slug, name: t.name },
+        role: p.role,
+        permissions: [...p.permissions].sort(),
+        credential: p.kind === "api_key" ? { kind: "api_key" as const, api_key_id: p.keyId } : { kind: "access_token" as const },
+      },
+      200,
+    );
+  });

@@ -1,16 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
-import { assertMayAssign, currentRole, holdsRole, rolesThatGrant } from "../auth/membership";
+import { assertMayAssign, holdsRole, rolesThatGrant, stillGrants } from "../auth/membership";
+import { ROLE_RANK, ROLES, type Role } from "../auth/permissions";
 import { revokeLiveAccess } from "../auth/revocation";
-import { ROLE_RANK, ROLES, roleAllows, type Role } from "../auth/permissions";
 import { revokeMemberSessions } from "../auth/sessions";
 import type { Principal } from "../context";
 import { apiKeys, memberships, users } from "../db/control/schema";
 import { controlDb, type ControlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 import { recordAudit } from "../db/audit";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, router } from "./openapi";
 
 const MemberSchema = z
   .object({ user_id: z.string(), email: z.string(), name: z.string(), role: z.enum(ROLES), joined_at: z.string() })
@@ -58,8 +58,7 @@ function actorStillManages(tenantId: string, actor: Principal, roles: Role[]) {
 
 /** Why a guarded write changed nothing: the actor lost the right meanwhile (403), or else `otherwise`. */
 async function refusal(db: ControlDb, tenantId: string, actor: Principal, otherwise: ApiError): Promise<ApiError> {
-  const role = await currentRole(db, tenantId, actor.userId, { fresh: true });
-  return role && roleAllows(role, "members:write") ? otherwise : new ApiError("FORBIDDEN", "Your current role does not allow managing members");
+  return (await stillGrants(db, tenantId, actor.userId, "members:write")) ? otherwise : new ApiError("FORBIDDEN", "Your current role does not allow managing members");
 }
 
 async function findMember(db: ControlDb, tenantId: string, userId: string) {

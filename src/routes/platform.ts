@@ -11,9 +11,9 @@ import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
+import { recordAudit } from "../db/audit";
 import { errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, TenantSchema } from "./openapi";
 import type { Context } from "hono";
-import { recordAudit } from "../db/audit";
 
 
 type TenantRow = typeof tenants.$inferSelect;

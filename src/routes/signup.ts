@@ -8,8 +8,8 @@ import { tokenConfig } from "../middleware/auth";
 import { hashPassword, verifyPassword } from "../lib/crypto";
 import { ApiError, errorText } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { Email, errors, jsonBody, jsonResponse, NonBlank, Password, PersonName, renderTenant, renderUser, router, Slug, TenantSchema, TokenPairSchema, UserSchema } from "./openapi";
 import { recordAudit } from "../db/audit";
+import { Email, errors, jsonBody, jsonResponse, NonBlank, Password, PersonName, renderTenant, renderUser, router, Slug, TenantSchema, TokenPairSchema, UserSchema } from "./openapi";
 
 /** Slugs that would shadow platform hosts. */
 const RESERVED_SLUGS = new Set(["www", "api", "app", "admin", "platform", "docs", "status", "mail", "console", "static", "assets", "auth"]);
