@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import { moveCredit } from "../src/db/credits";
-import { controlDb, tenantDatabase, tenantDb } from "../src/db/router";
-import { releaseTokens, reserveTokens, type Reservation, settleTokens } from "../src/db/quota";
-import { recordUsage } from "../src/db/usage";
+import { eq } from "drizzle-orm";
+import { touchConversation } from "../src/conversations/store";
+import { tenants } from "../src/db/control/schema";
+import { controlDb, tenantDb } from "../src/db/router";
 import type { Env } from "../src/env";
 import { newId } from "../src/lib/ids";
 import { take } from "../src/limits/rate-limit";
@@ -23,6 +23,7 @@ import {
   SUBPROTOCOL,
   type WireMessage,
 } from "./conversation-protocol";
+import { type BilledConversation, REPLY_CHECK_MS, type ReplyAuthor, ReplyMeter } from "./reply-meter";
 
 /** What the room needs to know about its conversation; set by the Worker on create and update. */
 export interface RoomConfig {
@@ -51,10 +52,7 @@ export type SendResult =
 export type { SocketMatch };
 
 /** Who posts a message or asks for a reply (and, through an API key, which one: usage names it). */
-export interface Author {
-  userId: string;
-  apiKeyId?: string;
-}
+export type Author = ReplyAuthor;
 
 /** The most tokens a reply may write; reserved against the monthly quota before the model is called. */
 const MAX_REPLY_TOKENS = 1024;
@@ -79,9 +77,10 @@ interface MessageRow extends Record<string, SqlStorageValue> {
   created_at: number;
 }
 
-/** A reply being generated: its text so far, how to stop it, and who listens besides the sockets. */
+/** A reply being generated: who asked, its text so far, how to stop it, and who listens besides the sockets. */
 interface InFlightReply {
   id: string;
+  author: Author;
   text: string;
   controller: AbortController;
   listeners: Set<(frame: ServerFrame) => void>;
@@ -95,6 +94,7 @@ interface InFlightReply {
 export class ConversationRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly replies = new Map<string, InFlightReply>();
+  private readonly meter: ReplyMeter;
   /** The stored config, read once per instance (an instance starts fresh after hibernation). */
   private cachedConfig: RoomConfig | null | undefined;
   /** The metadata write in flight, and the newest state still to write after it. */
@@ -108,6 +108,7 @@ export class ConversationRoom extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.createSchema();
+    this.meter = new ReplyMeter(this.sql, env);
     // Answer pings without waking the object from hibernation.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
@@ -134,12 +135,7 @@ export class ConversationRoom extends DurableObject<Env> {
   async configure(config: RoomConfig): Promise<void> {
     this.sql.exec(`INSERT INTO config (key, value) VALUES ('room', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, JSON.stringify(config));
     this.cachedConfig = config;
-    if (config.retentionDays) {
-      const current = await this.ctx.storage.getAlarm();
-      if (current === null) await this.ctx.storage.setAlarm(Date.now() + RETENTION_SWEEP_MS);
-    } else {
-      await this.ctx.storage.deleteAlarm();
-    }
+    await this.armAlarm();
   }
 
   /**
@@ -153,19 +149,20 @@ export class ConversationRoom extends DurableObject<Env> {
       if (existing) return { ok: true, message: toWire(existing), duplicate: true, replyId: null };
     }
     const config = this.config();
-    let reservation: Reservation | null = null;
-    if (opts.reply && config) {
+    const replyId = opts.reply && config ? `rpl_${crypto.randomUUID().replaceAll("-", "")}` : null;
+    if (replyId && config) {
       // A suspension reaches every cache within seconds; a reply, which costs a model call, asks the control database itself.
       if (await this.tenantSuspended(config)) return { ok: false, code: "TENANT_SUSPENDED", detail: "This tenant is suspended; no reply is started" };
-      const estimate = this.prompt(config).reduce((n, m) => n + estimateTokens(m.content), estimateTokens(content)) + MAX_REPLY_TOKENS;
-      reservation = await reserveTokens(this.tenantDb(config), config.tenantId, estimate, opts.monthlyTokens);
-      if (!reservation) {
-        return { ok: false, code: "QUOTA_EXCEEDED", detail: `This month's ${opts.monthlyTokens} tokens would be passed by this reply (about ${estimate}); nothing was stored` };
+      const promptTokens = this.prompt(config).reduce((n, m) => n + estimateTokens(m.content), estimateTokens(content));
+      const call = { model: config.model, provider: aiProvider(this.env).name, promptTokens, maxTokens: MAX_REPLY_TOKENS };
+      await this.armAlarm(Date.now() + REPLY_CHECK_MS);
+      if (!(await this.meter.reserve(config, replyId, author, call, opts.monthlyTokens))) {
+        return { ok: false, code: "QUOTA_EXCEEDED", detail: `This month's ${opts.monthlyTokens} tokens would be passed by this reply (about ${promptTokens + MAX_REPLY_TOKENS}); nothing was stored` };
       }
       // The same client_id may have been stored while this one waited for its reservation: then this one is the duplicate.
       const stored = opts.clientId ? this.byClientId(author.userId, opts.clientId) : undefined;
       if (stored) {
-        await releaseTokens(this.tenantDb(config), reservation);
+        await this.meter.cancel(config, replyId);
         return { ok: true, message: toWire(stored), duplicate: true, replyId: null };
       }
     }
@@ -173,12 +170,12 @@ export class ConversationRoom extends DurableObject<Env> {
     try {
       message = this.store({ role: "user", content, authorId: author.userId, clientId: opts.clientId ?? null, status: "complete" });
     } catch (err) {
-      if (config && reservation) await releaseTokens(this.tenantDb(config), reservation);
+      if (config && replyId) await this.meter.cancel(config, replyId);
       throw err;
     }
     this.broadcast({ type: "message", message }, (identity) => (identity.user_id === author.userId && opts.clientId ? { client_id: opts.clientId } : {}));
-    if (!opts.reply) return { ok: true, message, duplicate: false, replyId: null };
-    const { replyId, events } = this.startReply(author, reservation, opts.stream ?? false);
+    if (!replyId || !config) return { ok: true, message, duplicate: false, replyId: null };
+    const events = this.startReply(replyId, author, config, opts.stream ?? false);
     return { ok: true, message, duplicate: false, replyId, events };
   }
 
@@ -208,9 +205,10 @@ export class ConversationRoom extends DurableObject<Env> {
    * Starts an assistant reply to the conversation so far; deltas go to every socket. With
    * `stream`, also returns the reply as server-sent events for the caller.
    */
-  private startReply(requestedBy: Author, reservation: Reservation | null, stream: boolean): { replyId: string; events?: ReadableStream<Uint8Array> } {
-    const reply: InFlightReply = { id: `rpl_${crypto.randomUUID().replaceAll("-", "")}`, text: "", controller: new AbortController(), listeners: new Set() };
+  private startReply(replyId: string, author: Author, config: RoomConfig, stream: boolean): ReadableStream<Uint8Array> | undefined {
+    const reply: InFlightReply = { id: replyId, author, text: "", controller: new AbortController(), listeners: new Set() };
     this.replies.set(reply.id, reply);
+    this.meter.started(reply.id);
     let events: ReadableStream<Uint8Array> | undefined;
     if (stream) {
       const encoder = new TextEncoder();
@@ -230,8 +228,8 @@ export class ConversationRoom extends DurableObject<Env> {
       });
     }
     // Not awaited: the reply streams after this call returns; the pending work keeps the object awake.
-    this.ctx.waitUntil(this.generate(reply, requestedBy, reservation));
-    return { replyId: reply.id, events };
+    this.ctx.waitUntil(this.generate(reply, config));
+    return events;
   }
 
   /** Deletes the whole log and closes every socket (conversation deleted). */
@@ -245,6 +243,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.metadataPending = undefined;
     // This instance lives on until evicted; give it empty tables rather than none.
     this.createSchema();
+    this.meter.createSchema();
   }
 
   // ---- WebSockets ----------------------------------------------------------------------------
@@ -358,14 +357,44 @@ export class ConversationRoom extends DurableObject<Env> {
     this.broadcast({ type: "presence", participants: this.participants() }, undefined, except);
   }
 
-  /** Retention: deletes messages older than the conversation's retention, then sweeps again later. */
+  /**
+   * Bills the replies an earlier instance left unbilled (it was evicted mid-reply), deletes messages
+   * older than the conversation's retention, and arms the next check.
+   */
   override async alarm(): Promise<void> {
     const config = this.config();
-    if (!config?.retentionDays) return;
-    const cutoff = Date.now() - config.retentionDays * DAY_MS;
-    const deleted = this.sql.exec(`DELETE FROM messages WHERE created_at < ?`, cutoff).rowsWritten;
-    if (deleted) this.log.info("retention.swept", { tenant_id: config.tenantId, conversation_id: config.conversationId, deleted });
-    await this.ctx.storage.setAlarm(Date.now() + RETENTION_SWEEP_MS);
+    if (config) {
+      for (const orphan of this.meter.orphans(new Set(this.replies.keys()))) {
+        await this.meter.recover(config, orphan, (text) => {
+          const message = this.store({ role: "assistant", content: text, authorId: null, clientId: null, status: "failed", error: "interrupted" });
+          this.broadcast({ type: "message", message });
+          return message.id;
+        });
+        this.log.warn("reply.recovered", { tenant_id: config.tenantId, conversation_id: config.conversationId, reply_id: orphan.id, state: orphan.state });
+      }
+    }
+    if (config?.retentionDays) {
+      const cutoff = Date.now() - config.retentionDays * DAY_MS;
+      const deleted = this.sql.exec(`DELETE FROM messages WHERE created_at < ?`, cutoff).rowsWritten;
+      if (deleted) this.log.info("retention.swept", { tenant_id: config.tenantId, conversation_id: config.conversationId, deleted });
+    }
+    await this.armAlarm();
+  }
+
+  /**
+   * Sets the alarm to the earliest of: `at`, the next retention sweep (if the conversation has a
+   * retention) and the next reply check (while a reply is recorded); deletes it when none is due.
+   */
+  private async armAlarm(at?: number) {
+    const now = Date.now();
+    const due = [at, this.config()?.retentionDays ? now + RETENTION_SWEEP_MS : undefined, this.meter.any() ? now + REPLY_CHECK_MS : undefined].filter((t) => t !== undefined);
+    const current = await this.ctx.storage.getAlarm();
+    if (!due.length) {
+      if (current !== null) await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    const next = Math.min(...due);
+    if (current === null || current > next || at === undefined) await this.ctx.storage.setAlarm(next);
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -387,7 +416,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private async tenantSuspended(config: RoomConfig): Promise<boolean> {
-    const row = await this.env.CONTROL_DB.prepare(`SELECT status FROM tenants WHERE id = ?`).bind(config.tenantId).first<{ status: string }>();
+    const row = await controlDb(this.env).select({ status: tenants.status }).from(tenants).where(eq(tenants.id, config.tenantId)).get();
     return row?.status !== "active";
   }
 
@@ -447,21 +476,19 @@ export class ConversationRoom extends DurableObject<Env> {
       const config = this.config();
       if (!config) return;
       try {
-        await tenantDatabase(this.env, { id: config.tenantId, dbBinding: config.dbBinding })
-          .prepare(
-            `UPDATE conversations SET message_count = MAX(message_count, ?), last_activity_at = MAX(COALESCE(last_activity_at, ''), ?)
-             WHERE id = ? AND tenant_id = ?`,
-          )
-          .bind(seq, new Date(at).toISOString(), config.conversationId, config.tenantId)
-          .run();
+        await touchConversation(this.tenantDb(config), config, seq, new Date(at)).run();
       } catch (err) {
         this.log.error("conversation.metadata_failed", { ...errorFields(err), conversation_id: config.conversationId });
       }
     }
   }
 
-  private async generate(reply: InFlightReply, requestedBy: Author, reservation: Reservation | null): Promise<void> {
-    const config = this.config();
+  /**
+   * Calls the model and streams its reply to everyone, stores it, then bills it. The model ran
+   * either way: its tokens are billed even if the conversation was deleted meanwhile.
+   */
+  private async generate(reply: InFlightReply, config: RoomConfig): Promise<void> {
+    const billed: BilledConversation = config;
     const emit = (frame: ServerFrame) => {
       this.broadcast(frame);
       for (const listener of reply.listeners) {
@@ -473,61 +500,51 @@ export class ConversationRoom extends DurableObject<Env> {
         }
       }
     };
+    let bill: ReturnType<ReplyMeter["ended"]>;
     try {
       const result = await aiProvider(this.env).chat(
-        { model: config?.model ?? "", messages: this.prompt(config), maxTokens: MAX_REPLY_TOKENS, signal: reply.controller.signal },
+        { model: config.model, messages: this.prompt(config), maxTokens: MAX_REPLY_TOKENS, signal: reply.controller.signal },
         (text) => {
           reply.text += text;
+          if (!this.destroyed) this.meter.progress(reply.id, reply.text);
           emit({ type: "delta", reply_id: reply.id, text });
         },
       );
-      // The model ran either way: its tokens are settled and billed even if the conversation was deleted meanwhile.
-      let reference = reply.id;
-      if (!this.destroyed) {
+      const usage = { model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens };
+      if (this.destroyed) {
+        bill = this.meter.ended(reply, usage, null);
+      } else {
         const canceled = reply.controller.signal.aborted;
-        const message = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
+        // The message and the bill's record change together: an eviction between them cannot bill the reply as interrupted.
+        const message = this.ctx.storage.transactionSync(() => {
+          const m = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
+          bill = this.meter.ended(reply, usage, m.id);
+          return m;
+        });
         emit({ type: "done", reply_id: reply.id, message });
-        reference = message.id;
       }
-      if (config) this.ctx.waitUntil(this.meter(config, requestedBy, reference, result, reservation));
     } catch (err) {
-      if (config && reservation) this.ctx.waitUntil(releaseTokens(this.tenantDb(config), reservation).catch(() => {}));
-      if (this.destroyed) return;
-      this.log.error("reply.failed", { ...errorFields(err), conversation_id: config?.conversationId, requested_by: requestedBy.userId });
-      // The failed marker is a stored message like any other, so seq stays gap-free for every client.
-      const message = this.store({ role: "assistant", content: reply.text, authorId: null, clientId: null, status: "failed", error: "provider_error" });
-      emit({ type: "error", code: "PROVIDER_ERROR", message: "The model failed to answer; the partial reply is stored as failed", reply_id: reply.id });
-      this.broadcast({ type: "message", message });
+      bill = this.meter.ended(reply, null, null);
+      if (!this.destroyed) {
+        this.log.error("reply.failed", { ...errorFields(err), conversation_id: config.conversationId, requested_by: reply.author.userId });
+        // The failed marker is a stored message like any other, so seq stays gap-free for every client.
+        const message = this.store({ role: "assistant", content: reply.text, authorId: null, clientId: null, status: "failed", error: "provider_error" });
+        emit({ type: "error", code: "PROVIDER_ERROR", message: "The model failed to answer; the partial reply is stored as failed", reply_id: reply.id });
+        this.broadcast({ type: "message", message });
+      }
     } finally {
       this.replies.delete(reply.id);
     }
-  }
-
-  /** Records a reply's model call in the tenant's usage (after the reply has reached everyone). */
-  /** `reference` is the stored message, or the reply id when the conversation was deleted before it could be stored. */
-  private async meter(config: RoomConfig, requestedBy: Author, reference: string, result: ChatResult, reservation: Reservation | null): Promise<void> {
     try {
-      if (reservation) await settleTokens(this.tenantDb(config), reservation, result.usage.inputTokens + result.usage.outputTokens);
-      const cost = await recordUsage(this.tenantDb(config), {
-        tenantId: config.tenantId,
-        userId: requestedBy.userId,
-        apiKeyId: requestedBy.apiKeyId ?? null,
-        projectId: config.projectId,
-        source: "chat",
-        sourceId: reference,
-        model: result.model,
-        provider: result.provider,
-        tokensIn: result.usage.inputTokens,
-        tokensOut: result.usage.outputTokens,
-      });
-      await moveCredit(controlDb(this.env), { tenantId: config.tenantId, amountMicros: 0 - cost, kind: "debit", reason: `chat reply (${result.model})`, reference });
+      await this.meter.bill(billed, bill!);
     } catch (err) {
-      this.log.error("usage.record_failed", { ...errorFields(err), conversation_id: config.conversationId, reference });
+      // The record stays; the room's next check bills it.
+      this.log.error("reply.billing_failed", { ...errorFields(err), conversation_id: config.conversationId, reply_id: reply.id });
     }
   }
 
   /** The system prompt, then as much recent complete history as fits the budget, oldest first. */
-  private prompt(config: RoomConfig | null): ChatMessage[] {
+  private prompt(config: RoomConfig): ChatMessage[] {
     const recent = this.sql
       .exec<MessageRow>(`SELECT role, content FROM messages WHERE status = 'complete' ORDER BY seq DESC LIMIT 200`)
       .toArray();
@@ -538,7 +555,7 @@ export class ConversationRoom extends DurableObject<Env> {
       if (budget < 0 && history.length) break;
       history.unshift({ role: m.role, content: m.content });
     }
-    return config?.systemPrompt ? [{ role: "system", content: config.systemPrompt }, ...history] : history;
+    return config.systemPrompt ? [{ role: "system", content: config.systemPrompt }, ...history] : history;
   }
 
   /** Sends what a reconnecting client missed, then the text so far of every reply still streaming. */

@@ -1,4 +1,7 @@
 import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import { type ModelCall, reserve, settle } from "../src/billing/metering";
+import * as tenantSchema from "../src/db/tenant/schema";
 import { expect } from "vitest";
 import { tenantBinding } from "../src/db/router";
 
@@ -135,4 +138,13 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 5000): 
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/** Meters a model call through the one metering path (reserve, then settle), as a past call would have been. */
+export async function meterCall(t: TestTenant, call: Omit<ModelCall, "tenantId" | "userId" | "apiKeyId" | "source" | "sourceId"> & Partial<ModelCall>) {
+  const db = drizzle(await tenantD1(t), { schema: tenantSchema, casing: "snake_case" });
+  const full: ModelCall = { tenantId: t.id, userId: t.owner.id, apiKeyId: null, source: "chat", sourceId: null, ...call };
+  const ref = { tenantId: t.id, reference: `test_${crypto.randomUUID()}` };
+  await db.batch(reserve(db, ref, full.tokensIn + full.tokensOut, Number.MAX_SAFE_INTEGER, { now: full.at }));
+  await db.batch(settle(db, ref, full).statements);
 }

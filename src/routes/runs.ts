@@ -315,8 +315,6 @@ export const runRoutes = router()
       attempts: 0,
       leaseToken: null,
       leaseUntil: null,
-      reservedTokens: 0,
-      reservedMonth: null,
       artifactId: newId("art"),
       model: config.model,
       provider: null,

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { contentKey, putContent } from "../artifacts/store";
+import { debit } from "../billing/metering";
 import { tenants } from "../db/control/schema";
-import { moveCredit } from "../db/credits";
 import { planOf } from "../db/plans";
 import { controlDb, tenantDb, type TenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
@@ -112,7 +112,7 @@ async function deliver(env: Env, message: Message<unknown>, body: RunMessage, lo
   }
   if (isFinished(run.status)) {
     // A duplicate or late delivery. Make sure the finished run's debit landed (it is idempotent), then drop the message.
-    if (run.costMicros) await debit(env, run);
+    if (run.costMicros) await debitRun(env, run);
     log.info("run.already_finished", { ...fields, status: run.status });
     return message.ack();
   }
@@ -177,7 +177,7 @@ async function deliver(env: Env, message: Message<unknown>, body: RunMessage, lo
     log.warn("run.lease_lost", fields);
     return message.ack();
   }
-  await debit(env, finished.run);
+  await debitRun(env, finished.run);
   log.info(call.canceled ? "run.canceled" : "run.succeeded", { ...fields, tokens_in: result.usage.inputTokens, tokens_out: result.usage.outputTokens, cost_micros: finished.cost });
   message.ack();
 }
@@ -243,8 +243,8 @@ async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfi
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 
 /** Debits the tenant's credit for a finished run; the ledger refuses a second debit for the same run. */
-async function debit(env: Env, run: RunRow): Promise<void> {
-  await moveCredit(controlDb(env), { tenantId: run.tenantId, amountMicros: 0 - (run.costMicros ?? 0), kind: "debit", reason: `run (${run.model})`, reference: run.id });
+async function debitRun(env: Env, run: RunRow): Promise<void> {
+  await debit(controlDb(env), { tenantId: run.tenantId, reference: run.id }, run.costMicros ?? 0, `run (${run.model})`);
 }
 
 /**

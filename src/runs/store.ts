@@ -1,10 +1,9 @@
-import { and, eq, type SQL, sql } from "drizzle-orm";
+import { and, type SQL, sql } from "drizzle-orm";
+import { release, reserve, settle } from "../billing/metering";
 import { createArtifactStatements, type VersionContent } from "../db/artifacts";
 import { eventAfterChange, type EventType, eventWritten } from "../db/outbox";
-import { monthOf, reservationStatements } from "../db/quota";
 import type { TenantDb } from "../db/router";
-import { runs, tokenQuota } from "../db/tenant/schema";
-import { usageStatements } from "../db/usage";
+import { runs } from "../db/tenant/schema";
 import { newId } from "../lib/ids";
 import type { ChatResult } from "../providers/ai";
 import type { ToolDeclaration } from "../providers/ai/types";
@@ -56,19 +55,11 @@ const isRun = (r: { tenantId: string; id: string }) => sql`${runs.tenantId} = ${
 /** The run is held by this attempt. */
 const heldBy = (leaseToken: string) => sql`${runs.status} = 'RUNNING' AND ${runs.leaseToken} = ${leaseToken}`;
 
-/**
- * Gives back the tokens the run's attempt reserved, if `condition` (on the run as it is before the
- * batch's later statements change it) holds, counting `used` of them — never more than were
- * reserved, so an overrunning provider cannot push the month past its quota (as `settleTokens`).
- * First in a batch, so it sees the reservation.
- */
-function releaseReservation(db: TenantDb, run: { tenantId: string; id: string }, condition: SQL, used = 0) {
-  const held = (column: SQL) => sql`(SELECT ${column} FROM ${runs} WHERE ${isRun(run)} AND ${condition})`;
-  return db
-    .update(tokenQuota)
-    .set({ reserved: sql`MAX(0, ${tokenQuota.reserved} - ${held(sql`${runs.reservedTokens}`)})`, used: sql`${tokenQuota.used} + MIN(${used}, COALESCE(${held(sql`${runs.reservedTokens}`)}, 0))` })
-    .where(and(eq(tokenQuota.tenantId, run.tenantId), sql`${tokenQuota.month} = ${held(sql`${runs.reservedMonth}`)}`));
-}
+/** A run's calls are metered under its id: one hold at a time (each attempt's), one usage event, one debit. */
+const callOf = (run: { tenantId: string; id: string }) => ({ tenantId: run.tenantId, reference: run.id });
+
+/** `condition` on the run's row, for statements on other tables (its metering). */
+const runWhere = (run: { tenantId: string; id: string }, condition: SQL) => sql`EXISTS (SELECT 1 FROM ${runs} WHERE ${isRun(run)} AND ${condition})`;
 
 /** A change of the run's row and its event, the event written only if the row changed. */
 function transition(db: TenantDb, run: RunRow, condition: SQL, set: Partial<RunRow>, type: EventType, extra: Record<string, unknown> = {}, eventId = newId("evt")) {
@@ -95,7 +86,6 @@ export type Claim = { run: RunRow; leaseToken: string; reserved: boolean } | nul
  */
 export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthlyTokens: number, now = Date.now()): Promise<Claim> {
   const leaseToken = crypto.randomUUID();
-  const month = monthOf(new Date(now));
   const claimable = sql`${runs.cancelRequestedAt} IS NULL AND (${runs.status} = 'PENDING' OR (${runs.status} = 'RUNNING' AND ${runs.leaseUntil} < ${now}))`;
   const t = transition(
     db,
@@ -108,24 +98,21 @@ export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthl
       leaseToken,
       leaseUntil: now + RUN_LEASE_MS,
       startedAt: sql`coalesce(${runs.startedAt}, ${new Date(now).toISOString()})` as unknown as string,
-      reservedTokens: 0,
-      reservedMonth: null,
     },
     "run.started",
     { attempts: run.attempts + 1 },
   );
-  const [, claimed, , , reserved] = await db.batch([
+  const [, , claimed, , , reserved] = await db.batch([
     // A previous attempt that died holding a reservation: give it back before taking a new one.
-    releaseReservation(db, run, claimable),
+    ...release(db, callOf(run), runWhere(run, claimable)),
     t.update,
     t.event,
     // Tokens are reserved only if the claim above happened.
-    ...reservationStatements(db, run.tenantId, month, tokens, monthlyTokens, eventWritten(t.eventId)),
-    db.update(runs).set({ reservedTokens: tokens, reservedMonth: month }).where(and(isRun(run), eq(runs.leaseToken, leaseToken), sql`changes() > 0`)),
+    ...reserve(db, callOf(run), tokens, monthlyTokens, { condition: eventWritten(t.eventId), now: new Date(now) }),
   ]);
   const row = claimed[0];
   if (!row) return null;
-  return { run: { ...row, reservedTokens: reserved.length ? tokens : 0, reservedMonth: reserved.length ? month : null }, leaseToken, reserved: reserved.length > 0 };
+  return { run: row, leaseToken, reserved: reserved.length > 0 };
 }
 
 /** What a finished model call produced. */
@@ -145,16 +132,17 @@ export interface Outcome {
 export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, outcome: Outcome): Promise<{ run: RunRow; cost: number } | null> {
   const canceled = !outcome.artifact;
   const { result, latencyMs } = outcome;
-  const tokens = result.usage.inputTokens + result.usage.outputTokens;
   const finishedAt = new Date().toISOString();
-  // The usage, quota and artifact statements write only if the run's own event (the transition) was written.
+  // Settled while this attempt still holds the run (first in the batch, before the transition changes it).
+  const billed = settle(
+    db,
+    callOf(run),
+    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
+    runWhere(run, heldBy(leaseToken)),
+  );
+  // The artifact is written only if the run's own event (the transition) was.
   const eventId = newId("evt");
   const guarded = eventWritten(eventId);
-  const billed = usageStatements(
-    db,
-    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
-    guarded,
-  );
   const t = transition(
     db,
     run,
@@ -172,7 +160,6 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
       error: canceled ? "Canceled while running; the output so far is kept and billed" : null,
       finishedAt,
       leaseUntil: null,
-      reservedTokens: 0,
     },
     canceled ? "run.canceled" : "run.succeeded",
     {},
@@ -188,7 +175,7 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
         finishedAt,
       )
     : [];
-  const [, finished] = await db.batch([releaseReservation(db, run, heldBy(leaseToken), tokens), t.update, t.event, ...billed.statements, ...artifact]);
+  const [, , , , finished] = await db.batch([...billed.statements, t.update, t.event, ...artifact]);
   return finished[0] ? { run: finished[0], cost: billed.cost } : null;
 }
 
@@ -197,8 +184,8 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
  * may fail: the attempt's own (its lease) or, from the dead-letter queue, any run no live attempt holds.
  */
 export async function failRun(db: TenantDb, run: RunRow, condition: SQL, code: string, message: string): Promise<RunRow | null> {
-  const t = transition(db, run, condition, { status: "FAILED", errorCode: code, error: message, finishedAt: new Date().toISOString(), leaseUntil: null, reservedTokens: 0 }, "run.failed");
-  const [, failed] = await db.batch([releaseReservation(db, run, condition), t.update, t.event]);
+  const t = transition(db, run, condition, { status: "FAILED", errorCode: code, error: message, finishedAt: new Date().toISOString(), leaseUntil: null }, "run.failed");
+  const [, , failed] = await db.batch([...release(db, callOf(run), runWhere(run, condition)), t.update, t.event]);
   return failed[0] ?? null;
 }
 
@@ -214,19 +201,19 @@ export async function retryRun(db: TenantDb, run: RunRow, leaseToken: string, co
     db,
     run,
     heldBy(leaseToken),
-    { status: "PENDING", errorCode: code, error: message, leaseToken: null, leaseUntil: null, reservedTokens: 0 },
+    { status: "PENDING", errorCode: code, error: message, leaseToken: null, leaseUntil: null },
     "run.retrying",
     { retry_in_seconds: retryInSeconds },
   );
-  const [, retried] = await db.batch([releaseReservation(db, run, heldBy(leaseToken)), t.update, t.event]);
+  const [, , retried] = await db.batch([...release(db, callOf(run), runWhere(run, heldBy(leaseToken))), t.update, t.event]);
   return retried.length > 0;
 }
 
 /** Ends a run whose cancel was asked for while its attempt was lost: CANCELED, reservation back. */
 export async function cancelAbandonedRun(db: TenantDb, run: RunRow, now = Date.now()): Promise<RunRow | null> {
   const abandoned = sql`${runs.status} = 'RUNNING' AND ${runs.cancelRequestedAt} IS NOT NULL AND ${runs.leaseUntil} < ${now}`;
-  const t = transition(db, run, abandoned, { status: "CANCELED", errorCode: "canceled", error: "Canceled while running", finishedAt: new Date(now).toISOString(), leaseUntil: null, reservedTokens: 0 }, "run.canceled");
-  const [, canceled] = await db.batch([releaseReservation(db, run, abandoned), t.update, t.event]);
+  const t = transition(db, run, abandoned, { status: "CANCELED", errorCode: "canceled", error: "Canceled while running", finishedAt: new Date(now).toISOString(), leaseUntil: null }, "run.canceled");
+  const [, , canceled] = await db.batch([...release(db, callOf(run), runWhere(run, abandoned)), t.update, t.event]);
   return canceled[0] ?? null;
 }
 

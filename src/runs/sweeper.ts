@@ -1,4 +1,5 @@
 import { and, eq, lt } from "drizzle-orm";
+import { releaseStaleHolds } from "../billing/metering";
 import { tenants } from "../db/control/schema";
 import { controlDb, tenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
@@ -15,8 +16,9 @@ const PER_TENANT = 100;
 const TENANTS_AT_ONCE = 10;
 
 /**
- * Queues again every run left PENDING without a message, in every active tenant. A run that did
- * have one is protected by its claim, so sending twice is safe. Runs from the cron trigger.
+ * Queues again every run left PENDING without a message, in every active tenant (a run that did
+ * have one is protected by its claim, so sending twice is safe), and gives back reservations left
+ * by calls whose holder is gone. Runs from the cron trigger.
  */
 export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ tenants: number; requeued: number }> {
   const log = createLogger({ component: "sweeper" });
@@ -27,7 +29,11 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
     await Promise.all(
       active.slice(i, i + TENANTS_AT_ONCE).map(async (tenant) => {
         try {
-          const stuck = await tenantDb(env, tenant)
+          const db = tenantDb(env, tenant);
+          // Reservations whose call died with its holder (a room or consumer gone for good): given back unbilled.
+          const released = await releaseStaleHolds(db, tenant.id, now);
+          if (released) log.warn("quota.holds_released", { tenant_id: tenant.id, holds: released });
+          const stuck = await db
             .select({ id: runs.id })
             .from(runs)
             .where(and(eq(runs.tenantId, tenant.id), eq(runs.status, "PENDING"), lt(runs.updatedAt, cutoff)))

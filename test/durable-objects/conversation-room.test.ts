@@ -5,7 +5,8 @@ import type { ConversationRoom } from "../../durable-objects/conversation-room";
 import { tenantBinding } from "../../src/db/router";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
 import { createConversation } from "../conversations";
-import { addMember, call, createTenant, expectStatus, type TestTenant } from "../harness";
+import { addMember, call, createTenant, eventually, expectStatus, quota, type TestTenant } from "../harness";
+import { countRows, debits } from "../runs";
 import { connect, open } from "../ws";
 
 const roomOf = (t: TestTenant, conversationId: string) => env.CONVERSATION_ROOM.get(env.CONVERSATION_ROOM.idFromName(`${t.id}:${conversationId}`));
@@ -224,6 +225,57 @@ describe("ConversationRoom over WebSockets", () => {
     expect(after.message).toMatchObject({ seq: 2, content: "after" });
     s.send({ type: "message", content: "from the same socket" });
     expect((await s.next("message")).message.seq).toBe(3);
+    s.close();
+  });
+
+  it("bills a reply cut off by the room's eviction exactly once, for what it had streamed", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    // A long message makes a long local reply (it quotes up to 200 characters): it is mid-stream when the room goes.
+    s.send({ type: "message", content: "a long answer please ".repeat(10), reply: true });
+    const { reply_id: replyId } = await s.next("delta");
+    await s.next("delta");
+    // Killed, as an eviction or a crash kills it: the instance is gone at once, its reply with it.
+    await runInDurableObject(roomOf(t, conv.id), (_room, state) => state.abort("killed mid-reply")).catch(() => {});
+    expect(await quota(t)).toMatchObject({ used: 0, reserved: expect.any(Number) });
+    expect((await quota(t)).reserved).toBeGreaterThan(1024);
+
+    // The next instance finds the reply unbilled on its check (moved forward here rather than waited for).
+    const stub = roomOf(t, conv.id);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const messages = (await call(`${conv.url}/messages`, { token: t.owner.token })).body.data;
+    expect(messages).toHaveLength(2);
+    expect(messages[1]).toMatchObject({ role: "assistant", status: "failed", error: "interrupted" });
+    expect(messages[1].content.length).toBeGreaterThan(0);
+    const billed = await quota(t);
+    expect(billed.reserved).toBe(0);
+    expect(billed.used).toBeGreaterThan(0);
+    expect(await countRows(t, "SELECT count(*) AS n FROM usage_events WHERE source = 'chat'")).toBe(1);
+    expect(await debits(t, replyId)).toBe(1);
+
+    // Checking again bills nothing more.
+    await runDurableObjectAlarm(stub);
+    expect(await quota(t)).toEqual(billed);
+    expect(await countRows(t, "SELECT count(*) AS n FROM usage_events WHERE source = 'chat'")).toBe(1);
+    expect(await debits(t, replyId)).toBe(1);
+    s.close();
+  });
+
+  it("bills a finished reply once, with its real usage, and keeps no record of it", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    s.send({ type: "message", content: "short", reply: true });
+    const done = await s.next("done");
+    const usage = done.message.usage!;
+    await eventually(async () => expect(await debits(t, done.reply_id)).toBe(1));
+    expect(await quota(t)).toEqual({ used: usage.tokens_in + usage.tokens_out, reserved: 0 });
+    expect(await countRows(t, "SELECT count(*) AS n FROM usage_events WHERE source_id = ?", done.message.id)).toBe(1);
+    expect(await countRows(t, "SELECT count(*) AS n FROM quota_holds")).toBe(0);
+    await runInDurableObject(roomOf(t, conv.id), async (_room, state) => {
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM replies").one().n).toBe(0);
+    });
     s.close();
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { moveCredit } from "../../src/db/credits";
 import { controlDb } from "../../src/db/router";
 import { createConversation } from "../conversations";
-import { adminToken, call, createTenant, expectProblem, expectStatus, PLATFORM } from "../harness";
+import { adminToken, call, createTenant, eventually, expectProblem, expectStatus, PLATFORM } from "../harness";
 
 const grant = (tenant: string, amount_micros: number, reason = "prepaid") =>
   call(`${PLATFORM}/v1/platform/tenants/${tenant}/credits`, { token: adminToken(), body: { amount_micros, reason } });
@@ -36,18 +36,16 @@ describe("the credit ledger", () => {
     expect(ledger.body.data.filter((e: { kind: string }) => e.kind === "debit")).toHaveLength(60);
   });
 
-  it("debits every assistant reply, referencing the message", async () => {
+  it("debits every assistant reply, referencing the reply", async () => {
     const t = await createTenant();
     await grant(t.id, 100);
     const conv = await createConversation(t);
     const res = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "bill me", reply: true }, headers: { accept: "text/event-stream" } });
-    const done = JSON.parse(/event: done\ndata: (.*)/.exec(res.text)![1]!).message;
-    let debits: { reference: string; amount_micros: number }[] = [];
-    for (let i = 0; i < 40 && !debits.length; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      debits = (await call(`${t.host}/v1/credits`, { token: t.owner.token })).body.data.filter((e: { kind: string }) => e.kind === "debit");
-    }
-    // The local model is free: the debit is recorded at zero.
-    expect(debits).toEqual([expect.objectContaining({ reference: done.id, amount_micros: 0 })]);
+    const done = JSON.parse(/event: done\ndata: (.*)/.exec(res.text)![1]!);
+    // The local model is free: the debit is recorded at zero, under the reply's id (the call's reference).
+    await eventually(async () => {
+      const debits = (await call(`${t.host}/v1/credits`, { token: t.owner.token })).body.data.filter((e: { kind: string }) => e.kind === "debit");
+      expect(debits).toEqual([expect.objectContaining({ reference: done.reply_id, amount_micros: 0 })]);
+    });
   });
 });

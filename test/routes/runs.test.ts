@@ -4,6 +4,10 @@ import { LOCAL_FAILURE_TRIGGER, LOCAL_REJECTION_TRIGGER } from "../../src/provid
 import { adminToken, call, createTenant, expectProblem, expectStatus, PLATFORM, quota, tenantD1, useTokens } from "../harness";
 import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, runEvents, runMessage, startRun } from "../runs";
 import { QUEUES } from "../../src/index";
+import { drizzle } from "drizzle-orm/d1";
+import { eq } from "drizzle-orm";
+import * as tenantSchema from "../../src/db/tenant/schema";
+import { claimRun, RUN_LEASE_MS } from "../../src/runs/store";
 
 /** Text that fails the local model's first `n` calls with it, unique to the test so counts do not mix. */
 const failingFirst = (n: number) => `[[simulate provider failure ${n}x]] ${crypto.randomUUID()}`;
@@ -143,21 +147,23 @@ describe("a run's life through the runs queue", () => {
 });
 
 describe("a consumer that dies mid-run", () => {
-  /** Leaves the run as a consumer that crashed after claiming it would: RUNNING, a lease, tokens reserved. */
-  async function abandon(t: Awaited<ReturnType<typeof createTenant>>, runId: string, leaseUntil: number, reserved: number) {
-    const db = await tenantD1(t);
-    const month = new Date().toISOString().slice(0, 7);
-    await db.batch([
-      db.prepare("UPDATE runs SET status = 'RUNNING', attempts = 1, lease_token = 'dead', lease_until = ?, reserved_tokens = ?, reserved_month = ? WHERE id = ?").bind(leaseUntil, reserved, month, runId),
-      db.prepare("INSERT INTO token_quota (tenant_id, month, used, reserved) VALUES (?, ?, 0, ?) ON CONFLICT DO UPDATE SET reserved = reserved + excluded.reserved").bind(t.id, month, reserved),
-    ]);
+  /**
+   * Leaves the run as a consumer killed mid-run leaves it: claimed through the real claim (RUNNING,
+   * a lease, `reserved` tokens held) and never finished. `claimedAt` moves the clock: a claim made
+   * longer ago than the lease has run out.
+   */
+  async function abandon(t: Awaited<ReturnType<typeof createTenant>>, runId: string, claimedAt: number, reserved: number) {
+    const db = drizzle(await tenantD1(t), { schema: tenantSchema, casing: "snake_case" });
+    const row = (await db.select().from(tenantSchema.runs).where(eq(tenantSchema.runs.id, runId)).get())!;
+    const claim = await claimRun(db, row, reserved, 1_000_000, claimedAt);
+    expect(claim?.reserved).toBe(true);
   }
 
   it("leaves a run it still holds alone: the delivery waits for the lease", async () => {
     const t = await createTenant();
     const a = await createAgent(t);
     const run = await startRun(t, a, { text: "held" });
-    await abandon(t, run.id, Date.now() + 60_000, 500);
+    await abandon(t, run.id, Date.now(), 500);
     expect(await deliverRun(t, run.id, 2)).toMatchObject({ acked: false, retried: true });
     expect(await deliverDead(t, run.id)).toMatchObject({ acked: false, retried: true });
     expect(await getRun(t, run.id)).toMatchObject({ status: "RUNNING", attempts: 1 });
@@ -168,12 +174,19 @@ describe("a consumer that dies mid-run", () => {
     const t = await createTenant();
     const a = await createAgent(t);
     const run = await startRun(t, a, { text: "taken over" });
-    await abandon(t, run.id, Date.now() - 1, 500);
+    await abandon(t, run.id, Date.now() - RUN_LEASE_MS - 1000, 500);
     expect(await deliverRun(t, run.id, 2)).toMatchObject({ acked: true });
     const done = await getRun(t, run.id);
     expect(done).toMatchObject({ status: "SUCCEEDED", attempts: 2 });
     expect(await quota(t)).toEqual({ reserved: 0, used: done.usage.tokens_in + done.usage.tokens_out });
     expect(await countRows(t, "SELECT count(*) AS n FROM usage_events WHERE source_id = ?", run.id)).toBe(1);
+    expect(await countRows(t, "SELECT count(*) AS n FROM quota_holds WHERE reference = ?", run.id)).toBe(0);
+    expect(await debits(t, run.id)).toBe(1);
+    // A late delivery of the killed attempt's message bills nothing more.
+    expect(await deliverRun(t, run.id, 3)).toMatchObject({ acked: true });
+    expect(await quota(t)).toEqual({ reserved: 0, used: done.usage.tokens_in + done.usage.tokens_out });
+    expect(await countRows(t, "SELECT count(*) AS n FROM usage_events WHERE source_id = ?", run.id)).toBe(1);
+    expect(await debits(t, run.id)).toBe(1);
   });
 });
 

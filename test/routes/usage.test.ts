@@ -1,9 +1,8 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { tenantDb } from "../../src/db/router";
-import { recordUsage } from "../../src/db/usage";
 import { createConversation } from "../conversations";
-import { call, createKey, createTenant, expectProblem, expectStatus, type TestTenant } from "../harness";
+import { call, createKey, createTenant, expectProblem, expectStatus, meterCall, type TestTenant } from "../harness";
 
 async function bindingOf(t: TestTenant) {
   return (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!.db_binding;
@@ -52,11 +51,10 @@ describe("usage metering", () => {
 
   it("rolls calls up by day and prices them from the price table", async () => {
     const t = await createTenant();
-    const db = tenantDb(env, { id: t.id, dbBinding: await bindingOf(t) });
-    const base = { tenantId: t.id, userId: t.owner.id, apiKeyId: null, projectId: "prj_x", source: "chat" as const, sourceId: null, provider: "workers-ai" };
-    await recordUsage(db, { ...base, model: "@cf/meta/llama-3.1-8b-instruct", tokensIn: 1_000_000, tokensOut: 0, at: new Date("2026-03-01T10:00:00Z") });
-    await recordUsage(db, { ...base, model: "@cf/meta/llama-3.1-8b-instruct", tokensIn: 0, tokensOut: 1_000_000, at: new Date("2026-03-01T23:00:00Z") });
-    await recordUsage(db, { ...base, model: "@cf/unknown/model", tokensIn: 10, tokensOut: 10, at: new Date("2026-03-02T00:00:00Z") });
+    const base = { projectId: "prj_x", provider: "workers-ai" };
+    await meterCall(t, { ...base, model: "@cf/meta/llama-3.1-8b-instruct", tokensIn: 1_000_000, tokensOut: 0, at: new Date("2026-03-01T10:00:00Z") });
+    await meterCall(t, { ...base, model: "@cf/meta/llama-3.1-8b-instruct", tokensIn: 0, tokensOut: 1_000_000, at: new Date("2026-03-01T23:00:00Z") });
+    await meterCall(t, { ...base, model: "@cf/unknown/model", tokensIn: 10, tokensOut: 10, at: new Date("2026-03-02T00:00:00Z") });
     const byDay = await usage(t, "from=2026-03-01&to=2026-03-31&group_by=day");
     expect(byDay.data).toEqual([
       { key: "2026-03-01", calls: 2, tokens_in: 1_000_000, tokens_out: 1_000_000, cost_micros: 282_000 + 827_000 },
@@ -82,8 +80,7 @@ describe("usage metering", () => {
       expectProblem(unreal, 400, "VALIDATION_FAILED");
       expect(unreal.body.errors[0].in).toBe("query");
     }
-    const db = tenantDb(env, { id: a.id, dbBinding: await bindingOf(a) });
-    await recordUsage(db, { tenantId: a.id, userId: a.owner.id, apiKeyId: null, projectId: "p", source: "chat", sourceId: null, model: "m", provider: "local", tokensIn: 5, tokensOut: 5 });
+    await meterCall(a, { projectId: "p", model: "m", provider: "local", tokensIn: 5, tokensOut: 5 });
     expect((await usage(b, "")).total.calls).toBe(0);
     expect((await usage(a, "")).total.calls).toBe(1);
   });
@@ -94,8 +91,7 @@ describe("usage metering", () => {
     const artifact = await call(`${t.host}/v1/artifacts?project_id=${conversation.projectId}&kind=post&name=a`, { token: t.owner.token, rawBody: "x".repeat(1234), headers: { "content-type": "text/plain" } });
     expectStatus(artifact, 201);
     await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email: "x@example.test", role: "viewer" } });
-    const db = tenantDb(env, { id: t.id, dbBinding: await bindingOf(t) });
-    await recordUsage(db, { tenantId: t.id, userId: t.owner.id, apiKeyId: null, projectId: "p", source: "chat", sourceId: null, model: "m", provider: "local", tokensIn: 30, tokensOut: 12 });
+    await meterCall(t, { projectId: "p", model: "m", provider: "local", tokensIn: 30, tokensOut: 12 });
     const res = await call(`${t.host}/v1/plan`, { token: t.owner.token });
     expectStatus(res, 200);
     const plan = (await env.CONTROL_DB.prepare("SELECT * FROM plans WHERE id = 'free'").first<Record<string, number>>())!;

@@ -138,6 +138,23 @@ export const tokenQuota = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.month] })],
 );
 
+/**
+ * A model call's reservation while the call runs, named by the call's reference (a reply id, a
+ * run id): what it holds and in which month. Settling or releasing deletes it, which is what
+ * makes either happen once: a settle that finds no hold writes nothing.
+ */
+export const quotaHolds = sqliteTable(
+  "quota_holds",
+  {
+    tenantId: text().notNull(),
+    reference: text().notNull(),
+    month: text().notNull(),
+    tokens: integer().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.reference] }), index("quota_holds_created_idx").on(t.createdAt)],
+);
+
 /** A configured model call: which model, how it is instructed, which tools it may call. */
 export const agents = sqliteTable(
   "agents",
@@ -227,9 +244,6 @@ export const runs = sqliteTable(
     /** Who holds the run while RUNNING (a fresh token per attempt) and until when. */
     leaseToken: text(),
     leaseUntil: integer(),
-    /** Tokens reserved against the monthly quota by the attempt holding the lease, and the month. */
-    reservedTokens: integer().notNull().default(0),
-    reservedMonth: text(),
     /** The artifact a successful run writes its output to (id chosen at creation). */
     artifactId: text().notNull(),
     model: text(),
