@@ -1,6 +1,7 @@
 import type { Permission, Role } from "./auth/permissions";
 import type { TenantRecord } from "./db/directory";
 import type { Plan } from "./db/plans";
+import type { TenantDb } from "./db/router";
 import type { Config, Env } from "./env";
 import type { Decision } from "./limits/rate-limit";
 import type { Logger } from "./lib/log";
@@ -22,6 +23,8 @@ export interface AppEnv {
     log: Logger;
     config: Config;
     tenant: TenantRecord;
+    /** The tenant's own database (and no other), opened once by the host middleware. */
+    db: TenantDb;
     /** The tenant's plan, read once per request by the host middleware. */
     plan: Plan;
     principal: Principal;

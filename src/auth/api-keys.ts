@@ -1,3 +1,4 @@
+import { insertWhere } from "../db/insert-where";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { apiKeys } from "../db/control/schema";
 import type { ControlDb } from "../db/router";
@@ -107,12 +108,18 @@ export interface NewApiKey {
 export async function insertApiKey(db: ControlDb, key: NewApiKey): Promise<typeof apiKeys.$inferSelect | null> {
   const allowed = rolesGranting([...key.scopes, "api_keys:write"]);
   if (!allowed.length) return null;
-  const inserted = await db.get<{ id: string } | undefined>(sql`
-    INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, role, created_by, expires_at, rate_limit_per_minute)
-    SELECT ${key.id}, ${key.tenantId}, ${key.name}, ${key.prefix}, ${key.hash}, ${JSON.stringify(key.scopes)}, m.role, ${key.createdBy}, ${key.expiresAt}, ${key.rateLimitPerMinute}
-    FROM memberships m
-    WHERE m.tenant_id = ${key.tenantId} AND m.user_id = ${key.createdBy} AND m.role IN ${allowed}
-    RETURNING id`);
-  if (!inserted) return null;
-  return (await db.select().from(apiKeys).where(eq(apiKeys.id, inserted.id)).get()) ?? null;
+  const row = {
+    id: key.id,
+    tenantId: key.tenantId,
+    name: key.name,
+    prefix: key.prefix,
+    keyHash: key.hash,
+    scopes: JSON.stringify(key.scopes),
+    role: sql`m.role`,
+    createdBy: key.createdBy,
+    expiresAt: key.expiresAt,
+    rateLimitPerMinute: key.rateLimitPerMinute,
+  };
+  const membership = sql`m.tenant_id = ${key.tenantId} AND m.user_id = ${key.createdBy} AND m.role IN ${allowed}`;
+  return (await insertWhere(db, apiKeys, row, membership, sql`memberships m`).returning().get()) ?? null;
 }

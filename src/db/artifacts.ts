@@ -1,3 +1,4 @@
+import { insertWhere } from "./insert-where";
 import { eq, type SQL, sql } from "drizzle-orm";
 import type { StoredContent } from "../artifacts/store";
 import { newId } from "../lib/ids";
@@ -37,14 +38,18 @@ export function storageUsedQuery(db: TenantDb, tenantId: string) {
  */
 export function createArtifactStatements(db: TenantDb, a: NewArtifact, content: VersionContent, condition: SQL, at: string) {
   return [
-    db
-      .insert(artifactVersions)
-      .select(
-        sql`SELECT ${a.tenantId}, ${a.id}, 1, ${content.key}, ${content.sha256}, ${content.size}, ${content.contentType}, ${a.createdBy}, ${at} WHERE ${condition}`,
-      ),
-    db
-      .insert(artifacts)
-      .select(sql`SELECT ${a.id}, ${a.tenantId}, ${a.projectId}, ${a.kind}, ${a.name}, 1, ${a.runId}, ${a.createdBy}, ${at}, ${at} WHERE changes() > 0`),
+    insertWhere(
+      db,
+      artifactVersions,
+      { tenantId: a.tenantId, artifactId: a.id, version: 1, r2Key: content.key, sha256: content.sha256, size: content.size, contentType: content.contentType, createdBy: a.createdBy, createdAt: at },
+      condition,
+    ),
+    insertWhere(
+      db,
+      artifacts,
+      { id: a.id, tenantId: a.tenantId, projectId: a.projectId, kind: a.kind, name: a.name, latestVersion: 1, runId: a.runId, createdBy: a.createdBy, createdAt: at, updatedAt: at },
+      sql`changes() > 0`,
+    ),
     eventAfterChange(db, {
       id: newId("evt"),
       tenantId: a.tenantId,

@@ -1,3 +1,4 @@
+import { insertWhere } from "./insert-where";
 import { sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv, Principal } from "../context";
@@ -50,11 +51,16 @@ export function auditInsert(db: TenantDb, tenantId: string, actor: Actor, reques
  * `changes()`), so an update or delete of nothing leaves no entry, and both land or neither.
  */
 export function auditAfterChange(db: TenantDb, tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
-  const r = auditRow(tenantId, actor, requestId, entry);
-  return db.insert(auditLog).select(
-    sql`SELECT ${r.id}, ${r.tenantId}, ${r.actorType}, ${r.actorId}, ${r.action}, ${r.resourceType}, ${r.resourceId}, ${r.requestId}, ${r.details},
-      strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE changes() > 0`,
-  );
+  return insertWhere(db, auditLog, auditRow(tenantId, actor, requestId, entry), sql`changes() > 0`);
+}
+
+/**
+ * The audit entry for a change this request makes in its tenant's database, for the change's own
+ * batch right after the changing statement (as `auditAfterChange`): the tenant, the actor and the
+ * request id come from the request.
+ */
+export function auditChange(c: Context<AppEnv>, entry: AuditEntry) {
+  return auditAfterChange(c.var.db, c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, entry);
 }
 
 /**
@@ -66,7 +72,7 @@ export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, opts: {
   const tenant = opts.tenant ?? c.var.tenant;
   const actor = opts.actor ?? actorOf(c.var.principal);
   try {
-    await auditInsert(tenantDb(c.env, tenant), tenant.id, actor, c.var.requestId, entry).run();
+    await auditInsert(opts.tenant ? tenantDb(c.env, opts.tenant) : c.var.db, tenant.id, actor, c.var.requestId, entry).run();
   } catch (err) {
     c.var.log.error("audit.write_failed", { ...errorFields(err), tenant_id: tenant.id, action: entry.action });
   }

@@ -1,3 +1,4 @@
+import { insertWhere } from "./insert-where";
 import { eq, sql } from "drizzle-orm";
 import { newId } from "../lib/ids";
 import { creditBalances, creditLedger } from "./control/schema";
@@ -19,10 +20,7 @@ export async function moveCredit(
       .insert(creditLedger)
       .values({ id: newId("crd"), tenantId: entry.tenantId, amountMicros: entry.amountMicros, kind: entry.kind, reason: entry.reason, reference: entry.reference ?? null })
       .onConflictDoNothing(),
-    db
-      .insert(creditBalances)
-      .select(sql`SELECT ${entry.tenantId}, ${entry.amountMicros} WHERE changes() > 0`)
-      .onConflictDoUpdate({ target: creditBalances.tenantId, set: { balanceMicros: sql`${creditBalances.balanceMicros} + ${entry.amountMicros}` } }),
+    insertWhere(db, creditBalances, { tenantId: entry.tenantId, balanceMicros: entry.amountMicros }, sql`changes() > 0`).onConflictDoUpdate({ target: creditBalances.tenantId, set: { balanceMicros: sql`${creditBalances.balanceMicros} + ${entry.amountMicros}` } }),
     db.select({ balance: creditBalances.balanceMicros }).from(creditBalances).where(eq(creditBalances.tenantId, entry.tenantId)),
   ]);
   return balance[0]?.balance ?? 0;

@@ -5,8 +5,10 @@ import type { BaseSQLiteDatabase, SQLiteTable } from "drizzle-orm/sqlite-core";
 export type RowOf<T extends SQLiteTable> = { [K in keyof T["$inferInsert"]]: T["$inferInsert"][K] | SQL };
 
 /**
- * `INSERT INTO table SELECT <row> WHERE condition`: inserts `row` only if `condition` holds when the
- * statement runs (a guard on an earlier statement of the same batch, such as `changes() > 0`).
+ * `INSERT INTO table SELECT <row> [FROM from] WHERE condition`: inserts `row` only if `condition`
+ * holds when the statement runs (a guard on an earlier statement of the same batch, such as
+ * `changes() > 0`, or a limit counted inside the insert). With `from`, values may read its columns
+ * (the version a parent row just took, the role of a membership).
  *
  * The row is an object typed by the table, and the SELECT list is built in the table's column
  * order, filling omitted columns with their declared defaults: a new required column is a type
@@ -14,7 +16,7 @@ export type RowOf<T extends SQLiteTable> = { [K in keyof T["$inferInsert"]]: T["
  * `SELECT ${a}, ${b}…` would). Returns the insert builder, so `onConflict…` and `returning` chain on.
  */
 // biome-ignore lint/suspicious/noExplicitAny: any drizzle SQLite database (the D1 one for each schema) builds the insert.
-export function insertWhere<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async", any, any>, table: T, row: RowOf<T>, condition: SQL) {
+export function insertWhere<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async", any, any>, table: T, row: RowOf<T>, condition: SQL, from?: SQL) {
   const values = Object.entries(getTableColumns(table))
     .map(([key, column]) => {
       const given = (row as Record<string, unknown>)[key];
@@ -26,5 +28,5 @@ export function insertWhere<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async
       }
       return sql`NULL`;
     });
-  return db.insert(table).select(sql`SELECT ${sql.join(values, sql`, `)} WHERE ${condition}`);
+  return db.insert(table).select(sql`SELECT ${sql.join(values, sql`, `)} ${from ? sql`FROM ${from} ` : sql``}WHERE ${condition}`);
 }

@@ -1,3 +1,4 @@
+import { insertWhere } from "./insert-where";
 import { sql } from "drizzle-orm";
 import { newId } from "../lib/ids";
 import type { TenantDb } from "./router";
@@ -33,9 +34,7 @@ export interface OutboxEvent {
  */
 export function eventAfterChange(db: TenantDb, e: OutboxEvent) {
   const id = e.id ?? newId("evt");
-  return db
-    .insert(outbox)
-    .select(sql`SELECT ${id}, ${e.tenantId}, ${e.type}, ${e.subjectType}, ${e.subjectId}, ${JSON.stringify(e.data)}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NULL WHERE changes() > 0`);
+  return insertWhere(db, outbox, { id, tenantId: e.tenantId, type: e.type, subjectType: e.subjectType, subjectId: e.subjectId, data: JSON.stringify(e.data) }, sql`changes() > 0`);
 }
 
 /** The SQL condition "event `id` was written": guards the later statements of a transition's batch. */

@@ -33,8 +33,18 @@ export function tenantBinding(env: Env, name: string): D1Database | undefined {
   return TENANT_DB_BINDING.test(name) ? (env[name as `TENANT_DB_${string}`] as D1Database | undefined) : undefined;
 }
 
+const openTenantDb = (d1: D1Database) => drizzle(d1, { schema: tenantSchema, casing: "snake_case" });
+export type TenantDb = ReturnType<typeof openTenantDb>;
+/** Drizzle instances by binding, made once per isolate: building one walks the whole schema. */
+const opened = new WeakMap<D1Database, TenantDb>();
+
 /** Drizzle over a tenant's own database. */
-export function tenantDb(env: Env, tenant: { id: string; dbBinding: string }) {
-  return drizzle(tenantDatabase(env, tenant), { schema: tenantSchema, casing: "snake_case" });
+export function tenantDb(env: Env, tenant: { id: string; dbBinding: string }): TenantDb {
+  const d1 = tenantDatabase(env, tenant);
+  let db = opened.get(d1);
+  if (!db) {
+    db = openTenantDb(d1);
+    opened.set(d1, db);
+  }
+  return db;
 }
-export type TenantDb = ReturnType<typeof tenantDb>;

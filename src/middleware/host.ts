@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { resolveHost } from "../db/directory";
 import { planOf } from "../db/plans";
+import { tenantDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { clientLimit, enforceLimits } from "./rate-limit";
 
@@ -48,6 +49,7 @@ export function hostRouting() {
     if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
     c.set("tenant", target.tenant);
+    c.set("db", tenantDb(c.env, target.tenant));
     c.set("plan", await planOf(c.env, target.tenant.planId));
     // The tenant's budget is counted after authentication, so only its own members and keys spend it.
     return next();

@@ -145,7 +145,7 @@ const render = (r: AgentRow): z.infer<typeof AgentSchema> => ({
 /** An agent of this tenant, or 404. */
 async function findAgent(c: Context<AppEnv>, id: string): Promise<AgentRow> {
   const tenant = c.var.tenant;
-  const row = await tenantDb(c.env, tenant)
+  const row = await c.var.db
     .select()
     .from(agents)
     .where(and(eq(agents.id, id), eq(agents.tenantId, tenant.id)))
@@ -156,7 +156,7 @@ async function findAgent(c: Context<AppEnv>, id: string): Promise<AgentRow> {
 
 async function requirePrompt(c: Context<AppEnv>, key: string): Promise<void> {
   const tenant = c.var.tenant;
-  const row = await tenantDb(c.env, tenant)
+  const row = await c.var.db
     .select({ key: prompts.key })
     .from(prompts)
     .where(and(eq(prompts.tenantId, tenant.id), eq(prompts.key, key)))
@@ -190,14 +190,14 @@ export const agentRoutes = router()
       createdAt: now,
       updatedAt: now,
     };
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     await db.batch([db.insert(agents).values(row), audit(c, db, { action: "agent.created", resourceId: row.id, details: { project_id: projectId, name: row.name } })]);
     return c.json(render(row), 201);
   })
   .openapi(listAgents, async (c) => {
     const q = c.req.valid("query");
     const tenant = c.var.tenant;
-    const rows = await tenantDb(c.env, tenant)
+    const rows = await c.var.db
       .select()
       .from(agents)
       .where(
@@ -217,7 +217,7 @@ export const agentRoutes = router()
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
     if (body.prompt_key) await requirePrompt(c, body.prompt_key);
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const [rows] = await db.batch([
       db
         .update(agents)
@@ -241,7 +241,7 @@ export const agentRoutes = router()
   .openapi(deleteAgent, async (c) => {
     const { id } = c.req.valid("param");
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const [deleted] = await db.batch([
       db.delete(agents).where(and(eq(agents.id, id), eq(agents.tenantId, tenant.id))).returning({ id: agents.id }),
       audit(c, db, { action: "agent.deleted", resourceId: id }),

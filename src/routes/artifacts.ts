@@ -158,7 +158,7 @@ const renderVersion = (v: VersionRow): z.infer<typeof VersionSchema> => ({
 
 async function findArtifact(c: Context<AppEnv>, id: string): Promise<ArtifactRow> {
   const tenant = c.var.tenant;
-  const row = await tenantDb(c.env, tenant)
+  const row = await c.var.db
     .select()
     .from(artifacts)
     .where(and(eq(artifacts.id, id), eq(artifacts.tenantId, tenant.id)))
@@ -169,7 +169,7 @@ async function findArtifact(c: Context<AppEnv>, id: string): Promise<ArtifactRow
 
 async function findVersion(c: Context<AppEnv>, id: string, version: number): Promise<VersionRow> {
   const tenant = c.var.tenant;
-  const row = await tenantDb(c.env, tenant)
+  const row = await c.var.db
     .select()
     .from(artifactVersions)
     .where(and(eq(artifactVersions.tenantId, tenant.id), eq(artifactVersions.artifactId, id), eq(artifactVersions.version, version)))
@@ -203,7 +203,7 @@ async function uploadHeaders(c: Context<AppEnv>): Promise<{ length: number; cont
 
 async function checkStorage(c: Context<AppEnv>, adding: number) {
   const plan = c.var.plan;
-  const [row] = await storageUsedQuery(tenantDb(c.env, c.var.tenant), c.var.tenant.id);
+  const [row] = await storageUsedQuery(c.var.db, c.var.tenant.id);
   if ((row?.bytes ?? 0) + adding > plan.storageBytes) throw storageFull(plan.name, plan.storageBytes);
 }
 
@@ -255,7 +255,7 @@ export const artifactRoutes = router()
     const { length, contentType } = await uploadHeaders(c);
     const id = newId("art");
     const content = await upload(c, id, length, contentType);
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const at = new Date().toISOString();
     const userId = c.var.principal.userId;
     const artifact = { id, tenantId: tenant.id, projectId, kind: q.kind, name: q.name, runId: null, createdBy: userId };
@@ -279,7 +279,7 @@ export const artifactRoutes = router()
     const artifact = await findArtifact(c, id);
     const { length, contentType } = await uploadHeaders(c);
     const content = await upload(c, id, length, contentType);
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const at = new Date().toISOString();
     const userId = c.var.principal.userId;
     // Number and row in one transaction: concurrent uploads get consecutive versions, never the same one.
@@ -317,7 +317,7 @@ export const artifactRoutes = router()
   .openapi(listArtifacts, async (c) => {
     const q = c.req.valid("query");
     const tenant = c.var.tenant;
-    const rows = await tenantDb(c.env, tenant)
+    const rows = await c.var.db
       .select()
       .from(artifacts)
       .where(
@@ -337,7 +337,7 @@ export const artifactRoutes = router()
     const { id } = c.req.valid("param");
     const tenant = c.var.tenant;
     const artifact = await findArtifact(c, id);
-    const versions = await tenantDb(c.env, tenant)
+    const versions = await c.var.db
       .select()
       .from(artifactVersions)
       .where(and(eq(artifactVersions.tenantId, tenant.id), eq(artifactVersions.artifactId, id)))

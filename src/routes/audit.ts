@@ -37,7 +37,7 @@ const listAudit = createRoute({
 export const auditRoutes = router().openapi(listAudit, async (c) => {
   const q = c.req.valid("query");
   const tenant = c.var.tenant;
-  const rows = await tenantDb(c.env, tenant)
+  const rows = await c.var.db
     .select()
     .from(auditLog)
     .where(

@@ -208,7 +208,7 @@ function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
 
 async function findConversation(c: Context<AppEnv>, id: string): Promise<ConversationRow> {
   const tenant = c.var.tenant;
-  const row = await tenantDb(c.env, tenant)
+  const row = await c.var.db
     .select()
     .from(conversations)
     .where(and(eq(conversations.id, id), eq(conversations.tenantId, tenant.id)))
@@ -225,7 +225,7 @@ export const conversationRoutes = router()
   .openapi(createConversation, async (c) => {
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const projectId = await requireProject(c, body.project_id);
     const now = new Date().toISOString();
     const row: ConversationRow = {
@@ -250,7 +250,7 @@ export const conversationRoutes = router()
   .openapi(listConversations, async (c) => {
     const q = c.req.valid("query");
     const tenant = c.var.tenant;
-    const rows = await tenantDb(c.env, tenant)
+    const rows = await c.var.db
       .select()
       .from(conversations)
       .where(
@@ -278,7 +278,7 @@ export const conversationRoutes = router()
       updatedAt: new Date().toISOString(),
     };
     await room(c, id).configure(roomConfig(c, next));
-    const db = tenantDb(c.env, c.var.tenant);
+    const db = c.var.db;
     await db.batch([
       db
         .update(conversations)
@@ -293,7 +293,7 @@ export const conversationRoutes = router()
     await findConversation(c, id);
     // The log first: a retry after a failure below finds the row and finishes the job.
     await room(c, id).destroy();
-    const db = tenantDb(c.env, c.var.tenant);
+    const db = c.var.db;
     await db.batch([
       db.delete(conversations).where(and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id))),
       audit(c, db, { action: "conversation.deleted", resourceId: id }),

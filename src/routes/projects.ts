@@ -1,13 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt, sql } from "drizzle-orm";
-import { projects } from "../db/tenant/schema";
-import type { Context } from "hono";
-import type { AppEnv } from "../context";
-import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
-import { tenantDb, type TenantDb } from "../db/router";
-import { ApiError } from "../lib/errors";
-import { newId } from "../lib/ids";
-import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { PageQuery } from "../lib/pagination";
+import * as projects from "../projects/store";
 import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
 const ProjectSchema = z
@@ -83,7 +76,7 @@ const deleteProject = createRoute({
   responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
 });
 
-const render = (p: typeof projects.$inferSelect): z.infer<typeof ProjectSchema> => ({
+const render = (p: projects.ProjectRow): z.infer<typeof ProjectSchema> => ({
   id: p.id,
   name: p.name,
   description: p.description,
@@ -92,82 +85,13 @@ const render = (p: typeof projects.$inferSelect): z.infer<typeof ProjectSchema> 
   updated_at: p.updatedAt,
 });
 
-const notFound = (id: string) => new ApiError("NOT_FOUND", `No project ${id}`);
-
-/** The audit entry for a project change, written in the change's batch and only if it changed a row. */
-const audit = (c: Context<AppEnv>, db: TenantDb, entry: Omit<AuditEntry, "resourceType">) =>
-  auditAfterChange(db, c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, { ...entry, resourceType: "project" });
-
 /** Projects, in the tenant's own database; every query also filters on tenant_id. */
 export const projectRoutes = router()
-  .openapi(createProject, async (c) => {
-    const body = c.req.valid("json");
-    const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
-    const plan = c.var.plan;
-    const id = newId("prj");
-    const now = new Date().toISOString();
-    const [rows] = await db.batch([
-      // The plan's limit is checked inside the insert, so concurrent creates cannot pass it together.
-      db
-        .insert(projects)
-        .select(
-          sql`SELECT ${id}, ${tenant.id}, ${body.name}, ${body.description ?? null}, ${c.var.principal.userId}, ${now}, ${now}
-              WHERE (SELECT count(*) FROM projects WHERE tenant_id = ${tenant.id}) < ${plan.projects}`,
-        )
-        .returning(),
-      audit(c, db, { action: "project.created", resourceId: id, details: { name: body.name } }),
-    ]);
-    if (!rows[0]) throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan allows ${plan.projects} projects; delete one or upgrade the plan`);
-    return c.json(render(rows[0]), 201);
-  })
-  .openapi(listProjects, async (c) => {
-    const { limit, cursor } = c.req.valid("query");
-    const tenant = c.var.tenant;
-    const rows = await tenantDb(c.env, tenant)
-      .select()
-      .from(projects)
-      .where(and(eq(projects.tenantId, tenant.id), cursor ? lt(projects.id, decodeCursor(cursor, "prj")) : undefined))
-      .orderBy(desc(projects.id))
-      .limit(limit + 1);
-    return c.json(page(rows, limit, render), 200);
-  })
-  .openapi(getProject, async (c) => {
-    const { id } = c.req.valid("param");
-    const tenant = c.var.tenant;
-    const row = await tenantDb(c.env, tenant)
-      .select()
-      .from(projects)
-      .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
-      .get();
-    if (!row) throw notFound(id);
-    return c.json(render(row), 200);
-  })
-  .openapi(updateProject, async (c) => {
-    const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
-    const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
-    const [rows] = await db.batch([
-      db
-        .update(projects)
-        .set({ ...(body.name !== undefined && { name: body.name }), ...(body.description !== undefined && { description: body.description }), updatedAt: new Date().toISOString() })
-        .where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id)))
-        .returning(),
-      audit(c, db, { action: "project.updated", resourceId: id, details: { fields: Object.keys(body) } }),
-    ]);
-    if (!rows[0]) throw notFound(id);
-    return c.json(render(rows[0]), 200);
-  })
+  .openapi(createProject, async (c) => c.json(render(await projects.createProject(c, c.req.valid("json"))), 201))
+  .openapi(listProjects, async (c) => c.json(await projects.listProjects(c, c.req.valid("query"), render), 200))
+  .openapi(getProject, async (c) => c.json(render(await projects.findProject(c, c.req.valid("param").id)), 200))
+  .openapi(updateProject, async (c) => c.json(render(await projects.updateProject(c, c.req.valid("param").id, c.req.valid("json"))), 200))
   .openapi(deleteProject, async (c) => {
-    const { id } = c.req.valid("param");
-    const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
-    const [deleted] = await db.batch([
-      db.delete(projects).where(and(eq(projects.id, id), eq(projects.tenantId, tenant.id))).returning({ id: projects.id }),
-      audit(c, db, { action: "project.deleted", resourceId: id }),
-    ]);
-    if (!deleted[0]) throw notFound(id);
+    await projects.deleteProject(c, c.req.valid("param").id);
     return c.body(null, 204);
   });
-

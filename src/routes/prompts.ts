@@ -151,7 +151,7 @@ const renderVersion = (v: VersionRow): z.infer<typeof VersionSchema> => ({
 /** A prompt of this tenant with its versions (oldest first), or 404. */
 async function findPrompt(c: Context<AppEnv>, key: string) {
   const tenant = c.var.tenant;
-  const db = tenantDb(c.env, tenant);
+  const db = c.var.db;
   const [found, versions] = await db.batch([
     db.select().from(prompts).where(and(eq(prompts.tenantId, tenant.id), eq(prompts.key, key))),
     db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key))).orderBy(asc(promptVersions.version)),
@@ -177,7 +177,7 @@ export const promptRoutes = router()
     const { key } = c.req.valid("param");
     const body = c.req.valid("json");
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const now = new Date().toISOString();
     const variables = JSON.stringify(templateVariables(body.template));
     // The counter and the version in one transaction: concurrent writers get consecutive numbers.
@@ -204,7 +204,7 @@ export const promptRoutes = router()
     const { limit, cursor } = c.req.valid("query");
     const tenant = c.var.tenant;
     const after = cursor ? decodeCursorValue(cursor) : undefined;
-    const rows = await tenantDb(c.env, tenant)
+    const rows = await c.var.db
       .select()
       .from(prompts)
       .where(and(eq(prompts.tenantId, tenant.id), after !== undefined ? gt(prompts.key, after) : undefined))
@@ -218,7 +218,7 @@ export const promptRoutes = router()
   .openapi(getVersion, async (c) => {
     const { key, version } = c.req.valid("param");
     const tenant = c.var.tenant;
-    const row = await tenantDb(c.env, tenant)
+    const row = await c.var.db
       .select()
       .from(promptVersions)
       .where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key), eq(promptVersions.version, version)))
@@ -238,7 +238,7 @@ export const promptRoutes = router()
         errors: unknown.map((v) => ({ in: "body", field: `weights.${v}`, message: "no such version" })),
       });
     }
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const cases = sql.join(
       Object.entries(weights).map(([v, w]) => sql`WHEN ${Number(v)} THEN ${w}`),
       sql` `,
@@ -256,7 +256,7 @@ export const promptRoutes = router()
     const { key } = c.req.valid("param");
     const tenant = c.var.tenant;
     const { versions } = await findPrompt(c, key);
-    const rows = await tenantDb(c.env, tenant)
+    const rows = await c.var.db
       .select({
         version: runs.promptVersion,
         runs: sql<number>`count(*)`,

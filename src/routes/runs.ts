@@ -156,7 +156,7 @@ const render = (r: RunRow): z.infer<typeof RunSchema> => {
 
 async function findRun(c: Context<AppEnv>, id: string): Promise<RunRow> {
   const tenant = c.var.tenant;
-  const row = await tenantDb(c.env, tenant)
+  const row = await c.var.db
     .select()
     .from(runs)
     .where(and(eq(runs.id, id), eq(runs.tenantId, tenant.id)))
@@ -189,7 +189,7 @@ async function enqueue(c: Context<AppEnv>, run: RunRow): Promise<void> {
   } catch (err) {
     c.var.log.error("run.enqueue_failed", { ...errorFields(err), run_id: run.id });
     if (!run.idempotencyKey) {
-      await failRun(tenantDb(c.env, c.var.tenant), run, sql`${runs.status} = 'PENDING'`, "not_queued", "The run could not be queued");
+      await failRun(c.var.db, run, sql`${runs.status} = 'PENDING'`, "not_queued", "The run could not be queued");
       throw new ApiError("QUEUE_UNAVAILABLE", `Run ${run.id} could not be queued and was marked FAILED; try again (with an Idempotency-Key, a retry is safe)`, {
         headers: { "retry-after": "5" },
       });
@@ -258,7 +258,7 @@ export const runRoutes = router()
     const body = c.req.valid("json");
     const idempotencyKey = c.req.valid("header")["idempotency-key"];
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     // Only a keyed request can be replayed, so only its body is hashed and looked up.
     const requestHash = idempotencyKey ? await sha256Hex(canonicalJson(body)) : null;
     const byKey = () => db.select().from(runs).where(and(eq(runs.tenantId, tenant.id), eq(runs.idempotencyKey, idempotencyKey!))).get();
@@ -352,7 +352,7 @@ export const runRoutes = router()
   .openapi(listRuns, async (c) => {
     const q = c.req.valid("query");
     const tenant = c.var.tenant;
-    const rows = await tenantDb(c.env, tenant)
+    const rows = await c.var.db
       .select()
       .from(runs)
       .where(
@@ -373,7 +373,7 @@ export const runRoutes = router()
     const { id } = c.req.valid("param");
     const run = await findRun(c, id);
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const after = await requestCancel(db, run);
     if (!after) throw new ApiError("RUN_FINISHED", `Run ${id} has already finished (${(await findRun(c, id)).status})`);
     const { action, status } = after.status === "CANCELED" ? { action: "run.canceled", status: 200 as const } : { action: "run.cancel_requested", status: 202 as const };
@@ -384,7 +384,7 @@ export const runRoutes = router()
     const { id } = c.req.valid("param");
     const run = await findRun(c, id);
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const lastEventId = c.req.valid("header")["last-event-id"];
     let after = lastEventId && /^evt_[0-9a-z]{26}$/.test(lastEventId) ? lastEventId : "";
     const release = await openStream(c, STREAM_MAX_MS);

@@ -103,7 +103,7 @@ export const usageRoutes = router()
       throw new ApiError("VALIDATION_FAILED", "`from` must be no later than `to`", { errors: [{ in: "query", field: "from", message: "after to" }] });
     }
     const tenant = c.var.tenant;
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const where = and(eq(usageDaily.tenantId, tenant.id), gte(usageDaily.day, from), lte(usageDaily.day, to));
     const key = GROUPS[q.group_by];
     const [rows, totals] = await db.batch([
@@ -129,7 +129,7 @@ export const usageRoutes = router()
     const tenant = c.var.tenant;
     const plan = c.var.plan;
     const month = new Date().toISOString().slice(0, 7);
-    const db = tenantDb(c.env, tenant);
+    const db = c.var.db;
     const control = controlDb(c.env);
     const now = new Date().toISOString();
     const [[used], [projectCount], [stored]] = await db.batch([

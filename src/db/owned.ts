@@ -1,0 +1,39 @@
+import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
+import { ApiError } from "../lib/errors";
+import { decodeCursor, page } from "../lib/pagination";
+import type { TenantDb } from "./router";
+
+/** A tenant table whose rows have a prefixed id (`prj_…`) and a `tenant_id`. */
+export type OwnedTable = SQLiteTable & { id: SQLiteColumn; tenantId: SQLiteColumn };
+
+/** The row `id` of this tenant in `table`, or `404 NOT_FOUND` ("No {noun} {id}"): another tenant's row is not found either. */
+export async function findOwned<T extends OwnedTable>(db: TenantDb, table: T, tenantId: string, id: string, noun: string): Promise<T["$inferSelect"]> {
+  const row = await db
+    .select()
+    .from(table as OwnedTable)
+    .where(and(eq(table.id, id), eq(table.tenantId, tenantId)))
+    .get();
+  if (!row) throw new ApiError("NOT_FOUND", `No ${noun} ${id}`);
+  return row as T["$inferSelect"];
+}
+
+/**
+ * One page of this tenant's rows in `table`, newest first (ids sort by time), narrowed by
+ * `filters`; `cursor` is the `next_cursor` of the page before (an id with `prefix`).
+ */
+export async function listOwned<T extends OwnedTable, U>(
+  db: TenantDb,
+  table: T,
+  tenantId: string,
+  q: { limit: number; cursor?: string; prefix: string; filters?: (SQL | undefined)[] },
+  render: (row: T["$inferSelect"]) => U,
+) {
+  const rows = (await db
+    .select()
+    .from(table as OwnedTable)
+    .where(and(eq(table.tenantId, tenantId), ...(q.filters ?? []), q.cursor ? lt(table.id, decodeCursor(q.cursor, q.prefix)) : undefined))
+    .orderBy(desc(table.id))
+    .limit(q.limit + 1)) as (T["$inferSelect"] & { id: string })[];
+  return page(rows, q.limit, render);
+}
