@@ -1,6 +1,122 @@
 import { and, eq, sql } from "drizzle-orm";
+import type { Context } from "hono";
+import type { RoomConfig } from "../../durable-objects/conversation-room";
+import type { AppEnv } from "../context";
+import { auditChange } from "../db/audit";
+import { findOwned, listOwned } from "../db/owned";
+import { quotaExceeded } from "../db/quota";
 import type { TenantDb } from "../db/router";
 import { conversations } from "../db/tenant/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { requireProject } from "../projects/store";
+import { DEFAULT_CHAT_MODEL } from "../providers/ai";
+import { roomOf } from "./sockets";
+
+export type ConversationRow = typeof conversations.$inferSelect;
+
+/** A conversation's settings as the API takes them. */
+export interface ConversationFields {
+  title?: string | null;
+  system_prompt?: string | null;
+  model?: string;
+  retention_days?: number | null;
+}
+
+const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
+const isConversation = (c: Context<AppEnv>, id: string) => and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id));
+
+/** What the room needs to know of its conversation. */
+function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
+  return {
+    tenantId: c.var.tenant.id,
+    conversationId: r.id,
+    projectId: r.projectId,
+    dbBinding: c.var.tenant.dbBinding,
+    systemPrompt: r.systemPrompt,
+    model: r.model,
+    retentionDays: r.retentionDays,
+  };
+}
+
+export const findConversation = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, conversations, c.var.tenant.id, id, "conversation");
+
+export const listConversations = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: ConversationRow) => U) =>
+  listOwned(c.var.db, conversations, c.var.tenant.id, { ...q, prefix: "cnv", filters: [q.project_id ? eq(conversations.projectId, q.project_id) : undefined] }, render);
+
+export async function createConversation(c: Context<AppEnv>, body: ConversationFields & { project_id: string }): Promise<ConversationRow> {
+  const projectId = await requireProject(c, body.project_id);
+  const now = new Date().toISOString();
+  const row: ConversationRow = {
+    id: newId("cnv"),
+    tenantId: c.var.tenant.id,
+    projectId,
+    title: body.title ?? null,
+    systemPrompt: body.system_prompt ?? null,
+    model: body.model ?? DEFAULT_CHAT_MODEL,
+    retentionDays: body.retention_days ?? null,
+    messageCount: 0,
+    lastActivityAt: null,
+    createdBy: c.var.principal.userId,
+    createdAt: now,
+    updatedAt: now,
+  };
+  // The room first: if the row write then fails, an unreachable configured room is all that is left.
+  await room(c, row.id).configure(roomConfig(c, row));
+  const db = c.var.db;
+  await db.batch([
+    db.insert(conversations).values(row),
+    auditChange(c, { action: "conversation.created", resourceType: "conversation", resourceId: row.id, details: { project_id: projectId } }),
+  ]);
+  return row;
+}
+
+export async function updateConversation(c: Context<AppEnv>, id: string, body: ConversationFields): Promise<ConversationRow> {
+  const current = await findConversation(c, id);
+  const next: ConversationRow = {
+    ...current,
+    ...(body.title !== undefined && { title: body.title }),
+    ...(body.system_prompt !== undefined && { systemPrompt: body.system_prompt }),
+    ...(body.model !== undefined && { model: body.model }),
+    ...(body.retention_days !== undefined && { retentionDays: body.retention_days }),
+    updatedAt: new Date().toISOString(),
+  };
+  await room(c, id).configure(roomConfig(c, next));
+  const db = c.var.db;
+  await db.batch([
+    db
+      .update(conversations)
+      .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, updatedAt: next.updatedAt })
+      .where(isConversation(c, id)),
+    auditChange(c, { action: "conversation.updated", resourceType: "conversation", resourceId: id, details: { fields: Object.keys(body) } }),
+  ]);
+  return next;
+}
+
+export async function deleteConversation(c: Context<AppEnv>, id: string): Promise<void> {
+  await findConversation(c, id);
+  // The log first: a retry after a failure below finds the row and finishes the job.
+  await room(c, id).destroy();
+  const db = c.var.db;
+  await db.batch([db.delete(conversations).where(isConversation(c, id)), auditChange(c, { action: "conversation.deleted", resourceType: "conversation", resourceId: id })]);
+}
+
+/** A page of the conversation's messages after `after`, and the last seq it has. */
+export async function conversationHistory(c: Context<AppEnv>, id: string, after: number, limit: number) {
+  const conversation = await findConversation(c, id);
+  const data = await room(c, id).history(after, limit);
+  return { data, last_seq: Math.max(conversation.messageCount, data.at(-1)?.seq ?? 0) };
+}
+
+/** Posts a message as the caller (and asks for a reply, streamed as events if `stream`). */
+export async function postMessage(c: Context<AppEnv>, id: string, body: { content: string; client_id?: string; reply?: boolean }, stream: boolean) {
+  await findConversation(c, id);
+  const p = c.var.principal;
+  const author = { userId: p.userId, ...(p.kind === "api_key" && { apiKeyId: p.keyId }) };
+  const sent = await room(c, id).send(author, body.content, { clientId: body.client_id, reply: body.reply, stream, monthlyTokens: c.var.plan.monthlyTokens });
+  if (!sent.ok) throw sent.code === "TENANT_SUSPENDED" ? new ApiError("TENANT_SUSPENDED", sent.detail) : quotaExceeded(sent.detail);
+  return sent;
+}
 
 /** Brings the conversation's row up to its room's log: message count and last activity, never backwards (writes may land out of order). */
 export function touchConversation(db: TenantDb, c: { tenantId: string; conversationId: string }, lastSeq: number, at: Date) {

@@ -1,21 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
-import type { Context } from "hono";
-import type { RoomConfig } from "../../durable-objects/conversation-room";
-import type { AppEnv } from "../context";
-import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
-import { tenantDb, type TenantDb } from "../db/router";
-import { conversations } from "../db/tenant/schema";
+import * as conversations from "../conversations/store";
 import { ApiError } from "../lib/errors";
-import { newId } from "../lib/ids";
-import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
 import { principalLimits } from "../middleware/rate-limit";
-import { openSocket, roomOf } from "../conversations/sockets";
-import { quotaExceeded } from "../db/quota";
-import { DEFAULT_CHAT_MODEL } from "../providers/ai";
+import { openSocket } from "../conversations/sockets";
 import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
-import { requireProject } from "../projects/store";
 
 const ConversationSchema = z
   .object({
@@ -176,7 +166,7 @@ const connect = createRoute({
   responses: { 101: { description: "Switching to the WebSocket protocol" }, ...errors(401, 403, 404, 426) },
 });
 
-type ConversationRow = typeof conversations.$inferSelect;
+type ConversationRow = conversations.ConversationRow;
 
 const render = (r: ConversationRow): z.infer<typeof ConversationSchema> => ({
   id: r.id,
@@ -192,132 +182,24 @@ const render = (r: ConversationRow): z.infer<typeof ConversationSchema> => ({
   updated_at: r.updatedAt,
 });
 
-const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
-
-function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
-  return {
-    tenantId: c.var.tenant.id,
-    conversationId: r.id,
-    projectId: r.projectId,
-    dbBinding: c.var.tenant.dbBinding,
-    systemPrompt: r.systemPrompt,
-    model: r.model,
-    retentionDays: r.retentionDays,
-  };
-}
-
-async function findConversation(c: Context<AppEnv>, id: string): Promise<ConversationRow> {
-  const tenant = c.var.tenant;
-  const row = await c.var.db
-    .select()
-    .from(conversations)
-    .where(and(eq(conversations.id, id), eq(conversations.tenantId, tenant.id)))
-    .get();
-  if (!row) throw new ApiError("NOT_FOUND", `No conversation ${id}`);
-  return row;
-}
-
-const audit = (c: Context<AppEnv>, db: TenantDb, entry: Omit<AuditEntry, "resourceType">) =>
-  auditAfterChange(db, c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, { ...entry, resourceType: "conversation" });
-
 /** Conversations: metadata in the tenant's D1, messages and sockets in each conversation's room. */
 export const conversationRoutes = router()
-  .openapi(createConversation, async (c) => {
-    const body = c.req.valid("json");
-    const tenant = c.var.tenant;
-    const db = c.var.db;
-    const projectId = await requireProject(c, body.project_id);
-    const now = new Date().toISOString();
-    const row: ConversationRow = {
-      id: newId("cnv"),
-      tenantId: tenant.id,
-      projectId,
-      title: body.title ?? null,
-      systemPrompt: body.system_prompt ?? null,
-      model: body.model ?? DEFAULT_CHAT_MODEL,
-      retentionDays: body.retention_days ?? null,
-      messageCount: 0,
-      lastActivityAt: null,
-      createdBy: c.var.principal.userId,
-      createdAt: now,
-      updatedAt: now,
-    };
-    // The room first: if the row write then fails, an unreachable configured room is all that is left.
-    await room(c, row.id).configure(roomConfig(c, row));
-    await db.batch([db.insert(conversations).values(row), audit(c, db, { action: "conversation.created", resourceId: row.id, details: { project_id: projectId } })]);
-    return c.json(render(row), 201);
-  })
-  .openapi(listConversations, async (c) => {
-    const q = c.req.valid("query");
-    const tenant = c.var.tenant;
-    const rows = await c.var.db
-      .select()
-      .from(conversations)
-      .where(
-        and(
-          eq(conversations.tenantId, tenant.id),
-          q.project_id ? eq(conversations.projectId, q.project_id) : undefined,
-          q.cursor ? lt(conversations.id, decodeCursor(q.cursor, "cnv")) : undefined,
-        ),
-      )
-      .orderBy(desc(conversations.id))
-      .limit(q.limit + 1);
-    return c.json(page(rows, q.limit, render), 200);
-  })
-  .openapi(getConversation, async (c) => c.json(render(await findConversation(c, c.req.valid("param").id)), 200))
-  .openapi(updateConversation, async (c) => {
-    const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
-    const current = await findConversation(c, id);
-    const next: ConversationRow = {
-      ...current,
-      ...(body.title !== undefined && { title: body.title }),
-      ...(body.system_prompt !== undefined && { systemPrompt: body.system_prompt }),
-      ...(body.model !== undefined && { model: body.model }),
-      ...(body.retention_days !== undefined && { retentionDays: body.retention_days }),
-      updatedAt: new Date().toISOString(),
-    };
-    await room(c, id).configure(roomConfig(c, next));
-    const db = c.var.db;
-    await db.batch([
-      db
-        .update(conversations)
-        .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, updatedAt: next.updatedAt })
-        .where(and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id))),
-      audit(c, db, { action: "conversation.updated", resourceId: id, details: { fields: Object.keys(body) } }),
-    ]);
-    return c.json(render(next), 200);
-  })
+  .openapi(createConversation, async (c) => c.json(render(await conversations.createConversation(c, c.req.valid("json"))), 201))
+  .openapi(listConversations, async (c) => c.json(await conversations.listConversations(c, c.req.valid("query"), render), 200))
+  .openapi(getConversation, async (c) => c.json(render(await conversations.findConversation(c, c.req.valid("param").id)), 200))
+  .openapi(updateConversation, async (c) => c.json(render(await conversations.updateConversation(c, c.req.valid("param").id, c.req.valid("json"))), 200))
   .openapi(deleteConversation, async (c) => {
-    const { id } = c.req.valid("param");
-    await findConversation(c, id);
-    // The log first: a retry after a failure below finds the row and finishes the job.
-    await room(c, id).destroy();
-    const db = c.var.db;
-    await db.batch([
-      db.delete(conversations).where(and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id))),
-      audit(c, db, { action: "conversation.deleted", resourceId: id }),
-    ]);
+    await conversations.deleteConversation(c, c.req.valid("param").id);
     return c.body(null, 204);
   })
   .openapi(listMessages, async (c) => {
-    const { id } = c.req.valid("param");
     const { after, limit } = c.req.valid("query");
-    const conversation = await findConversation(c, id);
-    const data = await room(c, id).history(after, limit);
-    return c.json({ data, last_seq: Math.max(conversation.messageCount, data.at(-1)?.seq ?? 0) }, 200);
+    return c.json(await conversations.conversationHistory(c, c.req.valid("param").id, after, limit), 200);
   })
   .openapi(postMessage, async (c) => {
-    const { id } = c.req.valid("param");
     const body = c.req.valid("json");
-    await findConversation(c, id);
-    const stub = room(c, id);
-    const p = c.var.principal;
-    const author = { userId: p.userId, ...(p.kind === "api_key" && { apiKeyId: p.keyId }) };
     const stream = Boolean(body.reply) && (c.req.header("accept")?.includes("text/event-stream") ?? false);
-    const plan = c.var.plan;
-    const sent = await stub.send(author, body.content, { clientId: body.client_id, reply: body.reply, stream, monthlyTokens: plan.monthlyTokens });
-    if (!sent.ok) throw sent.code === "TENANT_SUSPENDED" ? new ApiError("TENANT_SUSPENDED", sent.detail) : quotaExceeded(sent.detail);
+    const sent = await conversations.postMessage(c, c.req.valid("param").id, body, stream);
     if (!stream || !sent.events) return c.json({ ...sent.message, reply_id: sent.replyId }, 201);
     const head = new TextEncoder().encode(`event: message\ndata: ${JSON.stringify({ type: "message", message: sent.message })}\n\n`);
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -327,7 +209,7 @@ export const conversationRoutes = router()
   .openapi(connect, async (c) => {
     const { id } = c.req.valid("param");
     // Another tenant's conversation, or none, is a 404 before any upgrade.
-    await findConversation(c, id);
+    await conversations.findConversation(c, id);
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError("UPGRADE_REQUIRED", "Connect with a WebSocket upgrade");
     const limits = c.var.config.RATE_LIMITS === "on" ? principalLimits(c.var.tenant, c.var.plan, c.var.principal) : [];
     const res = await openSocket(c.env, c.var.tenant, c.var.plan, c.var.principal, id, c.req.raw, limits);

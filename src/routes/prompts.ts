@@ -1,13 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, sql } from "drizzle-orm";
-import type { Context } from "hono";
-import type { AppEnv } from "../context";
-import { actorOf, auditAfterChange, type AuditEntry } from "../db/audit";
-import { tenantDb, type TenantDb } from "../db/router";
-import { prompts, promptVersions, runs } from "../db/tenant/schema";
-import { ApiError } from "../lib/errors";
-import { decodeCursorValue, encodeCursor, PageQuery } from "../lib/pagination";
-import { templateVariables } from "../runs/template";
+import { PageQuery } from "../lib/pagination";
+import * as prompts from "../prompts/store";
 import { errors, guarded, jsonBody, jsonResponse, PromptKey, router, schema31 } from "./openapi";
 
 /** A prompt's key: lowercase letters, digits, `.`, `_` and `-`. */
@@ -136,7 +129,7 @@ const getStats = createRoute({
   responses: { 200: jsonResponse(z.object({ key: z.string(), versions: z.array(VersionStats) }), "Per-version statistics"), ...errors(400, 401, 403, 404) },
 });
 
-type VersionRow = typeof promptVersions.$inferSelect;
+type VersionRow = prompts.VersionRow;
 
 const renderVersion = (v: VersionRow): z.infer<typeof VersionSchema> => ({
   version: v.version,
@@ -148,19 +141,7 @@ const renderVersion = (v: VersionRow): z.infer<typeof VersionSchema> => ({
   created_at: v.createdAt,
 });
 
-/** A prompt of this tenant with its versions (oldest first), or 404. */
-async function findPrompt(c: Context<AppEnv>, key: string) {
-  const tenant = c.var.tenant;
-  const db = c.var.db;
-  const [found, versions] = await db.batch([
-    db.select().from(prompts).where(and(eq(prompts.tenantId, tenant.id), eq(prompts.key, key))),
-    db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key))).orderBy(asc(promptVersions.version)),
-  ]);
-  if (!found[0]) throw new ApiError("NOT_FOUND", `No prompt ${key}`);
-  return { prompt: found[0], versions };
-}
-
-const renderPrompt = ({ prompt, versions }: Awaited<ReturnType<typeof findPrompt>>): z.infer<typeof PromptSchema> => ({
+const renderPrompt = ({ prompt, versions }: { prompt: prompts.PromptRow; versions: prompts.VersionRow[] }): z.infer<typeof PromptSchema> => ({
   key: prompt.key,
   latest_version: prompt.latestVersion,
   versions: versions.map(renderVersion),
@@ -168,134 +149,18 @@ const renderPrompt = ({ prompt, versions }: Awaited<ReturnType<typeof findPrompt
   updated_at: prompt.updatedAt,
 });
 
-const audit = (c: Context<AppEnv>, db: TenantDb, entry: Omit<AuditEntry, "resourceType">) =>
-  auditAfterChange(db, c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, { ...entry, resourceType: "prompt" });
-
 /** Prompts: keys with immutable, weighted versions. */
 export const promptRoutes = router()
-  .openapi(createVersion, async (c) => {
-    const { key } = c.req.valid("param");
-    const body = c.req.valid("json");
-    const tenant = c.var.tenant;
-    const db = c.var.db;
-    const now = new Date().toISOString();
-    const variables = JSON.stringify(templateVariables(body.template));
-    // The counter and the version in one transaction: concurrent writers get consecutive numbers.
-    const [, inserted] = await db.batch([
-      db
-        .insert(prompts)
-        .values({ tenantId: tenant.id, key, latestVersion: 1, createdBy: c.var.principal.userId, createdAt: now, updatedAt: now })
-        .onConflictDoUpdate({ target: [prompts.tenantId, prompts.key], set: { latestVersion: sql`${prompts.latestVersion} + 1`, updatedAt: now } }),
-      db
-        .insert(promptVersions)
-        .select(
-          sql`SELECT ${tenant.id}, ${key}, p.latest_version, ${body.template}, ${variables},
-                CASE WHEN ${body.weight ?? null} IS NOT NULL THEN ${body.weight ?? null} WHEN p.latest_version = 1 THEN 100 ELSE 0 END,
-                ${body.note ?? null}, ${c.var.principal.userId}, ${now}
-              FROM ${prompts} p WHERE p.tenant_id = ${tenant.id} AND p.key = ${key}`,
-        )
-        .returning(),
-      audit(c, db, { action: "prompt.version_created", resourceId: key }),
-    ]);
-    const row = inserted[0]!;
-    return c.json(renderVersion(row), 201);
-  })
+  .openapi(createVersion, async (c) => c.json(renderVersion(await prompts.createVersion(c, c.req.valid("param").key, c.req.valid("json"))), 201))
   .openapi(listPrompts, async (c) => {
-    const { limit, cursor } = c.req.valid("query");
-    const tenant = c.var.tenant;
-    const after = cursor ? decodeCursorValue(cursor) : undefined;
-    const rows = await c.var.db
-      .select()
-      .from(prompts)
-      .where(and(eq(prompts.tenantId, tenant.id), after !== undefined ? gt(prompts.key, after) : undefined))
-      .orderBy(asc(prompts.key))
-      .limit(limit + 1);
-    const more = rows.length > limit;
-    const data = rows.slice(0, limit).map((p) => ({ key: p.key, latest_version: p.latestVersion, created_at: p.createdAt, updated_at: p.updatedAt }));
-    return c.json({ data, next_cursor: more ? encodeCursor(data.at(-1)!.key) : null }, 200);
+    const { rows, next_cursor } = await prompts.listPrompts(c, c.req.valid("query"));
+    const data = rows.map((p) => ({ key: p.key, latest_version: p.latestVersion, created_at: p.createdAt, updated_at: p.updatedAt }));
+    return c.json({ data, next_cursor }, 200);
   })
-  .openapi(getPrompt, async (c) => c.json(renderPrompt(await findPrompt(c, c.req.valid("param").key)), 200))
+  .openapi(getPrompt, async (c) => c.json(renderPrompt(await prompts.findPrompt(c, c.req.valid("param").key)), 200))
   .openapi(getVersion, async (c) => {
     const { key, version } = c.req.valid("param");
-    const tenant = c.var.tenant;
-    const row = await c.var.db
-      .select()
-      .from(promptVersions)
-      .where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key), eq(promptVersions.version, version)))
-      .get();
-    if (!row) throw new ApiError("NOT_FOUND", `No version ${version} of prompt ${key}`);
-    return c.json(renderVersion(row), 200);
+    return c.json(renderVersion(await prompts.findVersion(c, key, version)), 200);
   })
-  .openapi(setWeights, async (c) => {
-    const { key } = c.req.valid("param");
-    const { weights } = c.req.valid("json");
-    const tenant = c.var.tenant;
-    const found = await findPrompt(c, key);
-    const known = new Set(found.versions.map((v) => v.version));
-    const unknown = Object.keys(weights).filter((v) => !known.has(Number(v)));
-    if (unknown.length) {
-      throw new ApiError("NOT_FOUND", `Prompt ${key} has no version ${unknown.join(", ")}`, {
-        errors: unknown.map((v) => ({ in: "body", field: `weights.${v}`, message: "no such version" })),
-      });
-    }
-    const db = c.var.db;
-    const cases = sql.join(
-      Object.entries(weights).map(([v, w]) => sql`WHEN ${Number(v)} THEN ${w}`),
-      sql` `,
-    );
-    await db.batch([
-      db
-        .update(promptVersions)
-        .set({ weight: sql`CASE ${promptVersions.version} ${cases} ELSE 0 END` })
-        .where(and(eq(promptVersions.tenantId, tenant.id), eq(promptVersions.promptKey, key))),
-      audit(c, db, { action: "prompt.weights_changed", resourceId: key, details: { weights } }),
-    ]);
-    return c.json(renderPrompt({ ...found, versions: found.versions.map((v) => ({ ...v, weight: weights[String(v.version)] ?? 0 })) }), 200);
-  })
-  .openapi(getStats, async (c) => {
-    const { key } = c.req.valid("param");
-    const tenant = c.var.tenant;
-    const { versions } = await findPrompt(c, key);
-    const rows = await c.var.db
-      .select({
-        version: runs.promptVersion,
-        runs: sql<number>`count(*)`,
-        succeeded: sql<number>`sum(${runs.status} = 'SUCCEEDED')`,
-        failed: sql<number>`sum(${runs.status} = 'FAILED')`,
-        canceled: sql<number>`sum(${runs.status} = 'CANCELED')`,
-        tokensIn: sql<number>`coalesce(sum(${runs.tokensIn}), 0)`,
-        tokensOut: sql<number>`coalesce(sum(${runs.tokensOut}), 0)`,
-        avgLatency: sql<number | null>`avg(CASE WHEN ${runs.status} = 'SUCCEEDED' THEN ${runs.latencyMs} END)`,
-        maxLatency: sql<number | null>`max(CASE WHEN ${runs.status} = 'SUCCEEDED' THEN ${runs.latencyMs} END)`,
-      })
-      .from(runs)
-      .where(and(eq(runs.tenantId, tenant.id), eq(runs.promptKey, key)))
-      .groupBy(runs.promptVersion);
-    const byVersion = new Map(rows.map((r) => [r.version, r]));
-    return c.json(
-      {
-        key,
-        versions: versions.map((v) => {
-          const r = byVersion.get(v.version);
-          const finished = (r?.succeeded ?? 0) + (r?.failed ?? 0);
-          const total = r?.runs ?? 0;
-          return {
-            version: v.version,
-            weight: v.weight,
-            runs: total,
-            succeeded: r?.succeeded ?? 0,
-            failed: r?.failed ?? 0,
-            canceled: r?.canceled ?? 0,
-            in_progress: total - finished - (r?.canceled ?? 0),
-            failure_rate: finished ? (r?.failed ?? 0) / finished : null,
-            tokens_in: r?.tokensIn ?? 0,
-            tokens_out: r?.tokensOut ?? 0,
-            avg_tokens_per_run: total ? ((r?.tokensIn ?? 0) + (r?.tokensOut ?? 0)) / total : null,
-            avg_latency_ms: r?.avgLatency === null || r?.avgLatency === undefined ? null : Math.round(r.avgLatency),
-            max_latency_ms: r?.maxLatency ?? null,
-          };
-        }),
-      },
-      200,
-    );
-  });
+  .openapi(setWeights, async (c) => c.json(renderPrompt(await prompts.setWeights(c, c.req.valid("param").key, c.req.valid("json").weights)), 200))
+  .openapi(getStats, async (c) => c.json(await prompts.promptStats(c, c.req.valid("param").key), 200));
