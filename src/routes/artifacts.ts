@@ -1,18 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { ClientAborted, ContentLengthMismatch, contentKey, etagListMatches, MAX_ARTIFACT_BYTES, parseRange, putContent, type StoredContent } from "../artifacts/store";
+import { serveContent } from "../artifacts/content";
+import * as artifacts from "../artifacts/service";
+import { MAX_ARTIFACT_BYTES } from "../artifacts/store";
 import type { AppEnv } from "../context";
-import { actorOf, auditAfterChange } from "../db/audit";
-import { createArtifactStatements, storageUsed, storageUsedQuery } from "../db/artifacts";
-import { eventAfterChange } from "../db/outbox";
-import { tenantDb } from "../db/router";
-import { ARTIFACT_KINDS, artifacts, artifactVersions } from "../db/tenant/schema";
+import { ARTIFACT_KINDS } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
-import { newId } from "../lib/ids";
-import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { PageQuery } from "../lib/pagination";
 import { errors, guarded, jsonResponse, NonBlank, pageOf, router } from "./openapi";
-import { requireProject } from "../projects/store";
 
 const VersionSchema = z
   .object({
@@ -132,8 +127,8 @@ const getContent = createRoute({
   },
 });
 
-type ArtifactRow = typeof artifacts.$inferSelect;
-type VersionRow = typeof artifactVersions.$inferSelect;
+type ArtifactRow = artifacts.ArtifactRow;
+type VersionRow = artifacts.VersionRow;
 
 const render = (a: ArtifactRow): z.infer<typeof ArtifactSchema> => ({
   id: a.id,
@@ -156,91 +151,6 @@ const renderVersion = (v: VersionRow): z.infer<typeof VersionSchema> => ({
   created_at: v.createdAt,
 });
 
-async function findArtifact(c: Context<AppEnv>, id: string): Promise<ArtifactRow> {
-  const tenant = c.var.tenant;
-  const row = await c.var.db
-    .select()
-    .from(artifacts)
-    .where(and(eq(artifacts.id, id), eq(artifacts.tenantId, tenant.id)))
-    .get();
-  if (!row) throw new ApiError("NOT_FOUND", `No artifact ${id}`);
-  return row;
-}
-
-async function findVersion(c: Context<AppEnv>, id: string, version: number): Promise<VersionRow> {
-  const tenant = c.var.tenant;
-  const row = await c.var.db
-    .select()
-    .from(artifactVersions)
-    .where(and(eq(artifactVersions.tenantId, tenant.id), eq(artifactVersions.artifactId, id), eq(artifactVersions.version, version)))
-    .get();
-  if (!row) throw new ApiError("NOT_FOUND", `No version ${version} of artifact ${id}`);
-  return row;
-}
-
-const CONTENT_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;.*)?$/;
-
-/**
- * Checks an upload's headers before a byte is read: a Content-Length within the limit and within
- * what the plan's storage has left, and a sane Content-Type.
- */
-async function uploadHeaders(c: Context<AppEnv>): Promise<{ length: number; contentType: string }> {
-  const declared = c.req.header("content-length");
-  if (declared === undefined || !/^\d+$/.test(declared)) {
-    throw new ApiError("LENGTH_REQUIRED", "Send the content with a Content-Length header (chunked uploads are not accepted)", {
-      errors: [{ in: "header", field: "content-length", message: "required" }],
-    });
-  }
-  const length = Number(declared);
-  if (length > MAX_ARTIFACT_BYTES) throw new ApiError("PAYLOAD_TOO_LARGE", `Artifact versions are limited to ${MAX_ARTIFACT_BYTES} bytes; this one is ${length}`);
-  const contentType = (c.req.header("content-type") ?? "application/octet-stream").trim();
-  if (!CONTENT_TYPE.test(contentType) || contentType.length > 200) {
-    throw new ApiError("VALIDATION_FAILED", "Content-Type is not a media type", { errors: [{ in: "header", field: "content-type", message: "a media type such as text/markdown" }] });
-  }
-  await checkStorage(c, length);
-  return { length, contentType };
-}
-
-async function checkStorage(c: Context<AppEnv>, adding: number) {
-  const plan = c.var.plan;
-  const [row] = await storageUsedQuery(c.var.db, c.var.tenant.id);
-  if ((row?.bytes ?? 0) + adding > plan.storageBytes) throw storageFull(plan.name, plan.storageBytes);
-}
-
-const storageFull = (plan: string, bytes: number) => new ApiError("PLAN_LIMIT", `The ${plan} plan stores ${bytes} bytes of artifacts; this upload would pass it`);
-
-/** Streams the request body to a fresh R2 key; a body that is not what its headers said is a 400, and leaves nothing behind. */
-async function upload(c: Context<AppEnv>, artifactId: string, length: number, contentType: string): Promise<StoredContent> {
-  const key = contentKey(c.var.tenant.id, artifactId);
-  try {
-    return await putContent(c.env.ARTIFACTS, key, c.req.raw.body, length, contentType);
-  } catch (err) {
-    await c.env.ARTIFACTS.delete(key).catch(() => {});
-    if (err instanceof ClientAborted) {
-      // The client's own doing: no stack, no error level; answered in case anyone still listens.
-      c.var.log.info("artifact.upload_aborted", { artifact_id: artifactId, reason: err.message });
-      throw new ApiError("REQUEST_ABORTED", "The upload stopped before its Content-Length was reached; nothing was stored");
-    }
-    if (!(err instanceof ContentLengthMismatch)) throw err;
-    // A body shorter or longer than declared is also the client's doing (often a disconnect): no stack.
-    c.var.log.info("artifact.upload_incomplete", { artifact_id: artifactId, reason: err.message });
-    throw new ApiError("VALIDATION_FAILED", "The body did not match its Content-Length", { errors: [{ in: "header", field: "content-length", message: err.message }] });
-  }
-}
-
-/** Runs the batch that records an upload; if it fails or records nothing, the uploaded bytes are deleted before answering. */
-async function recordUpload<T>(c: Context<AppEnv>, key: string, write: () => Promise<T>, wrote: (result: T) => boolean): Promise<T> {
-  let result: T;
-  try {
-    result = await write();
-  } catch (err) {
-    await c.env.ARTIFACTS.delete(key);
-    throw err;
-  }
-  if (!wrote(result)) await c.env.ARTIFACTS.delete(key);
-  return result;
-}
-
 /** Answers the methods a path does not take: versions (and artifacts) are never changed or deleted through the API. */
 const only = (allow: string) => (c: Context<AppEnv>) => {
   throw new ApiError("METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here: artifact versions are immutable; upload a new version instead`, { headers: { allow } });
@@ -249,138 +159,22 @@ const only = (allow: string) => (c: Context<AppEnv>) => {
 /** Artifacts: immutable versions in R2 under the tenant's prefix, metadata in the tenant's D1. */
 export const artifactRoutes = router()
   .openapi(createArtifact, async (c) => {
-    const q = c.req.valid("query");
-    const tenant = c.var.tenant;
-    const projectId = await requireProject(c, q.project_id, "query");
-    const { length, contentType } = await uploadHeaders(c);
-    const id = newId("art");
-    const content = await upload(c, id, length, contentType);
-    const db = c.var.db;
-    const at = new Date().toISOString();
-    const userId = c.var.principal.userId;
-    const artifact = { id, tenantId: tenant.id, projectId, kind: q.kind, name: q.name, runId: null, createdBy: userId };
-    const [versionRows] = await recordUpload(
-      c,
-      content.key,
-      () =>
-        db.batch([
-          ...createArtifactStatements(db, artifact, { ...content, contentType }, sql`${storageUsed(tenant.id)} + ${content.size} <= ${c.var.plan.storageBytes}`, at),
-          auditAfterChange(db, tenant.id, actorOf(c.var.principal), c.var.requestId, { action: "artifact.created", resourceType: "artifact", resourceId: id, details: { size: content.size } }),
-        ]),
-      (r) => r[0].meta.changes > 0,
-    );
-    if (versionRows.meta.changes === 0) throw storageFull(c.var.plan.name, c.var.plan.storageBytes);
-    const version: VersionRow = { tenantId: tenant.id, artifactId: id, version: 1, r2Key: content.key, sha256: content.sha256, size: content.size, contentType, createdBy: userId, createdAt: at };
-    return c.json({ ...render({ ...artifact, latestVersion: 1, createdAt: at, updatedAt: at }), version: renderVersion(version) }, 201);
+    const { artifact, version } = await artifacts.createArtifact(c, c.req.valid("query"));
+    return c.json({ ...render(artifact), version: renderVersion(version) }, 201);
   })
-  .openapi(addVersion, async (c) => {
-    const { id } = c.req.valid("param");
-    const tenant = c.var.tenant;
-    const artifact = await findArtifact(c, id);
-    const { length, contentType } = await uploadHeaders(c);
-    const content = await upload(c, id, length, contentType);
-    const db = c.var.db;
-    const at = new Date().toISOString();
-    const userId = c.var.principal.userId;
-    // Number and row in one transaction: concurrent uploads get consecutive versions, never the same one.
-    const [bumped] = await recordUpload(
-      c,
-      content.key,
-      () =>
-        db.batch([
-          db
-            .update(artifacts)
-            .set({ latestVersion: sql`${artifacts.latestVersion} + 1`, updatedAt: at })
-            .where(and(eq(artifacts.id, id), eq(artifacts.tenantId, tenant.id), sql`${storageUsed(tenant.id)} + ${content.size} <= ${c.var.plan.storageBytes}`))
-            .returning({ version: artifacts.latestVersion }),
-          db
-            .insert(artifactVersions)
-            .select(
-              sql`SELECT ${tenant.id}, ${id}, a.latest_version, ${content.key}, ${content.sha256}, ${content.size}, ${contentType}, ${userId}, ${at}
-                  FROM ${artifacts} a WHERE a.id = ${id} AND a.tenant_id = ${tenant.id} AND changes() > 0`,
-            ),
-          eventAfterChange(db, {
-            tenantId: tenant.id,
-            type: "artifact.version_created",
-            subjectType: "artifact",
-            subjectId: id,
-            data: { id, project_id: artifact.projectId, kind: artifact.kind, name: artifact.name, size: content.size, sha256: content.sha256, content_type: contentType },
-          }),
-          auditAfterChange(db, tenant.id, actorOf(c.var.principal), c.var.requestId, { action: "artifact.version_created", resourceType: "artifact", resourceId: id, details: { size: content.size } }),
-        ]),
-      (r) => r[0].length > 0,
-    );
-    if (!bumped[0]) throw storageFull(c.var.plan.name, c.var.plan.storageBytes);
-    const version: VersionRow = { tenantId: tenant.id, artifactId: id, version: bumped[0].version, r2Key: content.key, sha256: content.sha256, size: content.size, contentType, createdBy: userId, createdAt: at };
-    return c.json(renderVersion(version), 201);
-  })
-  .openapi(listArtifacts, async (c) => {
-    const q = c.req.valid("query");
-    const tenant = c.var.tenant;
-    const rows = await c.var.db
-      .select()
-      .from(artifacts)
-      .where(
-        and(
-          eq(artifacts.tenantId, tenant.id),
-          q.project_id ? eq(artifacts.projectId, q.project_id) : undefined,
-          q.kind ? eq(artifacts.kind, q.kind) : undefined,
-          q.run_id ? eq(artifacts.runId, q.run_id) : undefined,
-          q.cursor ? lt(artifacts.id, decodeCursor(q.cursor, "art")) : undefined,
-        ),
-      )
-      .orderBy(desc(artifacts.id))
-      .limit(q.limit + 1);
-    return c.json(page(rows, q.limit, render), 200);
-  })
+  .openapi(addVersion, async (c) => c.json(renderVersion(await artifacts.addVersion(c, c.req.valid("param").id)), 201))
+  .openapi(listArtifacts, async (c) => c.json(await artifacts.listArtifacts(c, c.req.valid("query"), render), 200))
   .openapi(getArtifact, async (c) => {
-    const { id } = c.req.valid("param");
-    const tenant = c.var.tenant;
-    const artifact = await findArtifact(c, id);
-    const versions = await c.var.db
-      .select()
-      .from(artifactVersions)
-      .where(and(eq(artifactVersions.tenantId, tenant.id), eq(artifactVersions.artifactId, id)))
-      .orderBy(asc(artifactVersions.version));
+    const { artifact, versions } = await artifacts.artifactWithVersions(c, c.req.valid("param").id);
     return c.json({ ...render(artifact), versions: versions.map(renderVersion) }, 200);
   })
   .openapi(getVersion, async (c) => {
     const { id, version } = c.req.valid("param");
-    return c.json(renderVersion(await findVersion(c, id, version)), 200);
+    return c.json(renderVersion(await artifacts.findVersion(c, id, version)), 200);
   })
   .openapi(getContent, async (c) => {
     const { id, version } = c.req.valid("param");
-    const v = await findVersion(c, id, version);
-    const etag = `"${v.sha256}"`;
-    const headers = new Headers({
-      etag,
-      "accept-ranges": "bytes",
-      // A version never changes, so a client may keep it as long as it likes (but no shared cache: it is private).
-      "cache-control": "private, max-age=31536000, immutable",
-      "last-modified": new Date(v.createdAt).toUTCString(),
-      // User content served from the API's origin must never run as a page there.
-      "content-security-policy": "sandbox",
-      "x-content-type-options": "nosniff",
-      "x-request-id": c.var.requestId,
-    });
-    const ifMatch = c.req.header("if-match");
-    if (ifMatch && !etagListMatches(ifMatch, etag)) throw new ApiError("PRECONDITION_FAILED", `If-Match does not name this version's ETag ${etag}`);
-    if (etagListMatches(c.req.header("if-none-match"), etag)) return new Response(null, { status: 304, headers });
-    const ifRange = c.req.header("if-range");
-    const range = ifRange && ifRange.trim() !== etag ? null : parseRange(c.req.header("range"), v.size);
-    if (range === "unsatisfiable") {
-      throw new ApiError("RANGE_NOT_SATISFIABLE", `The content is ${v.size} bytes`, { headers: { "content-range": `bytes */${v.size}` } });
-    }
-    const object = await c.env.ARTIFACTS.get(v.r2Key, range ? { range } : undefined);
-    if (!object) throw new Error(`artifact ${id} version ${version}: object ${v.r2Key} is missing from R2`);
-    headers.set("content-type", v.contentType);
-    if (!range) {
-      headers.set("content-length", String(v.size));
-      return new Response(object.body, { status: 200, headers });
-    }
-    headers.set("content-length", String(range.length));
-    headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${v.size}`);
-    return new Response(object.body, { status: 206, headers });
+    return serveContent(c, await artifacts.findVersion(c, id, version));
   });
 
 // Registered after the routes above, so they only see the methods those do not take.

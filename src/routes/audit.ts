@@ -1,6 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
-import { tenantDb } from "../db/router";
 import { auditLog } from "../db/tenant/schema";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { errors, guarded, jsonResponse, pageOf, router } from "./openapi";

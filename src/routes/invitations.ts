@@ -10,7 +10,8 @@ import { controlDb } from "../db/router";
 import { publicRoute, tokenConfig } from "../middleware/auth";
 import { clientAddress } from "../middleware/rate-limit";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
-import { ApiError, errorText } from "../lib/errors";
+import { ApiError } from "../lib/errors";
+import { isUniqueViolation } from "../db/constraints";
 import { newId } from "../lib/ids";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
 import { recordAudit } from "../db/audit";
@@ -218,7 +219,7 @@ export const invitationRoutes = router()
       // Give the invitation back so nothing is half-written; a member already present is a conflict.
       await db.update(invitations).set({ acceptedAt: null }).where(eq(invitations.id, invitation.id)).run();
       if (err instanceof ApiError) throw err;
-      if (errorText(err).includes("UNIQUE constraint failed: memberships")) {
+      if (isUniqueViolation(err, memberships)) {
         throw new ApiError("CONFLICT", "This user is already a member of the tenant");
       }
       throw err;

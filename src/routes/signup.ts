@@ -6,7 +6,8 @@ import { publishTenant } from "../db/directory";
 import { controlDb } from "../db/router";
 import { tokenConfig } from "../middleware/auth";
 import { hashPassword, verifyPassword } from "../lib/crypto";
-import { ApiError, errorText } from "../lib/errors";
+import { ApiError } from "../lib/errors";
+import { isNotNullViolation, isUniqueViolation } from "../db/constraints";
 import { newId } from "../lib/ids";
 import { recordAudit } from "../db/audit";
 import { Email, errors, jsonBody, jsonResponse, NonBlank, Password, PersonName, renderTenant, renderUser, router, Slug, TenantSchema, TokenPairSchema, UserSchema } from "./openapi";
@@ -96,14 +97,13 @@ export const signupRoutes = router().openapi(signupRoute, async (c) => {
 });
 
 function signupConflict(err: unknown): ApiError | undefined {
-  const message = errorText(err);
-  if (message.includes("NOT NULL constraint failed: tenants.db_binding")) {
+  if (isNotNullViolation(err, tenants, "dbBinding")) {
     return new ApiError("NO_TENANT_DATABASE", "Every tenant database is in use; the operator must provision more. Try again later.", { headers: { "Retry-After": "300" } });
   }
-  if (message.includes("UNIQUE constraint failed: tenants.slug")) {
+  if (isUniqueViolation(err, tenants, ["slug"])) {
     return new ApiError("SLUG_TAKEN", "The slug is taken", { errors: [{ in: "body", field: "tenant.slug", message: "taken" }] });
   }
-  if (message.includes("UNIQUE constraint failed: users.email")) {
+  if (isUniqueViolation(err, users, ["email"])) {
     return new ApiError("EMAIL_TAKEN", "This email was just registered", { errors: [{ in: "body", field: "user.email", message: "registered" }] });
   }
   return undefined;

@@ -4,7 +4,7 @@ import { creditLedger, invitations, memberships } from "../db/control/schema";
 import { storageUsedQuery } from "../db/artifacts";
 import { creditBalance } from "../db/credits";
 import { decodeCursor, page, PageQuery } from "../lib/pagination";
-import { controlDb, tenantDb } from "../db/router";
+import { controlDb } from "../db/router";
 import { projects, usageDaily } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { errors, guarded, jsonResponse, router } from "./openapi";

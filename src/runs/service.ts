@@ -1,0 +1,237 @@
+import { and, asc, eq, sql } from "drizzle-orm";
+import type { Context } from "hono";
+import type { AppEnv } from "../context";
+import { auditChange } from "../db/audit";
+import { isUniqueViolation } from "../db/constraints";
+import { eventAfterChange } from "../db/outbox";
+import { findOwned, listOwned } from "../db/owned";
+import { quotaExceeded, quotaRow } from "../db/quota";
+import { agents, projects, promptVersions, type RUN_STATUSES, runs } from "../db/tenant/schema";
+import { sha256Hex } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { errorFields } from "../lib/log";
+import type { RunMessage } from "./consumer";
+import { type AgentConfig, failRun, requestCancel, type RunRow, runSummary } from "./store";
+import { pickByWeight, renderTemplate } from "./template";
+
+type PromptVersionRow = typeof promptVersions.$inferSelect;
+
+/** A run as a client asks for it. */
+export interface NewRun {
+  agent_id: string;
+  project_id: string;
+  input: Record<string, string | number | boolean | null>;
+  prompt_key?: string;
+  prompt_version?: number;
+}
+
+export const findRun = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, runs, c.var.tenant.id, id, "run");
+
+export const listRuns = <U>(
+  c: Context<AppEnv>,
+  q: { limit: number; cursor?: string; status?: (typeof RUN_STATUSES)[number]; agent_id?: string; project_id?: string },
+  render: (row: RunRow) => U,
+) =>
+  listOwned(
+    c.var.db,
+    runs,
+    c.var.tenant.id,
+    {
+      ...q,
+      prefix: "run",
+      filters: [q.status ? eq(runs.status, q.status) : undefined, q.agent_id ? eq(runs.agentId, q.agent_id) : undefined, q.project_id ? eq(runs.projectId, q.project_id) : undefined],
+    },
+    render,
+  );
+
+/**
+ * Stores a PENDING run (with its event and audit entry) and queues it. With an Idempotency-Key,
+ * the same key and body return the stored run again (`replayed`), queued again if still PENDING;
+ * another body under the key is a 409. Everything the run needs is read in one round trip.
+ */
+export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey: string | undefined): Promise<{ run: RunRow; replayed: boolean }> {
+  const tenant = c.var.tenant;
+  const db = c.var.db;
+  // Only a keyed request can be replayed, so only its body is hashed and looked up.
+  const requestHash = idempotencyKey ? await sha256Hex(canonicalJson(body)) : null;
+  const byKey = () => db.select().from(runs).where(and(eq(runs.tenantId, tenant.id), eq(runs.idempotencyKey, idempotencyKey!))).get();
+  if (idempotencyKey) {
+    const existing = await byKey();
+    if (existing) return replay(c, existing, requestHash!);
+  }
+  // Everything the run needs to know, in one round trip: project, agent, prompt versions, quota.
+  const promptKey = body.prompt_key ? sql`${body.prompt_key}` : sql`(SELECT ${agents.promptKey} FROM ${agents} WHERE ${agents.id} = ${body.agent_id} AND ${agents.tenantId} = ${tenant.id})`;
+  const [projectRows, agentRows, versions, quotaRows] = await db.batch([
+    db.select({ id: projects.id }).from(projects).where(and(eq(projects.id, body.project_id), eq(projects.tenantId, tenant.id))),
+    db.select().from(agents).where(and(eq(agents.id, body.agent_id), eq(agents.tenantId, tenant.id))),
+    db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), sql`${promptVersions.promptKey} = ${promptKey}`)).orderBy(asc(promptVersions.version)),
+    quotaRow(db, tenant.id),
+  ]);
+  if (!projectRows[0]) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
+  const projectId = projectRows[0].id;
+  const agent = agentRows[0];
+  if (!agent) throw new ApiError("NOT_FOUND", `No agent ${body.agent_id}`, { errors: [{ in: "body", field: "agent_id", message: "no such agent" }] });
+  if (agent.projectId !== projectId) {
+    throw new ApiError("VALIDATION_FAILED", `Agent ${agent.id} belongs to project ${agent.projectId}, not ${projectId}`, {
+      errors: [{ in: "body", field: "agent_id", message: "belongs to another project" }],
+    });
+  }
+  const prompt = promptFor(body.prompt_key ?? agent.promptKey, versions, body.prompt_version, body.input);
+  const plan = c.var.plan;
+  const quota = quotaRows[0] ?? { used: 0, reserved: 0 };
+  if (quota.used + quota.reserved >= plan.monthlyTokens) {
+    throw quotaExceeded(`This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
+  }
+  const config: AgentConfig = {
+    model: agent.model,
+    system_prompt: agent.systemPrompt,
+    temperature: agent.temperature,
+    max_tokens: agent.maxTokens,
+    tools: JSON.parse(agent.tools) as AgentConfig["tools"],
+  };
+  const p = c.var.principal;
+  const now = new Date().toISOString();
+  const run: RunRow = {
+    id: newId("run"),
+    tenantId: tenant.id,
+    projectId,
+    agentId: agent.id,
+    status: "PENDING",
+    input: JSON.stringify(body.input),
+    agentConfig: JSON.stringify(config),
+    prompt: prompt.text,
+    promptKey: prompt.key,
+    promptVersion: prompt.version,
+    output: null,
+    errorCode: null,
+    error: null,
+    attempts: 0,
+    leaseToken: null,
+    leaseUntil: null,
+    artifactId: newId("art"),
+    model: config.model,
+    provider: null,
+    tokensIn: null,
+    tokensOut: null,
+    costMicros: null,
+    latencyMs: null,
+    cancelRequestedAt: null,
+    idempotencyKey: idempotencyKey ?? null,
+    requestHash,
+    createdBy: p.userId,
+    apiKeyId: p.kind === "api_key" ? p.keyId : null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+  };
+  try {
+    await db.batch([
+      db.insert(runs).values(run),
+      eventAfterChange(db, { tenantId: tenant.id, type: "run.created", subjectType: "run", subjectId: run.id, data: runSummary(run) }),
+      auditChange(c, { action: "run.created", resourceType: "run", resourceId: run.id, details: { agent_id: agent.id } }),
+    ]);
+  } catch (err) {
+    // Two requests with one key at once: the unique index let one in; answer the other as a replay.
+    if (idempotencyKey && isUniqueViolation(err, runs, ["tenantId", "idempotencyKey"])) {
+      const existing = await byKey();
+      if (existing) return replay(c, existing, requestHash!);
+    }
+    throw err;
+  }
+  await enqueue(c, run);
+  return { run, replayed: false };
+}
+
+/** A client's cancel: see `requestCancel`. A finished run is a 409. */
+export async function cancelRun(c: Context<AppEnv>, id: string): Promise<RunRow> {
+  const run = await findRun(c, id);
+  const after = await requestCancel(c.var.db, run);
+  if (!after) throw new ApiError("RUN_FINISHED", `Run ${id} has already finished (${(await findRun(c, id)).status})`);
+  const action = after.status === "CANCELED" ? "run.canceled" : "run.cancel_requested";
+  await auditChange(c, { action, resourceType: "run", resourceId: id }).run();
+  return after;
+}
+
+/** JSON with object keys sorted, so equal bodies hash equal whatever order their keys came in. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Queues a run's message; a run already executed or executing is protected by its claim, so
+ * sending twice is safe. If the queue refuses, a run with an Idempotency-Key stays PENDING for the
+ * client's retry (which queues it again); one without is failed, so nothing waits forever unqueued.
+ */
+async function enqueue(c: Context<AppEnv>, run: RunRow): Promise<void> {
+  const body: RunMessage = { v: 1, tenant_id: run.tenantId, run_id: run.id };
+  try {
+    await c.env.RUNS_QUEUE.send(body, { contentType: "json" });
+  } catch (err) {
+    c.var.log.error("run.enqueue_failed", { ...errorFields(err), run_id: run.id });
+    if (!run.idempotencyKey) {
+      await failRun(c.var.db, run, sql`${runs.status} = 'PENDING'`, "not_queued", "The run could not be queued");
+      throw new ApiError("QUEUE_UNAVAILABLE", `Run ${run.id} could not be queued and was marked FAILED; try again (with an Idempotency-Key, a retry is safe)`, {
+        headers: { "retry-after": "5" },
+      });
+    }
+    throw new ApiError("QUEUE_UNAVAILABLE", `Run ${run.id} is stored but could not be queued; repeat the request with the same Idempotency-Key to queue it`, {
+      headers: { "retry-after": "5" },
+    });
+  }
+}
+
+/** An idempotent replay: the same body gets the same run (queued again if still PENDING); another body is a conflict. */
+async function replay(c: Context<AppEnv>, existing: RunRow, requestHash: string): Promise<{ run: RunRow; replayed: boolean }> {
+  if (existing.requestHash !== requestHash) {
+    throw new ApiError("IDEMPOTENCY_KEY_REUSED", `Idempotency-Key was used for run ${existing.id} with a different body`, {
+      errors: [{ in: "header", field: "idempotency-key", message: "already used with another body" }],
+    });
+  }
+  if (existing.status === "PENDING") await enqueue(c, existing);
+  return { run: existing, replayed: true };
+}
+
+/** The longest prompt a run sends the model (about 50,000 tokens), checked before anything is stored. */
+export const MAX_PROMPT_CHARS = 200_000;
+
+const promptTooLong = (field: string, length: number) =>
+  new ApiError("VALIDATION_FAILED", `The rendered prompt would be ${length} characters; the limit is ${MAX_PROMPT_CHARS}`, {
+    errors: [{ in: "body", field, message: `renders a prompt of ${length} characters, over the limit of ${MAX_PROMPT_CHARS}` }],
+  });
+
+/** What the run will send the model: a prompt version rendered with the input, or `input.text`. */
+function promptFor(key: string | null, versions: PromptVersionRow[], pinned: number | undefined, input: Record<string, unknown>) {
+  if (!key) {
+    if (typeof input.text !== "string" || !input.text.trim()) {
+      throw new ApiError("VALIDATION_FAILED", "Without a prompt, input.text is the message sent to the model", {
+        errors: [{ in: "body", field: "input.text", message: "required (a non-empty string) when the run has no prompt" }],
+      });
+    }
+    return { text: input.text, key: null, version: null };
+  }
+  if (!versions.length) throw new ApiError("NOT_FOUND", `No prompt ${key}`, { errors: [{ in: "body", field: "prompt_key", message: "no such prompt" }] });
+  const chosen = pinned === undefined ? pickByWeight(versions, Math.random()) : versions.find((v) => v.version === pinned);
+  if (!chosen) {
+    throw pinned === undefined
+      ? new ApiError("VALIDATION_FAILED", `No version of prompt ${key} has traffic weight; pin prompt_version or set weights`, { errors: [{ in: "body", field: "prompt_key", message: "no version has weight" }] })
+      : new ApiError("NOT_FOUND", `Prompt ${key} has no version ${pinned}`, { errors: [{ in: "body", field: "prompt_version", message: "no such version" }] });
+  }
+  const rendered = renderTemplate(chosen.template, input, MAX_PROMPT_CHARS);
+  if (!rendered.ok && "tooLong" in rendered) throw promptTooLong("input", rendered.tooLong);
+  if (!rendered.ok) {
+    throw new ApiError("VALIDATION_FAILED", `Prompt ${key} v${chosen.version} needs ${rendered.missing.join(", ")}`, {
+      errors: rendered.missing.map((name) => ({ in: "body", field: `input.${name}`, message: "the prompt uses this variable" })),
+    });
+  }
+  return { text: rendered.text, key, version: chosen.version };
+}
+
