@@ -101,7 +101,7 @@ export function createApp() {
   // The document as the routes declare it, plus the answers every route of its kind can give
   // (host, limits, credentials, bodies), so it names every status the API really sends.
   app.get("/openapi.json", (c) => {
-    const base = c.env.BASE_DOMAIN;
+    const base = c.var.config.BASE_DOMAIN;
     const declared = app.getOpenAPI31Document({
       openapi: "3.1.0",
       servers: [

@@ -1,33 +1,19 @@
 import { z } from "@hono/zod-openapi";
-import type { ConversationRoom } from "../durable-objects/conversation-room";
-import type { RateLimiter } from "../durable-objects/rate-limiter";
 
-/** Every binding the Worker has; `TENANT_DB_NNNN` are the per-tenant databases. */
-export interface Env {
-  CONTROL_DB: D1Database;
-  TENANT_CACHE: KVNamespace;
-  CONVERSATION_ROOM: DurableObjectNamespace<ConversationRoom>;
-  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
-  ARTIFACTS: R2Bucket;
-  AI: Ai;
-  VECTORIZE: VectorizeIndex;
-  RUNS_QUEUE: Queue;
-  WEBHOOKS_QUEUE: Queue;
-  BASE_DOMAIN: string;
-  AI_PROVIDER: string;
-  VECTOR_PROVIDER: string;
-  TENANT_CACHE_TTL_SECONDS: string;
-  /** "on" everywhere that serves users; "off" only to measure what limiting costs. */
-  RATE_LIMITS: string;
-  /** Milliseconds between the local model's words (streaming you can watch; 0 in benchmarks). */
-  LOCAL_AI_WORD_DELAY_MS?: string;
-  /** ES256 private JWK (with `kid`) as JSON: signs access tokens. */
-  JWT_PRIVATE_KEY: string;
-  /** Optional JSON array of public JWKs still accepted after a key rotation. */
+/**
+ * Every binding, var and secret the Worker has, as `npm run types` (wrangler types) generates them
+ * from wrangler.toml and config/secrets.env into src/worker-env.d.ts — never written by hand, and
+ * checked against the config by `npm run typecheck`. Tenant databases are named `TENANT_DB_NNNN`;
+ * a deploy may bind more than the config lists, so any such name may be one. Vars are read through
+ * `loadConfig`, which checks them.
+ */
+export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DELAY_MS"> & {
+  /** Optional: public JWKs still accepted after a key rotation. */
   JWT_PREVIOUS_PUBLIC_KEYS?: string;
-  PLATFORM_ADMIN_TOKEN: string;
+  /** Optional: milliseconds between the local model's words. */
+  LOCAL_AI_WORD_DELAY_MS?: string;
   [tenantDatabase: `TENANT_DB_${string}`]: D1Database;
-}
+};
 
 const ConfigSchema = z.object({
   BASE_DOMAIN: z.string().min(1).regex(/^[a-z0-9.-]+$/, "a lowercase host name"),
@@ -45,6 +31,10 @@ const ConfigSchema = z.object({
       }
     }, "must be an ES256 private JWK as JSON"),
   PLATFORM_ADMIN_TOKEN: z.string().min(24, "at least 24 characters"),
+  /** Milliseconds between the local model's words (streaming you can watch; 0 in benchmarks). */
+  LOCAL_AI_WORD_DELAY_MS: z.coerce.number().int().min(0).max(5000).default(15),
+  /** JSON array of public JWKs still accepted after a key rotation. */
+  JWT_PREVIOUS_PUBLIC_KEYS: z.string().optional(),
 });
 
 /** The checked vars and secrets. */

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import type { Env } from "../env";
+import { type Env, loadConfig } from "../env";
 import { TtlCache } from "../lib/ttl-cache";
 import { hostnames, tenants } from "./control/schema";
 import { controlDb } from "./router";
@@ -39,7 +39,7 @@ export function normalizeHost(raw: string): string {
  */
 export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number): Promise<HostTarget> {
   const host = normalizeHost(rawHost);
-  const base = env.BASE_DOMAIN;
+  const base = loadConfig(env).BASE_DOMAIN;
   if (host === base) return { kind: "platform" };
 
   const hit = memory.get(host);
@@ -54,7 +54,7 @@ const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status
 
 async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> {
   const db = controlDb(env);
-  const suffix = `.${env.BASE_DOMAIN}`;
+  const suffix = `.${loadConfig(env).BASE_DOMAIN}`;
   if (host.endsWith(suffix)) {
     const slug = host.slice(0, -suffix.length);
     if (!SLUG_LABEL.test(slug)) return null;
@@ -80,7 +80,7 @@ export async function publishTenant(env: Env, tenantId: string, detached: string
   for (const host of detached) memory.delete(normalizeHost(host));
   await Promise.all(detached.map((h) => env.TENANT_CACHE.delete(kvKey(normalizeHost(h)))));
   if (!record?.dbBinding) return;
-  const hosts = [`${record.slug}.${env.BASE_DOMAIN}`, ...attached.map((r) => r.hostname)].map(normalizeHost);
+  const hosts = [`${record.slug}.${loadConfig(env).BASE_DOMAIN}`, ...attached.map((r) => r.hostname)].map(normalizeHost);
   for (const host of hosts) memory.delete(host);
   await Promise.all(hosts.map((h) => env.TENANT_CACHE.put(kvKey(h), JSON.stringify(record))));
 }

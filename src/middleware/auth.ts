@@ -15,7 +15,8 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** Token settings from the Worker's secrets; the issuer is the platform host. */
 export function tokenConfig(c: Context<AppEnv>) {
-  return { privateKey: c.env.JWT_PRIVATE_KEY, previousPublicKeys: c.env.JWT_PREVIOUS_PUBLIC_KEYS, issuer: `https://${c.env.BASE_DOMAIN}` };
+  const config = c.var.config;
+  return { privateKey: config.JWT_PRIVATE_KEY, previousPublicKeys: config.JWT_PREVIOUS_PUBLIC_KEYS, issuer: `https://${config.BASE_DOMAIN}` };
 }
 
 const unauthenticated = (detail: string, code: "UNAUTHENTICATED" | "INVALID_TOKEN") =>

@@ -45,7 +45,7 @@ export function hostRouting() {
       if (ip) await enforceLimits(c, [clientLimit(ip, c.req.path === "/v1/signup")]);
       return next();
     }
-    if (target.kind === "platform") throw new ApiError("NOT_FOUND", `Tenant routes are served on a tenant's host, such as {slug}.${c.env.BASE_DOMAIN}`);
+    if (target.kind === "platform") throw new ApiError("NOT_FOUND", `Tenant routes are served on a tenant's host, such as {slug}.${c.var.config.BASE_DOMAIN}`);
     if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
     c.set("tenant", target.tenant);

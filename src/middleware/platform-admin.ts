@@ -9,7 +9,7 @@ export function requirePlatformAdmin() {
     const header = c.req.header("authorization");
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new ApiError("UNAUTHENTICATED", "Send Authorization: Bearer <platform admin token>", { headers: { "WWW-Authenticate": 'Bearer realm="tessera-platform"' } });
-    if (!timingSafeEqualString(match[1]!, c.env.PLATFORM_ADMIN_TOKEN)) {
+    if (!timingSafeEqualString(match[1]!, c.var.config.PLATFORM_ADMIN_TOKEN)) {
       throw new ApiError("INVALID_TOKEN", "Not the platform admin token", { headers: { "WWW-Authenticate": 'Bearer realm="tessera-platform", error="invalid_token"' } });
     }
     await next();

@@ -202,7 +202,7 @@ export const platformRoutes = router()
   })
   .openapi(attachDomain, async (c) => {
     const body = c.req.valid("json");
-    const base = c.env.BASE_DOMAIN;
+    const base = c.var.config.BASE_DOMAIN;
     if (body.hostname === base || body.hostname.endsWith(`.${base}`)) {
       throw new ApiError("VALIDATION_FAILED", "Hosts under the platform domain are tenants' subdomains, not custom hostnames", {
         errors: [{ in: "body", field: "hostname", message: `must not be under ${base}` }],

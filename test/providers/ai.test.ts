@@ -1,3 +1,4 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { aiProvider } from "../../src/providers/ai";
 import { LOCAL_FAILURE_TRIGGER, LocalAiProvider } from "../../src/providers/ai/local";
@@ -107,8 +108,8 @@ describe("Workers AI", () => {
 describe("choosing a provider", () => {
   it("follows AI_PROVIDER and refuses anything else", () => {
     const ai = binding([]) as unknown as Ai;
-    expect(aiProvider({ AI_PROVIDER: "local", AI: ai }).name).toBe("local");
-    expect(aiProvider({ AI_PROVIDER: "cloudflare", AI: ai }).name).toBe("workers-ai");
-    expect(() => aiProvider({ AI_PROVIDER: "openai", AI: ai })).toThrow(/AI_PROVIDER/);
+    expect(aiProvider({ ...env, AI_PROVIDER: "local", AI: ai }).name).toBe("local");
+    expect(aiProvider({ ...env, AI_PROVIDER: "cloudflare", AI: ai }).name).toBe("workers-ai");
+    expect(() => aiProvider({ ...env, AI_PROVIDER: "openai", AI: ai })).toThrow(/AI_PROVIDER/);
   });
 });
