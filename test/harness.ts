@@ -1,9 +1,10 @@
-import { env, SELF } from "cloudflare:test";
+import { applyD1Migrations, env, SELF } from "cloudflare:test";
+import { poolStatus, syncPool } from "../src/db/pool";
 import { drizzle } from "drizzle-orm/d1";
 import { type ModelCall, reserve, settle } from "../src/billing/metering";
 import * as tenantSchema from "../src/db/tenant/schema";
 import { expect } from "vitest";
-import { tenantBinding } from "../src/db/router";
+import { boundTenantDatabases, tenantBinding } from "../src/db/router";
 
 /** The platform host (BASE_DOMAIN). In-process fetches take the host from the URL. */
 export const PLATFORM = "http://localhost";
@@ -66,8 +67,32 @@ export interface TestTenant {
   owner: { id: string; email: string; token: string; refresh: string };
 }
 
+let provisioning: Promise<unknown> = Promise.resolve();
+
+/**
+ * Makes sure the pool has `n` free tenant databases: migrates the next unregistered bindings and
+ * registers them as the platform's sync does. One at a time, however many tests ask at once.
+ */
+export function ensureFreeDatabases(n = 2): Promise<void> {
+  const next = provisioning.then(async () => {
+    const { free } = await poolStatus(env);
+    if (free >= n) return;
+    const known = await env.CONTROL_DB.prepare("SELECT binding FROM tenant_databases").all<{ binding: string }>();
+    const registered = new Set(known.results.map((r) => r.binding));
+    // A few beyond what was asked, so the next signups do not each pay for a migration.
+    const fresh = boundTenantDatabases(env)
+      .filter((b) => !registered.has(b))
+      .slice(0, n - free + 3);
+    await Promise.all(fresh.map((b) => applyD1Migrations(tenantBinding(env, b)!, env.TENANT_MIGRATIONS)));
+    await syncPool(env);
+  });
+  provisioning = next.catch(() => {});
+  return next;
+}
+
 /** Signs up a fresh tenant with its owner, through the API. */
 export async function createTenant(slug = uniqueSlug()): Promise<TestTenant> {
+  await ensureFreeDatabases();
   const email = `owner@${slug}.test`;
   const res = await call(`${PLATFORM}/v1/signup`, { body: { tenant: { name: `Tenant ${slug}`, slug }, user: { email, password: PASSWORD, name: "Owner" } } });
   expectStatus(res, 201);

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createConversation } from "../conversations";
-import { addMember, call, createKey, createTenant, expectProblem, expectStatus, PASSWORD } from "../harness";
+import { addMember, call, createKey, createTenant, ensureFreeDatabases, expectProblem, expectStatus, PASSWORD } from "../harness";
 import { open } from "../ws";
 
 const planOf = async (id: string) => (await env.CONTROL_DB.prepare("SELECT * FROM plans WHERE id = ?").bind(id).first<{ requests_per_minute: number; member_requests_per_minute: number }>())!;
@@ -120,6 +120,7 @@ describe("rate limits on the platform host", () => {
         headers: { "cf-connecting-ip": ip },
         body: { tenant: { name: "S", slug: `s${i}-${crypto.randomUUID().slice(0, 8)}` }, user: { email: `s${i}-${crypto.randomUUID().slice(0, 6)}@example.test`, password: "a long password", name: "S" } },
       });
+    await ensureFreeDatabases(SIGNUPS_PER_MINUTE + 1);
     const results = [];
     for (let i = 0; i < SIGNUPS_PER_MINUTE + 2; i++) results.push(await signup(i, "203.0.113.7"));
     expect(results.map((r) => r.status)).toEqual([...Array(SIGNUPS_PER_MINUTE).fill(201), 429, 429]);
