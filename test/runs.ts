@@ -49,7 +49,12 @@ export async function runEvents(t: TestTenant, id: string, lastEventId?: string)
   const res = await call(`${t.host}/v1/runs/${id}/events`, { token: t.owner.token, headers: lastEventId ? { "last-event-id": lastEventId } : {} });
   expectStatus(res, 200);
   expect(res.headers.get("content-type")).toBe("text/event-stream");
-  return res.text
+  return parseEvents(res.text);
+}
+
+/** The events of a server-sent-events body: id, type and parsed data. */
+export function parseEvents(text: string) {
+  return text
     .split("\n\n")
     .filter((block) => block.includes("event: "))
     .map((block) => {

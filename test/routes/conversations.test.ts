@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createConversation } from "../conversations";
-import { addMember, call, createTenant, expectProblem, expectStatus } from "../harness";
+import { addMember, call, createTenant, eventually, expectProblem, expectStatus } from "../harness";
 
 describe("/v1/conversations", () => {
   it("creates, lists by project, gets, updates and deletes conversations", async () => {
@@ -50,12 +50,11 @@ describe("/v1/conversations", () => {
     const after = await call(`${conv.url}/messages?after=1&limit=1`, { token: t.owner.token });
     expect(after.body.data.map((m: { seq: number }) => m.seq)).toEqual([2]);
 
-    let meta = (await call(conv.url, { token: t.owner.token })).body;
-    for (let i = 0; i < 20 && meta.message_count < 3; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      meta = (await call(conv.url, { token: t.owner.token })).body;
-    }
-    expect(meta.message_count).toBe(3);
+    const meta = await eventually(async () => {
+      const body = (await call(conv.url, { token: t.owner.token })).body;
+      expect(body.message_count).toBe(3);
+      return body;
+    });
     expect(meta.last_activity_at).toBe(all.body.data[2].created_at);
   });
 
@@ -74,11 +73,11 @@ describe("/v1/conversations", () => {
     const posted = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "What is Tessera?", reply: true } });
     expectStatus(posted, 201);
     expect(posted.body.reply_id).toMatch(/^rpl_/);
-    let messages: { role: string; seq: number; content: string; usage: unknown }[] = [];
-    for (let i = 0; i < 100 && messages.length < 2; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      messages = (await call(`${conv.url}/messages`, { token: t.owner.token })).body.data;
-    }
+    const messages: { role: string; seq: number; content: string; usage: unknown }[] = await eventually(async () => {
+      const data = (await call(`${conv.url}/messages`, { token: t.owner.token })).body.data;
+      expect(data).toHaveLength(2);
+      return data;
+    });
     expect(messages[1]).toMatchObject({ seq: 2, role: "assistant", status: "complete", usage: { provider: "local", model: "@cf/meta/llama-3.1-8b-instruct" } });
     expect(messages[1]!.content).toContain("What is Tessera?");
   });

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
 import { createConversation } from "../conversations";
-import { call, createTenant, expectProblem, expectStatus, quota, useTokens } from "../harness";
+import { call, createTenant, eventually, expectProblem, expectStatus, quota, useTokens } from "../harness";
 import { open } from "../ws";
 
 const monthlyTokens = async () => (await env.CONTROL_DB.prepare("SELECT monthly_tokens FROM plans WHERE id = 'free'").first<{ monthly_tokens: number }>())!.monthly_tokens;
@@ -19,12 +19,7 @@ describe("the monthly token quota", () => {
     const res = await replyAndWait(conv.url, t.owner.token, "count me");
     expectStatus(res, 200);
     const done = JSON.parse(/event: done\ndata: (.*)/.exec(res.text)![1]!).message;
-    let q = await quota(t);
-    for (let i = 0; i < 40 && q.reserved !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      q = await quota(t);
-    }
-    expect(q).toEqual({ used: done.usage.tokens_in + done.usage.tokens_out, reserved: 0 });
+    await eventually(async () => expect(await quota(t)).toEqual({ used: done.usage.tokens_in + done.usage.tokens_out, reserved: 0 }));
   });
 
   it("releases the reservation when the model fails", async () => {
@@ -32,12 +27,7 @@ describe("the monthly token quota", () => {
     const conv = await createConversation(t);
     const res = await replyAndWait(conv.url, t.owner.token, `oops ${LOCAL_FAILURE_TRIGGER}`);
     expect(res.text).toContain("event: error");
-    let q = await quota(t);
-    for (let i = 0; i < 40 && q.reserved !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      q = await quota(t);
-    }
-    expect(q).toEqual({ used: 0, reserved: 0 });
+    await eventually(async () => expect(await quota(t)).toEqual({ used: 0, reserved: 0 }));
   });
 
   it("refuses a reply that would pass the quota with 429 QUOTA_EXCEEDED, storing nothing", async () => {

@@ -1,8 +1,8 @@
-import { env } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FAILURE_TRIGGER, LOCAL_REJECTION_TRIGGER } from "../../src/providers/ai/local";
-import { adminToken, call, createTenant, expectProblem, expectStatus, PLATFORM, quota, tenantD1, useTokens } from "../harness";
-import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, runEvents, runMessage, startRun } from "../runs";
+import { adminToken, call, createTenant, eventually, expectProblem, expectStatus, PLATFORM, quota, tenantD1, useTokens } from "../harness";
+import { countRows, createAgent, debits, deliver, deliverDead, deliverRun, getRun, parseEvents, runEvents, runMessage, startRun } from "../runs";
 import { QUEUES } from "../../src/index";
 import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
@@ -210,12 +210,7 @@ describe("canceling a run", () => {
     // The local model answers word by word (15 ms apart): a long input makes a reply of a second or so.
     const run = await startRun(t, a, { text: "word ".repeat(40) });
     const delivery = deliverRun(t, run.id);
-    let state = await getRun(t, run.id);
-    for (let i = 0; i < 100 && state.status !== "RUNNING"; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      state = await getRun(t, run.id);
-    }
-    expect(state.status).toBe("RUNNING");
+    await eventually(async () => expect((await getRun(t, run.id)).status).toBe("RUNNING"));
     const requested = await call(`${t.host}/v1/runs/${run.id}/cancel`, { method: "POST", token: t.owner.token });
     expectStatus(requested, 202);
     expect(requested.body.cancel_requested_at).not.toBeNull();
@@ -363,11 +358,14 @@ describe("listing and following runs", () => {
     const t = await createTenant();
     const a = await createAgent(t);
     const run = await startRun(t, a, { text: "follow me" });
-    // Open the stream while the run is PENDING; it ends only once the run finishes.
-    const streamed = runEvents(t, run.id);
-    await new Promise((r) => setTimeout(r, 300));
+    // Open the stream while the run is PENDING and read its first event; it ends only once the run finishes.
+    const res = await SELF.fetch(`${t.host}/v1/runs/${run.id}/events`, { headers: { authorization: `Bearer ${t.owner.token}` } });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("event: run.created")) text += (await reader.read()).value ?? "";
     await deliverRun(t, run.id);
-    const events = await streamed;
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
+    const events = parseEvents(text);
     expect(events.map((e) => e.type)).toEqual(["run.created", "run.started", "run.succeeded"]);
     const resumed = await runEvents(t, run.id, events[0]!.id);
     expect(resumed.map((e) => e.id)).toEqual(events.slice(1).map((e) => e.id));

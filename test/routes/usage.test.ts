@@ -2,20 +2,19 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { tenantDb } from "../../src/db/router";
 import { createConversation } from "../conversations";
-import { call, createKey, createTenant, expectProblem, expectStatus, meterCall, type TestTenant } from "../harness";
+import { call, createKey, createTenant, eventually, expectProblem, expectStatus, meterCall, type TestTenant } from "../harness";
 
 async function bindingOf(t: TestTenant) {
   return (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!.db_binding;
 }
 
 async function usage(t: TestTenant, query: string, until: (body: { total: { calls: number } }) => boolean = () => true) {
-  let res = await call(`${t.host}/v1/usage?${query}`, { token: t.owner.token });
-  for (let i = 0; i < 40 && !until(res.body); i++) {
-    await new Promise((r) => setTimeout(r, 25));
-    res = await call(`${t.host}/v1/usage?${query}`, { token: t.owner.token });
-  }
-  expectStatus(res, 200);
-  return res.body;
+  return eventually(async () => {
+    const res = await call(`${t.host}/v1/usage?${query}`, { token: t.owner.token });
+    expectStatus(res, 200);
+    expect(until(res.body)).toBe(true);
+    return res.body;
+  });
 }
 
 describe("usage metering", () => {
@@ -41,12 +40,7 @@ describe("usage metering", () => {
     expectStatus(posted, 201);
     const byModel = await usage(t, "group_by=model", (b) => b.total.calls === 1);
     expect(byModel.total.calls).toBe(1);
-    let meta = (await call(conv.url, { token: t.owner.token })).body;
-    for (let i = 0; i < 40 && meta.message_count < 2; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      meta = (await call(conv.url, { token: t.owner.token })).body;
-    }
-    expect(meta.message_count).toBe(2);
+    await eventually(async () => expect((await call(conv.url, { token: t.owner.token })).body.message_count).toBe(2));
   });
 
   it("rolls calls up by day and prices them from the price table", async () => {
