@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
+import { MAX_SOCKETS_PER_CREDENTIAL } from "../durable-objects/conversation-protocol.ts";
 import { appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
 
 const { values } = parseArgs({
@@ -94,7 +95,9 @@ const mf = new Miniflare({
       modules: true,
       routes: ["echo.bench/*"],
       compatibilityDate: appOptions.compatibilityDate,
-      durableObjects: { ECHO: { className: "Echo", useSQLite: true } },
+      // EchoStore first stores each frame in its SQLite, as a room stores a message before sending it
+      // (and the runtime holds the frame until the write is durable): the floor of a stored message.
+      durableObjects: { ECHO: { className: "Echo", useSQLite: true }, ECHO_STORE: { className: "EchoStore", useSQLite: true } },
       script: `export class Echo {
         constructor(state) { this.state = state; }
         async fetch() {
@@ -104,7 +107,15 @@ const mf = new Miniflare({
         }
         webSocketMessage(ws, frame) { for (const s of this.state.getWebSockets()) s.send(frame); }
       }
-      export default { fetch(req, env) { return env.ECHO.get(env.ECHO.idFromName(new URL(req.url).pathname)).fetch(req); } };`,
+      export class EchoStore extends Echo {
+        constructor(state) { super(state); state.storage.sql.exec("CREATE TABLE IF NOT EXISTS m (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)"); }
+        webSocketMessage(ws, frame) { this.state.storage.sql.exec("INSERT INTO m (body) VALUES (?)", frame); super.webSocketMessage(ws, frame); }
+      }
+      export default { fetch(req, env) {
+        const url = new URL(req.url);
+        const ns = url.pathname.startsWith("/stored") ? env.ECHO_STORE : env.ECHO;
+        return ns.get(ns.idFromName(url.pathname)).fetch(req);
+      } };`,
     },
     {
       // The floor of an artifact download or upload: a bare Worker on the same R2 bucket. `buffered`
@@ -216,8 +227,9 @@ if (process.env.BENCH_MATCH) {
 }
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
-  // BENCH_ONLY=artifacts|runs|reads: one section, printed, for a quick loop while working on it; writes nothing.
-  console.log((await (process.env.BENCH_ONLY === "runs" ? measureRuns() : measureArtifacts())).join("\n"));
+  // BENCH_ONLY=artifacts|runs|ws|reads: one section, printed, for a quick loop while working on it; writes nothing.
+  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts }[process.env.BENCH_ONLY] ?? measureArtifacts;
+  console.log((await only()).join("\n"));
   await mf.dispose();
   process.exit(0);
 }
@@ -376,17 +388,32 @@ async function measureWebSockets(): Promise<string[]> {
 
   const one = await openSocket(connectUrl, auth);
   const echoOne = await openSocket("http://echo.bench/round-trip");
+  const storedOne = await openSocket("http://echo.bench/stored/round-trip");
   const rtT = await timeFrames(one, [one], WS_ROUND_TRIPS, tessera, tesseraMatch);
   const rtB = await timeFrames(echoOne, [echoOne], WS_ROUND_TRIPS, bare, bareMatch);
-  console.log(`ws round trip  tessera p50 ${percentile(rtT, 50).toFixed(2)} ms  bare p50 ${percentile(rtB, 50).toFixed(2)} ms`);
+  const rtS = await timeFrames(storedOne, [storedOne], WS_ROUND_TRIPS, bare, bareMatch);
+  storedOne.close();
+  console.log(`ws round trip  tessera p50 ${percentile(rtT, 50).toFixed(2)} ms  bare p50 ${percentile(rtB, 50).toFixed(2)} ms  bare+stored p50 ${percentile(rtS, 50).toFixed(2)} ms`);
 
-  const room = [one, ...(await Promise.all(Array.from({ length: FANOUT_SOCKETS - 1 }, () => openSocket(connectUrl, auth))))];
+  // A credential holds at most MAX_SOCKETS_PER_CREDENTIAL sockets on a conversation: the room's listeners use API keys, a few sockets each.
+  const keys = await Promise.all(
+    Array.from({ length: Math.ceil(FANOUT_SOCKETS / MAX_SOCKETS_PER_CREDENTIAL) }, async (_, i) => {
+      const created = await api(`http://${TENANT_HOST}/v1/api-keys`, { method: "POST", token: jwt, body: JSON.stringify({ name: `listener ${i}`, scopes: ["conversations:read"] }) });
+      return created.key as string;
+    }),
+  );
+  const listener = (i: number) => openSocket(connectUrl, { authorization: `Bearer ${keys[Math.floor(i / MAX_SOCKETS_PER_CREDENTIAL)]}` });
+  const room = [one, ...(await Promise.all(Array.from({ length: FANOUT_SOCKETS - 1 }, (_, i) => listener(i))))];
   const echoRoom = [echoOne, ...(await Promise.all(Array.from({ length: FANOUT_SOCKETS - 1 }, () => openSocket("http://echo.bench/round-trip"))))];
   const foT = await timeFrames(one, room, FANOUT_MESSAGES, tessera, tesseraMatch);
   const foB = await timeFrames(echoOne, echoRoom, FANOUT_MESSAGES, bare, bareMatch);
   console.log(`ws fan-out    tessera p50 ${percentile(foT, 50).toFixed(2)} ms  bare p50 ${percentile(foB, 50).toFixed(2)} ms`);
   for (const s of [...room, ...echoRoom]) s.close();
-  return [row("round trip, 1 client", rtT, rtB), row(`fan-out to ${FANOUT_SOCKETS} sockets`, foT, foB)];
+  return [
+    row("round trip, 1 client", rtT, rtB),
+    `| round trip, 1 client, × a bare DO that stores each frame first | ${percentile(rtT, 50).toFixed(2)} | ${percentile(rtT, 99).toFixed(2)} | ${percentile(rtS, 50).toFixed(2)} | ${percentile(rtS, 99).toFixed(2)} | ${(percentile(rtT, 50) / percentile(rtS, 50)).toFixed(1)} |`,
+    row(`fan-out to ${FANOUT_SOCKETS} sockets`, foT, foB),
+  ];
 }
 
 

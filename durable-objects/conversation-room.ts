@@ -59,6 +59,8 @@ const MAX_REPLY_TOKENS = 1024;
 /** How much recent history goes into a prompt, in estimated tokens. */
 const PROMPT_HISTORY_BUDGET = 3000;
 const RETENTION_SWEEP_MS = 60 * 60 * 1000;
+/** At most one write of the conversation's row (count, last activity) this often per room. */
+const METADATA_WRITE_MS = 500;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface MessageRow extends Record<string, SqlStorageValue> {
@@ -275,8 +277,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const size = typeof raw === "string" ? new TextEncoder().encode(raw).byteLength : raw.byteLength;
-    if (size > MAX_FRAME_BYTES) return this.sendError(ws, "FRAME_TOO_LARGE", `Frames are limited to ${MAX_FRAME_BYTES} bytes`);
+    if (frameBytes(raw) > MAX_FRAME_BYTES) return this.sendError(ws, "FRAME_TOO_LARGE", `Frames are limited to ${MAX_FRAME_BYTES} bytes`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
@@ -288,7 +289,8 @@ export class ConversationRoom extends DurableObject<Env> {
       const detail = frame.error.issues.map((i) => `${i.path.join(".") || "(frame)"}: ${i.message}`).join("; ");
       return this.sendError(ws, "INVALID_FRAME", detail);
     }
-    const identity = SocketIdentity.parse(ws.deserializeAttachment());
+    // Written by this room when it accepted the socket (from a parsed identity): not parsed again per frame.
+    const identity = ws.deserializeAttachment() as SocketIdentity;
     if (this.closeIfExpired(ws, identity)) return;
     try {
       await this.handleFrame(ws, identity, frame.data);
@@ -458,8 +460,10 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /**
    * Keeps the conversation's row in the tenant's D1 current (message count, last activity), off
-   * the message path. One write at a time per room: messages arriving meanwhile fold into the
-   * next write, so a busy room does not turn every message into a D1 write.
+   * the message path: the first message's write goes at once, then at most one write every
+   * METADATA_WRITE_MS, each carrying every message since — a busy room is not a D1 write per
+   * message. (The log is the truth; the row is a summary for lists, and GET …/messages answers
+   * last_seq from the log.)
    */
   private touchMetadata(seq: number, at: number) {
     this.metadataPending = { seq, at };
@@ -480,6 +484,7 @@ export class ConversationRoom extends DurableObject<Env> {
       } catch (err) {
         this.log.error("conversation.metadata_failed", { ...errorFields(err), conversation_id: config.conversationId });
       }
+      await new Promise((r) => setTimeout(r, METADATA_WRITE_MS));
     }
   }
 
@@ -616,6 +621,14 @@ export class ConversationRoom extends DurableObject<Env> {
       }
     }
   }
+}
+
+const encoder = new TextEncoder();
+
+/** A frame's size in bytes; a string short enough that even 3 bytes a character would fit is not encoded to find out. */
+function frameBytes(raw: string | ArrayBuffer): number {
+  if (typeof raw !== "string") return raw.byteLength;
+  return raw.length * 3 <= MAX_FRAME_BYTES ? raw.length : encoder.encode(raw).byteLength;
 }
 
 /** The credential a socket was opened with: its API key, or its member's access tokens as one. */

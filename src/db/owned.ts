@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page } from "../lib/pagination";
@@ -7,13 +7,26 @@ import type { TenantDb } from "./router";
 /** A tenant table whose rows have a prefixed id (`prj_…`) and a `tenant_id`. */
 export type OwnedTable = SQLiteTable & { id: SQLiteColumn; tenantId: SQLiteColumn };
 
+/** The point read by id and tenant, built once per database and table (drizzle builds SQL anew for every unprepared query). */
+function pointRead(db: TenantDb, table: OwnedTable) {
+  let byTable = prepared.get(db);
+  if (!byTable) prepared.set(db, (byTable = new Map()));
+  let query = byTable.get(table);
+  if (!query) {
+    query = db
+      .select()
+      .from(table)
+      .where(and(eq(table.id, sql.placeholder("id")), eq(table.tenantId, sql.placeholder("tenantId"))))
+      .prepare();
+    byTable.set(table, query);
+  }
+  return query;
+}
+const prepared = new WeakMap<TenantDb, Map<OwnedTable, { get(params: { id: string; tenantId: string }): Promise<unknown> }>>();
+
 /** The row `id` of this tenant in `table`, or `404 NOT_FOUND` ("No {noun} {id}"): another tenant's row is not found either. */
 export async function findOwned<T extends OwnedTable>(db: TenantDb, table: T, tenantId: string, id: string, noun: string): Promise<T["$inferSelect"]> {
-  const row = await db
-    .select()
-    .from(table as OwnedTable)
-    .where(and(eq(table.id, id), eq(table.tenantId, tenantId)))
-    .get();
+  const row = await pointRead(db, table).get({ id, tenantId });
   if (!row) throw new ApiError("NOT_FOUND", `No ${noun} ${id}`);
   return row as T["$inferSelect"];
 }

@@ -6,11 +6,19 @@ import * as tenantSchema from "./tenant/schema";
 /** Tenant database bindings are named `TENANT_DB_` and four or more digits. */
 export const TENANT_DB_BINDING = /^TENANT_DB_\d{4,}$/;
 
-/** Drizzle over the control database. */
-export function controlDb(env: Env) {
-  return drizzle(env.CONTROL_DB, { schema: controlSchema, casing: "snake_case" });
+const openControlDb = (d1: D1Database) => drizzle(d1, { schema: controlSchema, casing: "snake_case" });
+export type ControlDb = ReturnType<typeof openControlDb>;
+const openedControl = new WeakMap<D1Database, ControlDb>();
+
+/** Drizzle over the control database (made once per isolate: building one walks the whole schema). */
+export function controlDb(env: Env): ControlDb {
+  let db = openedControl.get(env.CONTROL_DB);
+  if (!db) {
+    db = openControlDb(env.CONTROL_DB);
+    openedControl.set(env.CONTROL_DB, db);
+  }
+  return db;
 }
-export type ControlDb = ReturnType<typeof controlDb>;
 
 /** The names of every tenant database binding this Worker has. */
 export function boundTenantDatabases(env: Env): string[] {
@@ -35,10 +43,9 @@ export function tenantBinding(env: Env, name: string): D1Database | undefined {
 
 const openTenantDb = (d1: D1Database) => drizzle(d1, { schema: tenantSchema, casing: "snake_case" });
 export type TenantDb = ReturnType<typeof openTenantDb>;
-/** Drizzle instances by binding, made once per isolate: building one walks the whole schema. */
 const opened = new WeakMap<D1Database, TenantDb>();
 
-/** Drizzle over a tenant's own database. */
+/** Drizzle over a tenant's own database (made once per isolate and binding). */
 export function tenantDb(env: Env, tenant: { id: string; dbBinding: string }): TenantDb {
   const d1 = tenantDatabase(env, tenant);
   let db = opened.get(d1);

@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { routePath } from "hono/route";
 import type { AppEnv, Principal } from "../context";
@@ -22,8 +23,7 @@ export function requestContext() {
     c.set("log", log);
     c.set("config", loadConfig(c.env));
     await next();
-    c.header("X-Request-Id", requestId);
-    for (const [name, value] of Object.entries(limitHeaders(c))) c.header(name, value);
+    addHeaders(c, { "X-Request-Id": requestId, ...limitHeaders(c) });
     log.info("request", {
       method: c.req.method,
       // The route's pattern, never the path: paths carry secrets (an invitation's token) and ids.
@@ -39,4 +39,20 @@ export function requestContext() {
 
 function actorId(p: Principal | undefined): string | undefined {
   return p ? (p.kind === "api_key" ? p.keyId : p.userId) : undefined;
+}
+
+/**
+ * Sets headers on the finished response in place: `c.header()` after the handler copies the whole
+ * Response once per header. A response whose headers cannot change (one passed through from a
+ * fetch or a Durable Object) is copied once.
+ */
+function addHeaders(c: Context<AppEnv>, headers: Record<string, string>) {
+  let res = c.res;
+  try {
+    for (const [name, value] of Object.entries(headers)) res.headers.set(name, value);
+  } catch {
+    res = new Response(res.body, res);
+    for (const [name, value] of Object.entries(headers)) res.headers.set(name, value);
+    c.res = res;
+  }
 }
