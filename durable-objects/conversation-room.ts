@@ -366,7 +366,7 @@ export class ConversationRoom extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const config = this.config();
     if (config) {
-      for (const orphan of this.meter.orphans(new Set(this.replies.keys()))) {
+      for (const orphan of this.meter.orphans()) {
         await this.meter.recover(config, orphan, (text) => {
           const message = this.store({ role: "assistant", content: text, authorId: null, clientId: null, status: "failed", error: "interrupted" });
           this.broadcast({ type: "message", message });
@@ -544,6 +544,7 @@ export class ConversationRoom extends DurableObject<Env> {
       await this.meter.bill(billed, bill!);
     } catch (err) {
       // The record stays; the room's next check bills it.
+      this.meter.unfinished(reply.id);
       this.log.error("reply.billing_failed", { ...errorFields(err), conversation_id: config.conversationId, reply_id: reply.id });
     }
   }

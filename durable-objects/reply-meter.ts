@@ -59,6 +59,8 @@ const PROGRESS_EVERY_MS = 250;
  */
 export class ReplyMeter {
   private readonly lastProgress = new Map<string, number>();
+  /** Replies this instance recorded and is still making or billing: every other record is an orphan. */
+  private readonly mine = new Set<string>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -81,6 +83,7 @@ export class ReplyMeter {
    */
   async reserve(c: BilledConversation, replyId: string, author: ReplyAuthor, call: { model: string; provider: string; promptTokens: number; maxTokens: number }, monthlyTokens: number): Promise<boolean> {
     const { model, provider, promptTokens, maxTokens } = call;
+    this.mine.add(replyId);
     this.sql.exec(
       `INSERT INTO replies (id, state, author_id, api_key_id, prompt_tokens, model, provider, started_at) VALUES (?, 'reserving', ?, ?, ?, ?, ?, ?)`,
       replyId,
@@ -91,9 +94,15 @@ export class ReplyMeter {
       provider,
       Date.now(),
     );
-    // Should this throw, whether the hold landed is unknown: the record stays, and the next check gives back whatever was held.
     const db = this.db(c);
-    const [, reserved] = await db.batch(reserve(db, this.ref(c, replyId), promptTokens + maxTokens, monthlyTokens));
+    let reserved: unknown[];
+    try {
+      [, reserved] = await db.batch(reserve(db, this.ref(c, replyId), promptTokens + maxTokens, monthlyTokens));
+    } catch (err) {
+      // Whether the hold landed is unknown: the record stays for the next check, which gives back whatever was held.
+      this.unfinished(replyId);
+      throw err;
+    }
     if (reserved.length) return true;
     this.forget(replyId);
     return false;
@@ -178,12 +187,21 @@ export class ReplyMeter {
     this.forget(bill.id);
   }
 
-  /** Replies recorded but not live in this instance: an earlier instance was evicted while making or billing them. */
-  orphans(live: Set<string>): ReplyRow[] {
+  /**
+   * Replies recorded but not being made or billed by this instance: an earlier instance was
+   * evicted mid-reply, or this one's bill failed (`unfinished`). A reply still reserving or
+   * streaming here is never one of them.
+   */
+  orphans(): ReplyRow[] {
     return this.sql
       .exec<ReplyRow>(`SELECT * FROM replies ORDER BY started_at`)
       .toArray()
-      .filter((r) => !live.has(r.id));
+      .filter((r) => !this.mine.has(r.id));
+  }
+
+  /** Billing the reply failed here: its record is left for the room's next check to finish. */
+  unfinished(replyId: string) {
+    this.mine.delete(replyId);
   }
 
   /**
@@ -207,6 +225,7 @@ export class ReplyMeter {
   }
 
   private forget(replyId: string) {
+    this.mine.delete(replyId);
     this.lastProgress.delete(replyId);
     this.sql.exec(`DELETE FROM replies WHERE id = ?`, replyId);
   }
