@@ -10,7 +10,10 @@ export type OwnedTable = SQLiteTable & { id: SQLiteColumn; tenantId: SQLiteColum
 /** The point read by id and tenant, built once per database and table (drizzle builds SQL anew for every unprepared query). */
 function pointRead(db: TenantDb, table: OwnedTable) {
   let byTable = prepared.get(db);
-  if (!byTable) prepared.set(db, (byTable = new Map()));
+  if (!byTable) {
+    byTable = new Map();
+    prepared.set(db, byTable);
+  }
   let query = byTable.get(table);
   if (!query) {
     query = db
