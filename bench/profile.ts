@@ -1,7 +1,7 @@
 // `npm run bench:profile`: where the authenticated read path spends its CPU. Runs the bundled
 // Worker in one workerd with the inspector open, loads GET /v1/projects/{id} (access token) with
 // autocannon while the V8 sampling profiler runs, and prints self time by function and by module.
-// PROFILE=ws profiles a conversation socket's message round trips instead.
+// PROFILE=ws profiles a conversation socket's message round trips instead; PROFILE=runs, POST /v1/runs.
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
@@ -66,11 +66,18 @@ async function socketRoundTrips(seconds: number): Promise<number> {
 }
 
 const ws_ = process.env.PROFILE === "ws";
-if (!ws_) await autocannon({ url, headers, connections: 16, duration: 2 });
+// PROFILE=runs: POST /v1/runs (queued, not consumed: the profile is of accepting a run).
+let load_: Parameters<typeof autocannon>[0] = { url, headers, connections: 16, duration: SECONDS };
+if (process.env.PROFILE === "runs") {
+  const agent = await api(`http://${TENANT_HOST}/v1/agents`, { method: "POST", token, body: JSON.stringify({ project_id: project.id, name: "Profiled" }) });
+  const runsUrl = new URL("/v1/runs", url).href;
+  load_ = { url: runsUrl, method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ agent_id: agent.id, project_id: project.id, input: { text: "profiled run" } }), connections: 8, duration: SECONDS };
+}
+if (!ws_) await autocannon({ ...load_, duration: 2 });
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 100 });
 await send("Profiler.start");
-const load = ws_ ? { requests: { total: await socketRoundTrips(SECONDS), average: 0 } } : await autocannon({ url, headers, connections: 16, duration: SECONDS });
+const load = ws_ ? { requests: { total: await socketRoundTrips(SECONDS), average: 0 } } : await autocannon(load_);
 const { profile } = (await send("Profiler.stop")) as {
   profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[]; samples: number[]; timeDeltas: number[] };
 };

@@ -4,7 +4,8 @@ import { contentKey, putContent } from "../artifacts/store";
 import { debit } from "../billing/metering";
 import { tenants } from "../db/control/schema";
 import { planOf } from "../db/plans";
-import { controlDb, tenantDb, type TenantDb } from "../db/router";
+import { coalescing } from "../db/coalesce";
+import { type ControlDb, controlDb, tenantDb, type TenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { createLogger, errorFields, type Logger } from "../lib/log";
@@ -54,7 +55,7 @@ const tenantCache = new TtlCache<typeof tenants.$inferSelect>(1000);
 const TENANT_CACHE_MS = 5000;
 
 /** The tenant a message names, with its database and plan; null if it no longer exists. */
-async function targetOf(env: Env, tenantId: string): Promise<Target | null> {
+async function targetOf(env: Env, tenantId: string, databases?: Databases): Promise<Target | null> {
   let tenant = tenantCache.get(tenantId);
   if (!tenant) {
     tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
@@ -62,15 +63,13 @@ async function targetOf(env: Env, tenantId: string): Promise<Target | null> {
     tenantCache.set(tenantId, tenant, TENANT_CACHE_MS);
   }
   const plan = await planOf(env, tenant.planId);
-  return { db: tenantDb(env, tenant), tenantId: tenant.id, monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
+  return { db: databases ? databases.tenant(tenant) : tenantDb(env, tenant), tenantId: tenant.id, monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
 }
 
 async function readRun(db: TenantDb, tenantId: string, runId: string): Promise<RunRow | undefined> {
-  return db
-    .select()
-    .from(runs)
-    .where(and(eq(runs.tenantId, tenantId), eq(runs.id, runId)))
-    .get();
+  // As a batch of one, so a coalescing database reads a queue batch's runs in one round trip.
+  const [rows] = await db.batch([db.select().from(runs).where(and(eq(runs.tenantId, tenantId), eq(runs.id, runId)))]);
+  return rows[0];
 }
 
 /** Parses a message body; a body no version of the platform wrote is logged and dropped (retrying cannot fix it). */
@@ -84,15 +83,36 @@ function parse(message: Message<unknown>, log: Logger): RunMessage | null {
   return body.data;
 }
 
+/** The databases one queue batch's deliveries share, each coalescing their batches (see `coalescing`). */
+class Databases {
+  private readonly tenants = new Map<string, TenantDb>();
+  readonly control: ControlDb;
+
+  constructor(private readonly env: Env) {
+    this.control = coalescing(controlDb(env));
+  }
+
+  tenant(t: { id: string; dbBinding: string }): TenantDb {
+    let db = this.tenants.get(t.id);
+    if (!db) {
+      db = coalescing(tenantDb(this.env, t));
+      this.tenants.set(t.id, db);
+    }
+    return db;
+  }
+}
+
 /** The `runs` queue: each message executes its run at most once to completion, whatever the deliveries. */
 export async function consumeRuns(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const log = createLogger({ queue: batch.queue });
+  // The batch's runs read, claim, finish and debit together: one round trip per step for all of them.
+  const databases = new Databases(env);
   await Promise.all(
     batch.messages.map(async (message) => {
       const body = parse(message, log);
       if (!body) return;
       try {
-        await deliver(env, message, body, log);
+        await deliver(env, databases, message, body, log);
       } catch (err) {
         // Anything unexpected (a database error, a bug): deliver again later; claims keep it from running twice.
         log.error("run.delivery_failed", { ...errorFields(err), run_id: body.run_id, tenant_id: body.tenant_id, attempts: message.attempts });
@@ -102,9 +122,9 @@ export async function consumeRuns(batch: MessageBatch<unknown>, env: Env): Promi
   );
 }
 
-async function deliver(env: Env, message: Message<unknown>, body: RunMessage, log: Logger): Promise<void> {
+async function deliver(env: Env, databases: Databases, message: Message<unknown>, body: RunMessage, log: Logger): Promise<void> {
   const fields = { run_id: body.run_id, tenant_id: body.tenant_id, delivery: message.attempts };
-  const target = await targetOf(env, body.tenant_id);
+  const target = await targetOf(env, body.tenant_id, databases);
   const run = target && (await readRun(target.db, body.tenant_id, body.run_id));
   if (!target || !run) {
     log.warn("run.not_found", fields);
@@ -112,7 +132,7 @@ async function deliver(env: Env, message: Message<unknown>, body: RunMessage, lo
   }
   if (isFinished(run.status)) {
     // A duplicate or late delivery. Make sure the finished run's debit landed (it is idempotent), then drop the message.
-    if (run.costMicros) await debitRun(env, run);
+    if (run.costMicros) await debitRun(databases.control, run);
     log.info("run.already_finished", { ...fields, status: run.status });
     return message.ack();
   }
@@ -177,7 +197,7 @@ async function deliver(env: Env, message: Message<unknown>, body: RunMessage, lo
     log.warn("run.lease_lost", fields);
     return message.ack();
   }
-  await debitRun(env, finished.run);
+  await debitRun(databases.control, finished.run);
   log.info(call.canceled ? "run.canceled" : "run.succeeded", { ...fields, tokens_in: result.usage.inputTokens, tokens_out: result.usage.outputTokens, cost_micros: finished.cost });
   message.ack();
 }
@@ -243,8 +263,8 @@ async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfi
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 
 /** Debits the tenant's credit for a finished run; the ledger refuses a second debit for the same run. */
-async function debitRun(env: Env, run: RunRow): Promise<void> {
-  await debit(controlDb(env), { tenantId: run.tenantId, reference: run.id }, run.costMicros ?? 0, `run (${run.model})`);
+async function debitRun(control: ControlDb, run: RunRow): Promise<void> {
+  await debit(control, { tenantId: run.tenantId, reference: run.id }, run.costMicros ?? 0, `run (${run.model})`);
 }
 
 /**
