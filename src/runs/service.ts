@@ -1,12 +1,14 @@
 import { and, asc, eq, sql } from "drizzle-orm";
+import type { BatchResponse } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { isUniqueViolation } from "../db/constraints";
 import { eventAfterChange } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
-import { quotaExceeded, quotaRow } from "../db/quota";
-import { agents, projects, promptVersions, type RUN_STATUSES, runs } from "../db/tenant/schema";
+import { monthOf, quotaExceeded, quotaRow } from "../db/quota";
+import { insertWhere } from "../db/insert-where";
+import { agents, projects, promptVersions, type RUN_STATUSES, runs, tokenQuota } from "../db/tenant/schema";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -45,10 +47,83 @@ export const listRuns = <U>(
     render,
   );
 
+/** A PENDING run as createRun stores it, from what the request and its reads decided. */
+function pendingRun(
+  c: Context<AppEnv>,
+  r: Pick<RunRow, "projectId" | "agentId" | "input" | "agentConfig" | "prompt" | "promptKey" | "promptVersion" | "model" | "idempotencyKey" | "requestHash">,
+): RunRow {
+  const p = c.var.principal;
+  const now = new Date().toISOString();
+  return {
+    ...r,
+    id: newId("run"),
+    tenantId: c.var.tenant.id,
+    status: "PENDING",
+    output: null,
+    errorCode: null,
+    error: null,
+    attempts: 0,
+    leaseToken: null,
+    leaseUntil: null,
+    artifactId: newId("art"),
+    provider: null,
+    tokensIn: null,
+    tokensOut: null,
+    costMicros: null,
+    latencyMs: null,
+    cancelRequestedAt: null,
+    createdBy: p.userId,
+    apiKeyId: p.kind === "api_key" ? p.keyId : null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+  };
+}
+
+/** The run's event and audit entry, each written only if the statement before it wrote. */
+const createdRecords = (c: Context<AppEnv>, run: RunRow) =>
+  [
+    eventAfterChange(c.var.db, { tenantId: run.tenantId, type: "run.created", subjectType: "run", subjectId: run.id, data: runSummary(run) }),
+    auditChange(c, { action: "run.created", resourceType: "run", resourceId: run.id, details: { agent_id: run.agentId } }),
+  ] as const;
+
+/**
+ * The common run — its text given, on an agent without a prompt — as one conditional insert: the
+ * agent (in that project, without a prompt), the project and the month's quota are checked by the
+ * insert itself, and the agent's settings copied by it. Null when the request is not that shape.
+ */
+function directInsert(c: Context<AppEnv>, body: NewRun) {
+  const text = body.input.text;
+  if (body.prompt_key || body.prompt_version !== undefined || typeof text !== "string" || !text.trim()) return null;
+  const { db, tenant, plan } = c.var;
+  const run = pendingRun(c, {
+    projectId: body.project_id,
+    agentId: body.agent_id,
+    input: JSON.stringify(body.input),
+    agentConfig: "",
+    prompt: text,
+    promptKey: null,
+    promptVersion: null,
+    model: "",
+    idempotencyKey: null,
+    requestHash: null,
+  });
+  const agentConfig = sql`json_object('model', a.model, 'system_prompt', a.system_prompt, 'temperature', a.temperature, 'max_tokens', a.max_tokens, 'tools', json(a.tools))`;
+  const fits = sql`a.id = ${body.agent_id} AND a.tenant_id = ${tenant.id} AND a.project_id = ${body.project_id} AND a.prompt_key IS NULL
+    AND EXISTS (SELECT 1 FROM ${projects} p WHERE p.id = ${body.project_id} AND p.tenant_id = ${tenant.id})
+    AND COALESCE((SELECT q.used + q.reserved FROM ${tokenQuota} q WHERE q.tenant_id = ${tenant.id} AND q.month = ${monthOf(new Date())}), 0) < ${plan.monthlyTokens}`;
+  return [insertWhere(db, runs, { ...run, agentConfig, model: sql`a.model` }, fits, sql`${agents} a`).returning(), ...createdRecords(c, run)] as const;
+}
+
 /**
  * Stores a PENDING run (with its event and audit entry) and queues it. With an Idempotency-Key,
  * the same key and body return the stored run again (`replayed`), queued again if still PENDING;
- * another body under the key is a 409. Everything the run needs is read in one round trip.
+ * another body under the key is a 409.
+ *
+ * One round trip to the tenant's database: the common run is stored by a conditional insert, and
+ * the same batch reads everything the full path needs (project, agent, prompt versions, quota) —
+ * for a run with a prompt, or to say precisely what is wrong — which then stores it in a second.
  */
 export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey: string | undefined): Promise<{ run: RunRow; replayed: boolean }> {
   const tenant = c.var.tenant;
@@ -60,14 +135,26 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
     const existing = await byKey();
     if (existing) return replay(c, existing, requestHash!);
   }
-  // Everything the run needs to know, in one round trip: project, agent, prompt versions, quota.
   const promptKey = body.prompt_key ? sql`${body.prompt_key}` : sql`(SELECT ${agents.promptKey} FROM ${agents} WHERE ${agents.id} = ${body.agent_id} AND ${agents.tenantId} = ${tenant.id})`;
-  const [projectRows, agentRows, versions, quotaRows] = await db.batch([
+  const reads = [
     db.select({ id: projects.id }).from(projects).where(and(eq(projects.id, body.project_id), eq(projects.tenantId, tenant.id))),
     db.select().from(agents).where(and(eq(agents.id, body.agent_id), eq(agents.tenantId, tenant.id))),
     db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), sql`${promptVersions.promptKey} = ${promptKey}`)).orderBy(asc(promptVersions.version)),
     quotaRow(db, tenant.id),
-  ]);
+  ] as const;
+  const direct = idempotencyKey ? null : directInsert(c, body);
+  let read: BatchResponse<typeof reads>;
+  if (direct) {
+    const [inserted, , , ...rest] = await db.batch([...direct, ...reads]);
+    if (inserted[0]) {
+      await enqueue(c, inserted[0]);
+      return { run: inserted[0], replayed: false };
+    }
+    read = rest;
+  } else {
+    read = await db.batch(reads);
+  }
+  const [projectRows, agentRows, versions, quotaRows] = read;
   if (!projectRows[0]) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
   const projectId = projectRows[0].id;
   const agent = agentRows[0];
@@ -90,48 +177,20 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
     max_tokens: agent.maxTokens,
     tools: JSON.parse(agent.tools) as AgentConfig["tools"],
   };
-  const p = c.var.principal;
-  const now = new Date().toISOString();
-  const run: RunRow = {
-    id: newId("run"),
-    tenantId: tenant.id,
+  const run = pendingRun(c, {
     projectId,
     agentId: agent.id,
-    status: "PENDING",
     input: JSON.stringify(body.input),
     agentConfig: JSON.stringify(config),
     prompt: prompt.text,
     promptKey: prompt.key,
     promptVersion: prompt.version,
-    output: null,
-    errorCode: null,
-    error: null,
-    attempts: 0,
-    leaseToken: null,
-    leaseUntil: null,
-    artifactId: newId("art"),
     model: config.model,
-    provider: null,
-    tokensIn: null,
-    tokensOut: null,
-    costMicros: null,
-    latencyMs: null,
-    cancelRequestedAt: null,
     idempotencyKey: idempotencyKey ?? null,
     requestHash,
-    createdBy: p.userId,
-    apiKeyId: p.kind === "api_key" ? p.keyId : null,
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: now,
-  };
+  });
   try {
-    await db.batch([
-      db.insert(runs).values(run),
-      eventAfterChange(db, { tenantId: tenant.id, type: "run.created", subjectType: "run", subjectId: run.id, data: runSummary(run) }),
-      auditChange(c, { action: "run.created", resourceType: "run", resourceId: run.id, details: { agent_id: agent.id } }),
-    ]);
+    await db.batch([db.insert(runs).values(run), ...createdRecords(c, run)]);
   } catch (err) {
     // Two requests with one key at once: the unique index let one in; answer the other as a replay.
     if (idempotencyKey && isUniqueViolation(err, runs, ["tenantId", "idempotencyKey"])) {

@@ -146,6 +146,39 @@ describe("a run's life through the runs queue", () => {
   });
 });
 
+describe("creating a run", () => {
+  it("stores a plain run as the full path would, and answers a bad one naming the field with nothing written", async () => {
+    const t = await createTenant();
+    const tools = [{ name: "lookup", description: "Looks a word up", parameters: { type: "object", properties: { word: { type: "string" } } } }];
+    const a = await createAgent(t, { temperature: 0.3, max_tokens: 256, tools });
+    // A plain run is stored by one conditional insert; an Idempotency-Key takes the full path (reads, then insert).
+    const direct = await startRun(t, a, { text: "direct" });
+    const full = await startRun(t, a, { text: "full" }, {}, { "idempotency-key": `k-${crypto.randomUUID()}` });
+    const configs = await Promise.all(
+      [direct.id, full.id].map(async (id) => JSON.parse((await (await tenantD1(t)).prepare("SELECT agent_config FROM runs WHERE id = ?").bind(id).first<{ agent_config: string }>())!.agent_config)),
+    );
+    expect(configs[0]).toEqual(configs[1]);
+    expect(configs[0]).toEqual({ model: a.agent.model, system_prompt: "You write.", temperature: 0.3, max_tokens: 256, tools });
+    expect(direct).toMatchObject({ status: "PENDING", agent_id: a.agentId, project_id: a.projectId, input: { text: "direct" } });
+    expect(await countRows(t, "SELECT count(*) AS n FROM outbox WHERE type = 'run.created' AND subject_id = ?", direct.id)).toBe(1);
+    expect(await countRows(t, "SELECT count(*) AS n FROM audit_log WHERE action = 'run.created' AND resource_id = ?", direct.id)).toBe(1);
+
+    const other = await createAgent(t);
+    const post = (body: Record<string, unknown>) => call(`${t.host}/v1/runs`, { token: t.owner.token, body: { agent_id: a.agentId, project_id: a.projectId, input: { text: "x" }, ...body } });
+    const noProject = await post({ project_id: "prj_01m8jn0000000000000000000" });
+    expectProblem(noProject, 404, "NOT_FOUND");
+    expect(noProject.body.errors[0].field).toBe("project_id");
+    const elsewhere = await post({ agent_id: other.agentId });
+    expectProblem(elsewhere, 400, "VALIDATION_FAILED");
+    expect(elsewhere.body.errors[0].field).toBe("agent_id");
+    const blank = await post({ input: { text: "  " } });
+    expectProblem(blank, 400, "VALIDATION_FAILED");
+    expect(blank.body.errors[0].field).toBe("input.text");
+    expect(await countRows(t, "SELECT count(*) AS n FROM runs")).toBe(2);
+    expect(await countRows(t, "SELECT count(*) AS n FROM outbox WHERE type = 'run.created'")).toBe(2);
+  });
+});
+
 describe("a consumer that dies mid-run", () => {
   /**
    * Leaves the run as a consumer killed mid-run leaves it: claimed through the real claim (RUNNING,
