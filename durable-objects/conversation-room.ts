@@ -4,10 +4,9 @@ import { touchConversation } from "../src/conversations/store";
 import { tenants } from "../src/db/control/schema";
 import { controlDb, tenantDb } from "../src/db/router";
 import type { Env } from "../src/env";
-import { newId } from "../src/lib/ids";
 import { take } from "../src/limits/rate-limit";
 import { createLogger, errorFields } from "../src/lib/log";
-import { aiProvider, type ChatMessage, type ChatResult } from "../src/providers/ai";
+import { aiProvider, type ChatMessage } from "../src/providers/ai";
 import { estimateTokens } from "../src/providers/ai/types";
 import {
   ClientFrame,
@@ -23,6 +22,7 @@ import {
   SUBPROTOCOL,
   type WireMessage,
 } from "./conversation-protocol";
+import { MessageLog, type NewMessage } from "./message-log";
 import { type BilledConversation, REPLY_CHECK_MS, type ReplyAuthor, ReplyMeter } from "./reply-meter";
 
 /** What the room needs to know about its conversation; set by the Worker on create and update. */
@@ -63,22 +63,6 @@ const RETENTION_SWEEP_MS = 60 * 60 * 1000;
 const METADATA_WRITE_MS = 500;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-interface MessageRow extends Record<string, SqlStorageValue> {
-  seq: number;
-  id: string;
-  role: "user" | "assistant";
-  content: string;
-  author_id: string | null;
-  client_id: string | null;
-  status: "complete" | "failed" | "canceled";
-  model: string | null;
-  provider: string | null;
-  tokens_in: number | null;
-  tokens_out: number | null;
-  error: string | null;
-  created_at: number;
-}
-
 /** A reply being generated: who asked, its text so far, how to stop it, and who listens besides the sockets. */
 interface InFlightReply {
   id: string;
@@ -96,6 +80,7 @@ interface InFlightReply {
 export class ConversationRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly replies = new Map<string, InFlightReply>();
+  private readonly messages: MessageLog;
   private readonly meter: ReplyMeter;
   /** The stored config, read once per instance (an instance starts fresh after hibernation). */
   private cachedConfig: RoomConfig | null | undefined;
@@ -110,6 +95,7 @@ export class ConversationRoom extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.createSchema();
+    this.messages = new MessageLog(this.sql);
     this.meter = new ReplyMeter(this.sql, env);
     // Answer pings without waking the object from hibernation.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
@@ -117,18 +103,6 @@ export class ConversationRoom extends DurableObject<Env> {
 
   private createSchema() {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS messages (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      id TEXT NOT NULL UNIQUE,
-      role TEXT NOT NULL,
-      content TEXT NOT NULL,
-      author_id TEXT,
-      client_id TEXT,
-      status TEXT NOT NULL,
-      model TEXT, provider TEXT, tokens_in INTEGER, tokens_out INTEGER, error TEXT,
-      created_at INTEGER NOT NULL)`);
-    this.sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (author_id, client_id) WHERE client_id IS NOT NULL`);
-    this.sql.exec(`CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at)`);
   }
 
   // ---- RPC, called by the Worker --------------------------------------------------------------
@@ -147,8 +121,8 @@ export class ConversationRoom extends DurableObject<Env> {
    */
   async send(author: Author, content: string, opts: SendOptions): Promise<SendResult> {
     if (opts.clientId) {
-      const existing = this.byClientId(author.userId, opts.clientId);
-      if (existing) return { ok: true, message: toWire(existing), duplicate: true, replyId: null };
+      const existing = this.messages.byClientId(author.userId, opts.clientId);
+      if (existing) return { ok: true, message: existing, duplicate: true, replyId: null };
     }
     const config = this.config();
     const replyId = opts.reply && config ? `rpl_${crypto.randomUUID().replaceAll("-", "")}` : null;
@@ -162,10 +136,10 @@ export class ConversationRoom extends DurableObject<Env> {
         return { ok: false, code: "QUOTA_EXCEEDED", detail: `This month's ${opts.monthlyTokens} tokens would be passed by this reply (about ${promptTokens + MAX_REPLY_TOKENS}); nothing was stored` };
       }
       // The same client_id may have been stored while this one waited for its reservation: then this one is the duplicate.
-      const stored = opts.clientId ? this.byClientId(author.userId, opts.clientId) : undefined;
+      const stored = opts.clientId ? this.messages.byClientId(author.userId, opts.clientId) : undefined;
       if (stored) {
         await this.meter.cancel(config, replyId);
-        return { ok: true, message: toWire(stored), duplicate: true, replyId: null };
+        return { ok: true, message: stored, duplicate: true, replyId: null };
       }
     }
     let message: WireMessage;
@@ -200,7 +174,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** Messages after `after`, oldest first. */
   async history(after: number, limit: number): Promise<WireMessage[]> {
-    return this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray().map(toWire);
+    return this.messages.after(after, limit);
   }
 
   /**
@@ -245,6 +219,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.metadataPending = undefined;
     // This instance lives on until evicted; give it empty tables rather than none.
     this.createSchema();
+    this.messages.createSchema();
     this.meter.createSchema();
   }
 
@@ -268,7 +243,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server, [identity.data.user_id]);
     server.serializeAttachment(identity.data);
     const config = this.config();
-    this.sendFrame(server, { type: "ready", conversation_id: config?.conversationId ?? "", last_seq: this.lastSeq(), participants: this.participants() });
+    this.sendFrame(server, { type: "ready", conversation_id: config?.conversationId ?? "", last_seq: this.messages.lastSeq(), participants: this.participants() });
     // Presence changes when someone arrives or leaves, not with each of their tabs: O(sockets) per arrival, not per socket.
     if (arriving) this.broadcastPresence(server);
     const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim()) ?? [];
@@ -377,7 +352,7 @@ export class ConversationRoom extends DurableObject<Env> {
     }
     if (config?.retentionDays) {
       const cutoff = Date.now() - config.retentionDays * DAY_MS;
-      const deleted = this.sql.exec(`DELETE FROM messages WHERE created_at < ?`, cutoff).rowsWritten;
+      const deleted = this.messages.deleteBefore(cutoff);
       if (deleted) this.log.info("retention.swept", { tenant_id: config.tenantId, conversation_id: config.conversationId, deleted });
     }
     await this.armAlarm();
@@ -413,49 +388,16 @@ export class ConversationRoom extends DurableObject<Env> {
     return this.cachedConfig;
   }
 
-  private byClientId(authorId: string, clientId: string): MessageRow | undefined {
-    return this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, authorId, clientId).toArray()[0];
-  }
-
   private async tenantSuspended(config: RoomConfig): Promise<boolean> {
     const row = await controlDb(this.env).select({ status: tenants.status }).from(tenants).where(eq(tenants.id, config.tenantId)).get();
     return row?.status !== "active";
   }
 
-  private lastSeq(): number {
-    const row = this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).toArray()[0];
-    return row?.seq ?? 0;
-  }
-
-  private store(m: {
-    role: "user" | "assistant";
-    content: string;
-    authorId: string | null;
-    clientId: string | null;
-    status: WireMessage["status"];
-    result?: Pick<ChatResult, "model" | "provider" | "usage">;
-    error?: string;
-  }): WireMessage {
-    const row = this.sql
-      .exec<MessageRow>(
-        `INSERT INTO messages (id, role, content, author_id, client_id, status, model, provider, tokens_in, tokens_out, error, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-        newId("msg"),
-        m.role,
-        m.content,
-        m.authorId,
-        m.clientId,
-        m.status,
-        m.result?.model ?? null,
-        m.result?.provider ?? null,
-        m.result?.usage.inputTokens ?? null,
-        m.result?.usage.outputTokens ?? null,
-        m.error ?? null,
-        Date.now(),
-      )
-      .one();
-    this.touchMetadata(row.seq, row.created_at);
-    return toWire(row);
+  /** Stores a message in the log, and schedules the conversation's row to follow. */
+  private store(m: NewMessage): WireMessage {
+    const { message, seq, at } = this.messages.append(m);
+    this.touchMetadata(seq, at);
+    return message;
   }
 
   /**
@@ -551,23 +493,13 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** The system prompt, then as much recent complete history as fits the budget, oldest first. */
   private prompt(config: RoomConfig): ChatMessage[] {
-    const recent = this.sql
-      .exec<MessageRow>(`SELECT role, content FROM messages WHERE status = 'complete' ORDER BY seq DESC LIMIT 200`)
-      .toArray();
-    const history: ChatMessage[] = [];
-    let budget = PROMPT_HISTORY_BUDGET;
-    for (const m of recent) {
-      budget -= estimateTokens(m.content);
-      if (budget < 0 && history.length) break;
-      history.unshift({ role: m.role, content: m.content });
-    }
+    const history = this.messages.recent(PROMPT_HISTORY_BUDGET);
     return config.systemPrompt ? [{ role: "system", content: config.systemPrompt }, ...history] : history;
   }
 
   /** Sends what a reconnecting client missed, then the text so far of every reply still streaming. */
   private resume(ws: WebSocket, afterSeq: number) {
-    const missed = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ORDER BY seq`, afterSeq).toArray();
-    for (const row of missed) this.sendFrame(ws, { type: "message", message: toWire(row) });
+    for (const message of this.messages.after(afterSeq)) this.sendFrame(ws, { type: "message", message });
     for (const reply of this.replies.values()) {
       if (reply.text) this.sendFrame(ws, { type: "delta", reply_id: reply.id, text: reply.text });
     }
@@ -635,18 +567,4 @@ function frameBytes(raw: string | ArrayBuffer): number {
 /** The credential a socket was opened with: its API key, or its member's access tokens as one. */
 function credentialOf(identity: SocketIdentity): string {
   return identity.api_key_id ?? `user:${identity.user_id}`;
-}
-
-function toWire(row: MessageRow): WireMessage {
-  return {
-    id: row.id,
-    seq: row.seq,
-    role: row.role,
-    content: row.content,
-    author_id: row.author_id,
-    status: row.status,
-    created_at: new Date(row.created_at).toISOString(),
-    usage: row.model && row.provider ? { model: row.model, provider: row.provider, tokens_in: row.tokens_in ?? 0, tokens_out: row.tokens_out ?? 0 } : null,
-    error: row.error,
-  };
 }
