@@ -5,7 +5,7 @@ import type { ConversationRoom } from "../../durable-objects/conversation-room";
 import { tenantBinding } from "../../src/db/router";
 import { LOCAL_FAILURE_TRIGGER } from "../../src/providers/ai/local";
 import { createConversation } from "../conversations";
-import { addMember, call, createTenant, eventually, expectStatus, quota, type TestTenant } from "../harness";
+import { addMember, call, createTenant, eventually, expectStatus, quota, tenantD1, type TestTenant } from "../harness";
 import { countRows, debits } from "../runs";
 import { connect, open } from "../ws";
 
@@ -165,6 +165,24 @@ describe("ConversationRoom over WebSockets", () => {
     s.send({ type: "ping" });
     await s.next("pong");
     expect((await call(`${conv.url}/messages`, { token: t.owner.token })).body.data).toEqual([]);
+    s.close();
+  });
+
+  it("answers a database failure inside a frame with an error frame, stores nothing, and stays open", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const s = await open(`${conv.url}/connect`, t.owner.token);
+    // The tenant's database refuses the reply's reservation (its table is gone).
+    const d1 = await tenantD1(t);
+    await d1.exec("ALTER TABLE quota_holds RENAME TO quota_holds_away");
+    s.send({ type: "message", content: "needs a reply", reply: true });
+    const failed = await s.next("error");
+    expect(failed).toMatchObject({ code: "INTERNAL_ERROR" });
+    expect(failed.message).not.toMatch(/quota_holds|D1_ERROR|SQLITE/);
+    await d1.exec("ALTER TABLE quota_holds_away RENAME TO quota_holds");
+    // The socket is still open and the log has nothing of the failed post.
+    s.send({ type: "message", content: "still here" });
+    expect((await s.next("message")).message).toMatchObject({ seq: 1, content: "still here" });
     s.close();
   });
 
