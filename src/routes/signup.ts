@@ -1,15 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq, sql } from "drizzle-orm";
-import { startSession } from "../auth/sessions";
-import { memberships, tenantDatabases, tenants, users } from "../db/control/schema";
-import { publishTenant } from "../db/directory";
-import { controlDb } from "../db/router";
-import { tokenConfig } from "../middleware/auth";
-import { hashPassword, verifyPassword } from "../lib/crypto";
-import { ApiError } from "../lib/errors";
-import { isNotNullViolation, isUniqueViolation } from "../db/constraints";
-import { newId } from "../lib/ids";
-import { recordAudit } from "../db/audit";
+import { signUp } from "../tenants/signup";
 import { Email, errors, jsonBody, jsonResponse, NonBlank, Password, PersonName, renderTenant, renderUser, router, Slug, TenantSchema, TokenPairSchema, UserSchema } from "./openapi";
 
 /** Slugs that would shadow platform hosts. */
@@ -39,72 +29,6 @@ const signupRoute = createRoute({
 
 /** `POST /v1/signup`: a tenant, its owner and their first session, written in one batch. */
 export const signupRoutes = router().openapi(signupRoute, async (c) => {
-  const body = c.req.valid("json");
-  const db = controlDb(c.env);
-
-  const [slugTaken, existingUser] = await db.batch([
-    db.select({ id: tenants.id }).from(tenants).where(eq(tenants.slug, body.tenant.slug)),
-    db.select().from(users).where(eq(users.email, body.user.email)),
-  ]);
-  if (slugTaken.length) throw new ApiError("SLUG_TAKEN", `The slug "${body.tenant.slug}" is taken`, { errors: [{ in: "body", field: "tenant.slug", message: "taken" }] });
-
-  // Users are global: an existing user may found another tenant, but only with their own password.
-  let user = existingUser[0];
-  if (user && !(await verifyPassword(body.user.password, user.passwordHash))) {
-    throw new ApiError("EMAIL_TAKEN", "This email is registered; sign up with its password to add a tenant to it", {
-      errors: [{ in: "body", field: "user.email", message: "registered" }],
-    });
-  }
-  const newUser = user ? undefined : { id: newId("usr"), email: body.user.email, name: body.user.name, passwordHash: await hashPassword(body.user.password) };
-  user ??= { ...newUser!, createdAt: new Date().toISOString() };
-
-  const tenantId = newId("ten");
-  const now = new Date().toISOString();
-  const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: "owner" });
-  try {
-    await db.batch([
-      // Claim the first free database; if none is free the tenant insert below fails on its
-      // NOT NULL binding and the whole batch rolls back.
-      db
-        .update(tenantDatabases)
-        .set({ tenantId, assignedAt: now })
-        .where(eq(tenantDatabases.binding, sql`(SELECT binding FROM tenant_databases WHERE tenant_id IS NULL ORDER BY binding LIMIT 1)`)),
-      db.insert(tenants).values({
-        id: tenantId,
-        slug: body.tenant.slug,
-        name: body.tenant.name,
-        planId: "free",
-        dbBinding: sql`(SELECT binding FROM tenant_databases WHERE tenant_id = ${tenantId})`,
-      }),
-      ...(newUser ? [db.insert(users).values(newUser)] : []),
-      db.insert(memberships).values({ tenantId, userId: user.id, role: "owner" }),
-      ...session.statements,
-    ]);
-  } catch (err) {
-    throw signupConflict(err) ?? err;
-  }
-
-  const tenant = (await db.select().from(tenants).where(eq(tenants.id, tenantId)).get())!;
-  // A lookup of this host before signup remembered "unknown" in this isolate; publishing replaces it.
-  await publishTenant(c.env, tenantId);
-  // The audit log is the tenant's to read: it names nothing of the platform's inside (such as the database binding).
-  await recordAudit(
-    c,
-    { action: "tenant.created", resourceType: "tenant", resourceId: tenantId, details: { slug: tenant.slug } },
-    { tenant, actor: { type: "user", id: user.id } },
-  );
-  return c.json({ ...session.tokens, tenant: renderTenant(tenant), user: renderUser(user) }, 201);
+  const { tokens, tenant, user } = await signUp(c, c.req.valid("json"));
+  return c.json({ ...tokens, tenant: renderTenant(tenant), user: renderUser(user) }, 201);
 });
-
-function signupConflict(err: unknown): ApiError | undefined {
-  if (isNotNullViolation(err, tenants, "dbBinding")) {
-    return new ApiError("NO_TENANT_DATABASE", "Every tenant database is in use; the operator must provision more. Try again later.", { headers: { "Retry-After": "300" } });
-  }
-  if (isUniqueViolation(err, tenants, ["slug"])) {
-    return new ApiError("SLUG_TAKEN", "The slug is taken", { errors: [{ in: "body", field: "tenant.slug", message: "taken" }] });
-  }
-  if (isUniqueViolation(err, users, ["email"])) {
-    return new ApiError("EMAIL_TAKEN", "This email was just registered", { errors: [{ in: "body", field: "user.email", message: "registered" }] });
-  }
-  return undefined;
-}
