@@ -44,8 +44,13 @@ export class RateLimiter extends DurableObject<Env> {
     this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot);
   }
 
-  /** Admits up to `want` requests now, within `limit` per `windowSeconds`. */
-  lease(limit: number, windowSeconds: number, want: number): LeaseResult {
+  /**
+   * Admits up to `want` requests now, within `limit` per `windowSeconds`, after giving back
+   * `giveBack` unused admissions of the caller's lapsed lease (in the same call, so they count for
+   * this lease rather than arriving after it was refused).
+   */
+  lease(limit: number, windowSeconds: number, want: number, giveBack = 0): LeaseResult {
+    if (giveBack > 0) this.release(giveBack);
     const now = Date.now();
     const second = Math.floor(now / 1000);
     const oldestKept = second - windowSeconds + 1;

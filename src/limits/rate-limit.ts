@@ -56,8 +56,10 @@ const stubOf = (ns: Namespace, key: string) => ns.get(ns.idFromName(key));
 export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<unknown>) => void): Promise<Decision> {
   const now = Date.now();
   const lease = leases.get(limit.key);
+  // A lapsed lease's unused admissions go back with the next lease call itself, not after it.
+  let giveBack = 0;
   if (lease && (lease.expiresAt <= now || lease.limit !== limit.limit)) {
-    if (lease.tokens > 0) waitUntil(stubOf(ns, limit.key).release(lease.tokens));
+    giveBack = lease.tokens;
     leases.delete(limit.key);
   } else if (lease && lease.tokens > 0) {
     lease.tokens--;
@@ -66,7 +68,7 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
 
   const slice = leaseSize(limit.limit);
   const want = (lastRemaining.get(limit.key) ?? Number.POSITIVE_INFINITY) < 4 * slice ? 1 : slice;
-  const answer: LeaseResult = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want);
+  const answer: LeaseResult = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want, giveBack);
   if (lastRemaining.size > 10_000) lastRemaining.clear();
   lastRemaining.set(limit.key, answer.remaining);
   const at = Date.now();
