@@ -1,0 +1,114 @@
+import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import type { Context } from "hono";
+import { CLOSE_CODES } from "../../durable-objects/conversation-protocol";
+import type { AppEnv } from "../context";
+import { closeSockets } from "../conversations/sockets";
+import { recordAudit } from "../db/audit";
+import { hostnames, plans, tenants } from "../db/control/schema";
+import { moveCredit } from "../db/credits";
+import { publishTenant } from "../db/directory";
+import { controlDb } from "../db/router";
+import { ApiError } from "../lib/errors";
+import { decodeCursor, page } from "../lib/pagination";
+
+export type TenantRow = typeof tenants.$inferSelect;
+
+/** The tenant `ref` names, by id or slug, or 404. */
+export async function findTenant(c: Context<AppEnv>, ref: string): Promise<TenantRow> {
+  const row = await controlDb(c.env)
+    .select()
+    .from(tenants)
+    .where(or(eq(tenants.id, ref), eq(tenants.slug, ref)))
+    .get();
+  if (!row) throw new ApiError("NOT_FOUND", `No tenant ${ref}`);
+  return row;
+}
+
+export async function changeStatus(c: Context<AppEnv>, id: string, status: "active" | "suspended") {
+  const db = controlDb(c.env);
+  const tenant = await findTenant(c, id);
+  const updated = await db.update(tenants).set({ status, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get();
+  await publishTenant(c.env, tenant.id);
+  // Open sockets do not pass the host check again: a suspension closes them itself (4403).
+  if (status === "suspended" && updated?.dbBinding) await closeSockets(c.env, { id: tenant.id, dbBinding: updated.dbBinding }, { everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
+  const action = status === "suspended" ? "tenant.suspended" : "tenant.reactivated";
+  await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated!, actor: { type: "platform" } });
+  return updated!;
+}
+
+/** Tenants, newest first, optionally by status. */
+export async function listTenants(c: Context<AppEnv>, { limit, cursor, status }: { limit: number; cursor?: string; status?: TenantRow["status"] }) {
+  const conditions: SQL[] = [];
+  if (status) conditions.push(eq(tenants.status, status));
+  if (cursor) conditions.push(lt(tenants.id, decodeCursor(cursor, "ten")));
+  const rows = await controlDb(c.env)
+    .select()
+    .from(tenants)
+    .where(and(...conditions))
+    .orderBy(desc(tenants.id))
+    .limit(limit + 1);
+  return page(rows, limit, (t) => t);
+}
+
+/** Moves a tenant to another plan (which must exist). */
+export async function changePlan(c: Context<AppEnv>, ref: string, plan: string): Promise<TenantRow> {
+  const tenant = await findTenant(c, ref);
+  const db = controlDb(c.env);
+  if (!(await db.select({ id: plans.id }).from(plans).where(eq(plans.id, plan)).get())) {
+    throw new ApiError("VALIDATION_FAILED", `No plan ${plan}`, { errors: [{ in: "body", field: "plan", message: "no such plan" }] });
+  }
+  const updated = (await db.update(tenants).set({ planId: plan, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get())!;
+  await publishTenant(c.env, tenant.id);
+  await recordAudit(c, { action: "tenant.plan_changed", resourceType: "tenant", resourceId: tenant.id, details: { from: tenant.planId, to: plan } }, { tenant: updated, actor: { type: "platform" } });
+  return updated;
+}
+
+/** Grants prepaid credit; answers the balance after it. */
+export async function grantCredits(c: Context<AppEnv>, ref: string, body: { amount_micros: number; reason: string }) {
+  const tenant = await findTenant(c, ref);
+  const balance = await moveCredit(controlDb(c.env), { tenantId: tenant.id, amountMicros: body.amount_micros, kind: "grant", reason: body.reason });
+  await recordAudit(c, { action: "tenant.credits_granted", resourceType: "tenant", resourceId: tenant.id, details: { amount_micros: body.amount_micros, reason: body.reason } }, { tenant, actor: { type: "platform" } });
+  return { tenant_id: tenant.id, balance_micros: balance };
+}
+
+/** Attaches a verified custom hostname to a tenant (never one under the platform's own domain). */
+export async function attachDomain(c: Context<AppEnv>, body: { hostname: string; tenant: string }) {
+  const base = c.var.config.BASE_DOMAIN;
+  if (body.hostname === base || body.hostname.endsWith(`.${base}`)) {
+    throw new ApiError("VALIDATION_FAILED", "Hosts under the platform domain are tenants' subdomains, not custom hostnames", {
+      errors: [{ in: "body", field: "hostname", message: `must not be under ${base}` }],
+    });
+  }
+  const tenant = await findTenant(c, body.tenant);
+  const verifiedAt = new Date().toISOString();
+  const inserted = await controlDb(c.env)
+    .insert(hostnames)
+    .values({ hostname: body.hostname, tenantId: tenant.id, verifiedAt })
+    .onConflictDoNothing()
+    .returning()
+    .get();
+  if (!inserted) throw new ApiError("CONFLICT", `${body.hostname} is already attached`, { errors: [{ in: "body", field: "hostname", message: "already attached" }] });
+  await publishTenant(c.env, tenant.id);
+  await recordAudit(c, { action: "domain.attached", resourceType: "hostname", resourceId: body.hostname }, { tenant, actor: { type: "platform" } });
+  return { hostname: inserted.hostname, tenant_id: tenant.id, verified_at: verifiedAt };
+}
+
+/** Attached hostnames, of one tenant or all. */
+export async function listDomains(c: Context<AppEnv>, ref: string | undefined) {
+  const tenantId = ref ? (await findTenant(c, ref)).id : undefined;
+  const rows = await controlDb(c.env)
+    .select()
+    .from(hostnames)
+    .where(tenantId ? eq(hostnames.tenantId, tenantId) : undefined)
+    .orderBy(hostnames.hostname);
+  return rows.map((h) => ({ hostname: h.hostname, tenant_id: h.tenantId, verified_at: h.verifiedAt }));
+}
+
+/** Detaches a hostname; the host stops resolving to its tenant at once. */
+export async function detachDomain(c: Context<AppEnv>, hostname: string): Promise<void> {
+  const deleted = await controlDb(c.env).delete(hostnames).where(eq(hostnames.hostname, hostname)).returning().get();
+  if (!deleted) throw new ApiError("NOT_FOUND", `${hostname} is not attached`);
+  await publishTenant(c.env, deleted.tenantId, [hostname]);
+  const tenant = await findTenant(c, deleted.tenantId);
+  await recordAudit(c, { action: "domain.detached", resourceType: "hostname", resourceId: hostname }, { tenant, actor: { type: "platform" } });
+}
