@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { eq } from "drizzle-orm";
+import { listOwned } from "../db/owned";
 import { auditLog } from "../db/tenant/schema";
-import { decodeCursor, page, PageQuery } from "../lib/pagination";
+import { PageQuery } from "../lib/pagination";
 import { errors, guarded, jsonResponse, pageOf, router } from "./openapi";
 
 const AuditEntrySchema = z
@@ -35,31 +36,19 @@ const listAudit = createRoute({
 /** `GET /v1/audit-log`. */
 export const auditRoutes = router().openapi(listAudit, async (c) => {
   const q = c.req.valid("query");
-  const tenant = c.var.tenant;
-  const rows = await c.var.db
-    .select()
-    .from(auditLog)
-    .where(
-      and(
-        eq(auditLog.tenantId, tenant.id),
-        q.action ? eq(auditLog.action, q.action) : undefined,
-        q.actor_id ? eq(auditLog.actorId, q.actor_id) : undefined,
-        q.resource_id ? eq(auditLog.resourceId, q.resource_id) : undefined,
-        q.cursor ? lt(auditLog.id, decodeCursor(q.cursor, "aud")) : undefined,
-      ),
-    )
-    .orderBy(desc(auditLog.id))
-    .limit(q.limit + 1);
-  return c.json(
-    page(rows, q.limit, (r) => ({
-      id: r.id,
-      action: r.action,
-      actor: { type: r.actorType, id: r.actorId },
-      resource: { type: r.resourceType, id: r.resourceId },
-      request_id: r.requestId,
-      details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
-      created_at: r.createdAt,
-    })),
-    200,
-  );
+  const filters = [
+    q.action ? eq(auditLog.action, q.action) : undefined,
+    q.actor_id ? eq(auditLog.actorId, q.actor_id) : undefined,
+    q.resource_id ? eq(auditLog.resourceId, q.resource_id) : undefined,
+  ];
+  const entries = await listOwned(c.var.db, auditLog, c.var.tenant.id, { limit: q.limit, cursor: q.cursor, prefix: "aud", filters }, (r) => ({
+    id: r.id,
+    action: r.action,
+    actor: { type: r.actorType, id: r.actorId },
+    resource: { type: r.resourceType, id: r.resourceId },
+    request_id: r.requestId,
+    details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
+    created_at: r.createdAt,
+  }));
+  return c.json(entries, 200);
 });
