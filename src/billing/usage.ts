@@ -1,5 +1,6 @@
-import { and, count, desc, eq, gt, gte, isNull, lt, lte, sql } from "drizzle-orm";
+import { and, count, eq, gt, gte, isNull, lte, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { listOwned } from "../db/owned";
 import type { AppEnv } from "../context";
 import { storageUsedQuery } from "../db/artifacts";
 import { creditLedger, invitations, memberships } from "../db/control/schema";
@@ -7,7 +8,6 @@ import { creditBalance } from "../db/credits";
 import { controlDb } from "../db/router";
 import { projects, usageDaily } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
-import { decodeCursor, page } from "../lib/pagination";
 
 /** What usage may be grouped by. */
 export const USAGE_GROUPS = { day: usageDaily.day, model: usageDaily.model, project: usageDaily.projectId, user: usageDaily.userId } as const;
@@ -42,13 +42,7 @@ export async function usageBetween(c: Context<AppEnv>, q: { from?: string; to?: 
 export async function creditsPage(c: Context<AppEnv>, { limit, cursor }: { limit: number; cursor?: string }) {
   const tenantId = c.var.tenant.id;
   const db = controlDb(c.env);
-  const rows = await db
-    .select()
-    .from(creditLedger)
-    .where(and(eq(creditLedger.tenantId, tenantId), cursor ? lt(creditLedger.id, decodeCursor(cursor, "crd")) : undefined))
-    .orderBy(desc(creditLedger.id))
-    .limit(limit + 1);
-  const entries = page(rows, limit, (r) => ({ id: r.id, amount_micros: r.amountMicros, kind: r.kind, reason: r.reason, reference: r.reference, created_at: r.createdAt }));
+  const entries = await listOwned(db, creditLedger, tenantId, { limit, cursor, prefix: "crd" }, (r) => ({ id: r.id, amount_micros: r.amountMicros, kind: r.kind, reason: r.reason, reference: r.reference, created_at: r.createdAt }));
   return { balance_micros: await creditBalance(db, tenantId), ...entries };
 }
 

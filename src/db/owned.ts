@@ -2,7 +2,7 @@ import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page } from "../lib/pagination";
-import type { TenantDb } from "./router";
+import type { ControlDb, TenantDb } from "./router";
 
 /** A tenant table whose rows have a prefixed id (`prj_…`) and a `tenant_id`. */
 export type OwnedTable = SQLiteTable & { id: SQLiteColumn; tenantId: SQLiteColumn };
@@ -36,16 +36,17 @@ export async function findOwned<T extends OwnedTable>(db: TenantDb, table: T, te
 
 /**
  * One page of this tenant's rows in `table`, newest first (ids sort by time), narrowed by
- * `filters`; `cursor` is the `next_cursor` of the page before (an id with `prefix`).
+ * `filters`; `cursor` is the `next_cursor` of the page before (an id with `prefix`). In the
+ * tenant's database or the control database (API keys, invitations, the credit ledger).
  */
 export async function listOwned<T extends OwnedTable, U>(
-  db: TenantDb,
+  db: TenantDb | ControlDb,
   table: T,
   tenantId: string,
   q: { limit: number; cursor?: string; prefix: string; filters?: (SQL | undefined)[] },
   render: (row: T["$inferSelect"]) => U,
 ) {
-  const rows = (await db
+  const rows = (await (db as TenantDb)
     .select()
     .from(table as OwnedTable)
     .where(and(eq(table.tenantId, tenantId), ...(q.filters ?? []), q.cursor ? lt(table.id, decodeCursor(q.cursor, q.prefix)) : undefined))

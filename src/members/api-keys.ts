@@ -1,5 +1,6 @@
-import { and, desc, eq, isNull, lt } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
+import { listOwned } from "../db/owned";
 import { insertApiKey, mintApiKey, parseScopes } from "../auth/api-keys";
 import type { Permission } from "../auth/permissions";
 import { revokeLiveAccess } from "../auth/revocation";
@@ -9,7 +10,6 @@ import { apiKeys } from "../db/control/schema";
 import { controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { decodeCursor, page } from "../lib/pagination";
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 
@@ -44,13 +44,7 @@ export async function createKey(c: Context<AppEnv>, body: { name: string; scopes
 
 /** The tenant's live keys, newest first. */
 export async function listKeys(c: Context<AppEnv>, { limit, cursor }: { limit: number; cursor?: string }) {
-  const rows = await controlDb(c.env)
-    .select()
-    .from(apiKeys)
-    .where(and(eq(apiKeys.tenantId, c.var.tenant.id), isNull(apiKeys.revokedAt), cursor ? lt(apiKeys.id, decodeCursor(cursor, "key")) : undefined))
-    .orderBy(desc(apiKeys.id))
-    .limit(limit + 1);
-  return page(rows, limit, (r) => r);
+  return listOwned(controlDb(c.env), apiKeys, c.var.tenant.id, { limit, cursor, prefix: "key", filters: [isNull(apiKeys.revokedAt)] }, (r) => r);
 }
 
 /** Revokes a key (its creator, or an admin or owner); its sockets close at once. */

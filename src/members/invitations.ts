@@ -1,5 +1,6 @@
-import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { listOwned } from "../db/owned";
 import { startAttempt } from "../auth/attempts";
 import { assertMayAssign, currentRole, holdsRole, rolesThatGrant, stillGrants } from "../auth/membership";
 import type { Role } from "../auth/permissions";
@@ -14,7 +15,6 @@ import { controlDb } from "../db/router";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { decodeCursor, page } from "../lib/pagination";
 import { tokenConfig } from "../middleware/auth";
 import { clientAddress } from "../middleware/rate-limit";
 
@@ -68,13 +68,7 @@ export async function createInvitation(c: Context<AppEnv>, { email, role }: { em
 
 /** The tenant's pending invitations, newest first. */
 export async function listInvitations(c: Context<AppEnv>, { limit, cursor }: { limit: number; cursor?: string }) {
-  const rows = await controlDb(c.env)
-    .select()
-    .from(invitations)
-    .where(and(eq(invitations.tenantId, c.var.tenant.id), isNull(invitations.acceptedAt), cursor ? lt(invitations.id, decodeCursor(cursor, "inv")) : undefined))
-    .orderBy(desc(invitations.id))
-    .limit(limit + 1);
-  return page(rows, limit, (i) => ({ id: i.id, email: i.email, role: i.role, invited_by: i.invitedBy, expires_at: i.expiresAt, created_at: i.createdAt }));
+  return listOwned(controlDb(c.env), invitations, c.var.tenant.id, { limit, cursor, prefix: "inv", filters: [isNull(invitations.acceptedAt)] }, (i) => ({ id: i.id, email: i.email, role: i.role, invited_by: i.invitedBy, expires_at: i.expiresAt, created_at: i.createdAt }));
 }
 
 /** Revokes a pending invitation (404 when there is none by that id). */
