@@ -7,11 +7,13 @@ import { z } from "@hono/zod-openapi";
  * a deploy may bind more than the config lists, so any such name may be one. Vars are read through
  * `loadConfig`, which checks them.
  */
-export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DELAY_MS"> & {
+export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DELAY_MS" | "LOCAL_VECTOR_DELAY_MS"> & {
   /** Optional: public JWKs still accepted after a key rotation. */
   JWT_PREVIOUS_PUBLIC_KEYS?: string;
   /** Optional: milliseconds between the local model's words. */
   LOCAL_AI_WORD_DELAY_MS?: string;
+  /** Optional: milliseconds before a local vector index write is searchable. */
+  LOCAL_VECTOR_DELAY_MS?: string;
   [tenantDatabase: `TENANT_DB_${string}`]: D1Database;
 };
 
@@ -33,6 +35,8 @@ const ConfigSchema = z.object({
   PLATFORM_ADMIN_TOKEN: z.string().min(24, "at least 24 characters"),
   /** Milliseconds between the local model's words (streaming you can watch; 0 in benchmarks). */
   LOCAL_AI_WORD_DELAY_MS: z.coerce.number().int().min(0).max(5000).default(15),
+  /** Milliseconds before a local vector index write is searchable (Vectorize is eventually consistent; 0 locally by default). */
+  LOCAL_VECTOR_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   /** JSON array of public JWKs still accepted after a key rotation. */
   JWT_PREVIOUS_PUBLIC_KEYS: z.string().optional(),
 });

@@ -6,6 +6,7 @@ import { requeueStuckRuns } from "./runs/sweeper";
 
 export { ConversationRoom } from "../durable-objects/conversation-room";
 export { RateLimiter } from "../durable-objects/rate-limiter";
+export { LocalVectorIndex } from "../durable-objects/vector-index";
 
 const app = createApp();
 

@@ -1,0 +1,205 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../src/env";
+
+/** A metadata value a vector may carry and a filter may compare. */
+export type MetadataValue = string | number | boolean;
+
+/** A vector as the index stores it. */
+export interface IndexedVector {
+  id: string;
+  values: number[];
+  metadata?: Record<string, MetadataValue>;
+}
+
+/** Vectorize's filter language: a value (equality), or one operator per field. */
+export type MetadataFilter = Record<
+  string,
+  MetadataValue | null | { $eq?: MetadataValue | null; $ne?: MetadataValue | null; $lt?: MetadataValue; $lte?: MetadataValue; $gt?: MetadataValue; $gte?: MetadataValue; $in?: MetadataValue[]; $nin?: MetadataValue[] }
+>;
+
+export interface IndexMatch {
+  id: string;
+  score: number;
+  metadata?: Record<string, MetadataValue>;
+}
+
+/** What `describe` tells: how many vectors are searchable, and the last mutation they reflect. */
+export interface IndexInfo {
+  vectorCount: number;
+  dimensions: number | null;
+  processedUpToMutation: string | null;
+  processedUpToDatetime: string | null;
+}
+
+interface VectorRow extends Record<string, SqlStorageValue> {
+  id: string;
+  vec: ArrayBuffer;
+  metadata: string | null;
+}
+
+interface MutationRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  id: string;
+  kind: "upsert" | "delete";
+  body: string;
+  visible_at: number;
+}
+
+/**
+ * The local stand-in for one Vectorize namespace (`VECTOR_PROVIDER=local`): a real index, not a
+ * mock. Vectors live in this object's SQLite as float32 blobs and a query is an exact cosine search
+ * over them, with Vectorize's metadata filters. Like Vectorize, writes are mutations that become
+ * searchable later — here after `visibleAfterMs` (0: at once), so the eventual-consistency path can
+ * be exercised — and `describe` names the last mutation applied.
+ */
+export class LocalVectorIndex extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS vectors (id TEXT PRIMARY KEY, vec BLOB NOT NULL, metadata TEXT)`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS mutations (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, visible_at INTEGER NOT NULL)`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+  }
+
+  /**
+   * Inserts or replaces vectors by id; answers the mutation's id, or (nothing written) why not:
+   * every vector must have the index's dimensions. (An answer, not a throw: a refusal is the
+   * caller's to raise in its own context.)
+   */
+  async upsert(vectors: IndexedVector[], visibleAfterMs = 0): Promise<{ mutationId: string } | { refused: string }> {
+    const dimensions = this.dimensions() ?? vectors[0]?.values.length;
+    const wrong = vectors.find((v) => v.values.length !== dimensions);
+    if (wrong) return { refused: `vector ${wrong.id} has ${wrong.values.length} dimensions; the index has ${dimensions}` };
+    return this.record("upsert", vectors, visibleAfterMs);
+  }
+
+  /** Deletes vectors by id; answers the mutation's id. */
+  async deleteByIds(ids: string[], visibleAfterMs = 0): Promise<{ mutationId: string }> {
+    return this.record("delete", ids, visibleAfterMs);
+  }
+
+  /** The `topK` searchable vectors nearest `values` by cosine similarity that pass `filter`. */
+  query(values: number[], opts: { topK: number; filter?: MetadataFilter; returnMetadata?: boolean }): { matches: IndexMatch[]; count: number } {
+    this.applyDue();
+    const norm = Math.hypot(...values) || 1;
+    const scored: IndexMatch[] = [];
+    for (const row of this.sql.exec<VectorRow>(`SELECT id, vec, metadata FROM vectors`)) {
+      const metadata = row.metadata ? (JSON.parse(row.metadata) as Record<string, MetadataValue>) : {};
+      if (opts.filter && !passes(metadata, opts.filter)) continue;
+      const vec = new Float32Array(row.vec);
+      if (vec.length !== values.length) continue;
+      let dot = 0;
+      let sq = 0;
+      for (let i = 0; i < vec.length; i++) {
+        dot += vec[i]! * values[i]!;
+        sq += vec[i]! * vec[i]!;
+      }
+      scored.push({ id: row.id, score: dot / (norm * (Math.sqrt(sq) || 1)), ...(opts.returnMetadata && { metadata }) });
+    }
+    scored.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+    const matches = scored.slice(0, opts.topK);
+    return { matches, count: matches.length };
+  }
+
+  describe(): IndexInfo {
+    this.applyDue();
+    const count = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM vectors`).one().n;
+    return {
+      vectorCount: count,
+      dimensions: this.dimensions(),
+      processedUpToMutation: this.state("processed_mutation"),
+      processedUpToDatetime: this.state("processed_at"),
+    };
+  }
+
+  override async alarm(): Promise<void> {
+    this.applyDue();
+    const next = this.sql.exec<{ at: number | null }>(`SELECT MIN(visible_at) AS at FROM mutations`).one().at;
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  private async record(kind: "upsert" | "delete", body: unknown, visibleAfterMs: number): Promise<{ mutationId: string }> {
+    const mutationId = crypto.randomUUID();
+    const visibleAt = Date.now() + Math.max(0, visibleAfterMs);
+    this.sql.exec(`INSERT INTO mutations (id, kind, body, visible_at) VALUES (?, ?, ?, ?)`, mutationId, kind, JSON.stringify(body), visibleAt);
+    if (visibleAfterMs <= 0) {
+      this.applyDue();
+    } else {
+      // Applied by the alarm at the latest (a query or describe applies what is due before answering).
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || current > visibleAt) await this.ctx.storage.setAlarm(visibleAt);
+    }
+    return { mutationId };
+  }
+
+  /** Applies, in order, every mutation whose time has come (a later one waits for those before it). */
+  private applyDue() {
+    const now = Date.now();
+    for (const m of this.sql.exec<MutationRow>(`SELECT * FROM mutations ORDER BY seq`).toArray()) {
+      if (m.visible_at > now) break;
+      this.ctx.storage.transactionSync(() => {
+        if (m.kind === "upsert") {
+          for (const v of JSON.parse(m.body) as IndexedVector[]) {
+            if (this.dimensions() === null) this.setState("dimensions", String(v.values.length));
+            this.sql.exec(
+              `INSERT INTO vectors (id, vec, metadata) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET vec = excluded.vec, metadata = excluded.metadata`,
+              v.id,
+              new Float32Array(v.values).buffer,
+              v.metadata ? JSON.stringify(v.metadata) : null,
+            );
+          }
+        } else {
+          for (const id of JSON.parse(m.body) as string[]) this.sql.exec(`DELETE FROM vectors WHERE id = ?`, id);
+        }
+        this.sql.exec(`DELETE FROM mutations WHERE seq = ?`, m.seq);
+        this.setState("processed_mutation", m.id);
+        this.setState("processed_at", new Date(now).toISOString());
+      });
+    }
+  }
+
+  private dimensions(): number | null {
+    const d = this.state("dimensions");
+    return d === null ? null : Number(d);
+  }
+
+  private state(key: string): string | null {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM state WHERE key = ?`, key).toArray()[0]?.value ?? null;
+  }
+
+  private setState(key: string, value: string) {
+    this.sql.exec(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value);
+  }
+}
+
+/** Whether `metadata` passes Vectorize's filter: every field's condition holds (a missing field is null). */
+export function passes(metadata: Record<string, MetadataValue>, filter: MetadataFilter): boolean {
+  return Object.entries(filter).every(([field, condition]) => {
+    const value = metadata[field] ?? null;
+    if (condition === null || typeof condition !== "object") return value === condition;
+    return Object.entries(condition).every(([op, operand]) => {
+      switch (op) {
+        case "$eq":
+          return value === operand;
+        case "$ne":
+          return value !== operand;
+        case "$in":
+          return (operand as MetadataValue[]).includes(value as MetadataValue);
+        case "$nin":
+          return !(operand as MetadataValue[]).includes(value as MetadataValue);
+        case "$lt":
+          return value !== null && value < (operand as MetadataValue);
+        case "$lte":
+          return value !== null && value <= (operand as MetadataValue);
+        case "$gt":
+          return value !== null && value > (operand as MetadataValue);
+        case "$gte":
+          return value !== null && value >= (operand as MetadataValue);
+        default:
+          throw new Error(`unknown filter operator ${op}`);
+      }
+    });
+  });
+}

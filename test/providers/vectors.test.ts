@@ -1,0 +1,84 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import { passes } from "../../durable-objects/vector-index";
+import { vectorStore } from "../../src/providers/vectors";
+
+const ns = () => `ten_${crypto.randomUUID()}`;
+const unit = (...xs: number[]) => {
+  const n = Math.hypot(...xs);
+  return xs.map((x) => x / n);
+};
+
+describe("the local vector index (VECTOR_PROVIDER=local)", () => {
+  it("ranks by cosine similarity, filters on metadata, and deletes", async () => {
+    const store = vectorStore(env);
+    expect(store.name).toBe("local");
+    const tenant = ns();
+    await store.upsert(tenant, [
+      { id: "a", values: unit(1, 0, 0), metadata: { kb: "kb1", year: 2024, lang: "en" } },
+      { id: "b", values: unit(1, 1, 0), metadata: { kb: "kb1", year: 2025, lang: "de" } },
+      { id: "c", values: unit(0, 1, 0), metadata: { kb: "kb2", year: 2026, lang: "en" } },
+    ]);
+    const all = await store.query(tenant, unit(1, 0.1, 0), { topK: 10 });
+    expect(all.map((m) => m.id)).toEqual(["a", "b", "c"]);
+    expect(all[0]!.score).toBeGreaterThan(0.99);
+    expect(all[0]!.metadata).toEqual({ kb: "kb1", year: 2024, lang: "en" });
+    expect((await store.query(tenant, unit(1, 0, 0), { topK: 1 })).map((m) => m.id)).toEqual(["a"]);
+    expect((await store.query(tenant, unit(1, 0, 0), { topK: 10, filter: { kb: "kb2" } })).map((m) => m.id)).toEqual(["c"]);
+    expect((await store.query(tenant, unit(1, 0, 0), { topK: 10, filter: { year: { $gte: 2025 }, lang: { $in: ["de", "fr"] } } })).map((m) => m.id)).toEqual(["b"]);
+    await store.deleteByIds(tenant, ["a"]);
+    expect((await store.query(tenant, unit(1, 0, 0), { topK: 10 })).map((m) => m.id)).toEqual(["b", "c"]);
+    // Replacing a vector by id.
+    await store.upsert(tenant, [{ id: "c", values: unit(1, 0, 0), metadata: { kb: "kb2" } }]);
+    expect((await store.query(tenant, unit(1, 0, 0), { topK: 1 }))[0]).toMatchObject({ id: "c", metadata: { kb: "kb2" } });
+  });
+
+  it("never answers from another namespace, even for identical vectors", async () => {
+    const store = vectorStore(env);
+    const [a, b] = [ns(), ns()];
+    await store.upsert(a, [{ id: "same", values: unit(1, 2, 3), metadata: { owner: "a" } }]);
+    await store.upsert(b, [{ id: "same", values: unit(1, 2, 3), metadata: { owner: "b" } }]);
+    expect((await store.query(a, unit(1, 2, 3), { topK: 10 })).map((m) => m.metadata?.owner)).toEqual(["a"]);
+    expect((await store.query(b, unit(1, 2, 3), { topK: 10 })).map((m) => m.metadata?.owner)).toEqual(["b"]);
+    expect(await store.query(ns(), unit(1, 2, 3), { topK: 10 })).toEqual([]);
+  });
+
+  it("makes writes searchable only once processed, and says which mutation it has processed", async () => {
+    const store = vectorStore({ ...env, LOCAL_VECTOR_DELAY_MS: "60000" });
+    const tenant = ns();
+    const { mutationId } = await store.upsert(tenant, [{ id: "late", values: unit(0, 0, 1) }]);
+    expect(await store.query(tenant, unit(0, 0, 1), { topK: 5 })).toEqual([]);
+    expect(await store.processedUpTo(tenant)).toBeNull();
+    // The clock moves past the visibility delay rather than being waited for.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      expect((await store.query(tenant, unit(0, 0, 1), { topK: 5 })).map((m) => m.id)).toEqual(["late"]);
+      expect(await store.processedUpTo(tenant)).toBe(mutationId);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("refuses a vector whose dimensions differ from the index's", async () => {
+    const store = vectorStore(env);
+    const tenant = ns();
+    await store.upsert(tenant, [{ id: "x", values: [1, 0, 0] }]);
+    await expect(store.upsert(tenant, [{ id: "y", values: [1, 0] }])).rejects.toThrow(/dimensions/);
+  });
+});
+
+describe("Vectorize's metadata filter", () => {
+  it("compares every operator as Vectorize documents it (a missing field is null)", () => {
+    const m = { a: 1, s: "x", b: true };
+    expect(passes(m, { a: 1, s: "x" })).toBe(true);
+    expect(passes(m, { a: { $ne: 1 } })).toBe(false);
+    expect(passes(m, { a: { $gt: 0, $lt: 2 } })).toBe(true);
+    expect(passes(m, { a: { $gte: 2 } })).toBe(false);
+    expect(passes(m, { s: { $nin: ["x", "y"] } })).toBe(false);
+    expect(passes(m, { missing: null })).toBe(true);
+    expect(passes(m, { missing: { $lt: 5 } })).toBe(false);
+    expect(passes(m, { b: { $eq: true } })).toBe(true);
+    expect(() => passes(m, { a: { $like: 1 } as never })).toThrow(/operator/);
+  });
+});
