@@ -3,6 +3,7 @@
 // migrates every local database, starts wrangler dev, registers the tenant database pool
 // and seeds the demo tenant, then prints how to reach it.
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { parseArgs } from "node:util";
 import { ensureDevVars } from "./dev-vars.ts";
 import { migrateAll } from "./migrate.ts";
@@ -33,12 +34,9 @@ const signup = await fetch(`${base}/v1/signup`, {
   body: JSON.stringify({ tenant: { name: DEMO.name, slug: DEMO.slug }, user: { email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD, name: DEMO.ownerName } }),
 });
 if (signup.status === 409) {
-  const login = await fetch(`http://${DEMO.slug}.localhost:${port}/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD }),
-  });
-  if (!login.ok) console.warn("\n  The demo tenant predates this .dev.vars, so its owner has an older password. Delete .wrangler/state to seed it again.");
+  // Node does not resolve *.localhost here: connect to localhost and name the tenant's host in the Host header.
+  const status = await postJson(port, `${DEMO.slug}.localhost:${port}`, "/v1/auth/login", { email: DEMO.email, password: vars.DEMO_OWNER_PASSWORD });
+  if (status !== 200) console.warn("\n  The demo tenant predates this .dev.vars, so its owner has an older password. Delete .wrangler/state to seed it again.");
 } else if (signup.status !== 201) {
   console.error("demo signup failed:", signup.status, await signup.text());
 }
@@ -66,4 +64,16 @@ async function waitForHealth(url: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`wrangler dev did not answer ${url} within 60 s`);
+}
+
+/** POSTs JSON to the local server with an explicit Host (a tenant's), answering the status. */
+function postJson(port: number | string, host: string, path: string, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port: Number(port), path, method: "POST", headers: { host, "content-type": "application/json" } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
 }
