@@ -22,6 +22,8 @@ export const PERMISSIONS = [
   "runs:write",
   "artifacts:read",
   "artifacts:write",
+  "knowledge:read",
+  "knowledge:write",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -26,6 +26,8 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   "artifacts:read": (t, token) => call(`${t.host}/v1/artifacts`, { token }),
   "artifacts:write": (t, token) =>
     call(`${t.host}/v1/artifacts?project_id=prj_absent&kind=document&name=probe`, { token, rawBody: "x", headers: { "content-type": "text/plain" } }),
+  "knowledge:read": (t, token) => call(`${t.host}/v1/knowledge-bases`, { token }),
+  "knowledge:write": (t, token) => call(`${t.host}/v1/knowledge-bases`, { token, body: { project_id: "prj_absent", name: "probe" } }),
 };
 
 describe("the permission matrix, enforced on every route", () => {
@@ -55,12 +57,13 @@ describe("the matrix keeps the product's promises", () => {
       "agents:read",
       "artifacts:read",
       "conversations:read",
+      "knowledge:read",
       "members:read",
       "projects:read",
       "prompts:read",
       "runs:read",
     ]);
-    for (const write of ["agents:write", "prompts:write", "runs:write", "artifacts:write"] as const) expect(ROLE_PERMISSIONS.editor.has(write)).toBe(true);
+    for (const write of ["agents:write", "prompts:write", "runs:write", "artifacts:write", "knowledge:write"] as const) expect(ROLE_PERMISSIONS.editor.has(write)).toBe(true);
     expect(ROLE_PERMISSIONS.editor.has("conversations:write")).toBe(true);
     expect(ROLE_PERMISSIONS.viewer.has("api_keys:write")).toBe(false);
     expect(ROLE_PERMISSIONS.editor.has("projects:write")).toBe(true);

@@ -329,3 +329,27 @@ export const artifactVersions = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.artifactId, t.version] })],
 );
+
+/**
+ * A knowledge base: documents of one project, chunked and embedded with one model. The embedding
+ * model and its dimensions are fixed when the base is made (its vectors must stay comparable);
+ * the chunking applies to documents ingested after it is set.
+ */
+export const knowledgeBases = sqliteTable(
+  "knowledge_bases",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    name: text().notNull(),
+    description: text(),
+    embeddingModel: text().notNull(),
+    dimensions: integer().notNull(),
+    chunkMaxTokens: integer().notNull(),
+    chunkOverlapTokens: integer().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index("knowledge_bases_tenant_idx").on(t.tenantId, t.id), index("knowledge_bases_project_idx").on(t.tenantId, t.projectId, t.id)],
+);

@@ -1,0 +1,99 @@
+import { and, eq } from "drizzle-orm";
+import type { Context } from "hono";
+import type { AppEnv } from "../context";
+import { auditChange } from "../db/audit";
+import { findOwned, listOwned } from "../db/owned";
+import { knowledgeBases } from "../db/tenant/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { requireProject } from "../projects/store";
+
+export type KnowledgeBaseRow = typeof knowledgeBases.$inferSelect;
+
+/** The embedding model a base uses unless it names another, and its dimensions. */
+export const DEFAULT_EMBEDDING = { model: "@cf/baai/bge-base-en-v1.5", dimensions: 768 } as const;
+
+/** How documents are cut into chunks: at most `max_tokens` each, consecutive chunks sharing `overlap_tokens`. */
+export const CHUNKING = { maxTokens: { min: 100, max: 4096, default: 800 }, overlapDefault: 400 } as const;
+
+export interface Chunking {
+  max_tokens?: number;
+  overlap_tokens?: number;
+}
+
+/** A chunking the API accepts: an overlap of at most half a chunk (else a chunk could repeat most of the one before). */
+function chunkingOf(given: Chunking | undefined, current?: { maxTokens: number; overlapTokens: number }) {
+  const maxTokens = given?.max_tokens ?? current?.maxTokens ?? CHUNKING.maxTokens.default;
+  const overlapTokens = given?.overlap_tokens ?? (given?.max_tokens !== undefined ? Math.min(CHUNKING.overlapDefault, Math.floor(maxTokens / 2)) : (current?.overlapTokens ?? CHUNKING.overlapDefault));
+  if (overlapTokens > maxTokens / 2) {
+    throw new ApiError("VALIDATION_FAILED", `overlap_tokens (${overlapTokens}) may be at most half of max_tokens (${maxTokens})`, {
+      errors: [{ in: "body", field: "chunking.overlap_tokens", message: `at most ${Math.floor(maxTokens / 2)}` }],
+    });
+  }
+  return { maxTokens, overlapTokens };
+}
+
+const isBase = (c: Context<AppEnv>, id: string) => and(eq(knowledgeBases.id, id), eq(knowledgeBases.tenantId, c.var.tenant.id));
+
+export const findKnowledgeBase = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, knowledgeBases, c.var.tenant.id, id, "knowledge base");
+
+export const listKnowledgeBases = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: KnowledgeBaseRow) => U) =>
+  listOwned(c.var.db, knowledgeBases, c.var.tenant.id, { ...q, prefix: "kb", filters: [q.project_id ? eq(knowledgeBases.projectId, q.project_id) : undefined] }, render);
+
+export async function createKnowledgeBase(c: Context<AppEnv>, body: { project_id: string; name: string; description?: string | null; chunking?: Chunking }): Promise<KnowledgeBaseRow> {
+  const projectId = await requireProject(c, body.project_id);
+  const chunking = chunkingOf(body.chunking);
+  const now = new Date().toISOString();
+  const row: KnowledgeBaseRow = {
+    id: newId("kb"),
+    tenantId: c.var.tenant.id,
+    projectId,
+    name: body.name,
+    description: body.description ?? null,
+    embeddingModel: DEFAULT_EMBEDDING.model,
+    dimensions: DEFAULT_EMBEDDING.dimensions,
+    chunkMaxTokens: chunking.maxTokens,
+    chunkOverlapTokens: chunking.overlapTokens,
+    createdBy: c.var.principal.userId,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const db = c.var.db;
+  await db.batch([
+    db.insert(knowledgeBases).values(row),
+    auditChange(c, { action: "knowledge_base.created", resourceType: "knowledge_base", resourceId: row.id, details: { project_id: projectId, name: row.name } }),
+  ]);
+  return row;
+}
+
+/** Renames or re-describes a base, or changes its chunking (for documents ingested from now on). */
+export async function updateKnowledgeBase(c: Context<AppEnv>, id: string, body: { name?: string; description?: string | null; chunking?: Chunking }): Promise<KnowledgeBaseRow> {
+  const current = await findKnowledgeBase(c, id);
+  const chunking = body.chunking ? chunkingOf(body.chunking, { maxTokens: current.chunkMaxTokens, overlapTokens: current.chunkOverlapTokens }) : undefined;
+  const db = c.var.db;
+  const [rows] = await db.batch([
+    db
+      .update(knowledgeBases)
+      .set({
+        ...(body.name !== undefined && { name: body.name }),
+        ...(body.description !== undefined && { description: body.description }),
+        ...(chunking && { chunkMaxTokens: chunking.maxTokens, chunkOverlapTokens: chunking.overlapTokens }),
+        updatedAt: new Date().toISOString(),
+      })
+      .where(isBase(c, id))
+      .returning(),
+    auditChange(c, { action: "knowledge_base.updated", resourceType: "knowledge_base", resourceId: id, details: { fields: Object.keys(body) } }),
+  ]);
+  if (!rows[0]) throw new ApiError("NOT_FOUND", `No knowledge base ${id}`);
+  return rows[0];
+}
+
+/** Deletes a base. (It holds no documents yet: ingestion arrives with the rest of the knowledge issue.) */
+export async function deleteKnowledgeBase(c: Context<AppEnv>, id: string): Promise<void> {
+  const db = c.var.db;
+  const [deleted] = await db.batch([
+    db.delete(knowledgeBases).where(isBase(c, id)).returning({ id: knowledgeBases.id }),
+    auditChange(c, { action: "knowledge_base.deleted", resourceType: "knowledge_base", resourceId: id }),
+  ]);
+  if (!deleted[0]) throw new ApiError("NOT_FOUND", `No knowledge base ${id}`);
+}
