@@ -56,19 +56,35 @@ const stubOf = (ns: Namespace, key: string) => ns.get(ns.idFromName(key));
 export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<unknown>) => void): Promise<Decision> {
   const now = Date.now();
   const lease = leases.get(limit.key);
-  // A lapsed lease's unused admissions go back with the next lease call itself, not after it.
-  let giveBack = 0;
   if (lease && (lease.expiresAt <= now || lease.limit !== limit.limit)) {
-    giveBack = lease.tokens;
+    owe(limit.key, lease.tokens);
     leases.delete(limit.key);
   } else if (lease && lease.tokens > 0) {
     lease.tokens--;
     return { limit, ok: true, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)) };
   }
 
+  // Near the end of the budget, lease only for this request: a spare that arrives after a
+  // concurrent request was refused would sit unused. "Near" grows with the lease calls already in
+  // flight from this isolate, each of which might bring back a spare.
   const slice = leaseSize(limit.limit);
-  const want = (lastRemaining.get(limit.key) ?? Number.POSITIVE_INFINITY) < 4 * slice ? 1 : slice;
-  const answer: LeaseResult = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want, giveBack);
+  const inFlight = leasing.get(limit.key) ?? 0;
+  const want = (lastRemaining.get(limit.key) ?? Number.POSITIVE_INFINITY) < (4 + inFlight) * slice ? 1 : slice;
+  // Admissions this isolate owes back go with the lease call itself, so they count for it.
+  const giveBack = owed.get(limit.key) ?? 0;
+  owed.delete(limit.key);
+  leasing.set(limit.key, (leasing.get(limit.key) ?? 0) + 1);
+  let answer: LeaseResult;
+  try {
+    answer = await stubOf(ns, limit.key).lease(limit.limit, limit.windowSeconds, want, giveBack);
+  } catch (err) {
+    owe(limit.key, giveBack);
+    throw err;
+  } finally {
+    const n = (leasing.get(limit.key) ?? 1) - 1;
+    if (n > 0) leasing.set(limit.key, n);
+    else leasing.delete(limit.key);
+  }
   if (lastRemaining.size > 10_000) lastRemaining.clear();
   lastRemaining.set(limit.key, answer.remaining);
   const at = Date.now();
@@ -89,11 +105,31 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
       current.tokens += spare;
       current.remaining = Math.min(current.remaining, answer.remaining);
     } else {
-      if (current?.tokens) waitUntil(stubOf(ns, limit.key).release(current.tokens));
+      if (current?.tokens) owe(limit.key, current.tokens);
       leases.set(limit.key, { limit: limit.limit, tokens: spare, remaining: answer.remaining, resetAt: at + answer.resetMs, expiresAt: at + LEASE_TTL_MS });
     }
   }
+  // Owed admissions no lease call of this isolate carried back soon go back on their own, for other isolates.
+  if (owed.has(limit.key)) waitUntil(returnOwed(ns, limit.key));
   return { limit, ok: true, remaining: answer.remaining + spare, resetSeconds };
+}
+
+/** Admissions of lapsed leases this isolate has yet to give back, by key. */
+const owed = new Map<string, number>();
+/** Lease calls in flight from this isolate, by key. */
+const leasing = new Map<string, number>();
+
+function owe(key: string, tokens: number) {
+  if (tokens > 0) owed.set(key, (owed.get(key) ?? 0) + tokens);
+}
+
+/** Gives back what is still owed for `key` after a moment (unless a lease call took it back first). */
+async function returnOwed(ns: Namespace, key: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 100));
+  const tokens = owed.get(key);
+  if (!tokens) return;
+  owed.delete(key);
+  await stubOf(ns, key).release(tokens);
 }
 
 /** `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) for the decisions of one request. */
