@@ -53,7 +53,7 @@ const stubOf = (ns: Namespace, key: string) => ns.get(ns.idFromName(key));
  * in that other request's I/O context and its own I/O would fail once that request ended. So a
  * request that finds the lease empty leases for itself and leaves what it does not use for others.
  */
-export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<unknown>) => void): Promise<Decision> {
+export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<unknown>) => void, retries = 0): Promise<Decision> {
   const now = Date.now();
   const lease = leases.get(limit.key);
   if (lease && (lease.expiresAt <= now || lease.limit !== limit.limit)) {
@@ -67,9 +67,11 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
   // Near the end of the budget, lease only for this request: a spare that arrives after a
   // concurrent request was refused would sit unused. "Near" grows with the lease calls already in
   // flight from this isolate, each of which might bring back a spare.
+  // Before this isolate has heard what is left, only the first caller leases a slice.
   const slice = leaseSize(limit.limit);
   const inFlight = leasing.get(limit.key) ?? 0;
-  const want = (lastRemaining.get(limit.key) ?? Number.POSITIVE_INFINITY) < (4 + inFlight) * slice ? 1 : slice;
+  const known = lastRemaining.get(limit.key);
+  const want = (known === undefined ? inFlight > 0 : known < (4 + inFlight) * slice) ? 1 : slice;
   // Admissions this isolate owes back go with the lease call itself, so they count for it.
   const giveBack = owed.get(limit.key) ?? 0;
   owed.delete(limit.key);
@@ -81,9 +83,7 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
     owe(limit.key, giveBack);
     throw err;
   } finally {
-    const n = (leasing.get(limit.key) ?? 1) - 1;
-    if (n > 0) leasing.set(limit.key, n);
-    else leasing.delete(limit.key);
+    decrement(leasing, limit.key);
   }
   if (lastRemaining.size > 10_000) lastRemaining.clear();
   lastRemaining.set(limit.key, answer.remaining);
@@ -92,9 +92,22 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
   if (answer.granted === 0) {
     // A slice another request leased meanwhile may still have room; the limiter counted it already.
     const pooled = leases.get(limit.key);
-    if (pooled && pooled.tokens > 0 && pooled.expiresAt > at && pooled.limit === limit.limit) {
-      pooled.tokens--;
-      return { limit, ok: true, remaining: pooled.tokens, resetSeconds };
+    if (pooled && pooled.tokens > 0 && pooled.limit === limit.limit) {
+      if (pooled.expiresAt > at) {
+        pooled.tokens--;
+        return { limit, ok: true, remaining: pooled.tokens, resetSeconds };
+      }
+      // It lapsed while this call was out: take again, giving its admissions back in that call.
+      return take(ns, limit, waitUntil, retries);
+    }
+    // While the budget was not yet known to be spent, admissions this isolate holds elsewhere —
+    // owed back, or on their way in other requests' lease calls — are not a refusal's to ignore:
+    // look again shortly (this request's own timer, never another request's call), carrying back
+    // what is owed, a few times at most. Once the budget is known spent, refusals are immediate.
+    const spentBefore = known !== undefined && known <= 0;
+    if (!spentBefore && retries < MAX_RETAKES && (owed.has(limit.key) || (leasing.get(limit.key) ?? 0) > 0)) {
+      await new Promise((r) => setTimeout(r, 5 * (retries + 1)));
+      return take(ns, limit, waitUntil, retries + 1);
     }
     return { limit, ok: false, remaining: 0, resetSeconds };
   }
@@ -114,10 +127,19 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
   return { limit, ok: true, remaining: answer.remaining + spare, resetSeconds };
 }
 
+/** How many times a request about to be refused looks again while this isolate's admissions are in motion. */
+const MAX_RETAKES = 5;
+
 /** Admissions of lapsed leases this isolate has yet to give back, by key. */
 const owed = new Map<string, number>();
 /** Lease calls in flight from this isolate, by key. */
 const leasing = new Map<string, number>();
+
+function decrement(counts: Map<string, number>, key: string) {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
+}
 
 function owe(key: string, tokens: number) {
   if (tokens > 0) owed.set(key, (owed.get(key) ?? 0) + tokens);
