@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { aiProvider } from "../../src/providers/ai";
-import { LOCAL_FAILURE_TRIGGER, LocalAiProvider } from "../../src/providers/ai/local";
+import { EMBEDDING_DIMENSIONS, LOCAL_FAILURE_TRIGGER, LocalAiProvider } from "../../src/providers/ai/local";
 import { ProviderError } from "../../src/providers/ai/types";
 import { type AiBinding, WorkersAiProvider } from "../../src/providers/ai/workers-ai";
 
@@ -36,10 +36,19 @@ describe("the local model", () => {
 
   it("embeds deterministically into unit vectors", async () => {
     const model = new LocalAiProvider(0);
-    const [a, b, c] = await model.embed(["one", "one", "two"]);
+    const [a, b, c, empty] = await model.embed(["one", "one", "two", "  "]);
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
-    expect(Math.hypot(...a!)).toBeCloseTo(1, 6);
+    expect(a).toHaveLength(EMBEDDING_DIMENSIONS);
+    for (const v of [a, c, empty]) expect(Math.hypot(...v!)).toBeCloseTo(1, 6);
+  });
+
+  it("embeds lexically: texts sharing words are nearer than texts that do not", async () => {
+    const model = new LocalAiProvider(0);
+    const [guide, paraphrase, unrelated] = await model.embed(["Our brand voice guide for social posts", "the voice of our brand in posts", "Quarterly revenue figures by region"]);
+    const cos = (x: number[], y: number[]) => x.reduce((s, v, i) => s + v * y[i]!, 0);
+    expect(cos(guide!, paraphrase!)).toBeGreaterThan(0.4);
+    expect(cos(guide!, paraphrase!)).toBeGreaterThan(cos(guide!, unrelated!) + 0.3);
   });
 });
 

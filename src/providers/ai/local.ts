@@ -11,8 +11,6 @@ export const LOCAL_REJECTION_TRIGGER = "[[simulate rejected request]]";
 const FAIL_TIMES = /\[\[simulate provider failure (\d+)x\]\]/;
 const failuresSoFar = new Map<string, number>();
 
-const EMBEDDING_DIMENSIONS = 32;
-
 /**
  * A deterministic stand-in for a model, for development and tests: it answers the last user
  * message with a fixed sentence, word by word, `wordDelayMs` apart. Same prompt, same reply.
@@ -52,15 +50,46 @@ export class LocalAiProvider implements AiProvider {
     return { text, usage: { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(text) }, model: request.model, provider: this.name };
   }
 
-  /** Deterministic unit vectors from a hash of each text: equal texts, equal vectors. */
+  /**
+   * A deterministic, lexical embedding — not a language model: each text's words (lowercased, a
+   * plural or -ing/-ed ending cut) and word pairs are hashed into EMBEDDING_DIMENSIONS signed
+   * buckets, and the vector is scaled to unit length. Texts that share words are near each other;
+   * equal texts are equal; synonyms are not. It has the dimensions of the default embedding model,
+   * so a knowledge base's vectors keep their shape whichever provider made them.
+   */
   async embed(texts: string[]): Promise<number[][]> {
-    return Promise.all(
-      texts.map(async (t) => {
-        const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(t)));
-        const v = Array.from({ length: EMBEDDING_DIMENSIONS }, (_, i) => digest[i % digest.length]! / 255 - 0.5);
-        const norm = Math.hypot(...v) || 1;
-        return v.map((x) => x / norm);
-      }),
-    );
+    return texts.map(lexicalEmbedding);
   }
+}
+
+/** The dimensions of `@cf/baai/bge-base-en-v1.5`, the default embedding model. */
+export const EMBEDDING_DIMENSIONS = 768;
+
+function lexicalEmbedding(text: string): number[] {
+  const v = new Array<number>(EMBEDDING_DIMENSIONS).fill(0);
+  const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).map(stem);
+  const add = (feature: string, weight: number) => {
+    const h = fnv1a(feature);
+    v[h % EMBEDDING_DIMENSIONS]! += h & 0x80000000 ? -weight : weight;
+  };
+  for (const [i, word] of words.entries()) {
+    add(word, 1);
+    if (i > 0) add(`${words[i - 1]} ${word}`, 0.5);
+  }
+  const norm = Math.hypot(...v);
+  // A text without words still gets a unit vector (the same for all of them).
+  if (norm === 0) return v.map((_, i) => (i === 0 ? 1 : 0));
+  return v.map((x) => x / norm);
+}
+
+const stem = (w: string) => (w.length > 4 ? w.replace(/(ing|ed|es|s)$/, "") : w);
+
+/** FNV-1a, 32 bits, over UTF-16 code units: a fast stable hash for feature buckets. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
 }
