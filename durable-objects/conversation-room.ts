@@ -96,7 +96,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.createSchema();
     this.messages = new MessageLog(this.sql);
-    this.meter = new ReplyMeter(this.sql, env);
+    this.meter = new ReplyMeter(this.sql, env, (fn) => ctx.storage.transactionSync(fn));
     // Answer pings without waking the object from hibernation.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
@@ -342,12 +342,18 @@ export class ConversationRoom extends DurableObject<Env> {
     const config = this.config();
     if (config) {
       for (const orphan of this.meter.orphans()) {
-        await this.meter.recover(config, orphan, (text) => {
-          const message = this.store({ role: "assistant", content: text, authorId: null, clientId: null, status: "failed", error: "interrupted" });
-          this.broadcast({ type: "message", message });
-          return message.id;
-        });
-        this.log.warn("reply.recovered", { tenant_id: config.tenantId, conversation_id: config.conversationId, reply_id: orphan.id, state: orphan.state });
+        const fields = { tenant_id: config.tenantId, conversation_id: config.conversationId, reply_id: orphan.id, state: orphan.state };
+        try {
+          await this.meter.recover(config, orphan, (text) => {
+            const message = this.store({ role: "assistant", content: text, authorId: null, clientId: null, status: "failed", error: "interrupted" });
+            this.broadcast({ type: "message", message });
+            return message.id;
+          });
+          this.log.warn("reply.recovered", fields);
+        } catch (err) {
+          // One bill that cannot be finished now must not keep the others, or retention, waiting: the next check tries again.
+          this.log.error("reply.recovery_failed", { ...errorFields(err), ...fields });
+        }
       }
     }
     if (config?.retentionDays) {

@@ -62,9 +62,11 @@ export class ReplyMeter {
   /** Replies this instance recorded and is still making or billing: every other record is an orphan. */
   private readonly mine = new Set<string>();
 
+  /** `transactionSync` of the room's storage: what must change together with a bill's record. */
   constructor(
     private readonly sql: SqlStorage,
     private readonly env: Env,
+    private readonly atomically: <T>(fn: () => T) => T,
   ) {
     this.createSchema();
   }
@@ -111,7 +113,13 @@ export class ReplyMeter {
   /** The reply will not run after all (its request turned out a duplicate, or storing it failed): the hold is given back. */
   async cancel(c: BilledConversation, replyId: string): Promise<void> {
     const db = this.db(c);
-    await db.batch(release(db, this.ref(c, replyId)));
+    try {
+      await db.batch(release(db, this.ref(c, replyId)));
+    } catch (err) {
+      // The record stays for the next check, which gives the hold back.
+      this.unfinished(replyId);
+      throw err;
+    }
     this.forget(replyId);
   }
 
@@ -212,9 +220,11 @@ export class ReplyMeter {
   async recover(c: BilledConversation, row: ReplyRow, interrupted: (text: string) => string | null): Promise<void> {
     if (row.state === "reserving") return this.cancel(c, row.id);
     const author = { userId: row.author_id, apiKeyId: row.api_key_id ?? undefined };
+    const usage = { model: row.model, provider: row.provider ?? "unknown", tokensIn: row.prompt_tokens, tokensOut: estimateTokens(row.text) };
+    // The interrupted message and the ended record together: a check cut off between them would store the message twice.
     const bill =
       row.state === "streaming"
-        ? this.ended({ id: row.id, author }, { model: row.model, provider: row.provider ?? "unknown", tokensIn: row.prompt_tokens, tokensOut: estimateTokens(row.text) }, interrupted(row.text))
+        ? this.atomically(() => this.ended({ id: row.id, author }, usage, interrupted(row.text)))
         : { ...row, tokens_in: row.tokens_in ?? 0, tokens_out: row.tokens_out ?? 0, provider: row.provider ?? "" };
     await this.bill(c, bill);
   }

@@ -46,21 +46,14 @@ export function auditInsert(db: TenantDb, tenantId: string, actor: Actor, reques
 }
 
 /**
- * The insert that records one entry inside the batch that makes the change, placed right
- * after the changing statement: it writes only if that statement changed a row (SQLite's
- * `changes()`), so an update or delete of nothing leaves no entry, and both land or neither.
- */
-export function auditAfterChange(db: TenantDb, tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
-  return insertWhere(db, auditLog, auditRow(tenantId, actor, requestId, entry), sql`changes() > 0`);
-}
-
-/**
  * The audit entry for a change this request makes in its tenant's database, for the change's own
- * batch right after the changing statement (as `auditAfterChange`): the tenant, the actor and the
- * request id come from the request.
+ * batch, right after the changing statement: it writes only if that statement changed a row
+ * (SQLite's `changes()`), so an update or delete of nothing leaves no entry, and both land or
+ * neither. The tenant, the actor and the request id come from the request.
  */
 export function auditChange(c: Context<AppEnv>, entry: AuditEntry) {
-  return auditAfterChange(c.var.db, c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, entry);
+  const row = auditRow(c.var.tenant.id, actorOf(c.var.principal), c.var.requestId, entry);
+  return insertWhere(c.var.db, auditLog, row, sql`changes() > 0`);
 }
 
 /**

@@ -64,10 +64,9 @@ export async function take(ns: Namespace, limit: Limit, waitUntil: (p: Promise<u
     return { limit, ok: true, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)) };
   }
 
-  // Near the end of the budget, lease only for this request: a spare that arrives after a
-  // concurrent request was refused would sit unused. "Near" grows with the lease calls already in
-  // flight from this isolate, each of which might bring back a spare.
-  // Before this isolate has heard what is left, only the first caller leases a slice.
+  // Lease a slice only while the budget is far from spent: a spare that arrives after a concurrent
+  // request was refused would sit unused. "Far" grows with the lease calls already in flight from
+  // this isolate; before it has heard what is left, only the first caller leases a slice.
   const slice = leaseSize(limit.limit);
   const inFlight = leasing.get(limit.key) ?? 0;
   const known = lastRemaining.get(limit.key);
