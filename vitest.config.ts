@@ -37,7 +37,7 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           // Tests deliver queue batches themselves (createMessageBatch), so each delivery and its
           // outcome is the test's to choose: what the API sends goes to a queue nothing consumes.
           // The runtime's own delivery to the consumers is exercised in test/live.
-          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" } } }),
+          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" }, INGEST_QUEUE: { queueName: "tessera-ingest-undelivered" } } }),
           bindings: {
             JWT_PRIVATE_KEY,
             PLATFORM_ADMIN_TOKEN,

@@ -42,6 +42,7 @@ interface MutationRow extends Record<string, SqlStorageValue> {
   id: string;
   kind: "upsert" | "delete";
   body: string;
+  created_at: number;
   visible_at: number;
 }
 
@@ -59,7 +60,7 @@ export class LocalVectorIndex extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS vectors (id TEXT PRIMARY KEY, vec BLOB NOT NULL, metadata TEXT)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS mutations (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, visible_at INTEGER NOT NULL)`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS mutations (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, visible_at INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
   }
 
@@ -122,8 +123,9 @@ export class LocalVectorIndex extends DurableObject<Env> {
 
   private async record(kind: "upsert" | "delete", body: unknown, visibleAfterMs: number): Promise<{ mutationId: string }> {
     const mutationId = crypto.randomUUID();
-    const visibleAt = Date.now() + Math.max(0, visibleAfterMs);
-    this.sql.exec(`INSERT INTO mutations (id, kind, body, visible_at) VALUES (?, ?, ?, ?)`, mutationId, kind, JSON.stringify(body), visibleAt);
+    const now = Date.now();
+    const visibleAt = now + Math.max(0, visibleAfterMs);
+    this.sql.exec(`INSERT INTO mutations (id, kind, body, created_at, visible_at) VALUES (?, ?, ?, ?, ?)`, mutationId, kind, JSON.stringify(body), now, visibleAt);
     if (visibleAfterMs <= 0) {
       this.applyDue();
     } else {
@@ -155,7 +157,8 @@ export class LocalVectorIndex extends DurableObject<Env> {
         }
         this.sql.exec(`DELETE FROM mutations WHERE seq = ?`, m.seq);
         this.setState("processed_mutation", m.id);
-        this.setState("processed_at", new Date(now).toISOString());
+        // As in Vectorize: the time of the last mutation applied (when it was made), so every mutation made before it is applied too.
+        this.setState("processed_at", new Date(m.created_at).toISOString());
       });
     }
   }

@@ -22,6 +22,7 @@ import { platformRoutes } from "./routes/platform";
 import { projectRoutes } from "./routes/projects";
 import { promptRoutes } from "./routes/prompts";
 import { runRoutes } from "./routes/runs";
+import { documentRoutes } from "./routes/documents";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { signupRoutes } from "./routes/signup";
 import { systemRoutes } from "./routes/system";
@@ -91,6 +92,7 @@ export function createApp() {
   app.route("/", runRoutes);
   app.route("/", artifactRoutes);
   app.route("/", knowledgeRoutes);
+  app.route("/", documentRoutes);
 
   app.route("/", systemRoutes);
 

@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
+import { consumeDeadIngest, consumeIngest } from "./knowledge/ingest";
 import { createLogger } from "./lib/log";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
 import { requeueStuckRuns } from "./runs/sweeper";
@@ -11,7 +12,7 @@ export { LocalVectorIndex } from "../durable-objects/vector-index";
 const app = createApp();
 
 /** Queue names as wrangler.toml declares them; the handler picks the consumer by the batch's queue. */
-export const QUEUES = { runs: "tessera-runs", runsDead: "tessera-runs-dlq" } as const;
+export const QUEUES = { runs: "tessera-runs", runsDead: "tessera-runs-dlq", ingest: "tessera-ingest", ingestDead: "tessera-ingest-dlq" } as const;
 
 export default {
   fetch: app.fetch,
@@ -21,6 +22,10 @@ export default {
         return consumeRuns(batch, env);
       case QUEUES.runsDead:
         return consumeDeadRuns(batch, env);
+      case QUEUES.ingest:
+        return consumeIngest(batch, env);
+      case QUEUES.ingestDead:
+        return consumeDeadIngest(batch, env);
       default:
         // Webhooks get their consumer with their issue. Retrying keeps every message: after
         // max_retries it moves to its dead-letter queue, where it waits.

@@ -57,6 +57,7 @@ export async function createAgent(c: Context<AppEnv>, body: AgentFields & { proj
     maxTokens: body.max_tokens ?? DEFAULT_MAX_TOKENS,
     tools: JSON.stringify(body.tools ?? []),
     promptKey: body.prompt_key ?? null,
+    knowledgeBaseIds: "[]",
     createdBy: c.var.principal.userId,
     createdAt: now,
     updatedAt: now,

@@ -2,7 +2,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { createArtifactStatements, storageUsed, storageUsedQuery } from "../db/artifacts";
+import { createArtifactStatements, storageUsed } from "../db/artifacts";
 import { insertWhere } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
@@ -10,7 +10,8 @@ import { type ARTIFACT_KINDS, artifacts, artifactVersions } from "../db/tenant/s
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
-import { ClientAborted, ContentLengthMismatch, contentKey, MAX_ARTIFACT_BYTES, putContent, type StoredContent } from "./store";
+import { contentKey, MAX_ARTIFACT_BYTES } from "./store";
+import { recordUpload, storageFull, upload, uploadHeaders } from "./uploads";
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
 export type VersionRow = typeof artifactVersions.$inferSelect;
@@ -53,76 +54,13 @@ export async function findVersion(c: Context<AppEnv>, id: string, version: numbe
   return row;
 }
 
-const CONTENT_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;.*)?$/;
-
-/**
- * Checks an upload's headers before a byte is read: a Content-Length within the limit and within
- * what the plan's storage has left, and a sane Content-Type.
- */
-async function uploadHeaders(c: Context<AppEnv>): Promise<{ length: number; contentType: string }> {
-  const declared = c.req.header("content-length");
-  if (declared === undefined || !/^\d+$/.test(declared)) {
-    throw new ApiError("LENGTH_REQUIRED", "Send the content with a Content-Length header (chunked uploads are not accepted)", {
-      errors: [{ in: "header", field: "content-length", message: "required" }],
-    });
-  }
-  const length = Number(declared);
-  if (length > MAX_ARTIFACT_BYTES) throw new ApiError("PAYLOAD_TOO_LARGE", `Artifact versions are limited to ${MAX_ARTIFACT_BYTES} bytes; this one is ${length}`);
-  const contentType = (c.req.header("content-type") ?? "application/octet-stream").trim();
-  if (!CONTENT_TYPE.test(contentType) || contentType.length > 200) {
-    throw new ApiError("VALIDATION_FAILED", "Content-Type is not a media type", { errors: [{ in: "header", field: "content-type", message: "a media type such as text/markdown" }] });
-  }
-  await checkStorage(c, length);
-  return { length, contentType };
-}
-
-async function checkStorage(c: Context<AppEnv>, adding: number) {
-  const plan = c.var.plan;
-  const [row] = await storageUsedQuery(c.var.db, c.var.tenant.id);
-  if ((row?.bytes ?? 0) + adding > plan.storageBytes) throw storageFull(plan.name, plan.storageBytes);
-}
-
-const storageFull = (plan: string, bytes: number) => new ApiError("PLAN_LIMIT", `The ${plan} plan stores ${bytes} bytes of artifacts; this upload would pass it`);
-
-/** Streams the request body to a fresh R2 key; a body that is not what its headers said is a 400, and leaves nothing behind. */
-async function upload(c: Context<AppEnv>, artifactId: string, length: number, contentType: string): Promise<StoredContent> {
-  const key = contentKey(c.var.tenant.id, artifactId);
-  try {
-    return await putContent(c.env.ARTIFACTS, key, c.req.raw.body, length, contentType);
-  } catch (err) {
-    await c.env.ARTIFACTS.delete(key).catch(() => {});
-    if (err instanceof ClientAborted) {
-      // The client's own doing: no stack, no error level; answered in case anyone still listens.
-      c.var.log.info("artifact.upload_aborted", { artifact_id: artifactId, reason: err.message });
-      throw new ApiError("REQUEST_ABORTED", "The upload stopped before its Content-Length was reached; nothing was stored");
-    }
-    if (!(err instanceof ContentLengthMismatch)) throw err;
-    // A body shorter or longer than declared is also the client's doing (often a disconnect): no stack.
-    c.var.log.info("artifact.upload_incomplete", { artifact_id: artifactId, reason: err.message });
-    throw new ApiError("VALIDATION_FAILED", "The body did not match its Content-Length", { errors: [{ in: "header", field: "content-length", message: err.message }] });
-  }
-}
-
-/** Runs the batch that records an upload; if it fails or records nothing, the uploaded bytes are deleted before answering. */
-async function recordUpload<T>(c: Context<AppEnv>, key: string, write: () => Promise<T>, wrote: (result: T) => boolean): Promise<T> {
-  let result: T;
-  try {
-    result = await write();
-  } catch (err) {
-    await c.env.ARTIFACTS.delete(key);
-    throw err;
-  }
-  if (!wrote(result)) await c.env.ARTIFACTS.delete(key);
-  return result;
-}
-
 /** Uploads the body as version 1 of a new artifact in `project_id`, within the plan's storage. */
 export async function createArtifact(c: Context<AppEnv>, q: { project_id: string; kind: Kind; name: string }): Promise<{ artifact: ArtifactRow; version: VersionRow }> {
   const tenant = c.var.tenant;
   const projectId = await requireProject(c, q.project_id, "query");
-  const { length, contentType } = await uploadHeaders(c);
+  const { length, contentType } = await uploadHeaders(c, MAX_ARTIFACT_BYTES, "Artifact versions");
   const id = newId("art");
-  const content = await upload(c, id, length, contentType);
+  const content = await upload(c, contentKey(tenant.id, id), length, contentType);
   const db = c.var.db;
   const at = new Date().toISOString();
   const userId = c.var.principal.userId;
@@ -137,7 +75,7 @@ export async function createArtifact(c: Context<AppEnv>, q: { project_id: string
       ]),
     (r) => r[0].meta.changes > 0,
   );
-  if (versionRows.meta.changes === 0) throw storageFull(c.var.plan.name, c.var.plan.storageBytes);
+  if (versionRows.meta.changes === 0) throw storageFull(c);
   const version: VersionRow = { tenantId: tenant.id, artifactId: id, version: 1, r2Key: content.key, sha256: content.sha256, size: content.size, contentType, createdBy: userId, createdAt: at };
   return { artifact: { ...artifact, latestVersion: 1, createdAt: at, updatedAt: at }, version };
 }
@@ -149,8 +87,8 @@ export async function createArtifact(c: Context<AppEnv>, q: { project_id: string
 export async function addVersion(c: Context<AppEnv>, id: string): Promise<VersionRow> {
   const tenant = c.var.tenant;
   const artifact = await findArtifact(c, id);
-  const { length, contentType } = await uploadHeaders(c);
-  const content = await upload(c, id, length, contentType);
+  const { length, contentType } = await uploadHeaders(c, MAX_ARTIFACT_BYTES, "Artifact versions");
+  const content = await upload(c, contentKey(tenant.id, id), length, contentType);
   const db = c.var.db;
   const at = new Date().toISOString();
   const userId = c.var.principal.userId;
@@ -177,6 +115,6 @@ export async function addVersion(c: Context<AppEnv>, id: string): Promise<Versio
       ]),
     (r) => r[0].length > 0,
   );
-  if (!bumped[0]) throw storageFull(c.var.plan.name, c.var.plan.storageBytes);
+  if (!bumped[0]) throw storageFull(c);
   return { ...version, version: bumped[0].version };
 }

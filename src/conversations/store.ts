@@ -57,6 +57,7 @@ export async function createConversation(c: Context<AppEnv>, body: ConversationF
     retentionDays: body.retention_days ?? null,
     messageCount: 0,
     lastActivityAt: null,
+    knowledgeBaseIds: "[]",
     createdBy: c.var.principal.userId,
     createdAt: now,
     updatedAt: now,

@@ -1,10 +1,10 @@
 import { insertWhere } from "./insert-where";
-import { eq, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { StoredContent } from "../artifacts/store";
 import { newId } from "../lib/ids";
 import { eventAfterChange } from "./outbox";
 import type { TenantDb } from "./router";
-import { artifacts, artifactVersions } from "./tenant/schema";
+import { artifacts, artifactVersions, knowledgeDocuments } from "./tenant/schema";
 
 export interface NewArtifact {
   id: string;
@@ -21,14 +21,15 @@ export interface VersionContent extends StoredContent {
   contentType: string;
 }
 
-const bytesStored = sql<number>`coalesce(sum(${artifactVersions.size}), 0)`;
+const artifactBytes = (tenantId: string) => sql`(SELECT coalesce(sum(${artifactVersions.size}), 0) FROM ${artifactVersions} WHERE ${artifactVersions.tenantId} = ${tenantId})`;
+const documentBytes = (tenantId: string) => sql`(SELECT coalesce(sum(${knowledgeDocuments.size}), 0) FROM ${knowledgeDocuments} WHERE ${knowledgeDocuments.tenantId} = ${tenantId})`;
 
-/** A tenant's stored bytes, summed over every artifact version: as a subquery, for a write's guard. */
-export const storageUsed = (tenantId: string) => sql`(SELECT ${bytesStored} FROM ${artifactVersions} WHERE ${artifactVersions.tenantId} = ${tenantId})`;
+/** A tenant's stored bytes, over every artifact version and knowledge document: as a subquery, for a write's guard. */
+export const storageUsed = (tenantId: string) => sql<number>`(${artifactBytes(tenantId)} + ${documentBytes(tenantId)})`;
 
 /** The same sum as a query of its own (one row, `bytes`), for a batch. */
 export function storageUsedQuery(db: TenantDb, tenantId: string) {
-  return db.select({ bytes: bytesStored }).from(artifactVersions).where(eq(artifactVersions.tenantId, tenantId));
+  return db.select({ bytes: storageUsed(tenantId) }).from(sql`(SELECT 1)`);
 }
 
 /**

@@ -14,6 +14,10 @@ export const EVENT_TYPES = [
   "run.canceled",
   "artifact.created",
   "artifact.version_created",
+  "run.retrieved",
+  "document.ready",
+  "document.failed",
+  "document.deleted",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -22,7 +26,7 @@ export interface OutboxEvent {
   id?: string;
   tenantId: string;
   type: EventType;
-  subjectType: "run" | "artifact";
+  subjectType: "run" | "artifact" | "document";
   subjectId: string;
   data: Record<string, unknown>;
 }

@@ -71,6 +71,7 @@ function pendingRun(
     tokensOut: null,
     costMicros: null,
     latencyMs: null,
+    citations: null,
     cancelRequestedAt: null,
     createdBy: p.userId,
     apiKeyId: p.kind === "api_key" ? p.keyId : null,

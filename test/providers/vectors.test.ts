@@ -48,13 +48,13 @@ describe("the local vector index (VECTOR_PROVIDER=local)", () => {
     const tenant = ns();
     const { mutationId } = await store.upsert(tenant, [{ id: "late", values: unit(0, 0, 1) }]);
     expect(await store.query(tenant, unit(0, 0, 1), { topK: 5 })).toEqual([]);
-    expect(await store.processedUpTo(tenant)).toBeNull();
+    expect(await store.processedUpTo(tenant)).toEqual({ mutationId: null, at: null });
     // The clock moves past the visibility delay rather than being waited for.
     vi.useFakeTimers({ toFake: ["Date"] });
     try {
       vi.setSystemTime(Date.now() + 61_000);
       expect((await store.query(tenant, unit(0, 0, 1), { topK: 5 })).map((m) => m.id)).toEqual(["late"]);
-      expect(await store.processedUpTo(tenant)).toBe(mutationId);
+      expect((await store.processedUpTo(tenant)).mutationId).toBe(mutationId);
     } finally {
       vi.useRealTimers();
     }

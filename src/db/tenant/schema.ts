@@ -54,6 +54,8 @@ export const conversations = sqliteTable(
     retentionDays: integer(),
     messageCount: integer().notNull().default(0),
     lastActivityAt: text(),
+    /** JSON array of knowledge base ids its replies are grounded in. */
+    knowledgeBaseIds: text().notNull().default("[]"),
     createdBy: text().notNull(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
@@ -171,6 +173,8 @@ export const agents = sqliteTable(
     tools: text().notNull().default("[]"),
     /** The prompt whose versions its runs render, unless a run names another. */
     promptKey: text(),
+    /** JSON array of knowledge base ids its runs are grounded in. */
+    knowledgeBaseIds: text().notNull().default("[]"),
     createdBy: text().notNull(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
@@ -252,6 +256,8 @@ export const runs = sqliteTable(
     tokensOut: integer(),
     costMicros: integer(),
     latencyMs: integer(),
+    /** JSON array of the chunks retrieved for its prompt: {document_id, document_name, chunk_id, score}. */
+    citations: text(),
     /** Set by a cancel while RUNNING: the attempt holding the run stops its model call and ends it CANCELED. */
     cancelRequestedAt: text(),
     idempotencyKey: text(),
@@ -352,4 +358,81 @@ export const knowledgeBases = sqliteTable(
     updatedAt: createdAt(),
   },
   (t) => [index("knowledge_bases_tenant_idx").on(t.tenantId, t.id), index("knowledge_bases_project_idx").on(t.tenantId, t.projectId, t.id)],
+);
+
+export const DOCUMENT_STATUSES = ["processing", "ready", "failed"] as const;
+
+/**
+ * A document in a knowledge base, by name: re-uploading the name makes its next version. The row
+ * describes the latest upload (its bytes in R2, its status); `active_version` is the version whose
+ * chunks searches see, so the previous version stays searchable until the next one is ready.
+ */
+export const knowledgeDocuments = sqliteTable(
+  "knowledge_documents",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    knowledgeBaseId: text().notNull(),
+    projectId: text().notNull(),
+    name: text().notNull(),
+    version: integer().notNull(),
+    activeVersion: integer(),
+    status: text({ enum: DOCUMENT_STATUSES }).notNull(),
+    contentType: text().notNull(),
+    size: integer().notNull(),
+    sha256: text().notNull(),
+    r2Key: text().notNull(),
+    /** JSON object of string/number/boolean values, for search filters. */
+    attributes: text().notNull().default("{}"),
+    chunkCount: integer(),
+    tokenCount: integer(),
+    /** Why the latest version failed: a short machine code and a sentence. */
+    errorCode: text(),
+    error: text(),
+    /** Who is ingesting the latest version (a fresh token per attempt) and until when. */
+    leaseToken: text(),
+    leaseUntil: integer(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    index("knowledge_documents_tenant_idx").on(t.tenantId, t.id),
+    index("knowledge_documents_base_idx").on(t.tenantId, t.knowledgeBaseId, t.id),
+    uniqueIndex("knowledge_documents_name").on(t.tenantId, t.knowledgeBaseId, t.name),
+  ],
+);
+
+/**
+ * A chunk of one version of a document, as searches return it. Its id is the vector's id. Until
+ * the vector index confirms it has applied the chunk's write (`pending`), the chunk's embedding is
+ * kept here and searched exactly beside the index, so a `ready` document is searchable at once.
+ * The full-text index (`knowledge_chunks_fts`, FTS5, external content on this table's rowid) holds
+ * the chunks of active versions only.
+ */
+export const knowledgeChunks = sqliteTable(
+  "knowledge_chunks",
+  {
+    /** The full-text index's rowid. */
+    pk: integer().primaryKey(),
+    id: text().notNull(),
+    tenantId: text().notNull(),
+    knowledgeBaseId: text().notNull(),
+    documentId: text().notNull(),
+    version: integer().notNull(),
+    seq: integer().notNull(),
+    text: text().notNull(),
+    tokens: integer().notNull(),
+    pending: integer({ mode: "boolean" }).notNull().default(true),
+    /** Base64 float32 embedding, kept only while pending. */
+    embedding: text(),
+    /** The vector write that carried it, and when it was answered (to compare with the index's progress). */
+    mutationId: text(),
+    mutationAt: integer(),
+  },
+  (t) => [
+    uniqueIndex("knowledge_chunks_id").on(t.id),
+    index("knowledge_chunks_document_idx").on(t.tenantId, t.documentId, t.version, t.seq),
+    index("knowledge_chunks_pending_idx").on(t.tenantId, t.knowledgeBaseId, t.pending),
+  ],
 );

@@ -13,9 +13,36 @@ export interface VectorStore {
   upsert(namespace: string, vectors: IndexedVector[]): Promise<{ mutationId: string }>;
   query(namespace: string, values: number[], opts: { topK: number; filter?: MetadataFilter }): Promise<IndexMatch[]>;
   deleteByIds(namespace: string, ids: string[]): Promise<{ mutationId: string }>;
-  /** The last mutation the namespace's searches reflect (null before the first). */
-  processedUpTo(namespace: string): Promise<string | null>;
+  /** The last mutation the namespace's searches reflect, and when it was made (nulls before the first). */
+  processedUpTo(namespace: string): Promise<IndexProgress>;
 }
+
+/** How far an index has applied its writes. */
+export interface IndexProgress {
+  mutationId: string | null;
+  /** Milliseconds since the epoch of the last applied mutation. */
+  at: number | null;
+}
+
+/** Clocks may disagree by this much between the Worker that recorded a write and the index. */
+const CLOCK_SKEW_MS = 2000;
+
+/**
+ * Whether the index has applied a write (`id`, answered at `at`): it names that write as its last,
+ * or its last applied write was made clearly after this one (writes are applied in order). A
+ * Vectorize index is shared by every tenant, so its last write is usually another's: the time decides.
+ */
+export function applied(write: { id: string; at: number }, progress: IndexProgress): boolean {
+  return progress.mutationId === write.id || (progress.at !== null && progress.at >= write.at + CLOCK_SKEW_MS);
+}
+
+const progressOf = (info: { processedUpToMutation: unknown; processedUpToDatetime: unknown }): IndexProgress => {
+  const at = info.processedUpToDatetime ? Date.parse(String(info.processedUpToDatetime)) : Number.NaN;
+  return { mutationId: info.processedUpToMutation ? String(info.processedUpToMutation) : null, at: Number.isNaN(at) ? null : at };
+};
+
+/** Vectorize takes at most this many ids or vectors per call. */
+export const VECTOR_BATCH = 1000;
 
 /** Vectorize (V2, asynchronous mutations): one index, the tenant as the namespace. The binding is typed as the legacy `VectorizeIndex`. */
 class CloudflareVectors implements VectorStore {
@@ -23,7 +50,9 @@ class CloudflareVectors implements VectorStore {
   constructor(private readonly index: Vectorize) {}
 
   async upsert(namespace: string, vectors: IndexedVector[]) {
-    return this.index.upsert(vectors.map((v) => ({ ...v, namespace })));
+    let last = { mutationId: "" };
+    for (let i = 0; i < vectors.length; i += VECTOR_BATCH) last = await this.index.upsert(vectors.slice(i, i + VECTOR_BATCH).map((v) => ({ ...v, namespace })));
+    return last;
   }
 
   async query(namespace: string, values: number[], opts: { topK: number; filter?: MetadataFilter }) {
@@ -32,13 +61,14 @@ class CloudflareVectors implements VectorStore {
   }
 
   async deleteByIds(_namespace: string, ids: string[]) {
-    return this.index.deleteByIds(ids);
+    let last = { mutationId: "" };
+    for (let i = 0; i < ids.length; i += VECTOR_BATCH) last = await this.index.deleteByIds(ids.slice(i, i + VECTOR_BATCH));
+    return last;
   }
 
   async processedUpTo() {
-    // Typed as a number in workers-types; Vectorize answers the mutation's UUID.
-    const info = await this.index.describe();
-    return (info.processedUpToMutation as unknown as string | null) ?? null;
+    // Typed as a number in workers-types; Vectorize answers the mutation's UUID and an ISO time.
+    return progressOf(await this.index.describe());
   }
 }
 
@@ -69,7 +99,7 @@ class LocalVectors implements VectorStore {
   }
 
   async processedUpTo(namespace: string) {
-    return (await this.index(namespace).describe()).processedUpToMutation;
+    return progressOf(await this.index(namespace).describe());
   }
 }
 
