@@ -24,6 +24,7 @@ import { promptRoutes } from "./routes/prompts";
 import { runRoutes } from "./routes/runs";
 import { documentRoutes } from "./routes/documents";
 import { knowledgeRoutes } from "./routes/knowledge";
+import { knowledgeSearchRoutes } from "./routes/knowledge-search";
 import { signupRoutes } from "./routes/signup";
 import { systemRoutes } from "./routes/system";
 
@@ -91,6 +92,7 @@ export function createApp() {
   app.route("/", promptRoutes);
   app.route("/", runRoutes);
   app.route("/", artifactRoutes);
+  app.route("/", knowledgeSearchRoutes);
   app.route("/", knowledgeRoutes);
   app.route("/", documentRoutes);
 

@@ -92,7 +92,7 @@ export async function claimDocument(db: TenantDb, doc: DocumentRow, tokens: numb
     ...reserve(db, ingestCall(doc), tokens, monthlyTokens, { condition: held, now: new Date(now) }),
   ]);
   if (!claimed[0]) return null;
-  return { leaseToken, reserved: reserved.length > 0 };
+  return { leaseToken, reserved: (reserved as unknown[]).length > 0 };
 }
 
 /** A chunk as ingestion writes it. */
@@ -156,7 +156,7 @@ export async function finishDocument(
     index(db, and(chunksOf(doc, doc.version), held)),
     db
       .update(knowledgeChunks)
-      .set(o.confirmed ? { pending: false, embedding: null } : {})
+      .set({ pending: false, embedding: null })
       .where(and(chunksOf(doc, doc.version), held, sql`${o.confirmed ? 1 : 0} = 1`)),
     ...transition(
       db,

@@ -1,0 +1,280 @@
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import type { Context } from "hono";
+import { debit, type ModelCall, release, reserve, settle } from "../billing/metering";
+import type { AppEnv } from "../context";
+import { quotaExceeded } from "../db/quota";
+import { controlDb, type TenantDb } from "../db/router";
+import { knowledgeBases, knowledgeChunks, knowledgeDocuments } from "../db/tenant/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { errorFields } from "../lib/log";
+import { aiProvider } from "../providers/ai";
+import { estimateTokens } from "../providers/ai/types";
+import { applied, vectorStore } from "../providers/vectors";
+import type { KnowledgeBaseRow } from "./bases";
+import { cosine, decodeEmbedding } from "./embedding";
+import { knowledgeChunksFts } from "./fts";
+import { confirmChunks } from "./store";
+
+export type SearchMode = "hybrid" | "vector" | "keyword";
+export type AttributeValue = string | number | boolean;
+export type Condition = AttributeValue | { eq?: AttributeValue; ne?: AttributeValue; in?: AttributeValue[]; nin?: AttributeValue[]; gt?: AttributeValue; gte?: AttributeValue; lt?: AttributeValue; lte?: AttributeValue };
+
+export interface SearchRequest {
+  query: string;
+  top_k: number;
+  mode: SearchMode;
+  filters?: Record<string, Condition>;
+  score_threshold?: number;
+}
+
+export interface SearchHit {
+  chunkId: string;
+  seq: number;
+  text: string;
+  knowledgeBaseId: string;
+  document: { id: string; name: string; attributes: Record<string, AttributeValue> };
+  score: number;
+  scoring: { vector_rank: number | null; keyword_rank: number | null; vector_score: number | null; keyword_score: number | null };
+}
+
+/** Reciprocal rank fusion's constant: a result ranked r in one list adds 1 / (RRF_K + r). */
+export const RRF_K = 60;
+/** Candidates each method contributes before fusion and filtering (Vectorize answers at most 100). */
+const CANDIDATES = 100;
+/** Pending chunks (written, not yet confirmed by the index) searched exactly per query, at most. */
+export const MAX_PENDING = 2000;
+/** Query terms the full-text search uses, at most. */
+const MAX_TERMS = 32;
+/** Bases one search may span. */
+export const MAX_BASES = 10;
+
+/** The bases a search names: all the tenant's (else 404) and all in one project (else 400). */
+export async function basesOf(c: Context<AppEnv>, ids: string[], field: string): Promise<KnowledgeBaseRow[]> {
+  const unique = [...new Set(ids)];
+  const rows = await c.var.db
+    .select()
+    .from(knowledgeBases)
+    .where(and(eq(knowledgeBases.tenantId, c.var.tenant.id), inArray(knowledgeBases.id, unique)));
+  const missing = unique.filter((id) => !rows.some((r) => r.id === id));
+  if (missing.length) throw new ApiError("NOT_FOUND", `No knowledge base ${missing.join(", ")}`, { errors: missing.map(() => ({ in: field === "id" ? "path" : "body", field, message: "no such knowledge base" })) });
+  if (new Set(rows.map((r) => r.projectId)).size > 1) {
+    throw new ApiError("VALIDATION_FAILED", "A search spans bases of one project", { errors: [{ in: "body", field, message: "bases of different projects" }] });
+  }
+  return rows;
+}
+
+/** The full-text query for free text: its words, each quoted (no FTS5 syntax reaches the index), any of them matching. */
+export function matchExpression(query: string): string | null {
+  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, MAX_TERMS);
+  return words.length ? words.map((w) => `"${w}"`).join(" OR ") : null;
+}
+
+const attribute = (name: string) => sql`json_extract(${knowledgeDocuments.attributes}, ${`$."${name}"`})`;
+/** JSON's true and false are 1 and 0 to SQLite. */
+const sqlValue = (v: AttributeValue) => (typeof v === "boolean" ? Number(v) : v);
+
+/** The SQL of an attribute filter over the document's attributes. */
+function filterSql(filters: Record<string, Condition> | undefined): SQL | undefined {
+  if (!filters) return undefined;
+  const parts: SQL[] = [];
+  for (const [name, condition] of Object.entries(filters)) {
+    const a = attribute(name);
+    if (typeof condition !== "object") {
+      parts.push(sql`${a} = ${sqlValue(condition)}`);
+      continue;
+    }
+    for (const [op, v] of Object.entries(condition)) {
+      if (op === "in" || op === "nin") {
+        const list = JSON.stringify((v as AttributeValue[]).map(sqlValue));
+        parts.push(op === "in" ? sql`${a} IN (SELECT value FROM json_each(${list}))` : sql`(${a} IS NULL OR ${a} NOT IN (SELECT value FROM json_each(${list})))`);
+      } else {
+        const value = sqlValue(v as AttributeValue);
+        parts.push({ eq: sql`${a} = ${value}`, ne: sql`${a} IS NOT ${value}`, gt: sql`${a} > ${value}`, gte: sql`${a} >= ${value}`, lt: sql`${a} < ${value}`, lte: sql`${a} <= ${value}` }[op as "eq"]);
+      }
+    }
+  }
+  return and(...parts);
+}
+
+/** Chunks searches may return: of the named bases, of their document's active version, passing the filters. */
+const searchable = (tenantId: string, baseIds: string[], filters: SQL | undefined) =>
+  and(eq(knowledgeChunks.tenantId, tenantId), inArray(knowledgeChunks.knowledgeBaseId, baseIds), sql`${knowledgeChunks.version} = ${knowledgeDocuments.activeVersion}`, filters);
+
+const hitColumns = {
+  id: knowledgeChunks.id,
+  seq: knowledgeChunks.seq,
+  text: knowledgeChunks.text,
+  knowledgeBaseId: knowledgeChunks.knowledgeBaseId,
+  // Aliased: a D1 batch reads rows by column name, and two columns named `id` would collapse into one.
+  documentId: sql<string>`${knowledgeDocuments.id}`.as("document_id"),
+  documentName: knowledgeDocuments.name,
+  attributes: knowledgeDocuments.attributes,
+};
+type HitRow = { id: string; seq: number; text: string; knowledgeBaseId: string; documentId: string; documentName: string; attributes: string };
+
+const joinDocument = and(eq(knowledgeDocuments.tenantId, knowledgeChunks.tenantId), eq(knowledgeDocuments.id, knowledgeChunks.documentId));
+
+function keywordQuery(db: TenantDb, tenantId: string, baseIds: string[], filters: SQL | undefined, match: string) {
+  const bm25 = sql<number>`bm25(knowledge_chunks_fts)`;
+  return db
+    .select({ ...hitColumns, score: sql<number>`-${bm25}`.as("keyword_score") })
+    .from(knowledgeChunksFts)
+    .innerJoin(knowledgeChunks, eq(knowledgeChunks.pk, knowledgeChunksFts.rowid))
+    .innerJoin(knowledgeDocuments, joinDocument)
+    .where(and(sql`knowledge_chunks_fts MATCH ${match}`, searchable(tenantId, baseIds, filters)))
+    .orderBy(bm25)
+    .limit(CANDIDATES);
+}
+
+function pendingQuery(db: TenantDb, tenantId: string, baseIds: string[]) {
+  return db
+    .select({ id: knowledgeChunks.id, embedding: knowledgeChunks.embedding, mutationId: knowledgeChunks.mutationId, mutationAt: knowledgeChunks.mutationAt })
+    .from(knowledgeChunks)
+    .innerJoin(knowledgeDocuments, joinDocument)
+    .where(and(eq(knowledgeChunks.tenantId, tenantId), inArray(knowledgeChunks.knowledgeBaseId, baseIds), eq(knowledgeChunks.pending, true), sql`${knowledgeChunks.version} = ${knowledgeDocuments.activeVersion}`))
+    .limit(MAX_PENDING);
+}
+
+/** The attribute names documents of the bases carry, to refuse a filter on one none has (a typo would silently match nothing). */
+function declaredQuery(db: TenantDb, tenantId: string, baseIds: string[]) {
+  return db
+    .selectDistinct({ name: sql<string>`j.key` })
+    .from(sql`${knowledgeDocuments}, json_each(${knowledgeDocuments.attributes}) j`)
+    .where(and(eq(knowledgeDocuments.tenantId, tenantId), inArray(knowledgeDocuments.knowledgeBaseId, baseIds)));
+}
+
+/**
+ * Searches the bases: full-text (FTS5, bm25) and vector (the index, plus chunks it has not yet
+ * confirmed, searched exactly), fused by reciprocal rank in hybrid mode. The index is asked only for
+ * the tenant's namespace and these bases, and every candidate is read back from the tenant's own
+ * database (active version, filters) before it is returned. The query's embedding is metered.
+ */
+export async function searchBases(c: Context<AppEnv>, bases: KnowledgeBaseRow[], req: SearchRequest): Promise<{ hits: SearchHit[]; embedding: { provider: string; tokens: number } | null }> {
+  const db = c.var.db;
+  const tenantId = c.var.tenant.id;
+  const baseIds = bases.map((b) => b.id);
+  const filters = filterSql(req.filters);
+  const useVectors = req.mode !== "keyword";
+  const match = req.mode === "vector" ? null : matchExpression(req.query);
+  const call = { tenantId, reference: newId("srch") };
+  const tokens = estimateTokens(req.query);
+
+  // One round trip: the names filters may use, the query's hold, full-text candidates, pending chunks.
+  const noRows = db.select({ id: knowledgeChunks.id }).from(knowledgeChunks).where(sql`0`);
+  const [declared, , reserved, , keyword, pending] = await db.batch([
+    declaredQuery(db, tenantId, baseIds),
+    ...(useVectors ? reserve(db, call, tokens, c.var.plan.monthlyTokens) : ([noRows, noRows, noRows] as const)),
+    match ? keywordQuery(db, tenantId, baseIds, filters, match) : noRows,
+    useVectors ? pendingQuery(db, tenantId, baseIds) : noRows,
+  ]);
+  const names = new Set((declared as { name: string }[]).map((d) => d.name));
+  const undeclared = Object.keys(req.filters ?? {}).filter((n) => !names.has(n));
+  if (undeclared.length) {
+    if (useVectors) await db.batch([...release(db, call)]);
+    throw new ApiError("VALIDATION_FAILED", `No document in ${baseIds.length > 1 ? "these bases" : "this base"} has the attribute ${undeclared.join(", ")}`, {
+      errors: undeclared.map((n) => ({ in: "body", field: `filters.${n}`, message: "no document has this attribute" })),
+    });
+  }
+  if (useVectors && !(reserved as unknown[]).length) throw quotaExceeded(`This month's ${c.var.plan.monthlyTokens} tokens have no room for the query's embedding`);
+
+  let vectorHits: { id: string; score: number }[] = [];
+  let embedded: { provider: string; tokens: number } | null = null;
+  if (useVectors) {
+    const provider = aiProvider(c.env);
+    let values: number[];
+    try {
+      [values] = (await provider.embed([req.query])) as [number[]];
+    } catch (err) {
+      await db.batch([...release(db, call)]);
+      throw err;
+    }
+    embedded = { provider: provider.name, tokens };
+    const store = vectorStore(c.env);
+    const fromIndex = await store.query(tenantId, values, { topK: CANDIDATES, filter: { knowledge_base_id: { $in: baseIds } } });
+    vectorHits = mergePending(c, fromIndex, pending as PendingRow[], values);
+    // The model call is paid for whatever happens next.
+    const model = bases[0]!.embeddingModel;
+    const usage: ModelCall = { tenantId, userId: c.var.principal.userId, apiKeyId: c.var.principal.kind === "api_key" ? c.var.principal.keyId : null, projectId: bases[0]!.projectId, source: "embedding", sourceId: null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 };
+    const billed = settle(db, call, usage);
+    const [hydrated] = await db.batch([hydrateQuery(db, tenantId, baseIds, filters, vectorHits.map((h) => h.id)), ...billed.statements]);
+    c.executionCtx.waitUntil(debit(controlDb(c.env), call, billed.cost, `embedding (${model})`).catch((err) => c.var.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
+    const rows = new Map((hydrated as HitRow[]).map((r) => [r.id, r]));
+    vectorHits = vectorHits.filter((h) => rows.has(h.id));
+    return { hits: fuse(req, vectorHits, rows, keyword as (HitRow & { score: number })[]), embedding: embedded };
+  }
+  return { hits: fuse(req, [], new Map(), keyword as (HitRow & { score: number })[]), embedding: null };
+}
+
+function hydrateQuery(db: TenantDb, tenantId: string, baseIds: string[], filters: SQL | undefined, ids: string[]) {
+  return db
+    .select(hitColumns)
+    .from(knowledgeChunks)
+    .innerJoin(knowledgeDocuments, joinDocument)
+    .where(and(searchable(tenantId, baseIds, filters), sql`${knowledgeChunks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`));
+}
+
+type PendingRow = { id: string; embedding: string | null; mutationId: string | null; mutationAt: number | null };
+
+/**
+ * Adds the chunks the index has not yet confirmed, scored exactly, to its matches; chunks it has
+ * confirmed since are marked so (in the background) and come from the index alone.
+ */
+function mergePending(c: Context<AppEnv>, fromIndex: { id: string; score: number }[], pending: PendingRow[], query: number[]): { id: string; score: number }[] {
+  if (!pending.length) return fromIndex;
+  const scores = new Map(fromIndex.map((m) => [m.id, m.score]));
+  const confirmed: string[] = [];
+  const progress = vectorStore(c.env).processedUpTo(c.var.tenant.id);
+  for (const p of pending) {
+    if (!p.embedding) continue;
+    const score = cosine(decodeEmbedding(p.embedding), query);
+    if (!scores.has(p.id) || scores.get(p.id)! < score) scores.set(p.id, score);
+  }
+  c.executionCtx.waitUntil(
+    progress
+      .then(async (at) => {
+        for (const p of pending) if (p.mutationId && p.mutationAt !== null && applied({ id: p.mutationId, at: p.mutationAt }, at)) confirmed.push(p.id);
+        if (confirmed.length) await confirmChunks(c.var.db, c.var.tenant.id, confirmed);
+      })
+      .catch((err) => c.var.log.warn("search.confirm_failed", errorFields(err))),
+  );
+  return [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
+}
+
+/** Ranks candidates by the mode's score: cosine, bm25 (negated, higher is better), or reciprocal rank fusion of both. */
+function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows: Map<string, HitRow>, keyword: (HitRow & { score: number })[]): SearchHit[] {
+  const hits = new Map<string, SearchHit>();
+  const entry = (r: HitRow): SearchHit => {
+    let hit = hits.get(r.id);
+    if (!hit) {
+      hit = {
+        chunkId: r.id,
+        seq: r.seq,
+        text: r.text,
+        knowledgeBaseId: r.knowledgeBaseId,
+        document: { id: r.documentId, name: r.documentName, attributes: JSON.parse(r.attributes) },
+        score: 0,
+        scoring: { vector_rank: null, keyword_rank: null, vector_score: null, keyword_score: null },
+      };
+      hits.set(r.id, hit);
+    }
+    return hit;
+  };
+  for (const [i, v] of vector.entries()) Object.assign(entry(rows.get(v.id)!).scoring, { vector_rank: i + 1, vector_score: v.score });
+  for (const [i, k] of keyword.entries()) Object.assign(entry(k).scoring, { keyword_rank: i + 1, keyword_score: k.score });
+  const lists = req.mode === "hybrid" ? 2 : 1;
+  for (const hit of hits.values()) {
+    const s = hit.scoring;
+    hit.score =
+      req.mode === "vector"
+        ? s.vector_score!
+        : req.mode === "keyword"
+          ? s.keyword_score!
+          : // Normalised so 1 is first in both lists.
+            ((s.vector_rank ? 1 / (RRF_K + s.vector_rank) : 0) + (s.keyword_rank ? 1 / (RRF_K + s.keyword_rank) : 0)) / (lists / (RRF_K + 1));
+  }
+  return [...hits.values()]
+    .filter((h) => req.score_threshold === undefined || h.score >= req.score_threshold)
+    .sort((a, b) => b.score - a.score || (a.chunkId < b.chunkId ? -1 : 1))
+    .slice(0, req.top_k);
+}
