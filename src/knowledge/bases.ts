@@ -7,6 +7,8 @@ import { knowledgeBases } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
+import { vectorStore } from "../providers/vectors";
+import { deleteBaseRows } from "./store";
 
 export type KnowledgeBaseRow = typeof knowledgeBases.$inferSelect;
 
@@ -88,12 +90,21 @@ export async function updateKnowledgeBase(c: Context<AppEnv>, id: string, body: 
   return rows[0];
 }
 
-/** Deletes a base. (It holds no documents yet: ingestion arrives with the rest of the knowledge issue.) */
-export async function deleteKnowledgeBase(c: Context<AppEnv>, id: string): Promise<void> {
+/**
+ * Deletes a base with its documents: rows, chunks and full-text rows in one transaction (each
+ * document with its `document.deleted`), then their vectors and originals. An ingestion in flight
+ * finds its document gone and removes what it wrote.
+ */
+export async function deleteKnowledgeBase(c: Context<AppEnv>, id: string): Promise<{ documents: number; chunks: number }> {
   const db = c.var.db;
-  const [deleted] = await db.batch([
-    db.delete(knowledgeBases).where(isBase(c, id)).returning({ id: knowledgeBases.id }),
+  await findKnowledgeBase(c, id);
+  const removed = await deleteBaseRows(db, c.var.tenant.id, id, [
+    db.delete(knowledgeBases).where(isBase(c, id)),
     auditChange(c, { action: "knowledge_base.deleted", resourceType: "knowledge_base", resourceId: id }),
   ]);
-  if (!deleted[0]) throw new ApiError("NOT_FOUND", `No knowledge base ${id}`);
+  const deleted = removed.results.at(-2) as D1Result;
+  if (!deleted.meta.changes) throw new ApiError("NOT_FOUND", `No knowledge base ${id}`);
+  if (removed.chunkIds.length) await vectorStore(c.env).deleteByIds(c.var.tenant.id, removed.chunkIds);
+  for (let i = 0; i < removed.r2Keys.length; i += 1000) await c.env.ARTIFACTS.delete(removed.r2Keys.slice(i, i + 1000));
+  return { documents: removed.documents, chunks: removed.chunkIds.length };
 }

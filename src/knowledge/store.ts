@@ -234,3 +234,29 @@ export function confirmChunks(db: TenantDb, tenantId: string, ids: string[]) {
     .set({ pending: false, embedding: null })
     .where(and(eq(knowledgeChunks.tenantId, tenantId), sql`${knowledgeChunks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`));
 }
+
+/**
+ * Deletes a knowledge base with every document and chunk in it (out of the full-text index first),
+ * with `document.deleted` for each document and `extra` (the base's own delete and audit entry) in
+ * the same transaction. Returns the chunk ids (their vectors) and R2 keys left to delete.
+ */
+export async function deleteBaseRows(db: TenantDb, tenantId: string, baseId: string, extra: BatchItem<"sqlite">[]) {
+  const inBase = and(eq(knowledgeDocuments.tenantId, tenantId), eq(knowledgeDocuments.knowledgeBaseId, baseId));
+  const docs = await db.select().from(knowledgeDocuments).where(inBase);
+  const active = sql`${knowledgeChunks.version} = (SELECT d.active_version FROM ${knowledgeDocuments} d WHERE d.tenant_id = ${knowledgeChunks.tenantId} AND d.id = ${knowledgeChunks.documentId})`;
+  const chunksInBase = and(eq(knowledgeChunks.tenantId, tenantId), eq(knowledgeChunks.knowledgeBaseId, baseId));
+  const results = await db.batch([
+    unindex(db, and(chunksInBase, active)),
+    db.delete(knowledgeChunks).where(chunksInBase).returning({ id: knowledgeChunks.id }),
+    ...docs.flatMap((doc) => [
+      db.delete(knowledgeDocuments).where(sql`${isDoc(doc)}`),
+      eventAfterChange(db, { tenantId, type: "document.deleted", subjectType: "document", subjectId: doc.id, data: documentSummary(doc) }),
+    ]),
+    // Documents uploaded since the read above: deleted too (their events are the upload's loss to a delete it raced).
+    db.delete(knowledgeDocuments).where(inBase).returning({ r2Key: knowledgeDocuments.r2Key }),
+    ...extra,
+  ]);
+  const chunkIds = (results[1] as { id: string }[]).map((r) => r.id);
+  const late = (results[2 + docs.length * 2] as { r2Key: string }[]).map((r) => r.r2Key);
+  return { chunkIds, r2Keys: [...docs.map((d) => d.r2Key), ...late], documents: docs.length + late.length, results };
+}

@@ -218,6 +218,26 @@ describe("knowledge documents", () => {
     expect((await quota(t)).reserved).toBe(0);
   });
 
+  it("go with their knowledge base: rows, chunks, vectors, full text and originals", async () => {
+    const t = await createTenant();
+    const { baseId, projectId } = await createBase(t, { chunking: { max_tokens: 100, overlap_tokens: 0 } });
+    const { baseId: kept } = await createBase(t, { name: "Kept" }, projectId);
+    const a = await addDocument(t, baseId, "a.md", GUIDE, "text/markdown");
+    await addDocument(t, baseId, "b.md", "Another document.");
+    await upload(t, baseId, "c.md", "Still processing.");
+    const survivor = await addDocument(t, kept, "kept.md", "This one stays.");
+    expectStatus(await call(`${t.host}/v1/knowledge-bases/${baseId}`, { method: "DELETE", token: t.owner.token }), 204);
+    expect(await countRows(t, "SELECT count(*) AS n FROM knowledge_documents WHERE knowledge_base_id = ?", baseId)).toBe(0);
+    expect(await countRows(t, "SELECT count(*) AS n FROM knowledge_chunks WHERE knowledge_base_id = ?", baseId)).toBe(0);
+    expect(await countRows(t, "SELECT count(*) AS n FROM outbox WHERE type = 'document.deleted'")).toBe(3);
+    expect(await vectorCount(t)).toBe(1);
+    expect(await ftsRows(t)).toBe(1);
+    expect((await env.ARTIFACTS.list({ prefix: `tenants/${t.id}/knowledge/` })).objects).toHaveLength(1);
+    expect((await getDocument(t, kept, survivor.id)).status).toBe("ready");
+    // The ingestion still queued for the deleted base finds nothing to do.
+    expect((await deliverIngest(t, a.id)).acked).toBe(true);
+  });
+
   it("count against the plan's storage", async () => {
     const t = await createTenant();
     const { baseId } = await createBase(t);
