@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull, lt, or } from "drizzle-orm";
 import { debit, type ModelCall, settle } from "../billing/metering";
 import { tenants } from "../db/control/schema";
 import { planOf } from "../db/plans";
@@ -221,4 +221,25 @@ export async function consumeDeadIngest(batch: MessageBatch<unknown>, env: Env):
       }
     }),
   );
+}
+
+/**
+ * Queues again the versions left `processing` with no attempt on them for `STUCK_AFTER_MS` (their
+ * send failed, or every delivery died): the claim makes a second message harmless. From the cron sweep.
+ */
+export async function requeueStuckDocuments(env: Env, db: TenantDb, tenantId: string, cutoff: string, now = Date.now()): Promise<number> {
+  const stuck = await db
+    .select({ id: knowledgeDocuments.id, version: knowledgeDocuments.version })
+    .from(knowledgeDocuments)
+    .where(
+      and(
+        eq(knowledgeDocuments.tenantId, tenantId),
+        eq(knowledgeDocuments.status, "processing"),
+        or(isNull(knowledgeDocuments.leaseUntil), lt(knowledgeDocuments.leaseUntil, now)),
+        lt(knowledgeDocuments.updatedAt, cutoff),
+      ),
+    )
+    .limit(100);
+  if (stuck.length) await env.INGEST_QUEUE.sendBatch(stuck.map((d) => ({ body: { v: 1, tenant_id: tenantId, document_id: d.id, version: d.version } satisfies IngestMessage, contentType: "json" as const })));
+  return stuck.length;
 }

@@ -4,6 +4,7 @@ import { tenants } from "../db/control/schema";
 import { controlDb, tenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
+import { requeueStuckDocuments } from "../knowledge/ingest";
 import { createLogger, errorFields } from "../lib/log";
 import type { RunMessage } from "./consumer";
 
@@ -17,8 +18,9 @@ const TENANTS_AT_ONCE = 10;
 
 /**
  * Queues again every run left PENDING without a message, in every active tenant (a run that did
- * have one is protected by its claim, so sending twice is safe), and gives back reservations left
- * by calls whose holder is gone. Runs from the cron trigger.
+ * have one is protected by its claim, so sending twice is safe), and every document version left
+ * processing the same way; gives back reservations left by calls whose holder is gone. Runs from
+ * the cron trigger.
  */
 export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ tenants: number; requeued: number }> {
   const log = createLogger({ component: "sweeper" });
@@ -33,6 +35,8 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           // Reservations whose call died with its holder (a room or consumer gone for good): given back unbilled.
           const released = await releaseStaleHolds(db, tenant.id, now);
           if (released) log.warn("quota.holds_released", { tenant_id: tenant.id, holds: released });
+          const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);
+          if (documents) log.warn("documents.requeued", { tenant_id: tenant.id, documents });
           const stuck = await db
             .select({ id: runs.id })
             .from(runs)
