@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Citation } from "../src/knowledge/grounding";
 
 /** Frames larger than this are refused with an error frame; the socket stays open. */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -70,7 +71,7 @@ export type ServerFrame =
   | { type: "ready"; conversation_id: string; last_seq: number; participants: Participant[] }
   | { type: "message"; message: WireMessage; client_id?: string }
   | { type: "delta"; reply_id: string; text: string }
-  | { type: "done"; reply_id: string; message: WireMessage }
+  | { type: "done"; reply_id: string; message: WireMessage; citations?: Citation[] }
   | { type: "presence"; participants: Participant[] }
   | { type: "typing"; user_id: string }
   | { type: "error"; code: FrameErrorCode; message: string; reply_id?: string; retry_after?: number }

@@ -6,6 +6,7 @@ import { controlDb, tenantDb } from "../src/db/router";
 import type { Env } from "../src/env";
 import { take } from "../src/limits/rate-limit";
 import { createLogger, errorFields } from "../src/lib/log";
+import { GROUNDING, ground, groundedMessages } from "../src/knowledge/grounding";
 import { aiProvider, type ChatMessage } from "../src/providers/ai";
 import { estimateTokens } from "../src/providers/ai/types";
 import {
@@ -34,6 +35,8 @@ export interface RoomConfig {
   systemPrompt: string | null;
   model: string;
   retentionDays: number | null;
+  /** Knowledge bases its replies are grounded in (absent in rooms configured before grounding existed). */
+  knowledgeBaseIds?: string[];
 }
 
 export interface SendOptions {
@@ -62,6 +65,12 @@ const RETENTION_SWEEP_MS = 60 * 60 * 1000;
 /** At most one write of the conversation's row (count, last activity) this often per room. */
 const METADATA_WRITE_MS = 500;
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What a reply answers (the message, for retrieval) and the quota it is reserved against. */
+interface Asked {
+  query: string;
+  monthlyTokens: number;
+}
 
 /** A reply being generated: who asked, its text so far, how to stop it, and who listens besides the sockets. */
 interface InFlightReply {
@@ -129,7 +138,9 @@ export class ConversationRoom extends DurableObject<Env> {
     if (replyId && config) {
       // A suspension reaches every cache within seconds; a reply, which costs a model call, asks the control database itself.
       if (await this.tenantSuspended(config)) return { ok: false, code: "TENANT_SUSPENDED", detail: "This tenant is suspended; no reply is started" };
-      const promptTokens = this.prompt(config).reduce((n, m) => n + estimateTokens(m.content), estimateTokens(content));
+      // With knowledge bases, room for the excerpts the prompt may be grounded in.
+      const knowledge = config.knowledgeBaseIds?.length ? GROUNDING.budgetTokens : 0;
+      const promptTokens = this.prompt(config).reduce((n, m) => n + estimateTokens(m.content), estimateTokens(content) + knowledge);
       const call = { model: config.model, provider: aiProvider(this.env).name, promptTokens, maxTokens: MAX_REPLY_TOKENS };
       await this.armAlarm(Date.now() + REPLY_CHECK_MS);
       if (!(await this.meter.reserve(config, replyId, author, call, opts.monthlyTokens))) {
@@ -151,7 +162,7 @@ export class ConversationRoom extends DurableObject<Env> {
     }
     this.broadcast({ type: "message", message }, (identity) => (identity.user_id === author.userId && opts.clientId ? { client_id: opts.clientId } : {}));
     if (!replyId || !config) return { ok: true, message, duplicate: false, replyId: null };
-    const events = this.startReply(replyId, author, config, opts.stream ?? false);
+    const events = this.startReply(replyId, author, config, opts.stream ?? false, { query: content, monthlyTokens: opts.monthlyTokens });
     return { ok: true, message, duplicate: false, replyId, events };
   }
 
@@ -181,7 +192,7 @@ export class ConversationRoom extends DurableObject<Env> {
    * Starts an assistant reply to the conversation so far; deltas go to every socket. With
    * `stream`, also returns the reply as server-sent events for the caller.
    */
-  private startReply(replyId: string, author: Author, config: RoomConfig, stream: boolean): ReadableStream<Uint8Array> | undefined {
+  private startReply(replyId: string, author: Author, config: RoomConfig, stream: boolean, asked: Asked): ReadableStream<Uint8Array> | undefined {
     const reply: InFlightReply = { id: replyId, author, text: "", controller: new AbortController(), listeners: new Set() };
     this.replies.set(reply.id, reply);
     this.meter.started(reply.id);
@@ -204,7 +215,7 @@ export class ConversationRoom extends DurableObject<Env> {
       });
     }
     // Not awaited: the reply streams after this call returns; the pending work keeps the object awake.
-    this.ctx.waitUntil(this.generate(reply, config));
+    this.ctx.waitUntil(this.generate(reply, config, asked));
     return events;
   }
 
@@ -440,7 +451,7 @@ export class ConversationRoom extends DurableObject<Env> {
    * Calls the model and streams its reply to everyone, stores it, then bills it. The model ran
    * either way: its tokens are billed even if the conversation was deleted meanwhile.
    */
-  private async generate(reply: InFlightReply, config: RoomConfig): Promise<void> {
+  private async generate(reply: InFlightReply, config: RoomConfig, asked: Asked): Promise<void> {
     const billed: BilledConversation = config;
     const emit = (frame: ServerFrame) => {
       this.broadcast(frame);
@@ -455,8 +466,10 @@ export class ConversationRoom extends DurableObject<Env> {
     };
     let bill: ReturnType<ReplyMeter["ended"]>;
     try {
+      const grounding = await this.ground(reply, config, asked);
+      const prompt = grounding ? groundedMessages(this.prompt(config), grounding.instructions) : this.prompt(config);
       const result = await aiProvider(this.env).chat(
-        { model: config.model, messages: this.prompt(config), maxTokens: MAX_REPLY_TOKENS, signal: reply.controller.signal },
+        { model: config.model, messages: prompt, maxTokens: MAX_REPLY_TOKENS, signal: reply.controller.signal },
         (text) => {
           reply.text += text;
           if (!this.destroyed) this.meter.progress(reply.id, reply.text);
@@ -474,7 +487,7 @@ export class ConversationRoom extends DurableObject<Env> {
           bill = this.meter.ended(reply, usage, m.id);
           return m;
         });
-        emit({ type: "done", reply_id: reply.id, message });
+        emit({ type: "done", reply_id: reply.id, message, ...(grounding && { citations: grounding.citations }) });
       }
     } catch (err) {
       bill = this.meter.ended(reply, null, null);
@@ -494,6 +507,36 @@ export class ConversationRoom extends DurableObject<Env> {
       // The record stays; the room's next check bills it.
       this.meter.unfinished(reply.id);
       this.log.error("reply.billing_failed", { ...errorFields(err), conversation_id: config.conversationId, reply_id: reply.id });
+    }
+  }
+
+  /**
+   * Retrieves knowledge for the message being answered from the conversation's bases; the query's
+   * embedding is metered under the reply's own reference. A failed retrieval leaves the reply
+   * ungrounded rather than failing it.
+   */
+  private async ground(reply: InFlightReply, config: RoomConfig, asked: Asked) {
+    if (!config.knowledgeBaseIds?.length) return null;
+    try {
+      return await ground(
+        {
+          env: this.env,
+          db: this.tenantDb(config),
+          tenantId: config.tenantId,
+          monthlyTokens: asked.monthlyTokens,
+          userId: reply.author.userId,
+          apiKeyId: reply.author.apiKeyId ?? null,
+          reference: `${reply.id}.retrieval`,
+          sourceId: config.conversationId,
+          waitUntil: (promise) => this.ctx.waitUntil(promise),
+          log: this.log,
+        },
+        config.knowledgeBaseIds,
+        asked.query,
+      );
+    } catch (err) {
+      this.log.warn("reply.retrieval_failed", { ...errorFields(err), conversation_id: config.conversationId, reply_id: reply.id });
+      return null;
     }
   }
 

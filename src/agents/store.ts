@@ -6,6 +6,7 @@ import { findOwned, listOwned } from "../db/owned";
 import { agents, prompts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { requireBases } from "../knowledge/bases";
 import { requireProject } from "../projects/store";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 
@@ -23,6 +24,7 @@ export interface AgentFields {
   max_tokens?: number;
   tools?: unknown[];
   prompt_key?: string | null;
+  knowledge_base_ids?: string[];
 }
 
 const isAgent = (c: Context<AppEnv>, id: string) => and(eq(agents.id, id), eq(agents.tenantId, c.var.tenant.id));
@@ -57,7 +59,7 @@ export async function createAgent(c: Context<AppEnv>, body: AgentFields & { proj
     maxTokens: body.max_tokens ?? DEFAULT_MAX_TOKENS,
     tools: JSON.stringify(body.tools ?? []),
     promptKey: body.prompt_key ?? null,
-    knowledgeBaseIds: "[]",
+    knowledgeBaseIds: await requireBases(c, body.knowledge_base_ids ?? [], projectId),
     createdBy: c.var.principal.userId,
     createdAt: now,
     updatedAt: now,
@@ -72,6 +74,7 @@ export async function createAgent(c: Context<AppEnv>, body: AgentFields & { proj
 
 export async function updateAgent(c: Context<AppEnv>, id: string, body: AgentFields): Promise<AgentRow> {
   if (body.prompt_key) await requirePrompt(c, body.prompt_key);
+  const knowledgeBaseIds = body.knowledge_base_ids && (await requireBases(c, body.knowledge_base_ids, (await findOwned(c.var.db, agents, c.var.tenant.id, id, "agent")).projectId));
   const db = c.var.db;
   const [rows] = await db.batch([
     db
@@ -84,6 +87,7 @@ export async function updateAgent(c: Context<AppEnv>, id: string, body: AgentFie
         ...(body.max_tokens !== undefined && { maxTokens: body.max_tokens }),
         ...(body.tools !== undefined && { tools: JSON.stringify(body.tools) }),
         ...(body.prompt_key !== undefined && { promptKey: body.prompt_key }),
+        ...(knowledgeBaseIds !== undefined && { knowledgeBaseIds }),
         updatedAt: new Date().toISOString(),
       })
       .where(isAgent(c, id))

@@ -9,6 +9,7 @@ import type { TenantDb } from "../db/router";
 import { conversations } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { requireBases } from "../knowledge/bases";
 import { requireProject } from "../projects/store";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { roomOf } from "./sockets";
@@ -21,6 +22,7 @@ export interface ConversationFields {
   system_prompt?: string | null;
   model?: string;
   retention_days?: number | null;
+  knowledge_base_ids?: string[];
 }
 
 const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
@@ -36,6 +38,7 @@ function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
     systemPrompt: r.systemPrompt,
     model: r.model,
     retentionDays: r.retentionDays,
+    knowledgeBaseIds: JSON.parse(r.knowledgeBaseIds) as string[],
   };
 }
 
@@ -57,7 +60,7 @@ export async function createConversation(c: Context<AppEnv>, body: ConversationF
     retentionDays: body.retention_days ?? null,
     messageCount: 0,
     lastActivityAt: null,
-    knowledgeBaseIds: "[]",
+    knowledgeBaseIds: await requireBases(c, body.knowledge_base_ids ?? [], projectId),
     createdBy: c.var.principal.userId,
     createdAt: now,
     updatedAt: now,
@@ -80,6 +83,7 @@ export async function updateConversation(c: Context<AppEnv>, id: string, body: C
     ...(body.system_prompt !== undefined && { systemPrompt: body.system_prompt }),
     ...(body.model !== undefined && { model: body.model }),
     ...(body.retention_days !== undefined && { retentionDays: body.retention_days }),
+    ...(body.knowledge_base_ids !== undefined && { knowledgeBaseIds: await requireBases(c, body.knowledge_base_ids, current.projectId) }),
     updatedAt: new Date().toISOString(),
   };
   await room(c, id).configure(roomConfig(c, next));
@@ -87,7 +91,7 @@ export async function updateConversation(c: Context<AppEnv>, id: string, body: C
   await db.batch([
     db
       .update(conversations)
-      .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, updatedAt: next.updatedAt })
+      .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, knowledgeBaseIds: next.knowledgeBaseIds, updatedAt: next.updatedAt })
       .where(isConversation(c, id)),
     auditChange(c, { action: "conversation.updated", resourceType: "conversation", resourceId: id, details: { fields: Object.keys(body) } }),
   ]);

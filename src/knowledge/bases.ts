@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
@@ -36,6 +36,26 @@ function chunkingOf(given: Chunking | undefined, current?: { maxTokens: number; 
 }
 
 const isBase = (c: Context<AppEnv>, id: string) => and(eq(knowledgeBases.id, id), eq(knowledgeBases.tenantId, c.var.tenant.id));
+
+/**
+ * The knowledge bases a conversation or agent names, as stored (a JSON array): each must be the
+ * tenant's (404) and in `projectId` (400), both naming `knowledge_base_ids`.
+ */
+export async function requireBases(c: Context<AppEnv>, ids: string[], projectId: string): Promise<string> {
+  const unique = [...new Set(ids)];
+  if (!unique.length) return "[]";
+  const rows = await c.var.db
+    .select({ id: knowledgeBases.id, projectId: knowledgeBases.projectId })
+    .from(knowledgeBases)
+    .where(and(eq(knowledgeBases.tenantId, c.var.tenant.id), inArray(knowledgeBases.id, unique)));
+  const missing = unique.filter((id) => !rows.some((r) => r.id === id));
+  if (missing.length) throw new ApiError("NOT_FOUND", `No knowledge base ${missing.join(", ")}`, { errors: [{ in: "body", field: "knowledge_base_ids", message: `no knowledge base ${missing.join(", ")}` }] });
+  const foreign = rows.filter((r) => r.projectId !== projectId).map((r) => r.id);
+  if (foreign.length) {
+    throw new ApiError("VALIDATION_FAILED", `Knowledge base ${foreign.join(", ")} is in another project`, { errors: [{ in: "body", field: "knowledge_base_ids", message: "bases of the same project only" }] });
+  }
+  return JSON.stringify(unique);
+}
 
 export const findKnowledgeBase = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, knowledgeBases, c.var.tenant.id, id, "knowledge base");
 

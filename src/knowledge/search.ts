@@ -7,7 +7,8 @@ import { controlDb, type TenantDb } from "../db/router";
 import { knowledgeBases, knowledgeChunks, knowledgeDocuments } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { errorFields } from "../lib/log";
+import type { Env } from "../env";
+import { errorFields, type Logger } from "../lib/log";
 import { aiProvider } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
 import { applied, vectorStore } from "../providers/vectors";
@@ -48,6 +49,36 @@ export const MAX_PENDING = 2000;
 const MAX_TERMS = 32;
 /** Bases one search may span. */
 export const MAX_BASES = 10;
+
+/** Who searches, in which database, and who pays for the query's embedding: a request, a run or a reply. */
+export interface SearchScope {
+  env: Env;
+  db: TenantDb;
+  tenantId: string;
+  monthlyTokens: number;
+  userId: string;
+  apiKeyId: string | null;
+  /** The usage reference of the query's embedding (a fresh `srch_` id by default) and what it served. */
+  reference?: string;
+  sourceId?: string;
+  waitUntil(promise: Promise<unknown>): void;
+  log: Logger;
+}
+
+/** A request's search scope: its tenant, its credential, its execution context. */
+export function requestScope(c: Context<AppEnv>): SearchScope {
+  const p = c.var.principal;
+  return {
+    env: c.env,
+    db: c.var.db,
+    tenantId: c.var.tenant.id,
+    monthlyTokens: c.var.plan.monthlyTokens,
+    userId: p.userId,
+    apiKeyId: p.kind === "api_key" ? p.keyId : null,
+    waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    log: c.var.log,
+  };
+}
 
 /** The bases a search names: all the tenant's (else 404) and all in one project (else 400). */
 export async function basesOf(c: Context<AppEnv>, ids: string[], field: string): Promise<KnowledgeBaseRow[]> {
@@ -150,21 +181,20 @@ function declaredQuery(db: TenantDb, tenantId: string, baseIds: string[]) {
  * the tenant's namespace and these bases, and every candidate is read back from the tenant's own
  * database (active version, filters) before it is returned. The query's embedding is metered.
  */
-export async function searchBases(c: Context<AppEnv>, bases: KnowledgeBaseRow[], req: SearchRequest): Promise<{ hits: SearchHit[]; embedding: { provider: string; tokens: number } | null }> {
-  const db = c.var.db;
-  const tenantId = c.var.tenant.id;
+export async function searchBases(s: SearchScope, bases: KnowledgeBaseRow[], req: SearchRequest): Promise<{ hits: SearchHit[]; embedding: { provider: string; tokens: number } | null }> {
+  const { db, tenantId } = s;
   const baseIds = bases.map((b) => b.id);
   const filters = filterSql(req.filters);
   const useVectors = req.mode !== "keyword";
   const match = req.mode === "vector" ? null : matchExpression(req.query);
-  const call = { tenantId, reference: newId("srch") };
+  const call = { tenantId, reference: s.reference ?? newId("srch") };
   const tokens = estimateTokens(req.query);
 
   // One round trip: the names filters may use, the query's hold, full-text candidates, pending chunks.
   const noRows = db.select({ id: knowledgeChunks.id }).from(knowledgeChunks).where(sql`0`);
   const [declared, , reserved, , keyword, pending] = await db.batch([
     declaredQuery(db, tenantId, baseIds),
-    ...(useVectors ? reserve(db, call, tokens, c.var.plan.monthlyTokens) : ([noRows, noRows, noRows] as const)),
+    ...(useVectors ? reserve(db, call, tokens, s.monthlyTokens) : ([noRows, noRows, noRows] as const)),
     match ? keywordQuery(db, tenantId, baseIds, filters, match) : noRows,
     useVectors ? pendingQuery(db, tenantId, baseIds) : noRows,
   ]);
@@ -176,12 +206,12 @@ export async function searchBases(c: Context<AppEnv>, bases: KnowledgeBaseRow[],
       errors: undeclared.map((n) => ({ in: "body", field: `filters.${n}`, message: "no document has this attribute" })),
     });
   }
-  if (useVectors && !(reserved as unknown[]).length) throw quotaExceeded(`This month's ${c.var.plan.monthlyTokens} tokens have no room for the query's embedding`);
+  if (useVectors && !(reserved as unknown[]).length) throw quotaExceeded(`This month's ${s.monthlyTokens} tokens have no room for the query's embedding`);
 
   let vectorHits: { id: string; score: number }[] = [];
   let embedded: { provider: string; tokens: number } | null = null;
   if (useVectors) {
-    const provider = aiProvider(c.env);
+    const provider = aiProvider(s.env);
     let values: number[];
     try {
       [values] = (await provider.embed([req.query])) as [number[]];
@@ -190,15 +220,15 @@ export async function searchBases(c: Context<AppEnv>, bases: KnowledgeBaseRow[],
       throw err;
     }
     embedded = { provider: provider.name, tokens };
-    const store = vectorStore(c.env);
+    const store = vectorStore(s.env);
     const fromIndex = await store.query(tenantId, values, { topK: CANDIDATES, filter: { knowledge_base_id: { $in: baseIds } } });
-    vectorHits = mergePending(c, fromIndex, pending as PendingRow[], values);
+    vectorHits = mergePending(s, fromIndex, pending as PendingRow[], values);
     // The model call is paid for whatever happens next.
     const model = bases[0]!.embeddingModel;
-    const usage: ModelCall = { tenantId, userId: c.var.principal.userId, apiKeyId: c.var.principal.kind === "api_key" ? c.var.principal.keyId : null, projectId: bases[0]!.projectId, source: "embedding", sourceId: null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 };
+    const usage: ModelCall = { tenantId, userId: s.userId, apiKeyId: s.apiKeyId, projectId: bases[0]!.projectId, source: "embedding", sourceId: s.sourceId ?? null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 };
     const billed = settle(db, call, usage);
     const [hydrated] = await db.batch([hydrateQuery(db, tenantId, baseIds, filters, vectorHits.map((h) => h.id)), ...billed.statements]);
-    c.executionCtx.waitUntil(debit(controlDb(c.env), call, billed.cost, `embedding (${model})`).catch((err) => c.var.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
+    s.waitUntil(debit(controlDb(s.env), call, billed.cost, `embedding (${model})`).catch((err) => s.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
     const rows = new Map((hydrated as HitRow[]).map((r) => [r.id, r]));
     vectorHits = vectorHits.filter((h) => rows.has(h.id));
     return { hits: fuse(req, vectorHits, rows, keyword as (HitRow & { score: number })[]), embedding: embedded };
@@ -220,23 +250,23 @@ type PendingRow = { id: string; embedding: string | null; mutationId: string | n
  * Adds the chunks the index has not yet confirmed, scored exactly, to its matches; chunks it has
  * confirmed since are marked so (in the background) and come from the index alone.
  */
-function mergePending(c: Context<AppEnv>, fromIndex: { id: string; score: number }[], pending: PendingRow[], query: number[]): { id: string; score: number }[] {
+function mergePending(s: SearchScope, fromIndex: { id: string; score: number }[], pending: PendingRow[], query: number[]): { id: string; score: number }[] {
   if (!pending.length) return fromIndex;
   const scores = new Map(fromIndex.map((m) => [m.id, m.score]));
   const confirmed: string[] = [];
-  const progress = vectorStore(c.env).processedUpTo(c.var.tenant.id);
+  const progress = vectorStore(s.env).processedUpTo(s.tenantId);
   for (const p of pending) {
     if (!p.embedding) continue;
     const score = cosine(decodeEmbedding(p.embedding), query);
     if (!scores.has(p.id) || scores.get(p.id)! < score) scores.set(p.id, score);
   }
-  c.executionCtx.waitUntil(
+  s.waitUntil(
     progress
       .then(async (at) => {
         for (const p of pending) if (p.mutationId && p.mutationAt !== null && applied({ id: p.mutationId, at: p.mutationAt }, at)) confirmed.push(p.id);
-        if (confirmed.length) await confirmChunks(c.var.db, c.var.tenant.id, confirmed);
+        if (confirmed.length) await confirmChunks(s.db, s.tenantId, confirmed);
       })
-      .catch((err) => c.var.log.warn("search.confirm_failed", errorFields(err))),
+      .catch((err) => s.log.warn("search.confirm_failed", errorFields(err))),
   );
   return [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
 }

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as agents from "../agents/store";
 import { PageQuery } from "../lib/pagination";
-import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, PromptKey, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, KnowledgeBaseIds, Model, NonBlank, pageOf, PromptKey, router } from "./openapi";
 
 const JSON_SCHEMA_BYTES = 16 * 1024;
 
@@ -34,6 +34,7 @@ const AgentSchema = z
     max_tokens: z.number().int(),
     tools: z.array(Tool),
     prompt_key: z.string().nullable(),
+    knowledge_base_ids: z.array(z.string()),
     created_by: z.string(),
     created_at: z.string(),
     updated_at: z.string(),
@@ -55,6 +56,7 @@ const AgentFields = {
   max_tokens: MaxTokens.optional(),
   tools: Tools.optional(),
   prompt_key: PromptKey.nullable().optional().openapi({ description: "The prompt whose versions this agent's runs render" }),
+  knowledge_base_ids: KnowledgeBaseIds.optional(),
 };
 
 const createAgent = createRoute({
@@ -126,6 +128,7 @@ const render = (r: agents.AgentRow): z.infer<typeof AgentSchema> => ({
   max_tokens: r.maxTokens,
   tools: JSON.parse(r.tools) as z.infer<typeof Tool>[],
   prompt_key: r.promptKey,
+  knowledge_base_ids: JSON.parse(r.knowledgeBaseIds) as string[],
   created_by: r.createdBy,
   created_at: r.createdAt,
   updated_at: r.updatedAt,

@@ -5,7 +5,7 @@ import { PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
 import { principalLimits } from "../middleware/rate-limit";
 import { openSocket } from "../conversations/sockets";
-import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, Model, NonBlank, pageOf, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, KnowledgeBaseIds, Model, NonBlank, pageOf, router } from "./openapi";
 
 const ConversationSchema = z
   .object({
@@ -15,6 +15,7 @@ const ConversationSchema = z
     system_prompt: z.string().nullable(),
     model: z.string(),
     retention_days: z.number().int().nullable(),
+    knowledge_base_ids: z.array(z.string()),
     message_count: z.number().int(),
     last_activity_at: z.string().nullable(),
     created_by: z.string(),
@@ -57,6 +58,7 @@ const createConversation = createRoute({
           system_prompt: SystemPrompt.optional(),
           model: Model.optional(),
           retention_days: RetentionDays.optional().openapi({ description: "Messages older than this are deleted" }),
+          knowledge_base_ids: KnowledgeBaseIds.optional(),
         })
         .openapi("CreateConversation"),
     ),
@@ -94,9 +96,15 @@ const updateConversation = createRoute({
     params: IdParam,
     body: jsonBody(
       z
-        .object({ title: Title.nullable().optional(), system_prompt: SystemPrompt.nullable().optional(), model: Model.optional(), retention_days: RetentionDays.nullable().optional() })
+        .object({
+          title: Title.nullable().optional(),
+          system_prompt: SystemPrompt.nullable().optional(),
+          model: Model.optional(),
+          retention_days: RetentionDays.nullable().optional(),
+          knowledge_base_ids: KnowledgeBaseIds.optional(),
+        })
         .refine((b) => Object.keys(b).length > 0, "give at least one field")
-        .openapi("UpdateConversation", atLeastOneOf({ title: Title, system_prompt: SystemPrompt, model: Model, retention_days: RetentionDays })),
+        .openapi("UpdateConversation", atLeastOneOf({ title: Title, system_prompt: SystemPrompt, model: Model, retention_days: RetentionDays, knowledge_base_ids: KnowledgeBaseIds })),
     ),
   },
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errors(400, 401, 403, 404, 415) },
@@ -175,6 +183,7 @@ const render = (r: ConversationRow): z.infer<typeof ConversationSchema> => ({
   system_prompt: r.systemPrompt,
   model: r.model,
   retention_days: r.retentionDays,
+  knowledge_base_ids: JSON.parse(r.knowledgeBaseIds) as string[],
   message_count: r.messageCount,
   last_activity_at: r.lastActivityAt,
   created_by: r.createdBy,

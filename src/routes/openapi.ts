@@ -107,6 +107,12 @@ export function guarded(permission: Permission, opens: "request" | "connection" 
   return { security: bearer, middleware: [requirePermission(permission, { opens })] };
 }
 
+/** Knowledge bases a conversation or agent is grounded in: bases of its own project. */
+export const KnowledgeBaseIds = z
+  .array(z.string().min(1).max(64))
+  .max(10)
+  .openapi({ description: "Knowledge bases (of the same project) whose chunks ground its replies, cited in the answer" });
+
 export const Email = z.string().trim().toLowerCase().email().max(254);
 export const Password = z.string().min(10, "at least 10 characters").max(256);
 /**

@@ -24,6 +24,10 @@ const RunSchema = z
       .object({ model: z.string().nullable(), provider: z.string().nullable(), tokens_in: z.number().int().nullable(), tokens_out: z.number().int().nullable(), cost_micros: z.number().int().nullable() })
       .nullable(),
     latency_ms: z.number().int().nullable(),
+    citations: z
+      .array(z.object({ index: z.number().int(), document_id: z.string(), document_name: z.string(), chunk_id: z.string(), knowledge_base_id: z.string(), score: z.number() }))
+      .nullable()
+      .openapi({ description: "The knowledge chunks the prompt was grounded in (the agent's knowledge bases), cited in the output as [index]" }),
     cancel_requested_at: z.string().nullable(),
     created_by: z.string(),
     created_at: z.string(),

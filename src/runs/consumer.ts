@@ -12,6 +12,7 @@ import { createLogger, errorFields, type Logger } from "../lib/log";
 import { TtlCache } from "../lib/ttl-cache";
 import { aiProvider, type ChatMessage, type ChatResult, ProviderError } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
+import { GROUNDING, ground, groundedMessages } from "../knowledge/grounding";
 import {
   type AgentConfig,
   cancelAbandonedRun,
@@ -22,6 +23,7 @@ import {
   isFinished,
   isHeld,
   type Outcome,
+  recordRetrieval,
   retryRun,
   type RunRow,
   secondsUntilLeaseEnds,
@@ -152,7 +154,9 @@ async function deliver(env: Env, databases: Databases, message: Message<unknown>
   }
   const config = JSON.parse(run.agentConfig) as AgentConfig;
   const messages: ChatMessage[] = [...(config.system_prompt ? [{ role: "system" as const, content: config.system_prompt }] : []), { role: "user", content: run.prompt }];
-  const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + config.max_tokens;
+  const baseIds = config.knowledge_base_ids ?? [];
+  // Room in the reservation for the knowledge the prompt may be grounded in.
+  const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + config.max_tokens + (baseIds.length ? GROUNDING.budgetTokens : 0);
   const claim = await claimRun(target.db, run, estimate, target.monthlyTokens, now);
   if (!claim) {
     // Lost a race with another delivery between the read and the claim; the next look sorts it out.
@@ -167,7 +171,9 @@ async function deliver(env: Env, databases: Databases, message: Message<unknown>
   }
   log.info("run.started", { ...fields, attempt: claim.run.attempts });
   const started = Date.now();
-  const call = await callModel(env, target.db, claim.run, config, messages);
+  const grounded = baseIds.length ? await groundRun(env, target, claim.run, leaseToken, baseIds, messages, log) : { run: claim.run, messages };
+  claim.run = grounded.run;
+  const call = await callModel(env, target.db, claim.run, config, grounded.messages);
   if (call.kind === "error") {
     const err = call.error;
     if (call.timedOut || (err instanceof ProviderError && err.retryable) || !(err instanceof ProviderError)) {
@@ -257,6 +263,41 @@ async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfi
   } finally {
     clearTimeout(timeout);
     clearInterval(poll);
+  }
+}
+
+/**
+ * Retrieves knowledge for the run's prompt and records it (`run.retrieved`, the run's citations);
+ * the retrieval's embedding is metered under its own reference per attempt. A retrieval that fails
+ * leaves the run ungrounded rather than failing it.
+ */
+async function groundRun(env: Env, target: Target, run: RunRow, leaseToken: string, baseIds: string[], messages: ChatMessage[], log: Logger): Promise<{ run: RunRow; messages: ChatMessage[] }> {
+  const background: Promise<unknown>[] = [];
+  try {
+    const grounding = await ground(
+      {
+        env,
+        db: target.db,
+        tenantId: run.tenantId,
+        monthlyTokens: target.monthlyTokens,
+        userId: run.createdBy,
+        apiKeyId: run.apiKeyId,
+        reference: `${run.id}.retrieval.${run.attempts}`,
+        sourceId: run.id,
+        waitUntil: (promise) => background.push(promise),
+        log,
+      },
+      baseIds,
+      run.prompt,
+    );
+    if (!grounding) return { run, messages };
+    const recorded = await recordRetrieval(target.db, run, leaseToken, grounding.citations);
+    return { run: recorded ?? run, messages: groundedMessages(messages, grounding.instructions) };
+  } catch (err) {
+    log.warn("run.retrieval_failed", { ...errorFields(err), run_id: run.id });
+    return { run, messages };
+  } finally {
+    await Promise.allSettled(background);
   }
 }
 

@@ -110,7 +110,7 @@ function directInsert(c: Context<AppEnv>, body: NewRun) {
     idempotencyKey: null,
     requestHash: null,
   });
-  const agentConfig = sql`json_object('model', a.model, 'system_prompt', a.system_prompt, 'temperature', a.temperature, 'max_tokens', a.max_tokens, 'tools', json(a.tools))`;
+  const agentConfig = sql`json_object('model', a.model, 'system_prompt', a.system_prompt, 'temperature', a.temperature, 'max_tokens', a.max_tokens, 'tools', json(a.tools), 'knowledge_base_ids', json(a.knowledge_base_ids))`;
   const fits = sql`a.id = ${body.agent_id} AND a.tenant_id = ${tenant.id} AND a.project_id = ${body.project_id} AND a.prompt_key IS NULL
     AND EXISTS (SELECT 1 FROM ${projects} p WHERE p.id = ${body.project_id} AND p.tenant_id = ${tenant.id})
     AND COALESCE((SELECT q.used + q.reserved FROM ${tokenQuota} q WHERE q.tenant_id = ${tenant.id} AND q.month = ${monthOf(new Date())}), 0) < ${plan.monthlyTokens}`;
@@ -177,6 +177,7 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
     temperature: agent.temperature,
     max_tokens: agent.maxTokens,
     tools: JSON.parse(agent.tools) as AgentConfig["tools"],
+    knowledge_base_ids: JSON.parse(agent.knowledgeBaseIds) as string[],
   };
   const run = pendingRun(c, {
     projectId,

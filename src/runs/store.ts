@@ -7,6 +7,7 @@ import { runs } from "../db/tenant/schema";
 import { newId } from "../lib/ids";
 import type { ChatResult } from "../providers/ai";
 import type { ToolDeclaration } from "../providers/ai/types";
+import type { Citation } from "../knowledge/grounding";
 
 export type RunRow = typeof runs.$inferSelect;
 
@@ -32,6 +33,8 @@ export interface AgentConfig {
   temperature: number | null;
   max_tokens: number;
   tools: ToolDeclaration[];
+  /** Knowledge bases the run is grounded in (absent in runs queued before grounding existed). */
+  knowledge_base_ids?: string[];
 }
 
 /** What events and webhooks say about a run: everything but its input and output text. */
@@ -47,6 +50,7 @@ export function runSummary(r: RunRow) {
     artifact_id: r.status === "SUCCEEDED" ? r.artifactId : null,
     usage: r.tokensIn === null ? null : { model: r.model, provider: r.provider, tokens_in: r.tokensIn, tokens_out: r.tokensOut, cost_micros: r.costMicros },
     latency_ms: r.latencyMs,
+    citations: r.citations ? (JSON.parse(r.citations) as Citation[]) : null,
   };
 }
 
@@ -177,6 +181,19 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
     : [];
   const [, , , , finished] = await db.batch([...billed.statements, t.update, t.event, ...artifact]);
   return finished[0] ? { run: finished[0], cost: billed.cost } : null;
+}
+
+/**
+ * Records what the attempt holding the run retrieved for its prompt (the citations its output will
+ * carry) with a `run.retrieved` event naming the chunks, if it still holds the run.
+ */
+export async function recordRetrieval(db: TenantDb, run: RunRow, leaseToken: string, citations: Citation[]): Promise<RunRow | null> {
+  const t = transition(db, run, heldBy(leaseToken), { citations: JSON.stringify(citations) }, "run.retrieved", {
+    chunk_ids: citations.map((c) => c.chunk_id),
+    document_ids: [...new Set(citations.map((c) => c.document_id))],
+  });
+  const [updated] = await db.batch([t.update, t.event]);
+  return updated[0] ?? null;
 }
 
 /**

@@ -158,7 +158,7 @@ describe("creating a run", () => {
       [direct.id, full.id].map(async (id) => JSON.parse((await (await tenantD1(t)).prepare("SELECT agent_config FROM runs WHERE id = ?").bind(id).first<{ agent_config: string }>())!.agent_config)),
     );
     expect(configs[0]).toEqual(configs[1]);
-    expect(configs[0]).toEqual({ model: a.agent.model, system_prompt: "You write.", temperature: 0.3, max_tokens: 256, tools });
+    expect(configs[0]).toEqual({ model: a.agent.model, system_prompt: "You write.", temperature: 0.3, max_tokens: 256, tools, knowledge_base_ids: [] });
     expect(direct).toMatchObject({ status: "PENDING", agent_id: a.agentId, project_id: a.projectId, input: { text: "direct" } });
     expect(await countRows(t, "SELECT count(*) AS n FROM outbox WHERE type = 'run.created' AND subject_id = ?", direct.id)).toBe(1);
     expect(await countRows(t, "SELECT count(*) AS n FROM audit_log WHERE action = 'run.created' AND resource_id = ?", direct.id)).toBe(1);

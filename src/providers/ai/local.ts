@@ -13,7 +13,8 @@ const failuresSoFar = new Map<string, number>();
 
 /**
  * A deterministic stand-in for a model, for development and tests: it answers the last user
- * message with a fixed sentence, word by word, `wordDelayMs` apart. Same prompt, same reply.
+ * message with a fixed sentence, word by word, `wordDelayMs` apart, citing the knowledge excerpts
+ * the prompt carries. Same prompt, same reply.
  */
 export class LocalAiProvider implements AiProvider {
   readonly name = "local" as const;
@@ -23,7 +24,10 @@ export class LocalAiProvider implements AiProvider {
   async chat(request: ChatRequest, onDelta: (text: string) => void): Promise<ChatResult> {
     const lastUser = request.messages.findLast((m) => m.role === "user")?.content ?? "";
     const turns = request.messages.filter((m) => m.role !== "system").length;
-    const reply = `Local model reply to "${lastUser.slice(0, 200)}" (turn ${turns}, ${request.messages.length} messages in the prompt).`;
+    // Knowledge excerpts in the prompt (`[n] name` lines) are cited, as a grounded model would.
+    const sources = request.messages.filter((m) => m.role === "system").flatMap((m) => [...m.content.matchAll(/^\[(\d+)\] (.+)$/gm)].map((x) => `[${x[1]}] ${x[2]}`));
+    const cited = sources.length ? ` Sources: ${sources.join("; ")}.` : "";
+    const reply = `Local model reply to "${lastUser.slice(0, 200)}" (turn ${turns}, ${request.messages.length} messages in the prompt).${cited}`;
     const failTimes = FAIL_TIMES.exec(lastUser);
     if (failTimes) {
       const seen = failuresSoFar.get(lastUser) ?? 0;
