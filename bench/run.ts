@@ -10,6 +10,7 @@ import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
 import { MAX_SOCKETS_PER_CREDENTIAL } from "../durable-objects/conversation-protocol.ts";
 import { appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
+import { measureKnowledge } from "./knowledge.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "8" }, rounds: { type: "string", default: "2" }, connections: { type: "string", default: "16" }, out: { type: "string", default: "BENCHMARKS.md" } },
@@ -40,6 +41,12 @@ if (before) {
   // The bundle is all that is needed: no worktree is left behind.
   execSync("git worktree remove --force .bench/before", { stdio: "ignore" });
 }
+// The vector-search floor is a Worker of its own (it embeds with the local provider), bundled beside.
+writeFileSync(
+  ".bench/vector-floor.toml",
+  `name = "vector-floor"\nmain = "../bench/floors/vector-floor.ts"\ncompatibility_date = "2026-08-01"\n[[durable_objects.bindings]]\nname = "FLOOR"\nclass_name = "VectorFloor"\n[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["VectorFloor"]\n`,
+);
+await bundleWorker(join(process.cwd(), ".bench/floor-dist"), ".bench/vector-floor.toml");
 const { options: appOptions, bindings: appBindings, adminToken } = await appWorkerOptions();
 
 const mf = new Miniflare({
@@ -157,6 +164,14 @@ const mf = new Miniflare({
       unsafeDirectSockets: [{ port: 0 }],
     },
     {
+      name: "vector-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      scriptPath: join(".bench/floor-dist", "vector-floor.js"),
+      durableObjects: { FLOOR: { className: "VectorFloor", useSQLite: true } },
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
       name: "hello",
       modules: true,
       compatibilityDate: appOptions.compatibilityDate,
@@ -228,7 +243,7 @@ if (process.env.BENCH_MATCH) {
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
   // BENCH_ONLY=artifacts|runs|ws|reads: one section, printed, for a quick loop while working on it; writes nothing.
-  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts }[process.env.BENCH_ONLY] ?? measureArtifacts;
+  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat() }[process.env.BENCH_ONLY] ?? measureArtifacts;
   console.log((await only()).join("\n"));
   await mf.dispose();
   process.exit(0);
@@ -249,6 +264,7 @@ if (process.env.BENCH_ONLY === "reads") {
 const wsRows = await measureWebSockets();
 const artifactRows = await measureArtifacts();
 const runRows = await measureRuns();
+const knowledgeRows = await knowledge();
 await mf.dispose();
 
 const throughput = (i: number) => mean(samples.get(targets[i]!.name)!.map((s) => s.rps));
@@ -329,7 +345,28 @@ queue send alone. Executing one is two reads and two transactions in the tenant'
 the control database, where the floor writes one row per message in one batch per ten. Locally every database answers
 one statement at a time, and runs share one tenant's database, so those round trips are what this measures.
 `;
-writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}`);
+const knowledgeSection = `## Knowledge: ingestion, upload to searchable, and hybrid search vs a bare cosine query
+
+Command: \`npm run bench\` (same run; \`BENCH_ONLY=knowledge npm run bench\` for this section alone). Documents are generated text
+(a fixed seed), chunked at 100 tokens, embedded by the local provider and indexed by the local vector index and FTS5, ingested
+by the \`tessera-ingest\` consumer through the real local queue. Search: ${ROUNDS} rounds of 60 four-word queries, one at a time,
+alternating Tessera's hybrid search (authenticated request, query embedding metered, FTS5 bm25 and the vector index in parallel
+paths, candidates read back from D1, fused) with the floor: a bare Worker whose Durable Object holds the same vectors in its
+SQLite and answers one brute-force cosine query (embedding the query the same way).
+
+| ingestion | documents/s | chunks/s |
+|---|---:|---:|
+${knowledgeRows.ingest.join("\n")}
+
+| read-your-writes | p50 | p95 |
+|---|---:|---:|
+${knowledgeRows.searchable.join("\n")}
+
+| measure | Tessera hybrid p50 ms | p95 ms | bare cosine p50 ms | p95 ms | × bare (p95) |
+|---|---:|---:|---:|---:|---:|
+${knowledgeRows.search.join("\n")}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}`);
 console.log(`\n${table}\n\nwritten to ${values.out}`);
 
 
@@ -495,6 +532,20 @@ async function measureArtifacts(): Promise<string[]> {
 }
 
 /** Posts `count` requests from `clients` concurrent clients. */
+async function knowledge() {
+  return measureKnowledge({
+    mf,
+    appUrl,
+    floorUrl: await mf.unsafeGetDirectURL("vector-floor"),
+    host: TENANT_HOST,
+    token: jwt,
+    projectId: project.id as string,
+    tenantBinding: binding,
+    post: httpPost,
+    rounds: ROUNDS,
+  });
+}
+
 async function post(count: number, clients: number, send: (i: number) => Promise<void>) {
   let next = 0;
   await Promise.all(Array.from({ length: clients }, async () => {
@@ -555,13 +606,13 @@ async function measureRuns(): Promise<string[]> {
  * as an API client would. workerd may close an idle connection just as it is reused; such a
  * request never reached the Worker and is sent once more.
  */
-async function httpPost(url: URL, headers: Record<string, string>, body: Uint8Array, retried = false): Promise<{ status: number; body: string }> {
+async function httpPost(url: URL, headers: Record<string, string>, body: Uint8Array, retried = false): Promise<{ status: number; body: string; timing?: string }> {
   try {
     return await new Promise((resolve, reject) => {
       const req = http.request(url, { method: "POST", agent: agentPool, headers: { ...headers, "content-length": String(body.byteLength) } }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), timing: res.headers["server-timing"] as string | undefined }));
         res.on("error", reject);
       });
       req.on("error", reject);

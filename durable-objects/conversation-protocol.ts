@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { Citation } from "../src/knowledge/grounding";
 
 /** Frames larger than this are refused with an error frame; the socket stays open. */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -64,6 +63,16 @@ export interface SocketMatch {
   everyone?: boolean;
   userId?: string;
   apiKeyId?: string;
+}
+
+/** A knowledge chunk a reply (or run) was grounded in, as its answer cites it (`[index]` in the text). */
+export interface Citation {
+  index: number;
+  document_id: string;
+  document_name: string;
+  chunk_id: string;
+  knowledge_base_id: string;
+  score: number;
 }
 
 /** Everything the room sends. */

@@ -31,12 +31,6 @@ export interface IndexInfo {
   processedUpToDatetime: string | null;
 }
 
-interface VectorRow extends Record<string, SqlStorageValue> {
-  id: string;
-  vec: ArrayBuffer;
-  metadata: string | null;
-}
-
 interface MutationRow extends Record<string, SqlStorageValue> {
   seq: number;
   id: string;
@@ -48,8 +42,8 @@ interface MutationRow extends Record<string, SqlStorageValue> {
 
 /**
  * The local stand-in for one Vectorize namespace (`VECTOR_PROVIDER=local`): a real index, not a
- * mock. Vectors live in this object's SQLite as float32 blobs and a query is an exact cosine search
- * over them, with Vectorize's metadata filters. Like Vectorize, writes are mutations that become
+ * mock. Vectors live in this object's SQLite as float32 blobs (scaled to unit length) and a query
+ * is an exact cosine search over them, with Vectorize's metadata filters. Like Vectorize, writes are mutations that become
  * searchable later — here after `visibleAfterMs` (0: at once), so the eventual-consistency path can
  * be exercised — and `describe` names the last mutation applied.
  */
@@ -81,27 +75,40 @@ export class LocalVectorIndex extends DurableObject<Env> {
     return this.record("delete", ids, visibleAfterMs);
   }
 
-  /** The `topK` searchable vectors nearest `values` by cosine similarity that pass `filter`. */
+  /**
+   * The `topK` searchable vectors nearest `values` by cosine similarity that pass `filter`. The
+   * filter runs in SQL over the stored metadata, so rows it excludes are never read into JavaScript,
+   * and only the best `topK` are kept while scanning.
+   */
   query(values: number[], opts: { topK: number; filter?: MetadataFilter; returnMetadata?: boolean }): { matches: IndexMatch[]; count: number } {
     this.applyDue();
-    const norm = Math.hypot(...values) || 1;
-    const scored: IndexMatch[] = [];
-    for (const row of this.sql.exec<VectorRow>(`SELECT id, vec, metadata FROM vectors`)) {
-      const metadata = row.metadata ? (JSON.parse(row.metadata) as Record<string, MetadataValue>) : {};
-      if (opts.filter && !passes(metadata, opts.filter)) continue;
+    const query = Float32Array.from(values);
+    let norm = 0;
+    for (const x of query) norm += x * x;
+    norm = Math.sqrt(norm) || 1;
+    const where = opts.filter ? filterSql(opts.filter) : { sql: "1", params: [] };
+    const best: { id: string; score: number }[] = [];
+    for (const row of this.sql.exec<{ id: string; vec: ArrayBuffer }>(`SELECT id, vec FROM vectors WHERE ${where.sql}`, ...where.params)) {
+      // Stored at unit length, so the cosine is the dot product over the query's norm.
       const vec = new Float32Array(row.vec);
-      if (vec.length !== values.length) continue;
+      if (vec.length !== query.length) continue;
       let dot = 0;
-      let sq = 0;
-      for (let i = 0; i < vec.length; i++) {
-        dot += vec[i]! * values[i]!;
-        sq += vec[i]! * vec[i]!;
-      }
-      scored.push({ id: row.id, score: dot / (norm * (Math.sqrt(sq) || 1)), ...(opts.returnMetadata && { metadata }) });
+      for (let i = 0; i < vec.length; i++) dot += vec[i]! * query[i]!;
+      const score = dot / norm;
+      if (best.length === opts.topK && score <= best[best.length - 1]!.score) continue;
+      // Insert in order, dropping the worst when full (topK is small: a sorted array beats a heap here).
+      let at = best.length;
+      while (at > 0 && (best[at - 1]!.score < score || (best[at - 1]!.score === score && best[at - 1]!.id > row.id))) at--;
+      best.splice(at, 0, { id: row.id, score });
+      if (best.length > opts.topK) best.pop();
     }
-    scored.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
-    const matches = scored.slice(0, opts.topK);
+    const matches: IndexMatch[] = best.map((m) => (opts.returnMetadata ? { ...m, metadata: this.metadataOf(m.id) } : m));
     return { matches, count: matches.length };
+  }
+
+  private metadataOf(id: string): Record<string, MetadataValue> {
+    const raw = this.sql.exec<{ metadata: string | null }>(`SELECT metadata FROM vectors WHERE id = ?`, id).toArray()[0]?.metadata;
+    return raw ? (JSON.parse(raw) as Record<string, MetadataValue>) : {};
   }
 
   describe(): IndexInfo {
@@ -148,7 +155,7 @@ export class LocalVectorIndex extends DurableObject<Env> {
             this.sql.exec(
               `INSERT INTO vectors (id, vec, metadata) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET vec = excluded.vec, metadata = excluded.metadata`,
               v.id,
-              new Float32Array(v.values).buffer,
+              unitLength(v.values).buffer,
               v.metadata ? JSON.stringify(v.metadata) : null,
             );
           }
@@ -177,32 +184,39 @@ export class LocalVectorIndex extends DurableObject<Env> {
   }
 }
 
-/** Whether `metadata` passes Vectorize's filter: every field's condition holds (a missing field is null). */
-export function passes(metadata: Record<string, MetadataValue>, filter: MetadataFilter): boolean {
-  return Object.entries(filter).every(([field, condition]) => {
-    const value = metadata[field] ?? null;
-    if (condition === null || typeof condition !== "object") return value === condition;
-    return Object.entries(condition).every(([op, operand]) => {
-      switch (op) {
-        case "$eq":
-          return value === operand;
-        case "$ne":
-          return value !== operand;
-        case "$in":
-          return (operand as MetadataValue[]).includes(value as MetadataValue);
-        case "$nin":
-          return !(operand as MetadataValue[]).includes(value as MetadataValue);
-        case "$lt":
-          return value !== null && value < (operand as MetadataValue);
-        case "$lte":
-          return value !== null && value <= (operand as MetadataValue);
-        case "$gt":
-          return value !== null && value > (operand as MetadataValue);
-        case "$gte":
-          return value !== null && value >= (operand as MetadataValue);
-        default:
-          throw new Error(`unknown filter operator ${op}`);
+/** The vector scaled to length 1 (cosine similarity does not see length; a zero vector stays zero). */
+function unitLength(values: number[]): Float32Array {
+  const norm = Math.hypot(...values) || 1;
+  return Float32Array.from(values, (x) => x / norm);
+}
+
+const SQL_OPERATORS = { $eq: "IS", $ne: "IS NOT", $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" } as const;
+const sqlValue = (v: MetadataValue | null) => (typeof v === "boolean" ? Number(v) : v);
+
+/**
+ * Vectorize's filter language as SQL over the stored metadata JSON: every field's condition must
+ * hold, and a missing field is null (so `$ne` and `$nin` pass it, ranges do not).
+ */
+export function filterSql(filter: MetadataFilter): { sql: string; params: (string | number | null)[] } {
+  const parts: string[] = [];
+  const params: (string | number | null)[] = [];
+  for (const [field, condition] of Object.entries(filter)) {
+    const value = "json_extract(metadata, ?)";
+    const path = `$."${field.replaceAll('"', '""')}"`;
+    const conditions = condition === null || typeof condition !== "object" ? { $eq: condition } : condition;
+    for (const [op, operand] of Object.entries(conditions)) {
+      if (op === "$in" || op === "$nin") {
+        const list = JSON.stringify((operand as MetadataValue[]).map(sqlValue));
+        parts.push(op === "$in" ? `${value} IN (SELECT value FROM json_each(?))` : `(${value} IS NULL OR ${value} NOT IN (SELECT value FROM json_each(?)))`);
+        params.push(...(op === "$in" ? [path, list] : [path, path, list]));
+      } else if (op in SQL_OPERATORS) {
+        const sqlOp = SQL_OPERATORS[op as keyof typeof SQL_OPERATORS];
+        parts.push(op === "$eq" || op === "$ne" ? `${value} ${sqlOp} ?` : `(${value} IS NOT NULL AND ${value} ${sqlOp} ?)`);
+        params.push(...(op === "$eq" || op === "$ne" ? [path] : [path, path]), sqlValue(operand as MetadataValue | null));
+      } else {
+        throw new Error(`unknown filter operator ${op}`);
       }
-    });
-  });
+    }
+  }
+  return { sql: parts.length ? parts.join(" AND ") : "1", params };
 }

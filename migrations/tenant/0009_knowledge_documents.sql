@@ -48,4 +48,5 @@ CREATE UNIQUE INDEX `knowledge_documents_name` ON `knowledge_documents` (`tenant
 ALTER TABLE `agents` ADD `knowledge_base_ids` text DEFAULT '[]' NOT NULL;--> statement-breakpoint
 ALTER TABLE `conversations` ADD `knowledge_base_ids` text DEFAULT '[]' NOT NULL;--> statement-breakpoint
 ALTER TABLE `runs` ADD `citations` text;--> statement-breakpoint
-CREATE VIRTUAL TABLE `knowledge_chunks_fts` USING fts5(`text`, content='knowledge_chunks', content_rowid='pk', tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE `knowledge_chunks_fts` USING fts5(`text`, `knowledge_base_id`, content='knowledge_chunks', content_rowid='pk', tokenize='porter unicode61 remove_diacritics 2');--> statement-breakpoint
+INSERT INTO `knowledge_chunks_fts` (`knowledge_chunks_fts`, `rank`) VALUES ('rank', 'bm25(1.0, 0.0)');

@@ -1,18 +1,11 @@
 import { and, eq, inArray } from "drizzle-orm";
+import type { Citation } from "../../durable-objects/conversation-protocol";
 import { knowledgeBases } from "../db/tenant/schema";
 import type { ChatMessage } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
 import { type SearchScope, searchBases } from "./search";
 
-/** A chunk a reply or run was grounded in, as its answer cites it (`[index]` in the text). */
-export interface Citation {
-  index: number;
-  document_id: string;
-  document_name: string;
-  chunk_id: string;
-  knowledge_base_id: string;
-  score: number;
-}
+export type { Citation };
 
 /** Chunks retrieved per reply or run, and the most prompt tokens they may take. */
 export const GROUNDING = { topK: 5, budgetTokens: 2000, maxQueryChars: 2000 } as const;

@@ -39,8 +39,31 @@ export interface SearchHit {
   scoring: { vector_rank: number | null; keyword_rank: number | null; vector_score: number | null; keyword_score: number | null };
 }
 
-/** Reciprocal rank fusion's constant: a result ranked r in one list adds 1 / (RRF_K + r). */
-export const RRF_K = 60;
+/** Milliseconds per step of a search, for its `Server-Timing` header (the clock moves on I/O, which is what the steps are). */
+class Timing {
+  private last = Date.now();
+  private readonly laps: string[] = [];
+  /** Records the time since the previous lap (or since `from`, for steps that run side by side). */
+  lap(name: string, from = this.last) {
+    const now = Date.now();
+    this.laps.push(`${name};dur=${now - from}`);
+    this.last = now;
+  }
+  now() {
+    return Date.now();
+  }
+  header() {
+    return this.laps.join(", ");
+  }
+}
+
+/**
+ * Reciprocal rank fusion's constant: a result ranked r in one list adds 1 / (RRF_K + r). Smaller
+ * than the paper's 60, so the top of each list counts most (what grounding takes is the top five):
+ * on the golden set (`npm run eval:retrieval`) 60 left hybrid's MRR just under keyword's, 5 above
+ * both modes (BENCHMARKS.md has the sweep).
+ */
+export const RRF_K = 5;
 /** Candidates each method contributes before fusion and filtering (Vectorize answers at most 100). */
 const CANDIDATES = 100;
 /** Pending chunks (written, not yet confirmed by the index) searched exactly per query, at most. */
@@ -95,10 +118,14 @@ export async function basesOf(c: Context<AppEnv>, ids: string[], field: string):
   return rows;
 }
 
-/** The full-text query for free text: its words, each quoted (no FTS5 syntax reaches the index), any of them matching. */
-export function matchExpression(query: string): string | null {
+/**
+ * The full-text query for free text in some bases: its words, each quoted (no FTS5 syntax reaches
+ * the index), any of them matching, in chunks of those bases only.
+ */
+export function matchExpression(query: string, baseIds: string[]): string | null {
   const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, MAX_TERMS);
-  return words.length ? words.map((w) => `"${w}"`).join(" OR ") : null;
+  if (!words.length) return null;
+  return `knowledge_base_id : (${baseIds.map((id) => `"${id}"`).join(" OR ")}) AND text : (${words.map((w) => `"${w}"`).join(" OR ")})`;
 }
 
 const attribute = (name: string) => sql`json_extract(${knowledgeDocuments.attributes}, ${`$."${name}"`})`;
@@ -128,9 +155,18 @@ function filterSql(filters: Record<string, Condition> | undefined): SQL | undefi
   return and(...parts);
 }
 
-/** Chunks searches may return: of the named bases, of their document's active version, passing the filters. */
+/**
+ * Chunks searches may return: of the named bases, of their document's active version, passing the
+ * filters. For rows found another way (by the full-text index, by id): the unary + keeps the
+ * planner from scanning the bases' chunks through an index instead of looking those rows up.
+ */
 const searchable = (tenantId: string, baseIds: string[], filters: SQL | undefined) =>
-  and(eq(knowledgeChunks.tenantId, tenantId), inArray(knowledgeChunks.knowledgeBaseId, baseIds), sql`${knowledgeChunks.version} = ${knowledgeDocuments.activeVersion}`, filters);
+  and(
+    sql`+${knowledgeChunks.tenantId} = ${tenantId}`,
+    sql`+${knowledgeChunks.knowledgeBaseId} IN (SELECT value FROM json_each(${JSON.stringify(baseIds)}))`,
+    sql`${knowledgeChunks.version} = ${knowledgeDocuments.activeVersion}`,
+    filters,
+  );
 
 const hitColumns = {
   id: knowledgeChunks.id,
@@ -146,15 +182,24 @@ type HitRow = { id: string; seq: number; text: string; knowledgeBaseId: string; 
 
 const joinDocument = and(eq(knowledgeDocuments.tenantId, knowledgeChunks.tenantId), eq(knowledgeDocuments.id, knowledgeChunks.documentId));
 
+/** Full-text candidates whose chunks pass the filters, best first by bm25 (negated: higher is better). */
 function keywordQuery(db: TenantDb, tenantId: string, baseIds: string[], filters: SQL | undefined, match: string) {
-  const bm25 = sql<number>`bm25(knowledge_chunks_fts)`;
-  return db
-    .select({ ...hitColumns, score: sql<number>`-${bm25}`.as("keyword_score") })
+  // The index ranks inside MATCH (bases included) and stops at its limit; only those rows are joined.
+  // Every indexed chunk is of an active version, so only attribute filters can drop rows: then look deeper.
+  const ranked = db
+    .select({ rowid: knowledgeChunksFts.rowid, rank: sql<number>`rank`.as("fts_rank") })
     .from(knowledgeChunksFts)
-    .innerJoin(knowledgeChunks, eq(knowledgeChunks.pk, knowledgeChunksFts.rowid))
+    .where(sql`knowledge_chunks_fts MATCH ${match}`)
+    .orderBy(sql`rank`)
+    .limit(filters ? CANDIDATES * 10 : CANDIDATES)
+    .as("ranked");
+  return db
+    .select({ ...hitColumns, score: sql<number>`-${ranked.rank}`.as("keyword_score") })
+    .from(ranked)
+    .innerJoin(knowledgeChunks, eq(knowledgeChunks.pk, ranked.rowid))
     .innerJoin(knowledgeDocuments, joinDocument)
-    .where(and(sql`knowledge_chunks_fts MATCH ${match}`, searchable(tenantId, baseIds, filters)))
-    .orderBy(bm25)
+    .where(searchable(tenantId, baseIds, filters))
+    .orderBy(sql`${ranked.rank}`)
     .limit(CANDIDATES);
 }
 
@@ -181,24 +226,25 @@ function declaredQuery(db: TenantDb, tenantId: string, baseIds: string[]) {
  * the tenant's namespace and these bases, and every candidate is read back from the tenant's own
  * database (active version, filters) before it is returned. The query's embedding is metered.
  */
-export async function searchBases(s: SearchScope, bases: KnowledgeBaseRow[], req: SearchRequest): Promise<{ hits: SearchHit[]; embedding: { provider: string; tokens: number } | null }> {
+export async function searchBases(s: SearchScope, bases: KnowledgeBaseRow[], req: SearchRequest): Promise<{ hits: SearchHit[]; embedding: { provider: string; tokens: number } | null; timing: string }> {
   const { db, tenantId } = s;
   const baseIds = bases.map((b) => b.id);
   const filters = filterSql(req.filters);
   const useVectors = req.mode !== "keyword";
-  const match = req.mode === "vector" ? null : matchExpression(req.query);
+  const match = req.mode === "vector" ? null : matchExpression(req.query, baseIds);
   const call = { tenantId, reference: s.reference ?? newId("srch") };
   const tokens = estimateTokens(req.query);
+  const timing = new Timing();
 
-  // One round trip: the names filters may use, the query's hold, full-text candidates, pending chunks.
+  // First, one round trip: the names filters may use, the query's hold, the pending chunks.
   const noRows = db.select({ id: knowledgeChunks.id }).from(knowledgeChunks).where(sql`0`);
-  const [declared, , reserved, , keyword, pending] = await db.batch([
-    declaredQuery(db, tenantId, baseIds),
+  const [declared, , reserved, , pending] = await db.batch([
+    req.filters ? declaredQuery(db, tenantId, baseIds) : noRows,
     ...(useVectors ? reserve(db, call, tokens, s.monthlyTokens) : ([noRows, noRows, noRows] as const)),
-    match ? keywordQuery(db, tenantId, baseIds, filters, match) : noRows,
     useVectors ? pendingQuery(db, tenantId, baseIds) : noRows,
   ]);
-  const names = new Set((declared as { name: string }[]).map((d) => d.name));
+  timing.lap("db_first");
+  const names = new Set((declared as { name?: string }[]).map((d) => d.name));
   const undeclared = Object.keys(req.filters ?? {}).filter((n) => !names.has(n));
   if (undeclared.length) {
     if (useVectors) await db.batch([...release(db, call)]);
@@ -208,32 +254,47 @@ export async function searchBases(s: SearchScope, bases: KnowledgeBaseRow[], req
   }
   if (useVectors && !(reserved as unknown[]).length) throw quotaExceeded(`This month's ${s.monthlyTokens} tokens have no room for the query's embedding`);
 
-  let vectorHits: { id: string; score: number }[] = [];
-  let embedded: { provider: string; tokens: number } | null = null;
-  if (useVectors) {
-    const provider = aiProvider(s.env);
-    let values: number[];
-    try {
-      [values] = (await provider.embed([req.query])) as [number[]];
-    } catch (err) {
-      await db.batch([...release(db, call)]);
-      throw err;
-    }
-    embedded = { provider: provider.name, tokens };
-    const store = vectorStore(s.env);
-    const fromIndex = await store.query(tenantId, values, { topK: CANDIDATES, filter: { knowledge_base_id: { $in: baseIds } } });
-    vectorHits = mergePending(s, fromIndex, pending as PendingRow[], values);
-    // The model call is paid for whatever happens next.
-    const model = bases[0]!.embeddingModel;
-    const usage: ModelCall = { tenantId, userId: s.userId, apiKeyId: s.apiKeyId, projectId: bases[0]!.projectId, source: "embedding", sourceId: s.sourceId ?? null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 };
-    const billed = settle(db, call, usage);
-    const [hydrated] = await db.batch([hydrateQuery(db, tenantId, baseIds, filters, vectorHits.map((h) => h.id)), ...billed.statements]);
-    s.waitUntil(debit(controlDb(s.env), call, billed.cost, `embedding (${model})`).catch((err) => s.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
-    const rows = new Map((hydrated as HitRow[]).map((r) => [r.id, r]));
-    vectorHits = vectorHits.filter((h) => rows.has(h.id));
-    return { hits: fuse(req, vectorHits, rows, keyword as (HitRow & { score: number })[]), embedding: embedded };
+  // Then the two searches side by side: full text in the tenant's database, vectors in the index.
+  const sideBySide = timing.now();
+  const keywordSearch = match ? keywordQuery(db, tenantId, baseIds, filters, match).then((rows) => {
+        timing.lap("full_text", sideBySide);
+        return rows as KeywordRow[];
+      }) : Promise.resolve([]);
+  const vectorSearch = useVectors ? searchVectors(s, bases, req.query, call, tokens, pending as PendingRow[], timing) : Promise.resolve(null);
+  const [keyword, vector] = await Promise.all([keywordSearch, vectorSearch.catch(async (err) => {
+    await keywordSearch.catch(() => {});
+    throw err;
+  })]);
+  if (!vector) return { hits: fuse(req, [], new Map(), keyword), embedding: null, timing: timing.header() };
+
+  // Last, the vector candidates read back from the tenant's database (active version, filters) with the query's usage.
+  const [hydrated] = await db.batch([hydrateQuery(db, tenantId, baseIds, filters, vector.hits.map((h) => h.id)), ...vector.billed.statements]);
+  timing.lap("read_back");
+  s.waitUntil(debit(controlDb(s.env), call, vector.billed.cost, `embedding (${vector.model})`).catch((err) => s.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
+  const rows = new Map((hydrated as HitRow[]).map((r) => [r.id, r]));
+  const vectorHits = vector.hits.filter((h) => rows.has(h.id));
+  return { hits: fuse(req, vectorHits, rows, keyword), embedding: { provider: vector.provider, tokens }, timing: timing.header() };
+}
+
+type KeywordRow = HitRow & { score: number };
+
+/** Embeds the query (its hold given back if the call fails), asks the index, and adds the pending chunks; returns the usage to settle. */
+async function searchVectors(s: SearchScope, bases: KnowledgeBaseRow[], query: string, call: { tenantId: string; reference: string }, tokens: number, pending: PendingRow[], timing: Timing) {
+  const provider = aiProvider(s.env);
+  let values: number[];
+  try {
+    [values] = (await provider.embed([query])) as [number[]];
+  } catch (err) {
+    await s.db.batch([...release(s.db, call)]);
+    throw err;
   }
-  return { hits: fuse(req, [], new Map(), keyword as (HitRow & { score: number })[]), embedding: null };
+  const embedded = timing.now();
+  const fromIndex = await vectorStore(s.env).query(s.tenantId, values, { topK: CANDIDATES, filter: { knowledge_base_id: { $in: bases.map((b) => b.id) } } });
+  timing.lap("vectors", embedded);
+  // The model call is paid for whatever happens next.
+  const model = bases[0]!.embeddingModel;
+  const usage: ModelCall = { tenantId: s.tenantId, userId: s.userId, apiKeyId: s.apiKeyId, projectId: bases[0]!.projectId, source: "embedding", sourceId: s.sourceId ?? null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 };
+  return { hits: mergePending(s, fromIndex, pending, values), billed: settle(s.db, call, usage), model, provider: provider.name };
 }
 
 function hydrateQuery(db: TenantDb, tenantId: string, baseIds: string[], filters: SQL | undefined, ids: string[]) {
@@ -241,7 +302,7 @@ function hydrateQuery(db: TenantDb, tenantId: string, baseIds: string[], filters
     .select(hitColumns)
     .from(knowledgeChunks)
     .innerJoin(knowledgeDocuments, joinDocument)
-    .where(and(searchable(tenantId, baseIds, filters), sql`${knowledgeChunks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`));
+    .where(and(sql`${knowledgeChunks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`, searchable(tenantId, baseIds, filters)));
 }
 
 type PendingRow = { id: string; embedding: string | null; mutationId: string | null; mutationAt: number | null };
@@ -272,7 +333,7 @@ function mergePending(s: SearchScope, fromIndex: { id: string; score: number }[]
 }
 
 /** Ranks candidates by the mode's score: cosine, bm25 (negated, higher is better), or reciprocal rank fusion of both. */
-function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows: Map<string, HitRow>, keyword: (HitRow & { score: number })[]): SearchHit[] {
+function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows: Map<string, HitRow>, keyword: KeywordRow[]): SearchHit[] {
   const hits = new Map<string, SearchHit>();
   const entry = (r: HitRow): SearchHit => {
     let hit = hits.get(r.id);
@@ -293,6 +354,18 @@ function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows:
   for (const [i, v] of vector.entries()) Object.assign(entry(rows.get(v.id)!).scoring, { vector_rank: i + 1, vector_score: v.score });
   for (const [i, k] of keyword.entries()) Object.assign(entry(k).scoring, { keyword_rank: i + 1, keyword_score: k.score });
   const lists = req.mode === "hybrid" ? 2 : 1;
+  // Ties in fused rank are common (first in one list and second in the other, or the reverse): the
+  // one whose scores stand further above each list's weakest candidate goes first.
+  const closeness = new Map<string, number>();
+  if (req.mode === "hybrid") {
+    const spread = (xs: number[]) => ({ min: Math.min(...xs), range: Math.max(...xs) - Math.min(...xs) || 1 });
+    const v = spread(vector.map((x) => x.score));
+    const k = spread(keyword.map((x) => x.score));
+    for (const hit of hits.values()) {
+      const s = hit.scoring;
+      closeness.set(hit.chunkId, (s.vector_score === null ? 0 : (s.vector_score - v.min) / v.range) + (s.keyword_score === null ? 0 : (s.keyword_score - k.min) / k.range));
+    }
+  }
   for (const hit of hits.values()) {
     const s = hit.scoring;
     hit.score =
@@ -305,6 +378,6 @@ function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows:
   }
   return [...hits.values()]
     .filter((h) => req.score_threshold === undefined || h.score >= req.score_threshold)
-    .sort((a, b) => b.score - a.score || (a.chunkId < b.chunkId ? -1 : 1))
+    .sort((a, b) => b.score - a.score || (closeness.get(b.chunkId) ?? 0) - (closeness.get(a.chunkId) ?? 0) || (a.chunkId < b.chunkId ? -1 : 1))
     .slice(0, req.top_k);
 }

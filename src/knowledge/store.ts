@@ -59,11 +59,11 @@ const chunksOf = (d: { tenantId: string; id: string }, version?: SQL | number) =
 
 /** The statement that takes chunks out of the full-text index (before their rows are deleted): external content must be removed by its text. */
 const unindex = (db: TenantDb, where: SQL | undefined) =>
-  db.insert(knowledgeChunksFts).select(sql`SELECT ${knowledgeChunks.pk}, ${knowledgeChunks.text}, 'delete' FROM ${knowledgeChunks} WHERE ${where}`);
+  db.insert(knowledgeChunksFts).select(sql`SELECT ${knowledgeChunks.pk}, ${knowledgeChunks.text}, ${knowledgeChunks.knowledgeBaseId}, 'delete' FROM ${knowledgeChunks} WHERE ${where}`);
 
 /** The statement that adds chunks to the full-text index. */
 const index = (db: TenantDb, where: SQL | undefined) =>
-  db.insert(knowledgeChunksFts).select(sql`SELECT ${knowledgeChunks.pk}, ${knowledgeChunks.text}, NULL FROM ${knowledgeChunks} WHERE ${where}`);
+  db.insert(knowledgeChunksFts).select(sql`SELECT ${knowledgeChunks.pk}, ${knowledgeChunks.text}, ${knowledgeChunks.knowledgeBaseId}, NULL FROM ${knowledgeChunks} WHERE ${where}`);
 
 function transition(db: TenantDb, doc: DocumentRow, condition: SQL, set: Partial<DocumentRow>, type?: EventType) {
   const now = new Date().toISOString();

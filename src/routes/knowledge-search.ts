@@ -71,6 +71,7 @@ const searchBases = createRoute({
 async function answer(c: Context<AppEnv>, ids: string[], field: string, req: search.SearchRequest): Promise<z.infer<typeof AnswerSchema>> {
   const bases = await search.basesOf(c, ids, field);
   const found = await search.searchBases(search.requestScope(c), bases, req);
+  c.header("server-timing", found.timing);
   return {
     data: found.hits.map((h) => ({ chunk_id: h.chunkId, seq: h.seq, text: h.text, knowledge_base_id: h.knowledgeBaseId, document: h.document, score: h.score, scoring: h.scoring })),
     mode: req.mode,

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { passes } from "../../durable-objects/vector-index";
+import type { MetadataFilter } from "../../durable-objects/vector-index";
 import { vectorStore } from "../../src/providers/vectors";
 
 const ns = () => `ten_${crypto.randomUUID()}`;
@@ -69,16 +69,22 @@ describe("the local vector index (VECTOR_PROVIDER=local)", () => {
 });
 
 describe("Vectorize's metadata filter", () => {
-  it("compares every operator as Vectorize documents it (a missing field is null)", () => {
-    const m = { a: 1, s: "x", b: true };
-    expect(passes(m, { a: 1, s: "x" })).toBe(true);
-    expect(passes(m, { a: { $ne: 1 } })).toBe(false);
-    expect(passes(m, { a: { $gt: 0, $lt: 2 } })).toBe(true);
-    expect(passes(m, { a: { $gte: 2 } })).toBe(false);
-    expect(passes(m, { s: { $nin: ["x", "y"] } })).toBe(false);
-    expect(passes(m, { missing: null })).toBe(true);
-    expect(passes(m, { missing: { $lt: 5 } })).toBe(false);
-    expect(passes(m, { b: { $eq: true } })).toBe(true);
-    expect(() => passes(m, { a: { $like: 1 } as never })).toThrow(/operator/);
+  it("compares every operator as Vectorize documents it (a missing field is null), in the index's query", async () => {
+    const store = vectorStore(env);
+    const tenant = ns();
+    await store.upsert(tenant, [{ id: "m", values: unit(1, 0, 0), metadata: { a: 1, s: "x", b: true } }]);
+    const passes = async (filter: MetadataFilter) => (await store.query(tenant, unit(1, 0, 0), { topK: 5, filter })).some((match) => match.id === "m");
+    expect(await passes({ a: 1, s: "x" })).toBe(true);
+    expect(await passes({ a: { $ne: 1 } })).toBe(false);
+    expect(await passes({ a: { $gt: 0, $lt: 2 } })).toBe(true);
+    expect(await passes({ a: { $gte: 2 } })).toBe(false);
+    expect(await passes({ s: { $nin: ["x", "y"] } })).toBe(false);
+    expect(await passes({ s: { $in: ["x", "y"] } })).toBe(true);
+    expect(await passes({ missing: null })).toBe(true);
+    expect(await passes({ missing: { $ne: "z" } })).toBe(true);
+    expect(await passes({ missing: { $lt: 5 } })).toBe(false);
+    expect(await passes({ b: { $eq: true } })).toBe(true);
+    expect(await passes({ b: false })).toBe(false);
+    await expect(passes({ a: { $like: 1 } as never })).rejects.toThrow(/operator/);
   });
 });

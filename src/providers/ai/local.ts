@@ -56,8 +56,8 @@ export class LocalAiProvider implements AiProvider {
 
   /**
    * A deterministic, lexical embedding — not a language model: each text's words (lowercased, a
-   * plural or -ing/-ed ending cut) and word pairs are hashed into EMBEDDING_DIMENSIONS signed
-   * buckets, and the vector is scaled to unit length. Texts that share words are near each other;
+   * plural or -ing/-ed ending cut, common function words such as "the" or "do" left out) and word
+   * pairs are hashed into EMBEDDING_DIMENSIONS signed buckets, and the vector is scaled to unit length. Texts that share words are near each other;
    * equal texts are equal; synonyms are not. It has the dimensions of the default embedding model,
    * so a knowledge base's vectors keep their shape whichever provider made them.
    */
@@ -71,7 +71,10 @@ export const EMBEDDING_DIMENSIONS = 768;
 
 function lexicalEmbedding(text: string): number[] {
   const v = new Array<number>(EMBEDDING_DIMENSIONS).fill(0);
-  const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).map(stem);
+  const all = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  // Function words say little about what a text is about; a text of nothing else keeps them.
+  const content = all.filter((w) => !STOPWORDS.has(w));
+  const words = (content.length ? content : all).map(stem);
   const add = (feature: string, weight: number) => {
     const h = fnv1a(feature);
     v[h % EMBEDDING_DIMENSIONS]! += h & 0x80000000 ? -weight : weight;
@@ -85,6 +88,14 @@ function lexicalEmbedding(text: string): number[] {
   if (norm === 0) return v.map((_, i) => (i === 0 ? 1 : 0));
   return v.map((x) => x / norm);
 }
+
+const STOPWORDS = new Set(
+  ("a about after all also am an and any are as at be because been before being but by can could did do does doing for from had has have " +
+    "he her here him his how i if in into is it its just me more most my no not now of on once only or other our out over own same she " +
+    "should so some such than that the their them then there these they this those through to too under until up very was we were what " +
+    "when where which while who whom why will with would you your yours")
+    .split(" "),
+);
 
 const stem = (w: string) => (w.length > 4 ? w.replace(/(ing|ed|es|s)$/, "") : w);
 
