@@ -4,7 +4,7 @@ import type { AppEnv } from "../context";
 import { ATTRIBUTES } from "../knowledge/documents";
 import * as search from "../knowledge/search";
 import { vectorStore } from "../providers/vectors";
-import { errors, guarded, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, router, schema31 } from "./openapi";
 
 const Value = z.union([z.string().max(ATTRIBUTES.maxString), z.number(), z.boolean()]);
 const Operators = z
@@ -21,7 +21,11 @@ const SearchFields = {
     .record(z.string().regex(ATTRIBUTES.keyPattern, "an attribute name"), z.union([Value, Operators]))
     .refine((f) => Object.keys(f).length <= ATTRIBUTES.max, `at most ${ATTRIBUTES.max} attributes`)
     .optional()
-    .openapi({ description: "Document attributes: a value (equality) or operators {eq, ne, in, nin, gt, gte, lt, lte}. Every name must be an attribute some document of the bases has." }),
+    .openapi({
+      description: "Document attributes: a value (equality) or operators {eq, ne, in, nin, gt, gte, lt, lte}. Every name must be an attribute some document of the bases has.",
+      maxProperties: ATTRIBUTES.max,
+      ...schema31({ propertyNames: { pattern: ATTRIBUTES.keyPattern.source } }),
+    }),
   score_threshold: z.number().optional().openapi({ description: "Drop results scoring below this (the mode's score)." }),
 };
 const SearchBody = z.object(SearchFields).openapi("KnowledgeSearch");
