@@ -116,27 +116,6 @@ export async function measureKnowledge(b: KnowledgeBench): Promise<{ ingest: str
   }
   console.log(`search corpus: ${rows.length} chunks in the base, ${floorCount} vectors in the floor`);
   const queries = Array.from({ length: 60 }, () => Array.from({ length: 4 }, gen.word).join(" "));
-  if (process.env.BENCH_DIAG) {
-    for (const [label, sqlText] of [
-      ["fts only", "SELECT rowid, rank FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH ? ORDER BY rank LIMIT 100"],
-      ["fts no rank", "SELECT rowid FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH ? LIMIT 100"],
-      ["count", "SELECT count(*) FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH ?"],
-    ] as const) {
-      const ts: number[] = [];
-      for (const q of queries.slice(0, 20)) {
-        const words = q.split(" ").map((w) => `"${w}"`).join(" OR ");
-        for (const m of [`knowledge_base_id : ("${big}") AND text : (${words})`, `text : (${words})`]) {
-          const t = performance.now();
-          await db.prepare(sqlText).bind(m).all();
-          ts.push(performance.now() - t);
-        }
-      }
-      console.log(`diag ${label}: with kb p50 ${percentile(ts.filter((_, i) => i % 2 === 0), 50).toFixed(1)} ms, without ${percentile(ts.filter((_, i) => i % 2 === 1), 50).toFixed(1)} ms`);
-    }
-    const t = performance.now();
-    await db.prepare("SELECT 1").all();
-    console.log(`diag round trip: ${(performance.now() - t).toFixed(1)} ms`);
-  }
   const timed = { tessera: [] as number[], floor: [] as number[] };
   // Where a search's time goes, from its Server-Timing header.
   const steps = new Map<string, number[]>();

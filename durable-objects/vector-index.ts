@@ -111,6 +111,12 @@ export class LocalVectorIndex extends DurableObject<Env> {
     return raw ? (JSON.parse(raw) as Record<string, MetadataValue>) : {};
   }
 
+  /** The ids among these that searches can find now. */
+  visible(ids: string[]): string[] {
+    this.applyDue();
+    return this.sql.exec<{ id: string }>(`SELECT id FROM vectors WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids)).toArray().map((r) => r.id);
+  }
+
   describe(): IndexInfo {
     this.applyDue();
     const count = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM vectors`).one().n;

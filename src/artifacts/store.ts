@@ -11,6 +11,11 @@ export function contentKey(tenantId: string, artifactId: string): string {
   return `tenants/${tenantId}/artifacts/${artifactId}/${newId("upl")}`;
 }
 
+/** Where a knowledge document's original lives: beside artifacts under the tenant's prefix, a fresh key per upload. */
+export function documentKey(tenantId: string, documentId: string): string {
+  return `tenants/${tenantId}/knowledge/${documentId}/${newId("upl")}`;
+}
+
 export interface StoredContent {
   key: string;
   size: number;

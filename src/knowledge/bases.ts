@@ -1,9 +1,9 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { findOwned, listOwned } from "../db/owned";
-import { knowledgeBases } from "../db/tenant/schema";
+import { agents, conversations, knowledgeBases } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
@@ -118,11 +118,22 @@ export async function updateKnowledgeBase(c: Context<AppEnv>, id: string, body: 
 export async function deleteKnowledgeBase(c: Context<AppEnv>, id: string): Promise<{ documents: number; chunks: number }> {
   const db = c.var.db;
   await findKnowledgeBase(c, id);
+  // Agents and conversations that named the base stop naming it.
+  const without = (column: SQL) => sql`(SELECT json_group_array(value) FROM json_each(${column}) WHERE value <> ${id})`;
+  const naming = (column: SQL) => sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${id})`;
   const removed = await deleteBaseRows(db, c.var.tenant.id, id, [
     db.delete(knowledgeBases).where(isBase(c, id)),
     auditChange(c, { action: "knowledge_base.deleted", resourceType: "knowledge_base", resourceId: id }),
+    db
+      .update(agents)
+      .set({ knowledgeBaseIds: without(sql`${agents.knowledgeBaseIds}`) })
+      .where(and(eq(agents.tenantId, c.var.tenant.id), naming(sql`${agents.knowledgeBaseIds}`))),
+    db
+      .update(conversations)
+      .set({ knowledgeBaseIds: without(sql`${conversations.knowledgeBaseIds}`) })
+      .where(and(eq(conversations.tenantId, c.var.tenant.id), naming(sql`${conversations.knowledgeBaseIds}`))),
   ]);
-  const deleted = removed.results.at(-2) as D1Result;
+  const deleted = removed.extra[0] as D1Result;
   if (!deleted.meta.changes) throw new ApiError("NOT_FOUND", `No knowledge base ${id}`);
   if (removed.chunkIds.length) await vectorStore(c.env).deleteByIds(c.var.tenant.id, removed.chunkIds);
   for (let i = 0; i < removed.r2Keys.length; i += 1000) await c.env.ARTIFACTS.delete(removed.r2Keys.slice(i, i + 1000));

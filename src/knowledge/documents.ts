@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { contentKey } from "../artifacts/store";
+import { documentKey } from "../artifacts/store";
 import { recordUpload, storageFull, upload, uploadHeaders } from "../artifacts/uploads";
 import type { AppEnv } from "../context";
 import { storageUsed } from "../db/artifacts";
@@ -116,7 +116,7 @@ export async function uploadDocument(c: Context<AppEnv>, baseId: string, q: { na
   const existing = await db.select().from(knowledgeDocuments).where(and(isDocument(c, base.id), eq(knowledgeDocuments.name, q.name))).get();
   const { length, contentType } = await uploadHeaders(c, MAX_DOCUMENT_BYTES, "Documents", existing?.size);
   const id = existing?.id ?? newId("doc");
-  const content = await upload(c, contentKey(tenantId, id).replace("/artifacts/", "/knowledge/"), length, contentType);
+  const content = await upload(c, documentKey(tenantId, id), length, contentType);
   const now = new Date().toISOString();
   const fields = { status: "processing" as const, contentType, size: content.size, sha256: content.sha256, r2Key: content.key, attributes, errorCode: null, error: null, leaseToken: null, leaseUntil: null, updatedAt: now };
   const limit = c.var.plan.storageBytes;

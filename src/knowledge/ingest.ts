@@ -8,12 +8,13 @@ import { knowledgeBases, knowledgeDocuments } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { createLogger, errorFields, type Logger } from "../lib/log";
 import { aiProvider, ProviderError } from "../providers/ai";
-import { applied, vectorStore } from "../providers/vectors";
+import { appliedWrites, vectorStore } from "../providers/vectors";
 import { backoffSeconds } from "../runs/consumer";
 import { encodeEmbedding } from "./embedding";
 import {
   chunkId,
   claimDocument,
+  type DocumentRow,
   failDocument,
   failHeldDocument,
   finishDocument,
@@ -134,9 +135,33 @@ async function ingest(env: Env, message: Message<unknown>, body: IngestMessage, 
     return message.ack();
   }
 
-  const provider = aiProvider(env);
   const vectors = vectorStore(env);
   const ids = pieces.map((_, seq) => chunkId(doc.id, doc.version, seq));
+  try {
+    return await ingestClaimed(env, message, { db, doc, base, leaseToken, pieces, tokens, ids, fields }, log);
+  } catch (err) {
+    // Unexpected (a database error, a bug): give the version back and take out the vectors this
+    // attempt may have written (only if it still held the version: else they may be the ready ones).
+    if (await letGo(db, doc, leaseToken).catch(() => false)) await vectors.deleteByIds(doc.tenantId, ids).catch(() => {});
+    throw err;
+  }
+}
+
+interface Claimed {
+  db: TenantDb;
+  doc: DocumentRow;
+  base: typeof knowledgeBases.$inferSelect;
+  leaseToken: string;
+  pieces: { text: string; tokens: number }[];
+  tokens: number;
+  ids: string[];
+  fields: Record<string, unknown>;
+}
+
+/** Embeds, writes and finishes a version this attempt holds. */
+async function ingestClaimed(env: Env, message: Message<unknown>, { db, doc, base, leaseToken, pieces, tokens, ids, fields }: Claimed, log: Logger): Promise<void> {
+  const provider = aiProvider(env);
+  const vectors = vectorStore(env);
   let embeddings: number[][];
   let mutation: { id: string; at: number };
   try {
@@ -154,7 +179,7 @@ async function ingest(env: Env, message: Message<unknown>, body: IngestMessage, 
       return message.ack();
     }
     // A 5xx, capacity, or the index unavailable: give the document back and try again later.
-    await letGo(db, doc, leaseToken);
+    if (await letGo(db, doc, leaseToken)) await vectors.deleteByIds(doc.tenantId, ids).catch(() => {});
     const delay = backoffSeconds(message.attempts);
     log.warn("ingest.retrying", { ...errorFields(err), ...fields, retry_in_seconds: delay });
     return message.retry({ delaySeconds: delay });
@@ -167,7 +192,7 @@ async function ingest(env: Env, message: Message<unknown>, body: IngestMessage, 
     const part = statements.slice(i, i + STATEMENTS_PER_BATCH);
     await db.batch(part as [(typeof part)[number], ...typeof part]);
   }
-  const confirmed = applied(mutation, await vectors.processedUpTo(doc.tenantId));
+  const confirmed = (await appliedWrites(vectors, doc.tenantId, [{ ...mutation, sample: ids.at(-1)! }])).has(mutation.id);
   const call: ModelCall = {
     tenantId: doc.tenantId,
     userId: doc.createdBy,

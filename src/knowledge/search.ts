@@ -1,6 +1,6 @@
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { debit, type ModelCall, release, reserve, settle } from "../billing/metering";
+import { debit, release, reserve, settle } from "../billing/metering";
 import type { AppEnv } from "../context";
 import { quotaExceeded } from "../db/quota";
 import { controlDb, type TenantDb } from "../db/router";
@@ -11,7 +11,7 @@ import type { Env } from "../env";
 import { errorFields, type Logger } from "../lib/log";
 import { aiProvider } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
-import { applied, vectorStore } from "../providers/vectors";
+import { appliedWrites, vectorStore, type Write } from "../providers/vectors";
 import type { KnowledgeBaseRow } from "./bases";
 import { cosine, decodeEmbedding } from "./embedding";
 import { knowledgeChunksFts } from "./fts";
@@ -43,14 +43,10 @@ export interface SearchHit {
 class Timing {
   private last = Date.now();
   private readonly laps: string[] = [];
-  /** Records the time since the previous lap (or since `from`, for steps that run side by side). */
-  lap(name: string, from = this.last) {
+  lap(name: string) {
     const now = Date.now();
-    this.laps.push(`${name};dur=${now - from}`);
+    this.laps.push(`${name};dur=${now - this.last}`);
     this.last = now;
-  }
-  now() {
-    return Date.now();
   }
   header() {
     return this.laps.join(", ");
@@ -203,12 +199,14 @@ function keywordQuery(db: TenantDb, tenantId: string, baseIds: string[], filters
     .limit(CANDIDATES);
 }
 
-function pendingQuery(db: TenantDb, tenantId: string, baseIds: string[]) {
+/** The chunks of the bases whose vector writes the index has not confirmed, with their embeddings (at most MAX_PENDING). */
+function pendingQuery(db: TenantDb, tenantId: string, baseIds: string[], filters: SQL | undefined) {
   return db
-    .select({ id: knowledgeChunks.id, embedding: knowledgeChunks.embedding, mutationId: knowledgeChunks.mutationId, mutationAt: knowledgeChunks.mutationAt })
+    .select({ ...hitColumns, embedding: knowledgeChunks.embedding, mutationId: knowledgeChunks.mutationId, mutationAt: knowledgeChunks.mutationAt })
     .from(knowledgeChunks)
-    .innerJoin(knowledgeDocuments, joinDocument)
-    .where(and(eq(knowledgeChunks.tenantId, tenantId), inArray(knowledgeChunks.knowledgeBaseId, baseIds), eq(knowledgeChunks.pending, true), sql`${knowledgeChunks.version} = ${knowledgeDocuments.activeVersion}`))
+    // Documents by their key for each pending chunk (the + keeps the planner from walking every chunk of each document instead).
+    .innerJoin(knowledgeDocuments, and(eq(knowledgeDocuments.tenantId, knowledgeChunks.tenantId), sql`${knowledgeDocuments.id} = +${knowledgeChunks.documentId}`))
+    .where(and(eq(knowledgeChunks.tenantId, tenantId), inArray(knowledgeChunks.knowledgeBaseId, baseIds), eq(knowledgeChunks.pending, true), sql`${knowledgeChunks.version} = ${knowledgeDocuments.activeVersion}`, filters))
     .limit(MAX_PENDING);
 }
 
@@ -236,14 +234,15 @@ export async function searchBases(s: SearchScope, bases: KnowledgeBaseRow[], req
   const tokens = estimateTokens(req.query);
   const timing = new Timing();
 
-  // First, one round trip: the names filters may use, the query's hold, the pending chunks.
+  // Round trip one: the names filters may use, the query embedding's hold, the full-text candidates.
   const noRows = db.select({ id: knowledgeChunks.id }).from(knowledgeChunks).where(sql`0`);
-  const [declared, , reserved, , pending] = await db.batch([
+  const [declared, , reserved, , keywordRows] = await db.batch([
     req.filters ? declaredQuery(db, tenantId, baseIds) : noRows,
     ...(useVectors ? reserve(db, call, tokens, s.monthlyTokens) : ([noRows, noRows, noRows] as const)),
-    useVectors ? pendingQuery(db, tenantId, baseIds) : noRows,
+    match ? keywordQuery(db, tenantId, baseIds, filters, match) : noRows,
   ]);
   timing.lap("db_first");
+  const keyword = keywordRows as KeywordRow[];
   const names = new Set((declared as { name?: string }[]).map((d) => d.name));
   const undeclared = Object.keys(req.filters ?? {}).filter((n) => !names.has(n));
   if (undeclared.length) {
@@ -252,50 +251,35 @@ export async function searchBases(s: SearchScope, bases: KnowledgeBaseRow[], req
       errors: undeclared.map((n) => ({ in: "body", field: `filters.${n}`, message: "no document has this attribute" })),
     });
   }
-  if (useVectors && !(reserved as unknown[]).length) throw quotaExceeded(`This month's ${s.monthlyTokens} tokens have no room for the query's embedding`);
+  if (!useVectors) return { hits: fuse(req, [], keyword), embedding: null, timing: timing.header() };
+  if (!(reserved as unknown[]).length) throw quotaExceeded(`This month's ${s.monthlyTokens} tokens have no room for the query's embedding`);
 
-  // Then the two searches side by side: full text in the tenant's database, vectors in the index.
-  const sideBySide = timing.now();
-  const keywordSearch = match ? keywordQuery(db, tenantId, baseIds, filters, match).then((rows) => {
-        timing.lap("full_text", sideBySide);
-        return rows as KeywordRow[];
-      }) : Promise.resolve([]);
-  const vectorSearch = useVectors ? searchVectors(s, bases, req.query, call, tokens, pending as PendingRow[], timing) : Promise.resolve(null);
-  const [keyword, vector] = await Promise.all([keywordSearch, vectorSearch.catch(async (err) => {
-    await keywordSearch.catch(() => {});
-    throw err;
-  })]);
-  if (!vector) return { hits: fuse(req, [], new Map(), keyword), embedding: null, timing: timing.header() };
-
-  // Last, the vector candidates read back from the tenant's database (active version, filters) with the query's usage.
-  const [hydrated] = await db.batch([hydrateQuery(db, tenantId, baseIds, filters, vector.hits.map((h) => h.id)), ...vector.billed.statements]);
-  timing.lap("read_back");
-  s.waitUntil(debit(controlDb(s.env), call, vector.billed.cost, `embedding (${vector.model})`).catch((err) => s.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
-  const rows = new Map((hydrated as HitRow[]).map((r) => [r.id, r]));
-  const vectorHits = vector.hits.filter((h) => rows.has(h.id));
-  return { hits: fuse(req, vectorHits, rows, keyword), embedding: { provider: vector.provider, tokens }, timing: timing.header() };
-}
-
-type KeywordRow = HitRow & { score: number };
-
-/** Embeds the query (its hold given back if the call fails), asks the index, and adds the pending chunks; returns the usage to settle. */
-async function searchVectors(s: SearchScope, bases: KnowledgeBaseRow[], query: string, call: { tenantId: string; reference: string }, tokens: number, pending: PendingRow[], timing: Timing) {
+  // The query's embedding (paid for whatever happens next) and the index's nearest chunks.
   const provider = aiProvider(s.env);
   let values: number[];
   try {
-    [values] = (await provider.embed([query])) as [number[]];
+    [values] = (await provider.embed([req.query])) as [number[]];
   } catch (err) {
-    await s.db.batch([...release(s.db, call)]);
+    await db.batch([...release(db, call)]);
     throw err;
   }
-  const embedded = timing.now();
-  const fromIndex = await vectorStore(s.env).query(s.tenantId, values, { topK: CANDIDATES, filter: { knowledge_base_id: { $in: bases.map((b) => b.id) } } });
-  timing.lap("vectors", embedded);
-  // The model call is paid for whatever happens next.
   const model = bases[0]!.embeddingModel;
-  const usage: ModelCall = { tenantId: s.tenantId, userId: s.userId, apiKeyId: s.apiKeyId, projectId: bases[0]!.projectId, source: "embedding", sourceId: s.sourceId ?? null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 };
-  return { hits: mergePending(s, fromIndex, pending, values), billed: settle(s.db, call, usage), model, provider: provider.name };
+  const billed = settle(db, call, { tenantId, userId: s.userId, apiKeyId: s.apiKeyId, projectId: bases[0]!.projectId, source: "embedding", sourceId: s.sourceId ?? null, model, provider: provider.name, tokensIn: tokens, tokensOut: 0 });
+  timing.lap("embed");
+  const fromIndex = await vectorStore(s.env).query(tenantId, values, { topK: CANDIDATES, filter: { knowledge_base_id: { $in: baseIds } } });
+  timing.lap("vectors");
+
+  // Round trip two: the index's candidates read back from the tenant's database (active version,
+  // filters), the chunks the index has not confirmed yet, and the query's usage.
+  const [hydrated, pending] = await db.batch([hydrateQuery(db, tenantId, baseIds, filters, fromIndex.map((m) => m.id)), pendingQuery(db, tenantId, baseIds, filters), ...billed.statements]);
+  timing.lap("read_back");
+  s.waitUntil(debit(controlDb(s.env), call, billed.cost, `embedding (${model})`).catch((err) => s.log.error("search.debit_failed", { ...errorFields(err), reference: call.reference })));
+  const rows = new Map((hydrated as HitRow[]).map((r) => [r.id, r]));
+  const vector = mergePending(s, fromIndex.filter((m) => rows.has(m.id)), pending as PendingRow[], values, rows);
+  return { hits: fuse(req, vector.map((v) => ({ ...v, row: rows.get(v.id)! })), keyword), embedding: { provider: provider.name, tokens }, timing: timing.header() };
 }
+
+type KeywordRow = HitRow & { score: number };
 
 function hydrateQuery(db: TenantDb, tenantId: string, baseIds: string[], filters: SQL | undefined, ids: string[]) {
   return db
@@ -305,26 +289,28 @@ function hydrateQuery(db: TenantDb, tenantId: string, baseIds: string[], filters
     .where(and(sql`${knowledgeChunks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`, searchable(tenantId, baseIds, filters)));
 }
 
-type PendingRow = { id: string; embedding: string | null; mutationId: string | null; mutationAt: number | null };
+type PendingRow = HitRow & { embedding: string | null; mutationId: string | null; mutationAt: number | null };
 
 /**
- * Adds the chunks the index has not yet confirmed, scored exactly, to its matches; chunks it has
- * confirmed since are marked so (in the background) and come from the index alone.
+ * Adds the chunks the index has not yet confirmed, scored exactly, to its matches (`rows` gains
+ * them); chunks it has confirmed since are marked so in the background and come from the index alone.
  */
-function mergePending(s: SearchScope, fromIndex: { id: string; score: number }[], pending: PendingRow[], query: number[]): { id: string; score: number }[] {
+function mergePending(s: SearchScope, fromIndex: { id: string; score: number }[], pending: PendingRow[], query: number[], rows: Map<string, HitRow>): { id: string; score: number }[] {
   if (!pending.length) return fromIndex;
   const scores = new Map(fromIndex.map((m) => [m.id, m.score]));
-  const confirmed: string[] = [];
-  const progress = vectorStore(s.env).processedUpTo(s.tenantId);
   for (const p of pending) {
     if (!p.embedding) continue;
     const score = cosine(decodeEmbedding(p.embedding), query);
     if (!scores.has(p.id) || scores.get(p.id)! < score) scores.set(p.id, score);
+    rows.set(p.id, p);
   }
+  // One write per mutation, with one of its chunks to look for.
+  const writes = new Map<string, Write>();
+  for (const p of pending) if (p.mutationId && p.mutationAt !== null && !writes.has(p.mutationId)) writes.set(p.mutationId, { id: p.mutationId, at: p.mutationAt, sample: p.id });
   s.waitUntil(
-    progress
-      .then(async (at) => {
-        for (const p of pending) if (p.mutationId && p.mutationAt !== null && applied({ id: p.mutationId, at: p.mutationAt }, at)) confirmed.push(p.id);
+    appliedWrites(vectorStore(s.env), s.tenantId, [...writes.values()])
+      .then(async (done) => {
+        const confirmed = pending.filter((p) => p.mutationId && done.has(p.mutationId)).map((p) => p.id);
         if (confirmed.length) await confirmChunks(s.db, s.tenantId, confirmed);
       })
       .catch((err) => s.log.warn("search.confirm_failed", errorFields(err))),
@@ -333,7 +319,7 @@ function mergePending(s: SearchScope, fromIndex: { id: string; score: number }[]
 }
 
 /** Ranks candidates by the mode's score: cosine, bm25 (negated, higher is better), or reciprocal rank fusion of both. */
-function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows: Map<string, HitRow>, keyword: KeywordRow[]): SearchHit[] {
+function fuse(req: SearchRequest, vector: { id: string; score: number; row: HitRow }[], keyword: KeywordRow[]): SearchHit[] {
   const hits = new Map<string, SearchHit>();
   const entry = (r: HitRow): SearchHit => {
     let hit = hits.get(r.id);
@@ -351,7 +337,7 @@ function fuse(req: SearchRequest, vector: { id: string; score: number }[], rows:
     }
     return hit;
   };
-  for (const [i, v] of vector.entries()) Object.assign(entry(rows.get(v.id)!).scoring, { vector_rank: i + 1, vector_score: v.score });
+  for (const [i, v] of vector.entries()) Object.assign(entry(v.row).scoring, { vector_rank: i + 1, vector_score: v.score });
   for (const [i, k] of keyword.entries()) Object.assign(entry(k).scoring, { keyword_rank: i + 1, keyword_score: k.score });
   const lists = req.mode === "hybrid" ? 2 : 1;
   // Ties in fused rank are common (first in one list and second in the other, or the reverse): the

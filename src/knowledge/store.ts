@@ -194,18 +194,18 @@ export async function failDocument(db: TenantDb, doc: DocumentRow, condition: SQ
 /** Fails the document from the attempt holding it. */
 export const failHeldDocument = (db: TenantDb, doc: DocumentRow, leaseToken: string, code: string, message: string) => failDocument(db, doc, heldBy(doc.version, leaseToken), code, message);
 
-/** Lets go of the document after a transient failure (hold given back, chunks cleared); the queue delivers it again later. */
-export async function letGo(db: TenantDb, doc: DocumentRow, leaseToken: string): Promise<string[]> {
+/**
+ * Lets go of the document after a transient failure (hold given back, chunks cleared); the queue
+ * delivers it again later. False when this attempt no longer held it (nothing changed).
+ */
+export async function letGo(db: TenantDb, doc: DocumentRow, leaseToken: string): Promise<boolean> {
   const held = docWhere(doc, heldBy(doc.version, leaseToken));
-  const [, , removed] = await db.batch([
+  const [, , , released] = await db.batch([
     ...release(db, ingestCall(doc), held),
-    db
-      .delete(knowledgeChunks)
-      .where(and(chunksOf(doc, doc.version), held))
-      .returning({ id: knowledgeChunks.id }),
+    db.delete(knowledgeChunks).where(and(chunksOf(doc, doc.version), held)),
     ...transition(db, doc, heldBy(doc.version, leaseToken), { leaseToken: null, leaseUntil: null }),
   ]);
-  return removed.map((r) => r.id);
+  return (released as unknown[]).length > 0;
 }
 
 /**
@@ -238,7 +238,8 @@ export function confirmChunks(db: TenantDb, tenantId: string, ids: string[]) {
 /**
  * Deletes a knowledge base with every document and chunk in it (out of the full-text index first),
  * with `document.deleted` for each document and `extra` (the base's own delete and audit entry) in
- * the same transaction. Returns the chunk ids (their vectors) and R2 keys left to delete.
+ * the same transaction. Returns the chunk ids (their vectors) and R2 keys left to delete, and the
+ * results of `extra`.
  */
 export async function deleteBaseRows(db: TenantDb, tenantId: string, baseId: string, extra: BatchItem<"sqlite">[]) {
   const inBase = and(eq(knowledgeDocuments.tenantId, tenantId), eq(knowledgeDocuments.knowledgeBaseId, baseId));
@@ -258,5 +259,5 @@ export async function deleteBaseRows(db: TenantDb, tenantId: string, baseId: str
   ]);
   const chunkIds = (results[1] as { id: string }[]).map((r) => r.id);
   const late = (results[2 + docs.length * 2] as { r2Key: string }[]).map((r) => r.r2Key);
-  return { chunkIds, r2Keys: [...docs.map((d) => d.r2Key), ...late], documents: docs.length + late.length, results };
+  return { chunkIds, r2Keys: [...docs.map((d) => d.r2Key), ...late], documents: docs.length + late.length, extra: results.slice(results.length - extra.length) };
 }

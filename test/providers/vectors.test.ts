@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import type { MetadataFilter } from "../../durable-objects/vector-index";
-import { vectorStore } from "../../src/providers/vectors";
+import { appliedWrites, vectorStore } from "../../src/providers/vectors";
 
 const ns = () => `ten_${crypto.randomUUID()}`;
 const unit = (...xs: number[]) => {
@@ -55,6 +55,24 @@ describe("the local vector index (VECTOR_PROVIDER=local)", () => {
       vi.setSystemTime(Date.now() + 61_000);
       expect((await store.query(tenant, unit(0, 0, 1), { topK: 5 })).map((m) => m.id)).toEqual(["late"]);
       expect((await store.processedUpTo(tenant)).mutationId).toBe(mutationId);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("says which ids searches can find, before and after a delayed write is applied", async () => {
+    const store = vectorStore({ ...env, LOCAL_VECTOR_DELAY_MS: "60000" });
+    const tenant = ns();
+    const { mutationId } = await store.upsert(tenant, [{ id: "soon", values: unit(1, 1, 0) }]);
+    await store.upsert(tenant, [{ id: "after", values: unit(0, 1, 1) }]);
+    expect(await store.visible(tenant, ["soon", "never"])).toEqual(new Set());
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      expect(await store.visible(tenant, ["soon", "never"])).toEqual(new Set(["soon"]));
+      // Not the index's last write, and made moments before it: found applied by looking for its vector.
+      const at = Date.now();
+      expect(await appliedWrites(store, tenant, [{ id: mutationId, at, sample: "soon" }, { id: "other", at, sample: "never" }])).toEqual(new Set([mutationId]));
     } finally {
       vi.useRealTimers();
     }

@@ -184,6 +184,16 @@ describe("knowledge documents", () => {
     expect(await quota(t)).toEqual({ used: doc.token_count, reserved: 0 });
   });
 
+  it("ingested side by side all end indexed: no chunk is left waiting on the index", async () => {
+    const t = await createTenant();
+    const { baseId } = await createBase(t, { chunking: { max_tokens: 100, overlap_tokens: 0 } });
+    const uploads = await Promise.all([0, 1, 2, 3].map((i) => upload(t, baseId, `side-${i}.md`, `${GUIDE}\n\nCopy ${i}.`, "text/markdown")));
+    await Promise.all(uploads.map((u) => deliverIngest(t, u.body.id)));
+    expect(await countRows(t, "SELECT count(*) AS n FROM knowledge_documents WHERE tenant_id = ? AND status = 'ready'", t.id)).toBe(4);
+    // Whichever write the index applied last, each document's own is known applied: no pending copies remain.
+    expect(await countRows(t, "SELECT count(*) AS n FROM knowledge_chunks WHERE tenant_id = ? AND (pending = 1 OR embedding IS NOT NULL)", t.id)).toBe(0);
+  });
+
   it("are deleted with their chunks, vectors, full-text rows and original, answering the counts", async () => {
     const t = await createTenant();
     const { baseId } = await createBase(t, { chunking: { max_tokens: 100, overlap_tokens: 0 } });

@@ -94,4 +94,15 @@ describe("grounding in knowledge bases", () => {
     const patch = await call(conv.url, { method: "PATCH", token: t.owner.token, body: { knowledge_base_ids: [baseId] } });
     expectProblem(patch, 400, "VALIDATION_FAILED");
   });
+
+  it("drops a deleted base from the agents and conversations that named it", async () => {
+    const t = await createTenant();
+    const { baseId, projectId } = await createBase(t);
+    const { baseId: kept } = await createBase(t, { name: "Kept" }, projectId);
+    const agent = await call(`${t.host}/v1/agents`, { token: t.owner.token, body: { project_id: projectId, name: "A", knowledge_base_ids: [baseId, kept] } });
+    const conv = await call(`${t.host}/v1/conversations`, { token: t.owner.token, body: { project_id: projectId, knowledge_base_ids: [baseId] } });
+    expectStatus(await call(`${t.host}/v1/knowledge-bases/${baseId}`, { method: "DELETE", token: t.owner.token }), 204);
+    expect((await call(`${t.host}/v1/agents/${agent.body.id}`, { token: t.owner.token })).body.knowledge_base_ids).toEqual([kept]);
+    expect((await call(`${t.host}/v1/conversations/${conv.body.id}`, { token: t.owner.token })).body.knowledge_base_ids).toEqual([]);
+  });
 });

@@ -15,6 +15,8 @@ export interface VectorStore {
   deleteByIds(namespace: string, ids: string[]): Promise<{ mutationId: string }>;
   /** The last mutation the namespace's searches reflect, and when it was made (nulls before the first). */
   processedUpTo(namespace: string): Promise<IndexProgress>;
+  /** Which of these ids searches can find now (their write applied). */
+  visible(namespace: string, ids: string[]): Promise<Set<string>>;
 }
 
 /** How far an index has applied its writes. */
@@ -41,8 +43,9 @@ const progressOf = (info: { processedUpToMutation: unknown; processedUpToDatetim
   return { mutationId: info.processedUpToMutation ? String(info.processedUpToMutation) : null, at: Number.isNaN(at) ? null : at };
 };
 
-/** Vectorize takes at most this many ids or vectors per call. */
+/** Vectorize takes at most this many ids or vectors per write, and this many ids per `getByIds`. */
 export const VECTOR_BATCH = 1000;
+const GET_BATCH = 20;
 
 /** Vectorize (V2, asynchronous mutations): one index, the tenant as the namespace. The binding is typed as the legacy `VectorizeIndex`. */
 class CloudflareVectors implements VectorStore {
@@ -69,6 +72,12 @@ class CloudflareVectors implements VectorStore {
   async processedUpTo() {
     // Typed as a number in workers-types; Vectorize answers the mutation's UUID and an ISO time.
     return progressOf(await this.index.describe());
+  }
+
+  async visible(_namespace: string, ids: string[]) {
+    const found = new Set<string>();
+    for (let i = 0; i < ids.length; i += GET_BATCH) for (const v of await this.index.getByIds(ids.slice(i, i + GET_BATCH))) found.add(v.id);
+    return found;
   }
 }
 
@@ -101,10 +110,38 @@ class LocalVectors implements VectorStore {
   async processedUpTo(namespace: string) {
     return progressOf(await this.index(namespace).describe());
   }
+
+  async visible(namespace: string, ids: string[]) {
+    return new Set(await this.index(namespace).visible(ids));
+  }
 }
 
 /** The store `VECTOR_PROVIDER` names; chosen by configuration only, and it says which it is. */
 export function vectorStore(env: Env): VectorStore {
   const config = loadConfig(env);
   return config.VECTOR_PROVIDER === "cloudflare" ? new CloudflareVectors(env.VECTORIZE as unknown as Vectorize) : new LocalVectors(env.VECTOR_INDEX, config.LOCAL_VECTOR_DELAY_MS);
+}
+
+/** A vector write to check: its mutation, when it was answered, and one id it wrote. */
+export interface Write {
+  id: string;
+  at: number;
+  sample: string;
+}
+
+/**
+ * The writes among these the index has applied: those its progress marker covers, and the rest
+ * whose sample vector a search can already find (one lookup per write, twenty to a call). Writes
+ * are applied whole and in order, so one visible vector stands for its write.
+ */
+export async function appliedWrites(store: VectorStore, namespace: string, writes: Write[]): Promise<Set<string>> {
+  if (!writes.length) return new Set();
+  const progress = await store.processedUpTo(namespace);
+  const done = new Set(writes.filter((w) => applied(w, progress)).map((w) => w.id));
+  const rest = writes.filter((w) => !done.has(w.id));
+  if (rest.length) {
+    const seen = await store.visible(namespace, rest.map((w) => w.sample));
+    for (const w of rest) if (seen.has(w.sample)) done.add(w.id);
+  }
+  return done;
 }
