@@ -16,6 +16,7 @@ export const EVENT_TYPES = [
   "artifact.version_created",
   "run.retrieved",
   "document.ready",
+  "document.updated",
   "document.failed",
   "document.deleted",
 ] as const;

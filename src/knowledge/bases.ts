@@ -2,6 +2,7 @@ import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
+import { insertWhere } from "../db/insert-where";
 import { findOwned, listOwned } from "../db/owned";
 import { agents, conversations, knowledgeBases } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
@@ -14,6 +15,9 @@ export type KnowledgeBaseRow = typeof knowledgeBases.$inferSelect;
 
 /** The embedding model a base uses unless it names another, and its dimensions. */
 export const DEFAULT_EMBEDDING = { model: "@cf/baai/bge-base-en-v1.5", dimensions: 768 } as const;
+
+/** The most knowledge bases one project holds. */
+export const MAX_BASES_PER_PROJECT = 50;
 
 /** How documents are cut into chunks: at most `max_tokens` each, consecutive chunks sharing `overlap_tokens`. */
 export const CHUNKING = { maxTokens: { min: 100, max: 4096, default: 800 }, overlapDefault: 400 } as const;
@@ -81,10 +85,12 @@ export async function createKnowledgeBase(c: Context<AppEnv>, body: { project_id
     updatedAt: now,
   };
   const db = c.var.db;
-  await db.batch([
-    db.insert(knowledgeBases).values(row),
+  const inProject = sql`(SELECT count(*) FROM ${knowledgeBases} WHERE ${knowledgeBases.tenantId} = ${row.tenantId} AND ${knowledgeBases.projectId} = ${projectId})`;
+  const [inserted] = await db.batch([
+    insertWhere(db, knowledgeBases, row, sql`${inProject} < ${MAX_BASES_PER_PROJECT}`),
     auditChange(c, { action: "knowledge_base.created", resourceType: "knowledge_base", resourceId: row.id, details: { project_id: projectId, name: row.name } }),
   ]);
+  if (!inserted.meta.changes) throw new ApiError("PLAN_LIMIT", `A project holds at most ${MAX_BASES_PER_PROJECT} knowledge bases`, { errors: [{ in: "body", field: "project_id", message: `already has ${MAX_BASES_PER_PROJECT} knowledge bases` }] });
   return row;
 }
 

@@ -6,6 +6,7 @@ import type { AppEnv } from "../context";
 import { storageUsed } from "../db/artifacts";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
+import { eventAfterChange } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
 import { knowledgeBases, knowledgeChunks, knowledgeDocuments } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
@@ -14,11 +15,14 @@ import { decodeCursorValue, encodeCursor } from "../lib/pagination";
 import { vectorStore } from "../providers/vectors";
 import { findKnowledgeBase } from "./bases";
 import type { IngestMessage } from "./ingest";
-import { type DocumentRow, deleteDocumentRows } from "./store";
+import { type DocumentRow, deleteDocumentRows, documentSummary } from "./store";
 import { DOCUMENT_TYPES, documentType, MAX_DOCUMENT_BYTES } from "./text";
 
 export type { DocumentRow } from "./store";
 export type ChunkRow = typeof knowledgeChunks.$inferSelect;
+
+/** The most documents (names) one knowledge base holds. */
+export const MAX_DOCUMENTS_PER_BASE = 10_000;
 
 /** At most this many attributes per document; keys and string values within these lengths. */
 export const ATTRIBUTES = { max: 16, keyPattern: /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, maxString: 256 } as const;
@@ -132,7 +136,11 @@ export async function uploadDocument(c: Context<AppEnv>, baseId: string, q: { na
         db,
         knowledgeDocuments,
         { ...fields, id, tenantId, knowledgeBaseId: base.id, projectId: base.projectId, name: q.name, version: 1, activeVersion: null, chunkCount: null, tokenCount: null, createdBy: c.var.principal.userId, createdAt: now },
-        and(baseExists, sql`${storageUsed(tenantId)} + ${content.size} <= ${limit}`)!,
+        and(
+          baseExists,
+          sql`${storageUsed(tenantId)} + ${content.size} <= ${limit}`,
+          sql`(SELECT count(*) FROM ${knowledgeDocuments} WHERE ${knowledgeDocuments.tenantId} = ${tenantId} AND ${knowledgeDocuments.knowledgeBaseId} = ${base.id}) < ${MAX_DOCUMENTS_PER_BASE}`,
+        )!,
       )
         .onConflictDoNothing()
         .returning();
@@ -147,6 +155,10 @@ export async function uploadDocument(c: Context<AppEnv>, baseId: string, q: { na
     const now = await db.select({ r2Key: knowledgeDocuments.r2Key }).from(knowledgeDocuments).where(and(isDocument(c, base.id), eq(knowledgeDocuments.name, q.name))).get();
     if (now?.r2Key !== existing?.r2Key) throw new ApiError("CONFLICT", `Another upload of ${JSON.stringify(q.name)} landed at the same moment; send this one again to make it the next version`);
     await findKnowledgeBase(c, base.id);
+    if (!existing) {
+      const [{ n }] = (await db.select({ n: sql<number>`count(*)` }).from(knowledgeDocuments).where(isDocument(c, base.id))) as [{ n: number }];
+      if (n >= MAX_DOCUMENTS_PER_BASE) throw new ApiError("PLAN_LIMIT", `A knowledge base holds at most ${MAX_DOCUMENTS_PER_BASE} documents; delete some or use another base`);
+    }
     throw storageFull(c);
   }
   // The previous version's chunks hold its text; its original is replaced by this one.
@@ -163,6 +175,27 @@ async function enqueueIngest(c: Context<AppEnv>, doc: DocumentRow) {
   } catch (err) {
     c.var.log.warn("document.enqueue_failed", { document_id: doc.id, error: err instanceof Error ? err.message : String(err) });
   }
+}
+
+/**
+ * Replaces a document's attributes. They live only in the tenant's database (searches filter there),
+ * so the change applies to the next search without touching the index.
+ */
+export async function updateDocumentAttributes(c: Context<AppEnv>, baseId: string, id: string, attributes: Record<string, AttributeValue>): Promise<DocumentRow> {
+  const doc = await findDocument(c, baseId, id);
+  const db = c.var.db;
+  const updated = { ...doc, attributes: JSON.stringify(attributes), updatedAt: new Date().toISOString() };
+  const [rows] = await db.batch([
+    db
+      .update(knowledgeDocuments)
+      .set({ attributes: updated.attributes, updatedAt: updated.updatedAt })
+      .where(and(isDocument(c, baseId), eq(knowledgeDocuments.id, id)))
+      .returning(),
+    eventAfterChange(db, { tenantId: doc.tenantId, type: "document.updated", subjectType: "document", subjectId: id, data: { ...documentSummary(updated), attributes } }),
+    auditChange(c, { action: "document.updated", resourceType: "document", resourceId: id, details: { fields: ["attributes"] } }),
+  ]);
+  if (!rows[0]) throw new ApiError("NOT_FOUND", `No document ${id} in knowledge base ${baseId}`);
+  return rows[0];
 }
 
 /** What deleting a document removed. */

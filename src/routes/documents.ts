@@ -3,9 +3,15 @@ import * as documents from "../knowledge/documents";
 import { DOCUMENT_TYPES, MAX_DOCUMENT_BYTES } from "../knowledge/text";
 import { DOCUMENT_STATUSES } from "../db/tenant/schema";
 import { PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonResponse, NonBlank, pageOf, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router, schema31 } from "./openapi";
 
 const Attributes = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
+/** Attributes as a client sends them in JSON: the same rules as the upload's `attributes`. */
+const AttributesInput = z
+  .record(z.string().regex(documents.ATTRIBUTES.keyPattern, "a letter or _ then up to 63 letters, digits, _ . -"), z.union([z.string().max(documents.ATTRIBUTES.maxString), z.number(), z.boolean()]))
+  .refine((a) => Object.keys(a).length <= documents.ATTRIBUTES.max, `at most ${documents.ATTRIBUTES.max} attributes`)
+  .openapi({ maxProperties: documents.ATTRIBUTES.max, ...schema31({ propertyNames: { pattern: documents.ATTRIBUTES.keyPattern.source } }) });
 
 const DocumentSchema = z
   .object({
@@ -87,6 +93,16 @@ const listChunks = createRoute({
   responses: { 200: jsonResponse(pageOf(ChunkSchema), "A page of chunks"), ...errors(400, 401, 403, 404) },
 });
 
+const updateDocument = createRoute({
+  method: "patch",
+  path: "/v1/knowledge-bases/{id}/documents/{doc}",
+  tags: ["Knowledge"],
+  summary: "Replace a document's attributes (search filters see them at once; nothing is re-embedded)",
+  ...guarded("knowledge:write"),
+  request: { params: DocParam, body: jsonBody(z.object({ attributes: AttributesInput }).openapi("UpdateDocument")) },
+  responses: { 200: jsonResponse(DocumentSchema, "The document"), ...errors(400, 401, 403, 404, 413, 415) },
+});
+
 const deleteDocument = createRoute({
   method: "delete",
   path: "/v1/knowledge-bases/{id}/documents/{doc}",
@@ -139,6 +155,10 @@ export const documentRoutes = router()
   .openapi(listChunks, async (c) => {
     const { id, doc } = c.req.valid("param");
     return c.json(await documents.listChunks(c, id, doc, c.req.valid("query"), renderChunk), 200);
+  })
+  .openapi(updateDocument, async (c) => {
+    const { id, doc } = c.req.valid("param");
+    return c.json(render(await documents.updateDocumentAttributes(c, id, doc, c.req.valid("json").attributes)), 200);
   })
   .openapi(deleteDocument, async (c) => {
     const { id, doc } = c.req.valid("param");

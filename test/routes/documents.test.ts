@@ -248,6 +248,27 @@ describe("knowledge documents", () => {
     expect((await deliverIngest(t, a.id)).acked).toBe(true);
   });
 
+  it("are at most 10,000 to a base; a new version of one is still taken", async () => {
+    const t = await createTenant();
+    const { baseId, projectId } = await createBase(t);
+    const kept = await addDocument(t, baseId, "kept.txt", "A document that gets new versions.");
+    const d1 = await tenantD1(t);
+    await d1
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)
+         INSERT INTO knowledge_documents (id, tenant_id, knowledge_base_id, project_id, name, version, status, content_type, size, sha256, r2_key, created_by)
+         SELECT 'doc_filler' || i, ?1, ?2, ?3, 'filler-' || i, 1, 'failed', 'text/plain', 0, 's', 'k' || i, 'u' FROM n`,
+      )
+      .bind(t.id, baseId, projectId)
+      .run();
+    const over = await upload(t, baseId, "one-too-many.txt", "x");
+    expectProblem(over, 403, "PLAN_LIMIT");
+    expect(over.body.detail).toContain("10000 documents");
+    expect((await env.ARTIFACTS.list({ prefix: `tenants/${t.id}/knowledge/` })).objects).toHaveLength(1);
+    expectStatus(await upload(t, baseId, "kept.txt", "Its second version."), 202);
+    expect((await getDocument(t, baseId, kept.id)).version).toBe(2);
+  });
+
   it("count against the plan's storage", async () => {
     const t = await createTenant();
     const { baseId } = await createBase(t);

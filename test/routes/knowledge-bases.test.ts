@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addMember, call, createTenant, expectProblem, expectStatus } from "../harness";
+import { addMember, call, createTenant, expectProblem, expectStatus, tenantD1 } from "../harness";
 
 async function project(t: Awaited<ReturnType<typeof createTenant>>) {
   const res = await call(`${t.host}/v1/projects`, { token: t.owner.token, body: { name: "Knowledge" } });
@@ -65,5 +65,21 @@ describe("knowledge bases", () => {
     const viewer = await addMember(t, "viewer");
     expectStatus(await call(`${kbs}/${mine.id}`, { token: viewer.token }), 200);
     expectProblem(await call(kbs, { token: viewer.token, body: { project_id: projectId, name: "No" } }), 403, "FORBIDDEN");
+  });
+
+  it("are at most 50 to a project", async () => {
+    const t = await createTenant();
+    const projectId = await project(t);
+    const d1 = await tenantD1(t);
+    // 49 written directly, then the 50th and 51st through the API.
+    await d1.batch(
+      Array.from({ length: 49 }, (_, i) =>
+        d1.prepare("INSERT INTO knowledge_bases (id, tenant_id, project_id, name, embedding_model, dimensions, chunk_max_tokens, chunk_overlap_tokens, created_by) VALUES (?, ?, ?, 'x', 'm', 768, 800, 400, 'u')").bind(`kb_filler${i}`, t.id, projectId),
+      ),
+    );
+    expectStatus(await call(`${t.host}/v1/knowledge-bases`, { token: t.owner.token, body: { project_id: projectId, name: "fiftieth" } }), 201);
+    const over = await call(`${t.host}/v1/knowledge-bases`, { token: t.owner.token, body: { project_id: projectId, name: "one too many" } });
+    expectProblem(over, 403, "PLAN_LIMIT");
+    expect(over.body.errors[0].field).toBe("project_id");
   });
 });

@@ -74,6 +74,22 @@ describe("knowledge search", () => {
     expect(await q({ lang: { eq: "en" }, year: { lte: 2024 } })).toEqual(["colours.md"]);
   });
 
+  it("sees a document's new attributes at the next search, without re-embedding it", async () => {
+    const t = await createTenant();
+    const { baseId, docs } = await seeded(t);
+    const before = await quota(t);
+    const patched = await call(`${t.host}/v1/knowledge-bases/${baseId}/documents/${docs["retours.md"]}`, { method: "PATCH", token: t.owner.token, body: { attributes: { lang: "en", year: 2027 } } });
+    expectStatus(patched, 200);
+    expect(patched.body.attributes).toEqual({ lang: "en", year: 2027 });
+    const found = await search(t, baseId, { query: "retourneren", mode: "keyword", filters: { year: 2027 } });
+    expect(names(found)).toEqual(["retours.md"]);
+    expect(await quota(t)).toEqual(before);
+    expect(await countRows(t, "SELECT count(*) AS n FROM outbox WHERE subject_id = ? AND type = 'document.updated'", docs["retours.md"])).toBe(1);
+    const bad = await call(`${t.host}/v1/knowledge-bases/${baseId}/documents/${docs["retours.md"]}`, { method: "PATCH", token: t.owner.token, body: { attributes: { nested: { no: 1 } } } });
+    expectProblem(bad, 400, "VALIDATION_FAILED");
+    expect(bad.body.errors[0].field).toMatch(/^attributes\.nested/);
+  });
+
   it("answers bad searches naming the field", async () => {
     const t = await createTenant();
     const other = await createTenant();
