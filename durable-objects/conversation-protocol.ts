@@ -34,6 +34,8 @@ export interface WireMessage {
   /** Set on assistant messages: which model and provider answered, and the tokens used. */
   usage: { model: string; provider: string; tokens_in: number; tokens_out: number } | null;
   error: string | null;
+  /** Set on grounded replies: the knowledge chunks the answer cites. */
+  citations: Citation[] | null;
 }
 
 export interface Participant {

@@ -483,7 +483,7 @@ export class ConversationRoom extends DurableObject<Env> {
         const canceled = reply.controller.signal.aborted;
         // The message and the bill's record change together: an eviction between them cannot bill the reply as interrupted.
         const message = this.ctx.storage.transactionSync(() => {
-          const m = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result });
+          const m = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result, citations: grounding?.citations });
           bill = this.meter.ended(reply, usage, m.id);
           return m;
         });

@@ -1,7 +1,7 @@
 import type { ChatMessage, ChatResult } from "../src/providers/ai";
 import { estimateTokens } from "../src/providers/ai/types";
 import { newId } from "../src/lib/ids";
-import type { WireMessage } from "./conversation-protocol";
+import type { Citation, WireMessage } from "./conversation-protocol";
 
 interface MessageRow extends Record<string, SqlStorageValue> {
   seq: number;
@@ -16,6 +16,7 @@ interface MessageRow extends Record<string, SqlStorageValue> {
   tokens_in: number | null;
   tokens_out: number | null;
   error: string | null;
+  citations: string | null;
   created_at: number;
 }
 
@@ -28,6 +29,8 @@ export interface NewMessage {
   status: WireMessage["status"];
   result?: Pick<ChatResult, "model" | "provider" | "usage">;
   error?: string;
+  /** The knowledge a grounded reply cited. */
+  citations?: Citation[];
 }
 
 /**
@@ -52,6 +55,8 @@ export class MessageLog {
       status TEXT NOT NULL,
       model TEXT, provider TEXT, tokens_in INTEGER, tokens_out INTEGER, error TEXT,
       created_at INTEGER NOT NULL)`);
+    // Added with grounding: a log made before it gains the column.
+    if (!this.sql.exec<{ name: string }>(`PRAGMA table_info(messages)`).toArray().some((c) => c.name === "citations")) this.sql.exec(`ALTER TABLE messages ADD COLUMN citations TEXT`);
     this.sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (author_id, client_id) WHERE client_id IS NOT NULL`);
     this.sql.exec(`CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at)`);
   }
@@ -60,8 +65,8 @@ export class MessageLog {
   append(m: NewMessage): { message: WireMessage; seq: number; at: number } {
     const row = this.sql
       .exec<MessageRow>(
-        `INSERT INTO messages (id, role, content, author_id, client_id, status, model, provider, tokens_in, tokens_out, error, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        `INSERT INTO messages (id, role, content, author_id, client_id, status, model, provider, tokens_in, tokens_out, error, citations, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
         newId("msg"),
         m.role,
         m.content,
@@ -73,6 +78,7 @@ export class MessageLog {
         m.result?.usage.inputTokens ?? null,
         m.result?.usage.outputTokens ?? null,
         m.error ?? null,
+        m.citations?.length ? JSON.stringify(m.citations) : null,
         Date.now(),
       )
       .one();
@@ -125,5 +131,6 @@ function toWire(row: MessageRow): WireMessage {
     created_at: new Date(row.created_at).toISOString(),
     usage: row.model && row.provider ? { model: row.model, provider: row.provider, tokens_in: row.tokens_in ?? 0, tokens_out: row.tokens_out ?? 0 } : null,
     error: row.error,
+    citations: row.citations ? (JSON.parse(row.citations) as Citation[]) : null,
   };
 }

@@ -28,9 +28,10 @@ import { knowledgeSearchRoutes } from "./routes/knowledge-search";
 import { signupRoutes } from "./routes/signup";
 import { systemRoutes } from "./routes/system";
 
-/** Largest request body any route but an artifact upload accepts. */
+/** Largest request body any route but an upload accepts. */
 export const MAX_BODY_BYTES = 1024 * 1024;
-const ARTIFACT_UPLOAD = /^\/v1\/artifacts(\/[^/]+\/versions)?$/;
+/** Uploads stream to R2 and check their own Content-Length limit: artifact versions and knowledge documents. */
+const UPLOAD = /^\/v1\/(artifacts(\/[^/]+\/versions)?|knowledge-bases\/[^/]+\/documents)$/;
 
 /**
  * The methods each registered path answers (HEAD with GET), as a lookup by request path. Built
@@ -73,8 +74,8 @@ export function createApp() {
     maxSize: MAX_BODY_BYTES,
     onError: (c) => problemResponse("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`, c.get("requestId")),
   });
-  // Artifact uploads stream to R2 with their own limit (25 MiB); everything else is JSON of at most 1 MiB.
-  app.use("/v1/*", (c, next) => (c.req.method === "POST" && ARTIFACT_UPLOAD.test(c.req.path) ? next() : limitBody(c, next)));
+  // Uploads stream to R2 with their own limits (artifacts 25 MiB, documents 10 MiB); everything else is JSON of at most 1 MiB.
+  app.use("/v1/*", (c, next) => (c.req.method === "POST" && UPLOAD.test(c.req.path) ? next() : limitBody(c, next)));
   app.use("/v1/*", hostRouting());
 
   app.route("/", signupRoutes);

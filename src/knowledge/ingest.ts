@@ -8,6 +8,7 @@ import { knowledgeBases, knowledgeDocuments } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { createLogger, errorFields, type Logger } from "../lib/log";
 import { aiProvider, ProviderError } from "../providers/ai";
+import { estimateTokens } from "../providers/ai/types";
 import { appliedWrites, vectorStore } from "../providers/vectors";
 import { backoffSeconds } from "../runs/consumer";
 import { encodeEmbedding } from "./embedding";
@@ -115,9 +116,10 @@ async function ingest(env: Env, message: Message<unknown>, body: IngestMessage, 
   let pieces: { text: string; tokens: number }[];
   try {
     const text = extractText(await object.arrayBuffer(), doc.contentType);
-    pieces = chunkText(text, base.chunkMaxTokens, base.chunkOverlapTokens);
-    const textTokens = Math.ceil(text.length / 4);
+    // Refused before it is cut up: chunking several megabytes of text is the costly part.
+    const textTokens = estimateTokens(text);
     if (textTokens > MAX_DOCUMENT_TOKENS) throw new IngestError("too_many_tokens", `The document holds about ${textTokens} tokens of text; the limit is ${MAX_DOCUMENT_TOKENS}`);
+    pieces = chunkText(text, base.chunkMaxTokens, base.chunkOverlapTokens);
   } catch (err) {
     if (err instanceof IngestError) return failUnheld(err.code, err.message);
     throw err;

@@ -13,12 +13,12 @@ import { aiProvider } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
 import { appliedWrites, vectorStore, type Write } from "../providers/vectors";
 import type { KnowledgeBaseRow } from "./bases";
+import type { AttributeValue } from "./documents";
 import { cosine, decodeEmbedding } from "./embedding";
 import { knowledgeChunksFts } from "./fts";
 import { confirmChunks } from "./store";
 
 export type SearchMode = "hybrid" | "vector" | "keyword";
-export type AttributeValue = string | number | boolean;
 export type Condition = AttributeValue | { eq?: AttributeValue; ne?: AttributeValue; in?: AttributeValue[]; nin?: AttributeValue[]; gt?: AttributeValue; gte?: AttributeValue; lt?: AttributeValue; lte?: AttributeValue };
 
 export interface SearchRequest {

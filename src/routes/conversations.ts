@@ -5,7 +5,7 @@ import { PageQuery } from "../lib/pagination";
 import { requirePermission } from "../middleware/auth";
 import { principalLimits } from "../middleware/rate-limit";
 import { openSocket } from "../conversations/sockets";
-import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, KnowledgeBaseIds, Model, NonBlank, pageOf, router } from "./openapi";
+import { atLeastOneOf, CitationSchema, errors, guarded, jsonBody, jsonResponse, KnowledgeBaseIds, Model, NonBlank, pageOf, router } from "./openapi";
 
 const ConversationSchema = z
   .object({
@@ -35,6 +35,10 @@ const MessageSchema = z
     created_at: z.string(),
     usage: z.object({ model: z.string(), provider: z.string(), tokens_in: z.number(), tokens_out: z.number() }).nullable(),
     error: z.string().nullable(),
+    citations: z
+      .array(CitationSchema)
+      .nullable()
+      .openapi({ description: "On a grounded reply: the knowledge chunks it cites as [index]" }),
   })
   .openapi("Message");
 

@@ -107,6 +107,11 @@ export function guarded(permission: Permission, opens: "request" | "connection" 
   return { security: bearer, middleware: [requirePermission(permission, { opens })] };
 }
 
+/** A knowledge chunk a grounded reply or run cites. */
+export const CitationSchema = z
+  .object({ index: z.number().int(), document_id: z.string(), document_name: z.string(), chunk_id: z.string(), knowledge_base_id: z.string(), score: z.number() })
+  .openapi("Citation");
+
 /** Knowledge bases a conversation or agent is grounded in: bases of its own project. */
 export const KnowledgeBaseIds = z
   .array(z.string().min(1).max(64))

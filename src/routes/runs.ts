@@ -4,7 +4,7 @@ import { PageQuery } from "../lib/pagination";
 import { streamRunEvents } from "../runs/events";
 import * as runService from "../runs/service";
 import { type RunRow, runSummary } from "../runs/store";
-import { errors, guarded, jsonBody, jsonResponse, pageOf, PromptKey, router, schema31 } from "./openapi";
+import { CitationSchema, errors, guarded, jsonBody, jsonResponse, pageOf, PromptKey, router, schema31 } from "./openapi";
 
 const INPUT_BYTES = 64 * 1024;
 
@@ -25,7 +25,7 @@ const RunSchema = z
       .nullable(),
     latency_ms: z.number().int().nullable(),
     citations: z
-      .array(z.object({ index: z.number().int(), document_id: z.string(), document_name: z.string(), chunk_id: z.string(), knowledge_base_id: z.string(), score: z.number() }))
+      .array(CitationSchema)
       .nullable()
       .openapi({ description: "The knowledge chunks the prompt was grounded in (the agent's knowledge bases), cited in the output as [index]" }),
     cancel_requested_at: z.string().nullable(),

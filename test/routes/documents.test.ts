@@ -1,8 +1,10 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, createTenant, expectProblem, expectStatus, quota, tenantD1, type TestTenant } from "../harness";
-import { addDocument, createBase, deliverIngest, getDocument, upload } from "../knowledge";
-import { countRows } from "../runs";
+import { QUEUES } from "../../src/index";
+import { LOCAL_FAILURE_TRIGGER, LOCAL_REJECTION_TRIGGER } from "../../src/providers/ai/local";
+import { addDocument, createBase, deliverIngest, getDocument, ingestMessage, upload } from "../knowledge";
+import { countRows, deliver } from "../runs";
 
 const GUIDE = `# Brand voice
 
@@ -96,6 +98,8 @@ describe("knowledge documents", () => {
       ["binary.txt", new Uint8Array([0x68, 0x69, 0xff, 0xfe, 0x00, 0xc3]), "text/plain", "unsupported_encoding"],
       ["ebcdic.txt", "hello", "text/plain; charset=x-ebcdic-klingon", "unsupported_encoding"],
       ["broken.json", '{"a": 1,', "application/json", "invalid_json"],
+      ["huge.txt", "a ".repeat(2_050_000), "text/plain", "too_many_tokens"],
+      ["refused.txt", `Fine text, then ${LOCAL_REJECTION_TRIGGER}.`, "text/plain", "provider_refused"],
     ];
     for (const [name, body, type, code] of cases) {
       const res = await upload(t, baseId, name, body, type);
@@ -111,6 +115,24 @@ describe("knowledge documents", () => {
     expect(await quota(t)).toEqual({ used: 0, reserved: 0 });
     const failed = await call(`${t.host}/v1/knowledge-bases/${baseId}/documents?status=failed`, { token: t.owner.token });
     expect(failed.body.data).toHaveLength(cases.length);
+  });
+
+  it("retry a transient embedding failure with nothing left behind, and fail for good from the dead-letter queue", async () => {
+    const t = await createTenant();
+    const { baseId } = await createBase(t);
+    const res = await upload(t, baseId, "flaky.txt", `Some text ${LOCAL_FAILURE_TRIGGER}`);
+    const first = await deliverIngest(t, res.body.id);
+    expect(first).toMatchObject({ acked: false, retried: true });
+    const doc = await getDocument(t, baseId, res.body.id);
+    expect(doc).toMatchObject({ status: "processing", active_version: null });
+    expect(await countRows(t, "SELECT count(*) AS n FROM knowledge_documents WHERE id = ? AND lease_token IS NULL", doc.id)).toBe(1);
+    expect(await countRows(t, "SELECT count(*) AS n FROM knowledge_chunks WHERE document_id = ?", doc.id)).toBe(0);
+    expect(await quota(t)).toEqual({ used: 0, reserved: 0 });
+    // Its retries used up, the message reaches the dead-letter consumer.
+    expect((await deliver(QUEUES.ingestDead, ingestMessage(t, doc.id))).acked).toBe(true);
+    expect(await getDocument(t, baseId, doc.id)).toMatchObject({ status: "failed", error: { code: "ingest_exhausted" } });
+    expect(await countRows(t, "SELECT count(*) AS n FROM outbox WHERE subject_id = ? AND type = 'document.failed'", doc.id)).toBe(1);
+    expect(await vectorCount(t)).toBe(0);
   });
 
   it("answer bad uploads naming the field, before storing anything", async () => {

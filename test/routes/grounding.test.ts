@@ -53,6 +53,10 @@ describe("grounding in knowledge bases", () => {
     expect(done.citations).toEqual([expect.objectContaining({ index: 1, document_id: shipping.id, document_name: "shipping.md" })]);
     expect(done.message.content).toContain("Sources: [1] shipping.md");
     ws.close();
+    // Stored with the reply: history shows its sources after a reload.
+    const history = await call(`${url}/messages`, { token: t.owner.token });
+    expect(history.body.data.at(-1)).toMatchObject({ role: "assistant", citations: done.citations });
+    expect(history.body.data[0].citations).toBeNull();
 
     const sse = await call(`${url}/messages`, { token: t.owner.token, body: { content: "How fast do orders ship?", reply: true }, headers: { accept: "text/event-stream" } });
     const last = sse.text

@@ -62,6 +62,9 @@ export class LocalAiProvider implements AiProvider {
    * so a knowledge base's vectors keep their shape whichever provider made them.
    */
   async embed(texts: string[]): Promise<number[][]> {
+    // The same triggers as chat, so ingestion's failure paths can be exercised offline.
+    if (texts.some((t) => t.includes(LOCAL_REJECTION_TRIGGER))) throw new ProviderError("local model: simulated rejected embedding request (400)", { retryable: false });
+    if (texts.some((t) => t.includes(LOCAL_FAILURE_TRIGGER))) throw new ProviderError("local model: simulated embedding failure");
     return texts.map(lexicalEmbedding);
   }
 }
