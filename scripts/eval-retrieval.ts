@@ -5,26 +5,14 @@
 // hybrid mode, and reports recall@5 and MRR@10 by document. Exits non-zero when hybrid is worse than
 // either mode alone on either measure.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { Miniflare } from "miniflare";
-import { appWorkerOptions, bundleWorker, preparePlatform } from "./local-platform.ts";
+import { preparePlatform, startPlatform } from "./local-platform.ts";
 
 const documents = [...readFileSync("eval/retrieval/documents.md", "utf8").matchAll(/^## (\S+)\n([\s\S]*?)(?=\n## |\s*$)/gm)].map((m) => ({ name: m[1]!, text: m[2]!.trim() }));
 const questions = JSON.parse(readFileSync("eval/retrieval/questions.json", "utf8")) as { q: string; relevant: string[] }[];
 for (const q of questions) for (const name of q.relevant) if (!documents.some((d) => d.name === name)) throw new Error(`question "${q.q}" names unknown document ${name}`);
 console.log(`golden set: ${documents.length} documents, ${questions.length} questions`);
 
-const outdir = ".eval/dist";
-await bundleWorker(join(process.cwd(), outdir));
-const { options, bindings, adminToken } = await appWorkerOptions();
-const mf = new Miniflare({
-  workers: [{ ...(options as object), name: "tessera", modules: true, scriptPath: join(outdir, "index.js"), bindings }],
-  handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
-    stdout.resume();
-    stderr.resume();
-  },
-});
-await mf.ready;
+const { mf, options, adminToken } = await startPlatform(".eval/dist");
 const { api, token } = await preparePlatform(mf, options.d1Databases ?? {}, adminToken, "eval");
 const host = "http://eval.localhost";
 const project = await api(`${host}/v1/projects`, { method: "POST", token, body: JSON.stringify({ name: "Retrieval eval" }) });

@@ -4,13 +4,11 @@
 // answer the document does not allow: an undeclared status, content type, or a body that breaks
 // its schema. Requests are mostly valid (so they reach the handlers), the rest mutated.
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { Miniflare } from "miniflare";
 import RandExp from "randexp";
-import { appWorkerOptions, bundleWorker, preparePlatform } from "./local-platform.ts";
+import { preparePlatform, startPlatform } from "./local-platform.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, seed: { type: "string" }, report: { type: "string" } } });
 const SECONDS = Number(values.seconds);
@@ -52,25 +50,15 @@ type Doc = { paths: Record<string, Record<string, Operation>>; components: { sch
 
 console.log(`fuzz: seed ${SEED}, ${SECONDS} s; bundling the Worker…`);
 const outdir = ".fuzz/dist";
-await bundleWorker(outdir);
-const { options, bindings, adminToken } = await appWorkerOptions();
 // Signups made by the fuzzer each take a tenant database; with a pool this size and signups limited
 // per client address, a run of a few minutes never drains it (a drained pool is a 503 by design).
 const EXTRA_DATABASES = 120;
-options.d1Databases = {
-  ...options.d1Databases,
-  ...Object.fromEntries(Array.from({ length: EXTRA_DATABASES }, (_, i) => [`TENANT_DB_${String(9001 + i)}`, `fuzz-tenant-${9001 + i}`])),
-};
+const { mf, options, adminToken } = await startPlatform(
+  outdir,
+  Object.fromEntries(Array.from({ length: EXTRA_DATABASES }, (_, i) => [`TENANT_DB_${String(9001 + i)}`, `fuzz-tenant-${9001 + i}`])),
+);
 /** Client addresses as Cloudflare's edge sets them, so the per-address limits apply as in production. */
 const CLIENTS = ["203.0.113.10", "203.0.113.11", "198.51.100.20", "2001:db8::7"];
-const mf = new Miniflare({
-  workers: [{ ...(options as object), name: "tessera", modules: true, scriptPath: join(outdir, "index.js"), bindings }],
-  handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
-    stdout.resume();
-    stderr.resume();
-  },
-});
-await mf.ready;
 const platform = await preparePlatform(mf, options.d1Databases ?? {}, adminToken, TENANT);
 const doc = (await (await mf.dispatchFetch("http://localhost/openapi.json")).json()) as Doc;
 

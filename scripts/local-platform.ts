@@ -3,7 +3,7 @@
 // fuzzer drive from Node, without a wrangler dev process per run.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Miniflare, WorkerOptions } from "miniflare";
+import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { newSigningKey } from "./dev-vars.ts";
 import { wrangler } from "./wrangler-config.ts";
@@ -21,6 +21,25 @@ export async function appWorkerOptions() {
   const adminToken = `pat_local_${crypto.randomUUID()}`;
   const bindings = { ...(options.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken, LOCAL_AI_WORD_DELAY_MS: "0" };
   return { options: options as WorkerOptions & { compatibilityDate?: string; d1Databases?: Record<string, string> }, bindings, adminToken };
+}
+
+/**
+ * Bundles the Worker into `outdir` and runs it alone in a local workerd with wrangler.toml's local
+ * bindings (plus `extraDatabases`), its log lines dropped. Answers Miniflare and the options it ran with.
+ */
+export async function startPlatform(outdir: string, extraDatabases: Record<string, string> = {}) {
+  await bundleWorker(outdir);
+  const { options, bindings, adminToken } = await appWorkerOptions();
+  options.d1Databases = { ...options.d1Databases, ...extraDatabases };
+  const mf = new Miniflare({
+    workers: [{ ...(options as object), name: "tessera", modules: true, scriptPath: join(outdir, "index.js"), bindings }],
+    handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
+      stdout.resume();
+      stderr.resume();
+    },
+  });
+  await mf.ready;
+  return { mf, options, adminToken };
 }
 
 async function migrate(mf: Miniflare, binding: string, dir: string) {

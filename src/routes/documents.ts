@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as documents from "../knowledge/documents";
+import { documentSummary } from "../knowledge/store";
 import { DOCUMENT_TYPES, MAX_DOCUMENT_BYTES } from "../knowledge/text";
 import { DOCUMENT_STATUSES } from "../db/tenant/schema";
 import { PageQuery } from "../lib/pagination";
@@ -120,20 +121,11 @@ const deleteDocument = createRoute({
 });
 
 const render = (d: documents.DocumentRow): z.infer<typeof DocumentSchema> => ({
-  id: d.id,
-  knowledge_base_id: d.knowledgeBaseId,
-  project_id: d.projectId,
-  name: d.name,
-  version: d.version,
-  active_version: d.activeVersion,
-  status: d.status,
+  ...documentSummary(d),
+  error: d.errorCode ? { code: d.errorCode, message: d.error ?? "" } : null,
   content_type: d.contentType,
-  size: d.size,
   sha256: d.sha256,
   attributes: JSON.parse(d.attributes),
-  chunk_count: d.chunkCount,
-  token_count: d.tokenCount,
-  error: d.errorCode ? { code: d.errorCode, message: d.error ?? "" } : null,
   created_by: d.createdBy,
   created_at: d.createdAt,
   updated_at: d.updatedAt,
