@@ -104,7 +104,7 @@ export interface NewChunk {
   embedding: string;
 }
 
-/** The statement writing up to a hundred chunks of the held version (a JSON array read by `json_each`), pending until the index confirms them. */
+/** The statement writing some chunks of the held version (one JSON array read by `json_each`), pending until the index confirms them. */
 export function insertChunks(db: TenantDb, doc: DocumentRow, leaseToken: string, chunks: NewChunk[], mutation: { id: string; at: number }) {
   const rows = JSON.stringify(chunks.map((c) => [chunkId(doc.id, doc.version, c.seq), c.seq, c.text, c.tokens, c.embedding]));
   const col = (i: number) => sql`json_extract(j.value, ${`$[${i}]`})`;
