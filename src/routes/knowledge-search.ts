@@ -4,7 +4,7 @@ import type { AppEnv } from "../context";
 import { ATTRIBUTES } from "../knowledge/documents";
 import * as search from "../knowledge/search";
 import { vectorStore } from "../providers/vectors";
-import { errors, guarded, jsonBody, jsonResponse, router, schema31 } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, router, schema31 } from "./openapi";
 
 const Value = z.union([z.string().max(ATTRIBUTES.maxString), z.number(), z.boolean()]);
 const Operators = z
@@ -14,7 +14,7 @@ const Operators = z
   .refine((o) => Object.keys(o).length > 0, "give at least one operator: eq, ne, in, nin, gt, gte, lt, lte");
 
 const SearchFields = {
-  query: z.string().trim().min(1, "must not be empty").max(2000),
+  query: NonBlank(2000),
   top_k: z.number().int().min(1).max(50).default(10),
   mode: z.enum(["hybrid", "vector", "keyword"]).default("hybrid").openapi({ description: "hybrid: full-text and vector results fused by reciprocal rank (score 1 = first in both)." }),
   filters: z
