@@ -23,10 +23,13 @@ import { projectRoutes } from "./routes/projects";
 import { promptRoutes } from "./routes/prompts";
 import { runRoutes } from "./routes/runs";
 import { documentRoutes } from "./routes/documents";
+import { webhookMessageRoutes } from "./routes/webhook-messages";
+import { webhookEndpointRoutes } from "./routes/webhooks";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { knowledgeSearchRoutes } from "./routes/knowledge-search";
 import { signupRoutes } from "./routes/signup";
 import { systemRoutes } from "./routes/system";
+import { dispatch } from "./webhooks/dispatch";
 
 /** Largest request body any route but an upload accepts. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -77,6 +80,15 @@ export function createApp() {
   // Uploads stream to R2 with their own limits (artifacts 25 MiB, documents 10 MiB); everything else is JSON of at most 1 MiB.
   app.use("/v1/*", (c, next) => (c.req.method === "POST" && UPLOAD.test(c.req.path) ? next() : limitBody(c, next)));
   app.use("/v1/*", hostRouting());
+  // The events a successful write put in the tenant's outbox go to its webhook endpoints right after
+  // the response (the cron sweep catches any this misses).
+  app.use("/v1/*", async (c, next) => {
+    await next();
+    const tenant = c.get("tenant");
+    if (tenant && c.req.method !== "GET" && c.req.method !== "HEAD" && c.res.status < 400) {
+      c.executionCtx.waitUntil(dispatch(c.env, tenant).catch((err) => c.var.log.error("webhooks.dispatch_failed", errorFields(err))));
+    }
+  });
 
   app.route("/", signupRoutes);
   app.route("/", platformRoutes);
@@ -96,6 +108,8 @@ export function createApp() {
   app.route("/", knowledgeSearchRoutes);
   app.route("/", knowledgeRoutes);
   app.route("/", documentRoutes);
+  app.route("/", webhookEndpointRoutes);
+  app.route("/", webhookMessageRoutes);
 
   app.route("/", systemRoutes);
 

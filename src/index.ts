@@ -2,6 +2,8 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { consumeDeadIngest, consumeIngest } from "./knowledge/ingest";
 import { createLogger } from "./lib/log";
+import { consumeDeadWebhooks, consumeWebhooks } from "./webhooks/deliver";
+import { dispatchFor } from "./webhooks/dispatch";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
 import { requeueStuckRuns } from "./runs/sweeper";
 
@@ -12,23 +14,36 @@ export { LocalVectorIndex } from "../durable-objects/vector-index";
 const app = createApp();
 
 /** Queue names as wrangler.toml declares them; the handler picks the consumer by the batch's queue. */
-export const QUEUES = { runs: "tessera-runs", runsDead: "tessera-runs-dlq", ingest: "tessera-ingest", ingestDead: "tessera-ingest-dlq" } as const;
+export const QUEUES = {
+  runs: "tessera-runs",
+  runsDead: "tessera-runs-dlq",
+  ingest: "tessera-ingest",
+  ingestDead: "tessera-ingest-dlq",
+  webhooks: "tessera-webhooks",
+  webhooksDead: "tessera-webhooks-dlq",
+} as const;
 
 export default {
   fetch: app.fetch,
   async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
     switch (batch.queue) {
       case QUEUES.runs:
-        return consumeRuns(batch, env);
+        await consumeRuns(batch, env);
+        // The events the batch wrote go to webhooks now, not at the next sweep.
+        return dispatchFor(env, batch);
       case QUEUES.runsDead:
         return consumeDeadRuns(batch, env);
       case QUEUES.ingest:
-        return consumeIngest(batch, env);
+        await consumeIngest(batch, env);
+        return dispatchFor(env, batch);
       case QUEUES.ingestDead:
         return consumeDeadIngest(batch, env);
+      case QUEUES.webhooks:
+        return consumeWebhooks(batch, env);
+      case QUEUES.webhooksDead:
+        return consumeDeadWebhooks(batch, env);
       default:
-        // Webhooks get their consumer with their issue. Retrying keeps every message: after
-        // max_retries it moves to its dead-letter queue, where it waits.
+        // A queue this Worker does not know: retrying keeps every message until its dead-letter queue.
         createLogger({ queue: batch.queue }).warn("queue.no_consumer", { messages: batch.messages.length });
         batch.retryAll({ delaySeconds: 60 });
     }

@@ -6,6 +6,8 @@ declare global {
     interface Env extends WorkerEnv {
       CONTROL_MIGRATIONS: D1Migration[];
       TENANT_MIGRATIONS: D1Migration[];
+      /** The test webhook receiver (test/receiver/receiver.js), where the Worker's outbound fetches land. */
+      RECEIVER: Fetcher;
     }
   }
 }

@@ -24,6 +24,8 @@ export const PERMISSIONS = [
   "artifacts:write",
   "knowledge:read",
   "knowledge:write",
+  "webhooks:read",
+  "webhooks:write",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -31,8 +33,8 @@ export type Permission = (typeof PERMISSIONS)[number];
 export const ROLES = ["owner", "admin", "editor", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
-/** What only admins and owners may do: manage people, and see the audit log and the bill. */
-const ADMIN_ONLY: ReadonlySet<Permission> = new Set(["members:write", "invitations:write", "audit:read", "usage:read"]);
+/** What only admins and owners may do: manage people and webhooks, and see the audit log and the bill. */
+const ADMIN_ONLY: ReadonlySet<Permission> = new Set(["members:write", "invitations:write", "audit:read", "usage:read", "webhooks:read", "webhooks:write"]);
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(PERMISSIONS),

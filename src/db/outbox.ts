@@ -19,6 +19,8 @@ export const EVENT_TYPES = [
   "document.updated",
   "document.failed",
   "document.deleted",
+  "webhook.endpoint_disabled",
+  "webhook.test",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -27,7 +29,7 @@ export interface OutboxEvent {
   id?: string;
   tenantId: string;
   type: EventType;
-  subjectType: "run" | "artifact" | "document";
+  subjectType: "run" | "artifact" | "document" | "webhook_endpoint";
   subjectId: string;
   data: Record<string, unknown>;
 }

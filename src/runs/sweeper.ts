@@ -5,6 +5,7 @@ import { controlDb, tenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { requeueStuckDocuments } from "../knowledge/ingest";
+import { sweepWebhooks } from "../webhooks/dispatch";
 import { createLogger, errorFields } from "../lib/log";
 import type { RunMessage } from "./consumer";
 
@@ -35,6 +36,8 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           // Reservations whose call died with its holder (a room or consumer gone for good): given back unbilled.
           const released = await releaseStaleHolds(db, tenant.id, now);
           if (released) log.warn("quota.holds_released", { tenant_id: tenant.id, holds: released });
+          const webhooks = await sweepWebhooks(env, tenant, now);
+          if (webhooks.requeued) log.warn("webhooks.requeued", { tenant_id: tenant.id, messages: webhooks.requeued });
           const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);
           if (documents) log.warn("documents.requeued", { tenant_id: tenant.id, documents });
           const stuck = await db

@@ -28,6 +28,8 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
     call(`${t.host}/v1/artifacts?project_id=prj_absent&kind=document&name=probe`, { token, rawBody: "x", headers: { "content-type": "text/plain" } }),
   "knowledge:read": (t, token) => call(`${t.host}/v1/knowledge-bases`, { token }),
   "knowledge:write": (t, token) => call(`${t.host}/v1/knowledge-bases`, { token, body: { project_id: "prj_absent", name: "probe" } }),
+  "webhooks:read": (t, token) => call(`${t.host}/v1/webhooks/endpoints`, { token }),
+  "webhooks:write": (t, token) => call(`${t.host}/v1/webhooks/endpoints`, { token, body: { url: "not a url" } }),
 };
 
 describe("the permission matrix, enforced on every route", () => {

@@ -296,7 +296,11 @@ export const outbox = sqliteTable(
     /** Set once delivered to every subscriber (webhooks). */
     publishedAt: text(),
   },
-  (t) => [index("outbox_tenant_idx").on(t.tenantId, t.id), index("outbox_subject_idx").on(t.tenantId, t.subjectId, t.id)],
+  (t) => [
+    index("outbox_tenant_idx").on(t.tenantId, t.id),
+    index("outbox_subject_idx").on(t.tenantId, t.subjectId, t.id),
+    index("outbox_unpublished_idx").on(t.tenantId, t.publishedAt, t.id),
+  ],
 );
 
 export const ARTIFACT_KINDS = ["post", "image", "video", "document", "json"] as const;
@@ -435,4 +439,86 @@ export const knowledgeChunks = sqliteTable(
     index("knowledge_chunks_document_idx").on(t.tenantId, t.documentId, t.version, t.seq),
     index("knowledge_chunks_pending_idx").on(t.tenantId, t.knowledgeBaseId, t.pending),
   ],
+);
+
+export const WEBHOOK_MESSAGE_STATUSES = ["pending", "delivering", "succeeded", "failed"] as const;
+
+/**
+ * A tenant's webhook endpoint. The signing secret is kept (it signs every delivery); after a
+ * rotation the previous one still signs until `previous_secret_expires_at`.
+ */
+export const webhookEndpoints = sqliteTable(
+  "webhook_endpoints",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    url: text().notNull(),
+    description: text(),
+    /** JSON array of event types, or null for every type. */
+    eventTypes: text(),
+    /** JSON object of payload fields (dotted paths into `data`) and the values they must have. */
+    filter: text(),
+    rateLimitPerSecond: integer(),
+    disabled: integer({ mode: "boolean" }).notNull().default(false),
+    /** Why it was disabled: "manual", "gone" (an answer 410), "failing" (5 days without a success). */
+    disabledReason: text(),
+    secret: text().notNull(),
+    previousSecret: text(),
+    previousSecretExpiresAt: text(),
+    lastSuccessAt: text(),
+    /** The first failure since the last success (null while deliveries succeed). */
+    failingSince: text(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index("webhook_endpoints_tenant_idx").on(t.tenantId, t.id)],
+);
+
+/** One event for one endpoint: delivered (with retries) until it succeeds or fails for good; never dropped. */
+export const webhookMessages = sqliteTable(
+  "webhook_messages",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    endpointId: text().notNull(),
+    /** The outbox event's id: also the `webhook-id` header, stable across retries and replays. */
+    eventId: text().notNull(),
+    eventType: text().notNull(),
+    /** The JSON body sent: {type, timestamp, data}. */
+    payload: text().notNull(),
+    status: text({ enum: WEBHOOK_MESSAGE_STATUSES }).notNull(),
+    attempts: integer().notNull().default(0),
+    /** When the next attempt is due (null: at once), and who is attempting until when. */
+    nextAttemptAt: integer(),
+    leaseUntil: integer(),
+    lastStatusCode: integer(),
+    lastError: text(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    index("webhook_messages_tenant_idx").on(t.tenantId, t.id),
+    index("webhook_messages_endpoint_idx").on(t.tenantId, t.endpointId, t.id),
+    index("webhook_messages_status_idx").on(t.tenantId, t.status, t.nextAttemptAt),
+    uniqueIndex("webhook_messages_event").on(t.endpointId, t.eventId),
+  ],
+);
+
+/** One HTTP attempt of a message: what the endpoint answered (the first 4 KiB of it), or why it failed. */
+export const webhookAttempts = sqliteTable(
+  "webhook_attempts",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    messageId: text().notNull(),
+    endpointId: text().notNull(),
+    attempt: integer().notNull(),
+    statusCode: integer(),
+    durationMs: integer().notNull(),
+    responseBody: text(),
+    error: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("webhook_attempts_message_idx").on(t.tenantId, t.messageId, t.id)],
 );

@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { EVENT_TYPES, type EventType } from "../db/outbox";
+
+/**
+ * What every event type the platform emits carries in `data`: a JSON Schema (from these zod
+ * schemas) and an example, for `GET /v1/webhooks/event-types`. A test checks that every event the
+ * platform writes is described here and validates against its schema. Objects admit more fields
+ * than they list, so adding a field is not a breaking change for receivers.
+ */
+
+const id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_`));
+const nullable = <T extends z.ZodType>(t: T) => t.nullable();
+
+const Citation = z.looseObject({ index: z.number().int(), document_id: z.string(), document_name: z.string(), chunk_id: z.string(), knowledge_base_id: z.string(), score: z.number() });
+
+const Run = z.looseObject({
+  id: id("run"),
+  project_id: id("prj"),
+  agent_id: id("agt"),
+  status: z.enum(["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"]),
+  attempts: z.number().int(),
+  prompt: nullable(z.looseObject({ key: z.string(), version: z.number().int() })),
+  error: nullable(z.looseObject({ code: z.string(), message: nullable(z.string()) })),
+  artifact_id: nullable(id("art")),
+  usage: nullable(z.looseObject({ model: nullable(z.string()), provider: nullable(z.string()), tokens_in: nullable(z.number()), tokens_out: nullable(z.number()), cost_micros: nullable(z.number()) })),
+  latency_ms: nullable(z.number()),
+  citations: nullable(z.array(Citation)),
+});
+
+const Content = { size: z.number().int(), sha256: z.string(), content_type: z.string() };
+const ArtifactCreated = z.looseObject({ id: id("art"), project_id: id("prj"), kind: z.string(), name: z.string(), run_id: nullable(id("run")), version: z.looseObject({ version: z.number().int(), ...Content }) });
+const ArtifactVersion = z.looseObject({ id: id("art"), project_id: id("prj"), kind: z.string(), name: z.string(), ...Content });
+
+const Document = z.looseObject({
+  id: id("doc"),
+  knowledge_base_id: id("kb"),
+  project_id: id("prj"),
+  name: z.string(),
+  version: z.number().int(),
+  active_version: nullable(z.number().int()),
+  status: z.enum(["processing", "ready", "failed"]),
+  size: z.number().int(),
+  chunk_count: nullable(z.number().int()),
+  token_count: nullable(z.number().int()),
+  error: nullable(z.looseObject({ code: z.string(), message: nullable(z.string()) })),
+});
+
+const runExample = {
+  id: "run_01hx0000000000000000000000",
+  project_id: "prj_01hx0000000000000000000000",
+  agent_id: "agt_01hx0000000000000000000000",
+  status: "SUCCEEDED",
+  attempts: 1,
+  prompt: { key: "launch-post", version: 3 },
+  error: null,
+  artifact_id: "art_01hx0000000000000000000000",
+  usage: { model: "@cf/meta/llama-3.1-8b-instruct", provider: "workers-ai", tokens_in: 212, tokens_out: 180, cost_micros: 41 },
+  latency_ms: 1840,
+  citations: null,
+};
+const content = { size: 1280, sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", content_type: "text/markdown" };
+const artifact = { id: "art_01hx0000000000000000000000", project_id: "prj_01hx0000000000000000000000", kind: "post", name: "Launch post" };
+const documentExample = {
+  id: "doc_01hx0000000000000000000000",
+  knowledge_base_id: "kb_01hx0000000000000000000000",
+  project_id: "prj_01hx0000000000000000000000",
+  name: "brand-guide.md",
+  version: 2,
+  active_version: 2,
+  status: "ready",
+  size: 18432,
+  chunk_count: 24,
+  token_count: 9800,
+  error: null,
+};
+
+const TYPES: Record<EventType, { description: string; schema: z.ZodType; example: Record<string, unknown> }> = {
+  "run.created": { description: "A run was queued", schema: Run, example: { ...runExample, status: "PENDING", attempts: 0, artifact_id: null, usage: null, latency_ms: null } },
+  "run.started": { description: "An attempt of a run started", schema: Run, example: { ...runExample, status: "RUNNING", artifact_id: null, usage: null, latency_ms: null } },
+  "run.retrying": { description: "An attempt failed transiently; the run will be tried again", schema: Run.extend({ retry_in_seconds: z.number().int() }), example: { ...runExample, status: "PENDING", error: { code: "provider_error", message: "Workers AI: 3040 capacity" }, artifact_id: null, usage: null, retry_in_seconds: 20 } },
+  "run.retrieved": { description: "A run retrieved knowledge for its prompt", schema: Run.extend({ chunk_ids: z.array(z.string()), document_ids: z.array(z.string()) }), example: { ...runExample, status: "RUNNING", chunk_ids: ["chk_01hx0000000000000000000000_2_0"], document_ids: ["doc_01hx0000000000000000000000"] } },
+  "run.succeeded": { description: "A run finished with its output stored as an artifact", schema: Run, example: runExample },
+  "run.failed": { description: "A run failed for good", schema: Run, example: { ...runExample, status: "FAILED", error: { code: "provider_rejected", message: "Workers AI: 5007 no such model" }, artifact_id: null } },
+  "run.canceled": { description: "A run was canceled", schema: Run, example: { ...runExample, status: "CANCELED", error: { code: "canceled", message: "Canceled before it ran" }, artifact_id: null, usage: null } },
+  "artifact.created": { description: "An artifact and its first version were stored", schema: ArtifactCreated, example: { ...artifact, run_id: null, version: { version: 1, ...content } } },
+  "artifact.version_created": { description: "An artifact has a new version", schema: ArtifactVersion, example: { ...artifact, ...content } },
+  "document.ready": { description: "A knowledge document's version is searchable", schema: Document, example: documentExample },
+  "document.updated": { description: "A knowledge document's attributes changed", schema: Document.extend({ attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])) }), example: { ...documentExample, attributes: { lang: "en" } } },
+  "document.failed": { description: "A knowledge document's version could not be ingested", schema: Document, example: { ...documentExample, status: "failed", active_version: 1, error: { code: "empty_document", message: "The document has no text once extracted" } } },
+  "document.deleted": { description: "A knowledge document was deleted with its chunks", schema: Document, example: documentExample },
+  "webhook.endpoint_disabled": {
+    description: "A webhook endpoint was disabled: it answered 410 Gone, or failed for 5 days",
+    schema: z.looseObject({ id: id("whe"), url: z.string(), reason: z.enum(["gone", "failing"]), detail: z.string() }),
+    example: { id: "whe_01hx0000000000000000000000", url: "https://hooks.example.com/tessera", reason: "gone", detail: "the endpoint answered 410 Gone" },
+  },
+  "webhook.test": { description: "A test event, sent to one endpoint on request", schema: z.looseObject({ endpoint_id: id("whe"), message: z.string() }), example: { endpoint_id: "whe_01hx0000000000000000000000", message: "A test event from Tessera" } },
+};
+
+/** The data schema of an event type (for tests and the catalogue). */
+export const dataSchema = (type: EventType) => TYPES[type].schema;
+
+/** The catalogue: each type, what it means, its payload's JSON Schema, and an example payload. */
+export function catalogue() {
+  return EVENT_TYPES.map((type) => {
+    const t = TYPES[type];
+    return {
+      type,
+      description: t.description,
+      schema: z.toJSONSchema(z.object({ type: z.literal(type), timestamp: z.string(), data: t.schema })) as Record<string, unknown>,
+      example: { type, timestamp: "2026-11-29T10:00:00.000Z", data: t.example },
+    };
+  });
+}

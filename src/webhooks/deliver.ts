@@ -1,0 +1,247 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq, lt, or, sql } from "drizzle-orm";
+import { auditInsert } from "../db/audit";
+import { tenants } from "../db/control/schema";
+import { eventAfterChange } from "../db/outbox";
+import { controlDb, type TenantDb, tenantDb } from "../db/router";
+import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
+import type { Env } from "../env";
+import { newId } from "../lib/ids";
+import { createLogger, errorFields, type Logger } from "../lib/log";
+import { dispatch, forgetEndpoints } from "./dispatch";
+import { type EndpointRow, liveSecrets } from "./endpoints";
+import { signatures } from "./signing";
+
+export const DeliveryMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), message_id: z.string().min(1).max(64) });
+
+type MessageRow = typeof webhookMessages.$inferSelect;
+
+/** Seconds before attempt n + 1 after attempt n failed (Standard Webhooks: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
+export const RETRY_SCHEDULE_SECONDS = [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600] as const;
+/** Attempts a message gets before it is `failed`. */
+export const MAX_ATTEMPTS = RETRY_SCHEDULE_SECONDS.length + 1;
+/** An endpoint failing this long without a success is disabled. */
+export const FAILING_DISABLE_MS = 5 * 24 * 3600 * 1000;
+/** How long an attempt may take before it is abandoned as a time-out. */
+export const ATTEMPT_TIMEOUT_MS = 15_000;
+/** How long an attempt holds its message (past the time-out, so a live attempt is never taken over). */
+const ATTEMPT_LEASE_MS = 60_000;
+/** How much of a response body an attempt keeps. */
+const RESPONSE_BYTES = 4096;
+/** The longest a queue retry may be delayed. */
+const MAX_DELAY_SECONDS = 24 * 3600;
+
+/** The delay before the next attempt: the schedule with ±10% jitter, or the endpoint's Retry-After (429, 503). */
+export function nextDelaySeconds(attempts: number, retryAfter: string | null, roll = Math.random()): number {
+  const asked = retryAfter ? (/^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : Math.ceil((Date.parse(retryAfter) - Date.now()) / 1000)) : Number.NaN;
+  if (Number.isFinite(asked) && asked >= 0) return Math.min(MAX_DELAY_SECONDS, Math.max(1, asked));
+  const base = RETRY_SCHEDULE_SECONDS[Math.min(attempts, RETRY_SCHEDULE_SECONDS.length) - 1] ?? RETRY_SCHEDULE_SECONDS[0];
+  return Math.max(1, Math.round(base * (0.9 + 0.2 * roll)));
+}
+
+interface Outcome {
+  statusCode: number | null;
+  body: string | null;
+  error: string | null;
+  durationMs: number;
+  retryAfter: string | null;
+}
+
+/** Reads at most `limit` bytes of a response body as text, then lets the rest go. */
+async function head(res: Response, limit: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  await reader.cancel().catch(() => {});
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all.subarray(0, limit));
+}
+
+/** One signed POST of the message to its endpoint: no redirects followed, abandoned after 15 s. */
+export async function attempt(endpoint: EndpointRow, message: MessageRow, now = Date.now()): Promise<Outcome> {
+  const timestamp = Math.floor(now / 1000);
+  const headers = {
+    "content-type": "application/json",
+    "user-agent": "Tessera-Webhooks/1",
+    "webhook-id": message.eventId,
+    "webhook-timestamp": String(timestamp),
+    "webhook-signature": await signatures(liveSecrets(endpoint, now), message.eventId, timestamp, message.payload),
+  };
+  const started = Date.now();
+  try {
+    const res = await fetch(endpoint.url, { method: "POST", headers, body: message.payload, redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    const body = await head(res, RESPONSE_BYTES).catch(() => "");
+    const redirect = res.status >= 300 && res.status < 400 ? `redirect to ${res.headers.get("location") ?? "(no location)"} not followed` : null;
+    return { statusCode: res.status, body, error: redirect, durationMs: Date.now() - started, retryAfter: res.headers.get("retry-after") };
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    return { statusCode: null, body: null, error: timedOut ? `no answer within ${ATTEMPT_TIMEOUT_MS / 1000} s` : `could not connect: ${err instanceof Error ? err.message : String(err)}`, durationMs: Date.now() - started, retryAfter: null };
+  }
+}
+
+const isMessage = (m: { tenantId: string; id: string }) => and(eq(webhookMessages.tenantId, m.tenantId), eq(webhookMessages.id, m.id));
+const isEndpointRow = (e: { tenantId: string; id: string }) => and(eq(webhookEndpoints.tenantId, e.tenantId), eq(webhookEndpoints.id, e.id));
+
+/** Takes a pending message (or one whose attempt died) for one attempt; null when another delivery holds it or it is done. */
+async function claim(db: TenantDb, m: MessageRow, now: number): Promise<MessageRow | null> {
+  const [row] = await db
+    .update(webhookMessages)
+    .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
+    .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now)))))
+    .returning();
+  return row ?? null;
+}
+
+/** The statements that disable an endpoint (if still enabled), with its event to the tenant's other endpoints and an audit entry. */
+function disableStatements(db: TenantDb, endpoint: EndpointRow, reason: "gone" | "failing", detail: string) {
+  const at = new Date().toISOString();
+  return [
+    db
+      .update(webhookEndpoints)
+      .set({ disabled: true, disabledReason: reason, updatedAt: at })
+      .where(and(isEndpointRow(endpoint), eq(webhookEndpoints.disabled, false))),
+    eventAfterChange(db, { tenantId: endpoint.tenantId, type: "webhook.endpoint_disabled", subjectType: "webhook_endpoint", subjectId: endpoint.id, data: { id: endpoint.id, url: endpoint.url, reason, detail } }),
+    auditInsert(db, endpoint.tenantId, { type: "platform" }, `webhooks:${endpoint.id}`, { action: "webhook_endpoint.disabled", resourceType: "webhook_endpoint", resourceId: endpoint.id, details: { reason, detail } }),
+  ] as const;
+}
+
+/**
+ * Records an attempt and its consequences in one transaction: the attempt row; the message
+ * succeeded, failed for good, or pending its next attempt; the endpoint's success or failure
+ * record, and its disabling on a 410 or after 5 days of failures. Answers the delay before the next
+ * attempt, or null when the message is done.
+ */
+async function record(db: TenantDb, endpoint: EndpointRow, m: MessageRow, o: Outcome, now: number): Promise<{ retryIn: number | null; disabled: boolean }> {
+  const at = new Date(now).toISOString();
+  const ok = o.statusCode !== null && o.statusCode >= 200 && o.statusCode < 300;
+  const gone = o.statusCode === 410;
+  const failingSince = endpoint.failingSince ?? at;
+  const tooLong = !ok && now - Date.parse(failingSince) >= FAILING_DISABLE_MS;
+  const last = m.attempts >= MAX_ATTEMPTS;
+  const retryIn = ok || gone || tooLong || last ? null : nextDelaySeconds(m.attempts, o.statusCode === 429 || o.statusCode === 503 ? o.retryAfter : null);
+  const error = o.error ?? (ok ? null : `HTTP ${o.statusCode}`);
+  const status = ok ? "succeeded" : retryIn === null ? "failed" : "pending";
+  const statements = [
+    db.insert(webhookAttempts).values({ id: newId("wha"), tenantId: m.tenantId, messageId: m.id, endpointId: endpoint.id, attempt: m.attempts, statusCode: o.statusCode, durationMs: o.durationMs, responseBody: o.body, error, createdAt: at }),
+    db
+      .update(webhookMessages)
+      .set({ status, leaseUntil: null, nextAttemptAt: retryIn === null ? null : now + retryIn * 1000, lastStatusCode: o.statusCode, lastError: error, updatedAt: at })
+      .where(and(isMessage(m), eq(webhookMessages.status, "delivering"), eq(webhookMessages.attempts, m.attempts))),
+    db
+      .update(webhookEndpoints)
+      .set(ok ? { lastSuccessAt: at, failingSince: null } : { failingSince })
+      .where(isEndpointRow(endpoint)),
+    ...(gone ? disableStatements(db, endpoint, "gone", "the endpoint answered 410 Gone") : []),
+    ...(tooLong ? disableStatements(db, endpoint, "failing", "no successful delivery for 5 days") : []),
+  ];
+  await db.batch(statements as unknown as [(typeof statements)[number], ...(typeof statements)[number][]]);
+  return { retryIn, disabled: gone || tooLong };
+}
+
+async function tenantOf(env: Env, tenantId: string) {
+  return controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.id, tenantId)).get();
+}
+
+/** Ends a message `failed` (kept, to be replayed or recovered) without an attempt: its endpoint is gone or disabled. */
+async function failWithoutAttempt(db: TenantDb, m: MessageRow, error: string) {
+  await db
+    .update(webhookMessages)
+    .set({ status: "failed", lastError: error, leaseUntil: null, updatedAt: new Date().toISOString() })
+    .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), eq(webhookMessages.status, "delivering"))));
+}
+
+/** The `tessera-webhooks` queue: each delivery makes at most one attempt of its message, however often it arrives. */
+export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const log = createLogger({ queue: batch.queue });
+  const touched = new Map<string, { id: string; dbBinding: string }>();
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const body = DeliveryMessage.safeParse(message.body);
+      if (!body.success) {
+        log.error("webhook.message_invalid", { message_id: message.id });
+        return message.ack();
+      }
+      try {
+        const tenant = await tenantOf(env, body.data.tenant_id);
+        if (!tenant) return message.ack();
+        const disabled = await deliverOne(env, tenant, message, body.data.message_id, log);
+        if (disabled) touched.set(tenant.id, tenant);
+      } catch (err) {
+        log.error("webhook.delivery_failed", { ...errorFields(err), webhook_message_id: body.data.message_id });
+        message.retry({ delaySeconds: 30 });
+      }
+    }),
+  );
+  // A disabled endpoint's event goes out to the tenant's other endpoints now, not at the next sweep.
+  for (const tenant of touched.values()) {
+    forgetEndpoints(tenant.id);
+    await dispatch(env, tenant).catch((err) => log.error("webhooks.dispatch_failed", { ...errorFields(err), tenant_id: tenant.id }));
+  }
+}
+
+async function deliverOne(env: Env, tenant: { id: string; dbBinding: string }, message: Message<unknown>, messageId: string, log: Logger): Promise<boolean> {
+  const db = tenantDb(env, tenant);
+  const m = await db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: messageId })).get();
+  if (!m || m.status === "succeeded" || m.status === "failed") {
+    message.ack();
+    return false;
+  }
+  const endpoint = await db.select().from(webhookEndpoints).where(isEndpointRow({ tenantId: tenant.id, id: m.endpointId })).get();
+  if (!endpoint || endpoint.disabled) {
+    await failWithoutAttempt(db, m, endpoint ? `endpoint_disabled (${endpoint.disabledReason}): kept; replay or recover it once the endpoint is enabled` : "endpoint_deleted");
+    message.ack();
+    return false;
+  }
+  const now = Date.now();
+  if (m.nextAttemptAt !== null && m.nextAttemptAt > now + 1000) {
+    // Delivered early (a redelivery): wait for the attempt's time.
+    message.retry({ delaySeconds: Math.ceil((m.nextAttemptAt - now) / 1000) });
+    return false;
+  }
+  const claimed = await claim(db, m, now);
+  if (!claimed) {
+    // Another delivery of this message is attempting it now; it schedules what comes next.
+    message.ack();
+    return false;
+  }
+  const outcome = await attempt(endpoint, claimed, now);
+  const { retryIn, disabled } = await record(db, endpoint, claimed, outcome, Date.now());
+  log.info("webhook.attempted", { webhook_message_id: m.id, endpoint_id: endpoint.id, attempt: claimed.attempts, status_code: outcome.statusCode, error: outcome.error, retry_in_seconds: retryIn });
+  if (retryIn === null) message.ack();
+  else message.retry({ delaySeconds: retryIn });
+  return disabled;
+}
+
+/** The dead-letter queue: a message whose deliveries ran out is `failed` (kept for replay), never dropped. */
+export async function consumeDeadWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const log = createLogger({ queue: batch.queue });
+  for (const message of batch.messages) {
+    const body = DeliveryMessage.safeParse(message.body);
+    if (!body.success) {
+      message.ack();
+      continue;
+    }
+    try {
+      const tenant = await tenantOf(env, body.data.tenant_id);
+      const db = tenant && tenantDb(env, tenant);
+      const m = db && (await db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: body.data.message_id })).get());
+      if (db && m) await failWithoutAttempt(db, m, `${m.lastError ?? "undeliverable"}; its queue deliveries ran out`);
+      message.ack();
+    } catch (err) {
+      log.error("webhook.dead_letter_failed", { ...errorFields(err), webhook_message_id: body.data.message_id });
+      message.retry({ delaySeconds: 60 });
+    }
+  }
+}

@@ -1,0 +1,232 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { describe, expect, it, vi } from "vitest";
+import { QUEUES } from "../../src/index";
+import { addMember, call, createTenant, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
+import { addDocument, createBase } from "../knowledge";
+import { createAgent, deliver, deliverRun, startRun } from "../runs";
+import { createEndpoint, deliverWebhook, inbox, messagesOf, verify } from "../webhooks";
+
+/** A run made and executed, so `run.*` events are in the outbox and dispatched. */
+async function succeededRun(t: TestTenant) {
+  const a = await createAgent(t);
+  const run = await startRun(t, a, { text: "hello hooks" });
+  await deliverRun(t, run.id);
+  return run;
+}
+
+async function only(t: TestTenant, endpointId: string, type = "run.succeeded") {
+  const messages = (await messagesOf(t, endpointId)).filter((m) => m.event_type === type);
+  expect(messages).toHaveLength(1);
+  return messages[0]!;
+}
+
+/** Runs `fn` with the clock moved forward by `ms`. */
+async function later<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  try {
+    vi.setSystemTime(Date.now() + ms);
+    return await fn();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+describe("webhook delivery", () => {
+  it("delivers run.succeeded signed per Standard Webhooks, verified by the standardwebhooks package", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["run.succeeded"] });
+    expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const run = await succeededRun(t);
+    const message = await only(t, endpoint.id);
+    expect(message).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await deliverWebhook(t, message.id)).acked).toBe(true);
+    const [delivery] = await box.deliveries();
+    expect(delivery!.headers["content-type"]).toBe("application/json");
+    expect(delivery!.headers["webhook-id"]).toBe(message.event_id);
+    const payload = verify(endpoint.secret, delivery!) as { type: string; data: { id: string; status: string } };
+    expect(payload).toMatchObject({ type: "run.succeeded", data: { id: run.id, status: "SUCCEEDED" } });
+    expect(() => verify(`whsec_${btoa("x".repeat(32))}`, delivery!)).toThrow();
+    const after = await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token });
+    expect(after.body).toMatchObject({ status: "succeeded", attempts: 1, last_status_code: 200 });
+    const attempts = await call(`${t.host}/v1/webhooks/messages/${message.id}/attempts`, { token: t.owner.token });
+    expect(attempts.body.data).toMatchObject([{ attempt: 1, status_code: 200, response_body: "received", error: null }]);
+    // Only the subscribed type became a message.
+    expect((await messagesOf(t, endpoint.id)).map((m) => m.event_type)).toEqual(["run.succeeded"]);
+  });
+
+  it("retries on the Standard Webhooks schedule, honours Retry-After, and sends once per attempt however often the queue delivers", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    await box.answer({ status: 500 }, { status: 503, headers: { "retry-after": "120" } });
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["run.succeeded"] });
+    await succeededRun(t);
+    const message = await only(t, endpoint.id);
+    const started = Date.now();
+    const first = await deliverWebhook(t, message.id);
+    expect(first.retried).toBe(true);
+    let now = await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token });
+    expect(now.body).toMatchObject({ status: "pending", attempts: 1, last_status_code: 500 });
+    const firstDelay = Date.parse(now.body.next_attempt_at) - started;
+    expect(firstDelay).toBeGreaterThanOrEqual(4000);
+    expect(firstDelay).toBeLessThan(7000);
+    // Delivered again before its time: it waits, nothing is sent.
+    expect((await deliverWebhook(t, message.id, 2)).retried).toBe(true);
+    expect(await box.deliveries()).toHaveLength(1);
+    // Its time come, two deliveries at once make one attempt.
+    await later(6000, async () => {
+      await Promise.all([deliverWebhook(t, message.id, 2), deliverWebhook(t, message.id, 2)]);
+      now = await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token });
+    });
+    expect(await box.deliveries()).toHaveLength(2);
+    expect(now.body).toMatchObject({ status: "pending", attempts: 2, last_status_code: 503 });
+    const askedDelay = Date.parse(now.body.next_attempt_at) - started;
+    expect(askedDelay).toBeGreaterThan(120_000);
+    expect(askedDelay).toBeLessThan(130_000);
+    await later(130_000, () => deliverWebhook(t, message.id, 3));
+    expect((await box.deliveries()).map((d) => d.answered)).toEqual([500, 503, 200]);
+    const deliveries = await box.deliveries();
+    expect(new Set(deliveries.map((d) => d.headers["webhook-id"]))).toEqual(new Set([message.event_id]));
+  });
+
+  it("disables an endpoint that answers 410, tells the tenant's other endpoints, and keeps its messages", async () => {
+    const t = await createTenant();
+    const gone = inbox();
+    const watcher = inbox();
+    await gone.answer({ status: 410 });
+    const endpoint = await createEndpoint(t, { url: gone.url, event_types: ["run.succeeded"] });
+    const other = await createEndpoint(t, { url: watcher.url, event_types: ["webhook.endpoint_disabled"] });
+    await succeededRun(t);
+    const message = await only(t, endpoint.id);
+    expect((await deliverWebhook(t, message.id)).acked).toBe(true);
+    expect((await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}`, { token: t.owner.token })).body).toMatchObject({ disabled: true, disabled_reason: "gone" });
+    expect((await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token })).body).toMatchObject({ status: "failed", last_status_code: 410 });
+    const notice = await only(t, other.id, "webhook.endpoint_disabled");
+    await deliverWebhook(t, notice.id);
+    expect(JSON.parse((await watcher.deliveries())[0]!.body)).toMatchObject({ type: "webhook.endpoint_disabled", data: { id: endpoint.id, reason: "gone" } });
+    const audit = await call(`${t.host}/v1/audit-log?resource_id=${endpoint.id}`, { token: t.owner.token });
+    expect(audit.body.data.map((e: { action: string }) => e.action)).toContain("webhook_endpoint.disabled");
+    // Replaying needs the endpoint enabled; after enabling, recovery sends the failed message again.
+    expectProblem(await call(`${t.host}/v1/webhooks/messages/${message.id}/replay`, { method: "POST", token: t.owner.token }), 409, "CONFLICT");
+    expectStatus(await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/enable`, { method: "POST", token: t.owner.token }), 200);
+    const recovered = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/recover`, { token: t.owner.token, body: { since: new Date(Date.now() - 60_000).toISOString() } });
+    expect(recovered.body).toEqual({ requeued: 1 });
+    await deliverWebhook(t, message.id);
+    expect((await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token })).body).toMatchObject({ status: "succeeded", attempts: 2 });
+  });
+
+  it("marks a message failed from the dead-letter queue, and replays it with the same webhook-id", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["run.succeeded"] });
+    await succeededRun(t);
+    const message = await only(t, endpoint.id);
+    expect((await deliver(QUEUES.webhooksDead, { v: 1, tenant_id: t.id, message_id: message.id })).acked).toBe(true);
+    expect((await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token })).body.status).toBe("failed");
+    const replayed = await call(`${t.host}/v1/webhooks/messages/${message.id}/replay`, { method: "POST", token: t.owner.token });
+    expect(replayed.status).toBe(202);
+    await deliverWebhook(t, message.id);
+    const [delivery] = await box.deliveries();
+    expect(delivery!.headers["webhook-id"]).toBe(message.event_id);
+    expect((await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token })).body.status).toBe("succeeded");
+  });
+
+  it("disables an endpoint that has failed for 5 days without a success", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    await box.answer({ status: 500 }, { status: 500 });
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["run.succeeded"] });
+    await succeededRun(t);
+    const message = await only(t, endpoint.id);
+    await deliverWebhook(t, message.id);
+    expect((await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}`, { token: t.owner.token })).body.failing_since).not.toBeNull();
+    await later(5 * 24 * 3600 * 1000 + 60_000, () => deliverWebhook(t, message.id, 2));
+    expect((await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}`, { token: t.owner.token })).body).toMatchObject({ disabled: true, disabled_reason: "failing" });
+    expect((await call(`${t.host}/v1/webhooks/messages/${message.id}`, { token: t.owner.token })).body.status).toBe("failed");
+  });
+
+  it("signs with both secrets for a day after a rotation, and with the new one only after revoking the old", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["webhook.test"] });
+    const rotated = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`, { method: "POST", token: t.owner.token });
+    expectStatus(rotated, 200);
+    expect(rotated.body.secret).not.toBe(endpoint.secret);
+    const test = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/test`, { method: "POST", token: t.owner.token });
+    await deliverWebhook(t, test.body.id);
+    const [during] = await box.deliveries();
+    expect(during!.headers["webhook-signature"]!.split(" ")).toHaveLength(2);
+    verify(endpoint.secret, during!);
+    verify(rotated.body.secret, during!);
+    const revoked = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`, { token: t.owner.token, body: { revoke_previous: true } });
+    const again = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/test`, { method: "POST", token: t.owner.token });
+    await deliverWebhook(t, again.body.id);
+    const after = (await box.deliveries())[1]!;
+    expect(after.headers["webhook-signature"]!.split(" ")).toHaveLength(1);
+    verify(revoked.body.secret, after);
+    expect(() => verify(rotated.body.secret, after)).toThrow();
+  });
+
+  it("sends only the events an endpoint's filter matches", async () => {
+    const t = await createTenant();
+    const a = await createAgent(t);
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, filter: { agent_id: a.agentId, status: "SUCCEEDED" } });
+    const run = await startRun(t, a, { text: "filtered" });
+    await deliverRun(t, run.id);
+    const other = await createAgent(t);
+    const elsewhere = await startRun(t, other, { text: "not for this endpoint" });
+    await deliverRun(t, elsewhere.id);
+    expect((await messagesOf(t, endpoint.id)).map((m) => m.event_type)).toEqual(["run.succeeded"]);
+  });
+});
+
+describe("webhook endpoints", () => {
+  it("refuse URLs that could reach inside, naming url", async () => {
+    const t = await createTenant();
+    for (const url of ["http://example.com/hook", "https://127.0.0.1/hook", "https://[::1]/hook", "https://localhost/hook", "https://db.internal/x", "https://printer.local/x", "https://acme.localhost/x", "https://u:p@example.com/x", "not a url"]) {
+      const res = await call(`${t.host}/v1/webhooks/endpoints`, { token: t.owner.token, body: { url } });
+      expectProblem(res, 400, "VALIDATION_FAILED");
+      expect(res.body.errors[0].field, url).toBe("url");
+    }
+    const unknownType = await call(`${t.host}/v1/webhooks/endpoints`, { token: t.owner.token, body: { url: "https://hooks.example.com/x", event_types: ["run.exploded"] } });
+    expect(unknownType.body.errors[0].field).toBe("event_types");
+  });
+
+  it("are another tenant's 404 (with their messages and attempts), and only owners and admins manage them", async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["webhook.test"] });
+    const test = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/test`, { method: "POST", token: t.owner.token });
+    await deliverWebhook(t, test.body.id);
+    for (const path of [`/v1/webhooks/endpoints/${endpoint.id}`, `/v1/webhooks/messages/${test.body.id}`, `/v1/webhooks/messages/${test.body.id}/attempts`]) {
+      expectProblem(await call(`${other.host}${path}`, { token: other.owner.token }), 404, "NOT_FOUND");
+    }
+    const listed = await call(`${t.host}/v1/webhooks/endpoints`, { token: t.owner.token });
+    expect(listed.body.data.map((e: { id: string; secret?: string }) => [e.id, e.secret])).toEqual([[endpoint.id, undefined]]);
+    const editor = await addMember(t, "editor");
+    expectProblem(await call(`${t.host}/v1/webhooks/endpoints`, { token: editor.token }), 403, "FORBIDDEN");
+  });
+
+  it("list every event type with a schema that the platform's own events satisfy", async () => {
+    const t = await createTenant();
+    const types = await call(`${t.host}/v1/webhooks/event-types`, { token: t.owner.token });
+    const catalogue = new Map<string, Record<string, unknown>>(types.body.data.map((e: { type: string; schema: Record<string, unknown> }) => [e.type, e.schema]));
+    const ajv = new Ajv2020({ strict: false });
+    for (const e of types.body.data) expect(ajv.validate(e.schema, e.example), `${e.type} example`).toBe(true);
+    // Make events of every kind the platform writes today, then check each against the catalogue.
+    await succeededRun(t);
+    const { baseId } = await createBase(t);
+    const doc = await addDocument(t, baseId, "hooks.md", "Events for the catalogue.");
+    await call(`${t.host}/v1/knowledge-bases/${baseId}/documents/${doc.id}`, { method: "PATCH", token: t.owner.token, body: { attributes: { a: 1 } } });
+    await call(`${t.host}/v1/knowledge-bases/${baseId}/documents/${doc.id}`, { method: "DELETE", token: t.owner.token });
+    const rows = await (await tenantD1(t)).prepare("SELECT type, data, created_at FROM outbox").all<{ type: string; data: string; created_at: string }>();
+    expect(rows.results.length).toBeGreaterThan(5);
+    for (const row of rows.results) {
+      const schema = catalogue.get(row.type);
+      expect(schema, row.type).toBeDefined();
+      expect(ajv.validate(schema!, { type: row.type, timestamp: row.created_at, data: JSON.parse(row.data) }), `${row.type}: ${ajv.errorsText()}`).toBe(true);
+    }
+  });
+});
