@@ -7,6 +7,7 @@ import { controlDb, type TenantDb, tenantDb } from "../db/router";
 import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
+import { take } from "../limits/rate-limit";
 import { createLogger, errorFields, type Logger } from "../lib/log";
 import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
@@ -209,6 +210,16 @@ async function deliverOne(env: Env, tenant: { id: string; dbBinding: string }, m
     // Delivered early (a redelivery): wait for the attempt's time.
     message.retry({ delaySeconds: Math.ceil((m.nextAttemptAt - now) / 1000) });
     return false;
+  }
+  if (endpoint.rateLimitPerSecond !== null) {
+    // The endpoint's own limit: a delivery over it waits its turn, no attempt counted.
+    const background: Promise<unknown>[] = [];
+    const decision = await take(env.RATE_LIMITER, { policy: "webhook_endpoint", key: `webhook:${tenant.id}:${endpoint.id}`, limit: endpoint.rateLimitPerSecond, windowSeconds: 1 }, (p) => background.push(p));
+    await Promise.allSettled(background);
+    if (!decision.ok) {
+      message.retry({ delaySeconds: Math.max(1, decision.resetSeconds) });
+      return false;
+    }
   }
   const claimed = await claim(db, m, now);
   if (!claimed) {

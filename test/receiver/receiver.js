@@ -13,12 +13,13 @@ export class Inbox {
       await this.storage.put("script", await req.json());
       return new Response("ok");
     }
+    // The body first: no other I/O may come between reading and writing the log, or concurrent deliveries would overwrite each other.
+    const body = await req.text();
     const script = (await this.storage.get("script")) ?? [];
     const answer = script.shift() ?? { status: 200 };
-    await this.storage.put("script", script);
     const deliveries = (await this.storage.get("deliveries")) ?? [];
-    deliveries.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body: await req.text(), answered: answer.status });
-    await this.storage.put("deliveries", deliveries);
+    deliveries.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body, answered: answer.status });
+    await this.storage.put({ script, deliveries });
     return new Response(answer.body ?? "received", { status: answer.status, headers: answer.headers ?? {} });
   }
 }

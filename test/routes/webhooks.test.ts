@@ -1,7 +1,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it, vi } from "vitest";
 import { QUEUES } from "../../src/index";
-import { addMember, call, createTenant, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
+import { addMember, call, createTenant, eventually, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
 import { addDocument, createBase } from "../knowledge";
 import { createAgent, deliver, deliverRun, startRun } from "../runs";
 import { createEndpoint, deliverWebhook, inbox, messagesOf, verify } from "../webhooks";
@@ -165,6 +165,45 @@ describe("webhook delivery", () => {
     expect(after.headers["webhook-signature"]!.split(" ")).toHaveLength(1);
     verify(revoked.body.secret, after);
     expect(() => verify(rotated.body.secret, after)).toThrow();
+  });
+
+  it("treats a redirect as a failure without following it, and refuses an oversized payload at the producer", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    await box.answer({ status: 302, headers: { location: "https://elsewhere.example.com/" } });
+    const endpoint = await createEndpoint(t, { url: box.url });
+    const test = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/test`, { method: "POST", token: t.owner.token });
+    expect((await deliverWebhook(t, test.body.id)).retried).toBe(true);
+    expect(await box.deliveries()).toHaveLength(1);
+    const after = await call(`${t.host}/v1/webhooks/messages/${test.body.id}`, { token: t.owner.token });
+    expect(after.body).toMatchObject({ status: "pending", last_status_code: 302, last_error: "redirect to https://elsewhere.example.com/ not followed" });
+    // An event over 256 KiB becomes a failed message that says why; nothing is sent.
+    await (await tenantD1(t))
+      .prepare("INSERT INTO outbox (id, tenant_id, type, subject_type, subject_id, data) VALUES (?, ?, 'webhook.test', 'webhook_endpoint', ?, ?)")
+      .bind(`evt_${"1".repeat(26)}`, t.id, endpoint.id, JSON.stringify({ endpoint_id: endpoint.id, message: "x".repeat(300 * 1024) }))
+      .run();
+    // Any write dispatches the tenant's unpublished events.
+    await call(`${t.host}/v1/projects`, { token: t.owner.token, body: { name: "a write" } });
+    const big = await eventually(async () => {
+      const found = (await messagesOf(t, endpoint.id)).find((m) => m.event_id === `evt_${"1".repeat(26)}`);
+      if (!found) throw new Error("not dispatched yet");
+      return found;
+    });
+    expect(big).toMatchObject({ status: "failed" });
+    expect(big.last_error).toMatch(/^payload_too_large/);
+  });
+
+  it("holds deliveries to an endpoint's own rate limit, counting no attempt for the ones that wait", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, rate_limit_per_second: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/test`, { method: "POST", token: t.owner.token })).body.id);
+    const results = await Promise.all(ids.map((id) => deliverWebhook(t, id)));
+    expect(results.filter((r) => r.acked)).toHaveLength(2);
+    expect(await box.deliveries()).toHaveLength(2);
+    const waiting = results.findIndex((r) => r.retried);
+    expect((await call(`${t.host}/v1/webhooks/messages/${ids[waiting]}`, { token: t.owner.token })).body).toMatchObject({ status: "pending", attempts: 0 });
   });
 
   it("sends only the events an endpoint's filter matches", async () => {
