@@ -11,6 +11,7 @@ import { Miniflare } from "miniflare";
 import { MAX_SOCKETS_PER_CREDENTIAL } from "../durable-objects/conversation-protocol.ts";
 import { appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
 import { measureKnowledge } from "./knowledge.ts";
+import { FLOOR_SCRIPT, measureWebhooks, RECEIVER_SCRIPT } from "./webhooks.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "8" }, rounds: { type: "string", default: "2" }, connections: { type: "string", default: "16" }, out: { type: "string", default: "BENCHMARKS.md" } },
@@ -57,6 +58,8 @@ const mf = new Miniflare({
       modules: true,
       scriptPath: join(outdir, "index.js"),
       bindings: appBindings,
+      // Webhook deliveries (the Worker's only fetches) land on the bench's receiver.
+      outboundService: "webhook-receiver",
       unsafeDirectSockets: [{ port: 0 }],
     },
     {
@@ -164,6 +167,24 @@ const mf = new Miniflare({
       unsafeDirectSockets: [{ port: 0 }],
     },
     {
+      name: "webhook-receiver",
+      modules: true,
+      routes: ["receiver.bench/*"],
+      compatibilityDate: appOptions.compatibilityDate,
+      script: RECEIVER_SCRIPT,
+    },
+    {
+      // The floor of a webhook delivery: queue a message, and a consumer that POSTs it to the same receiver.
+      name: "webhook-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      queueProducers: { Q: { queueName: "bench-webhook-floor" } },
+      queueConsumers: { "bench-webhook-floor": { maxBatchSize: 25, maxBatchTimeout: 1 } },
+      outboundService: "webhook-receiver",
+      script: FLOOR_SCRIPT,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
       name: "vector-floor",
       modules: true,
       compatibilityDate: appOptions.compatibilityDate,
@@ -243,7 +264,7 @@ if (process.env.BENCH_MATCH) {
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
   // BENCH_ONLY=artifacts|runs|ws|reads: one section, printed, for a quick loop while working on it; writes nothing.
-  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat() }[process.env.BENCH_ONLY] ?? measureArtifacts;
+  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat(), webhooks }[process.env.BENCH_ONLY] ?? measureArtifacts;
   console.log((await only()).join("\n"));
   await mf.dispose();
   process.exit(0);
@@ -265,6 +286,7 @@ const wsRows = await measureWebSockets();
 const artifactRows = await measureArtifacts();
 const runRows = await measureRuns();
 const knowledgeRows = await knowledge();
+const webhookRows = await webhooks();
 await mf.dispose();
 
 const throughput = (i: number) => mean(samples.get(targets[i]!.name)!.map((s) => s.rps));
@@ -366,7 +388,18 @@ ${knowledgeRows.searchable.join("\n")}
 |---|---:|---:|---:|---:|---:|
 ${knowledgeRows.search.join("\n")}
 `;
-writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}`);
+const webhookSection = `## Webhooks: commit to first attempt, and deliveries per second vs a bare queue consumer
+
+Command: \`npm run bench\` (same run; \`BENCH_ONLY=webhooks npm run bench\` for this section alone). Latency: a run is created
+(its \`run.created\` event commits with it) and the receiver notes when the signed delivery arrived, one at a time. Throughput:
+300 pending messages queued at once, delivered by the \`tessera-webhooks\` consumer (read, claim, sign, POST, record the
+attempt, coalesced per batch of 25), against a bare consumer that only POSTs each message of the same queue load to the same receiver.
+
+| measure | Tessera | bare consumer | × bare |
+|---|---:|---:|---:|
+${webhookRows.join("\n")}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}\n${webhookSection}`);
 console.log(`\n${table}\n\nwritten to ${values.out}`);
 
 
@@ -532,6 +565,23 @@ async function measureArtifacts(): Promise<string[]> {
 }
 
 /** Posts `count` requests from `clients` concurrent clients. */
+async function webhooks() {
+  const agent = await api(`http://${TENANT_HOST}/v1/agents`, { method: "POST", token: jwt, body: JSON.stringify({ project_id: project.id, name: "Hooked" }) });
+  return measureWebhooks({
+    mf,
+    appUrl,
+    floorUrl: await mf.unsafeGetDirectURL("webhook-floor"),
+    host: TENANT_HOST,
+    token: jwt,
+    agentId: agent.id as string,
+    projectId: project.id as string,
+    tenantId,
+    tenantBinding: binding,
+    post: httpPost,
+    rounds: ROUNDS,
+  });
+}
+
 async function knowledge() {
   return measureKnowledge({
     mf,

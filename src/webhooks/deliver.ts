@@ -3,12 +3,14 @@ import { and, eq, lt, or, sql } from "drizzle-orm";
 import { auditInsert } from "../db/audit";
 import { tenants } from "../db/control/schema";
 import { eventAfterChange } from "../db/outbox";
+import { coalescing } from "../db/coalesce";
 import { controlDb, type TenantDb, tenantDb } from "../db/router";
 import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import { take } from "../limits/rate-limit";
 import { createLogger, errorFields, type Logger } from "../lib/log";
+import { TtlCache } from "../lib/ttl-cache";
 import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
 import { signatures } from "./signing";
@@ -97,12 +99,14 @@ const isEndpointRow = (e: { tenantId: string; id: string }) => and(eq(webhookEnd
 
 /** Takes a pending message (or one whose attempt died) for one attempt; null when another delivery holds it or it is done. */
 async function claim(db: TenantDb, m: MessageRow, now: number): Promise<MessageRow | null> {
-  const [row] = await db
-    .update(webhookMessages)
-    .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
-    .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now)))))
-    .returning();
-  return row ?? null;
+  const [rows] = await db.batch([
+    db
+      .update(webhookMessages)
+      .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
+      .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now)))))
+      .returning(),
+  ]);
+  return rows[0] ?? null;
 }
 
 /** The statements that disable an endpoint (if still enabled), with its event to the tenant's other endpoints and an audit entry. */
@@ -151,22 +155,39 @@ async function record(db: TenantDb, endpoint: EndpointRow, m: MessageRow, o: Out
   return { retryIn, disabled: gone || tooLong };
 }
 
+/** Tenants by id for a few seconds: a batch's deliveries mostly share one. */
+const tenantCache = new TtlCache<{ id: string; dbBinding: string }>(1000);
+
 async function tenantOf(env: Env, tenantId: string) {
-  return controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.id, tenantId)).get();
+  let tenant = tenantCache.get(tenantId);
+  if (!tenant) {
+    tenant = await controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.id, tenantId)).get();
+    if (tenant) tenantCache.set(tenantId, tenant, 5000);
+  }
+  return tenant;
 }
 
 /** Ends a message `failed` (kept, to be replayed or recovered) without an attempt: its endpoint is gone or disabled. */
 async function failWithoutAttempt(db: TenantDb, m: MessageRow, error: string) {
-  await db
-    .update(webhookMessages)
-    .set({ status: "failed", lastError: error, leaseUntil: null, updatedAt: new Date().toISOString() })
-    .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), eq(webhookMessages.status, "delivering"))));
+  await db.batch([
+    db
+      .update(webhookMessages)
+      .set({ status: "failed", lastError: error, leaseUntil: null, updatedAt: new Date().toISOString() })
+      .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), eq(webhookMessages.status, "delivering")))),
+  ]);
 }
 
 /** The `tessera-webhooks` queue: each delivery makes at most one attempt of its message, however often it arrives. */
 export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const log = createLogger({ queue: batch.queue });
   const touched = new Map<string, { id: string; dbBinding: string }>();
+  // The batch's deliveries read, claim and record together: one round trip per step for all of them.
+  const databases = new Map<string, TenantDb>();
+  const dbOf = (tenant: { id: string; dbBinding: string }) => {
+    let db = databases.get(tenant.id);
+    if (!db) databases.set(tenant.id, (db = coalescing(tenantDb(env, tenant))));
+    return db;
+  };
   await Promise.all(
     batch.messages.map(async (message) => {
       const body = DeliveryMessage.safeParse(message.body);
@@ -177,7 +198,7 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
       try {
         const tenant = await tenantOf(env, body.data.tenant_id);
         if (!tenant) return message.ack();
-        const disabled = await deliverOne(env, tenant, message, body.data.message_id, log);
+        const disabled = await deliverOne(env, dbOf(tenant), tenant, message, body.data.message_id, log);
         if (disabled) touched.set(tenant.id, tenant);
       } catch (err) {
         log.error("webhook.delivery_failed", { ...errorFields(err), webhook_message_id: body.data.message_id });
@@ -192,14 +213,21 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
   }
 }
 
-async function deliverOne(env: Env, tenant: { id: string; dbBinding: string }, message: Message<unknown>, messageId: string, log: Logger): Promise<boolean> {
-  const db = tenantDb(env, tenant);
-  const m = await db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: messageId })).get();
+async function deliverOne(env: Env, db: TenantDb, tenant: { id: string; dbBinding: string }, message: Message<unknown>, messageId: string, log: Logger): Promise<boolean> {
+  // The message and its endpoint in one read.
+  const [messages, endpoints] = await db.batch([
+    db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: messageId })),
+    db
+      .select()
+      .from(webhookEndpoints)
+      .where(and(eq(webhookEndpoints.tenantId, tenant.id), sql`${webhookEndpoints.id} = (SELECT ${webhookMessages.endpointId} FROM ${webhookMessages} WHERE ${isMessage({ tenantId: tenant.id, id: messageId })})`)),
+  ]);
+  const m = messages[0];
   if (!m || m.status === "succeeded" || m.status === "failed") {
     message.ack();
     return false;
   }
-  const endpoint = await db.select().from(webhookEndpoints).where(isEndpointRow({ tenantId: tenant.id, id: m.endpointId })).get();
+  const endpoint = endpoints[0];
   if (!endpoint || endpoint.disabled) {
     await failWithoutAttempt(db, m, endpoint ? `endpoint_disabled (${endpoint.disabledReason}): kept; replay or recover it once the endpoint is enabled` : "endpoint_deleted");
     message.ack();
