@@ -179,7 +179,7 @@ const mf = new Miniflare({
       modules: true,
       compatibilityDate: appOptions.compatibilityDate,
       queueProducers: { Q: { queueName: "bench-webhook-floor" } },
-      queueConsumers: { "bench-webhook-floor": { maxBatchSize: 25, maxBatchTimeout: 1 } },
+      queueConsumers: { "bench-webhook-floor": { maxBatchSize: 100, maxBatchTimeout: 1 } },
       outboundService: "webhook-receiver",
       script: FLOOR_SCRIPT,
       unsafeDirectSockets: [{ port: 0 }],
@@ -393,7 +393,7 @@ const webhookSection = `## Webhooks: commit to first attempt, and deliveries per
 Command: \`npm run bench\` (same run; \`BENCH_ONLY=webhooks npm run bench\` for this section alone). Latency: a run is created
 (its \`run.created\` event commits with it) and the receiver notes when the signed delivery arrived, one at a time. Throughput:
 300 pending messages queued at once, delivered by the \`tessera-webhooks\` consumer (read, claim, sign, POST, record the
-attempt, coalesced per batch of 25), against a bare consumer that only POSTs each message of the same queue load to the same receiver.
+attempt, coalesced per batch of 100), against a bare consumer that only POSTs each message of the same queue load to the same receiver.
 
 | measure | Tessera | bare consumer | × bare |
 |---|---:|---:|---:|

@@ -15,7 +15,7 @@ import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
 import { signatures } from "./signing";
 
-export const DeliveryMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), message_id: z.string().min(1).max(64) });
+export const DeliveryMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), message_id: z.string().min(1).max(64), endpoint_id: z.string().min(1).max(64).optional() });
 
 type MessageRow = typeof webhookMessages.$inferSelect;
 
@@ -97,16 +97,22 @@ export async function attempt(endpoint: EndpointRow, message: MessageRow, now = 
 const isMessage = (m: { tenantId: string; id: string }) => and(eq(webhookMessages.tenantId, m.tenantId), eq(webhookMessages.id, m.id));
 const isEndpointRow = (e: { tenantId: string; id: string }) => and(eq(webhookEndpoints.tenantId, e.tenantId), eq(webhookEndpoints.id, e.id));
 
-/** Takes a pending message (or one whose attempt died) for one attempt; null when another delivery holds it or it is done. */
-async function claim(db: TenantDb, m: MessageRow, now: number): Promise<MessageRow | null> {
-  const [rows] = await db.batch([
-    db
-      .update(webhookMessages)
-      .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
-      .where(and(isMessage(m), or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now)))))
-      .returning(),
-  ]);
-  return rows[0] ?? null;
+/**
+ * The statement that takes a message for one attempt: pending (or held by an attempt that died) and
+ * due. Returns the row when it did; nothing when another delivery holds it, it is done, or not due.
+ */
+function claimStatement(db: TenantDb, m: { tenantId: string; id: string }, now: number) {
+  return db
+    .update(webhookMessages)
+    .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
+    .where(
+      and(
+        isMessage(m),
+        or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now))),
+        sql`coalesce(${webhookMessages.nextAttemptAt}, 0) <= ${now + 1000}`,
+      ),
+    )
+    .returning();
 }
 
 /** The statements that disable an endpoint (if still enabled), with its event to the tenant's other endpoints and an audit entry. */
@@ -144,10 +150,15 @@ async function record(db: TenantDb, endpoint: EndpointRow, m: MessageRow, o: Out
       .update(webhookMessages)
       .set({ status, leaseUntil: null, nextAttemptAt: retryIn === null ? null : now + retryIn * 1000, lastStatusCode: o.statusCode, lastError: error, updatedAt: at })
       .where(and(isMessage(m), eq(webhookMessages.status, "delivering"), eq(webhookMessages.attempts, m.attempts))),
-    db
-      .update(webhookEndpoints)
-      .set(ok ? { lastSuccessAt: at, failingSince: null } : { failingSince })
-      .where(isEndpointRow(endpoint)),
+    // The endpoint's record, only when it changes (or a success is a minute newer): a batch to a healthy endpoint writes it once.
+    ...(ok ? endpoint.failingSince !== null || !endpoint.lastSuccessAt || now - Date.parse(endpoint.lastSuccessAt) > 60_000 : endpoint.failingSince === null)
+      ? [
+          db
+            .update(webhookEndpoints)
+            .set(ok ? { lastSuccessAt: at, failingSince: null } : { failingSince })
+            .where(isEndpointRow(endpoint)),
+        ]
+      : [],
     ...(gone ? disableStatements(db, endpoint, "gone", "the endpoint answered 410 Gone") : []),
     ...(tooLong ? disableStatements(db, endpoint, "failing", "no successful delivery for 5 days") : []),
   ];
@@ -181,11 +192,24 @@ async function failWithoutAttempt(db: TenantDb, m: MessageRow, error: string) {
 export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const log = createLogger({ queue: batch.queue });
   const touched = new Map<string, { id: string; dbBinding: string }>();
-  // The batch's deliveries read, claim and record together: one round trip per step for all of them.
+  // The batch's deliveries read, claim and record together: one round trip per step for all of
+  // them, and each endpoint is read once.
   const databases = new Map<string, TenantDb>();
+  const endpointReads = new Map<string, Promise<EndpointRow | undefined>>();
+  const endpointOf = (db: TenantDb, tenantId: string, id: string) => {
+    let read = endpointReads.get(`${tenantId}:${id}`);
+    if (!read) {
+      read = db.batch([db.select().from(webhookEndpoints).where(isEndpointRow({ tenantId, id }))]).then(([rows]) => rows[0]);
+      endpointReads.set(`${tenantId}:${id}`, read);
+    }
+    return read;
+  };
   const dbOf = (tenant: { id: string; dbBinding: string }) => {
     let db = databases.get(tenant.id);
-    if (!db) databases.set(tenant.id, (db = coalescing(tenantDb(env, tenant))));
+    if (!db) {
+      db = coalescing(tenantDb(env, tenant));
+      databases.set(tenant.id, db);
+    }
     return db;
   };
   await Promise.all(
@@ -198,7 +222,9 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
       try {
         const tenant = await tenantOf(env, body.data.tenant_id);
         if (!tenant) return message.ack();
-        const disabled = await deliverOne(env, dbOf(tenant), tenant, message, body.data.message_id, log);
+        const db = dbOf(tenant);
+        const endpoint = body.data.endpoint_id ? endpointOf(db, tenant.id, body.data.endpoint_id) : undefined;
+        const disabled = await deliverOne(env, db, tenant, message, body.data.message_id, endpoint, log);
         if (disabled) touched.set(tenant.id, tenant);
       } catch (err) {
         log.error("webhook.delivery_failed", { ...errorFields(err), webhook_message_id: body.data.message_id });
@@ -213,51 +239,68 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
   }
 }
 
-async function deliverOne(env: Env, db: TenantDb, tenant: { id: string; dbBinding: string }, message: Message<unknown>, messageId: string, log: Logger): Promise<boolean> {
-  // The message and its endpoint in one read.
-  const [messages, endpoints] = await db.batch([
-    db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: messageId })),
-    db
-      .select()
-      .from(webhookEndpoints)
-      .where(and(eq(webhookEndpoints.tenantId, tenant.id), sql`${webhookEndpoints.id} = (SELECT ${webhookMessages.endpointId} FROM ${webhookMessages} WHERE ${isMessage({ tenantId: tenant.id, id: messageId })})`)),
-  ]);
-  const m = messages[0];
-  if (!m || m.status === "succeeded" || m.status === "failed") {
-    message.ack();
-    return false;
-  }
-  const endpoint = endpoints[0];
-  if (!endpoint || endpoint.disabled) {
-    await failWithoutAttempt(db, m, endpoint ? `endpoint_disabled (${endpoint.disabledReason}): kept; replay or recover it once the endpoint is enabled` : "endpoint_deleted");
-    message.ack();
-    return false;
-  }
+async function deliverOne(
+  env: Env,
+  db: TenantDb,
+  tenant: { id: string; dbBinding: string },
+  message: Message<unknown>,
+  messageId: string,
+  knownEndpoint: Promise<EndpointRow | undefined> | undefined,
+  log: Logger,
+): Promise<boolean> {
   const now = Date.now();
-  if (m.nextAttemptAt !== null && m.nextAttemptAt > now + 1000) {
-    // Delivered early (a redelivery): wait for the attempt's time.
-    message.retry({ delaySeconds: Math.ceil((m.nextAttemptAt - now) / 1000) });
+  const ref = { tenantId: tenant.id, id: messageId };
+  // The common case in one round trip: claim the message for this attempt, and read its endpoint
+  // (once per batch when the queue message names it).
+  let claimed: MessageRow | undefined;
+  let endpoint: EndpointRow | undefined;
+  if (knownEndpoint) {
+    const [[rows], known] = await Promise.all([db.batch([claimStatement(db, ref, now)]), knownEndpoint]);
+    claimed = rows[0];
+    endpoint = known;
+  } else {
+    const [rows, endpoints] = await db.batch([
+      claimStatement(db, ref, now),
+      db
+        .select()
+        .from(webhookEndpoints)
+        .where(and(eq(webhookEndpoints.tenantId, tenant.id), sql`${webhookEndpoints.id} = (SELECT ${webhookMessages.endpointId} FROM ${webhookMessages} WHERE ${isMessage(ref)})`)),
+    ]);
+    claimed = rows[0];
+    endpoint = endpoints[0];
+  }
+  if (!claimed) {
+    // Done already, not due yet (an early redelivery), or another delivery is attempting it.
+    const [rows] = await db.batch([db.select().from(webhookMessages).where(isMessage(ref))]);
+    const m = rows[0];
+    if (m && (m.status === "pending" || m.status === "delivering") && m.nextAttemptAt !== null && m.nextAttemptAt > now + 1000) message.retry({ delaySeconds: Math.ceil((m.nextAttemptAt - now) / 1000) });
+    else message.ack();
+    return false;
+  }
+  if (!endpoint || endpoint.disabled) {
+    await failWithoutAttempt(db, claimed, endpoint ? `endpoint_disabled (${endpoint.disabledReason}): kept; replay or recover it once the endpoint is enabled` : "endpoint_deleted");
+    message.ack();
     return false;
   }
   if (endpoint.rateLimitPerSecond !== null) {
-    // The endpoint's own limit: a delivery over it waits its turn, no attempt counted.
+    // The endpoint's own limit: a delivery over it gives its claim back and waits its turn, no attempt counted.
     const background: Promise<unknown>[] = [];
     const decision = await take(env.RATE_LIMITER, { policy: "webhook_endpoint", key: `webhook:${tenant.id}:${endpoint.id}`, limit: endpoint.rateLimitPerSecond, windowSeconds: 1 }, (p) => background.push(p));
     await Promise.allSettled(background);
     if (!decision.ok) {
+      await db.batch([
+        db
+          .update(webhookMessages)
+          .set({ status: "pending", attempts: sql`${webhookMessages.attempts} - 1`, leaseUntil: null })
+          .where(and(isMessage(claimed), eq(webhookMessages.status, "delivering"), eq(webhookMessages.attempts, claimed.attempts))),
+      ]);
       message.retry({ delaySeconds: Math.max(1, decision.resetSeconds) });
       return false;
     }
   }
-  const claimed = await claim(db, m, now);
-  if (!claimed) {
-    // Another delivery of this message is attempting it now; it schedules what comes next.
-    message.ack();
-    return false;
-  }
   const outcome = await attempt(endpoint, claimed, now);
   const { retryIn, disabled } = await record(db, endpoint, claimed, outcome, Date.now());
-  log.info("webhook.attempted", { webhook_message_id: m.id, endpoint_id: endpoint.id, attempt: claimed.attempts, status_code: outcome.statusCode, error: outcome.error, retry_in_seconds: retryIn });
+  log.info("webhook.attempted", { webhook_message_id: messageId, endpoint_id: endpoint.id, attempt: claimed.attempts, status_code: outcome.statusCode, error: outcome.error, retry_in_seconds: retryIn });
   if (retryIn === null) message.ack();
   else message.retry({ delaySeconds: retryIn });
   return disabled;

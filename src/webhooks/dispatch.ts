@@ -12,6 +12,14 @@ export interface DeliveryMessage {
   v: 1;
   tenant_id: string;
   message_id: string;
+  /** Lets the consumer read each endpoint once per batch (absent in messages queued before it was added). */
+  endpoint_id?: string;
+}
+
+/** A message to queue: its id and its endpoint's. */
+export interface Queued {
+  id: string;
+  endpointId: string;
 }
 
 /** The largest payload delivered; a larger event is recorded as a failed message saying so. */
@@ -95,22 +103,22 @@ export async function dispatch(env: Env, tenant: { id: string; dbBinding: string
       });
     }
   }
-  const inserts = rows.map((r) => db.insert(webhookMessages).values(r).onConflictDoNothing().returning({ id: webhookMessages.id, status: webhookMessages.status }));
+  const inserts = rows.map((r) => db.insert(webhookMessages).values(r).onConflictDoNothing().returning({ id: webhookMessages.id, endpointId: webhookMessages.endpointId, status: webhookMessages.status }));
   const publish = db
     .update(outbox)
     .set({ publishedAt: now })
     .where(and(eq(outbox.tenantId, tenant.id), inArray(outbox.id, events.map((e) => e.id)), isNull(outbox.publishedAt)));
   const results = await db.batch([publish, ...inserts]);
-  const queued = results.slice(1).flatMap((r) => r as { id: string; status: string }[]).filter((m) => m.status === "pending");
-  await send(env, tenant.id, queued.map((m) => m.id));
+  const queued = results.slice(1).flatMap((r) => r as (Queued & { status: string })[]).filter((m) => m.status === "pending");
+  await send(env, tenant.id, queued);
   return queued.length;
 }
 
 /** Queues delivery attempts; a send that fails leaves the messages pending for the sweep. */
-export async function send(env: Env, tenantId: string, messageIds: string[], delaySeconds = 0): Promise<void> {
-  for (let i = 0; i < messageIds.length; i += 100) {
+export async function send(env: Env, tenantId: string, messages: Queued[], delaySeconds = 0): Promise<void> {
+  for (let i = 0; i < messages.length; i += 100) {
     await env.WEBHOOKS_QUEUE.sendBatch(
-      messageIds.slice(i, i + 100).map((id) => ({ body: { v: 1, tenant_id: tenantId, message_id: id } satisfies DeliveryMessage, contentType: "json" as const, delaySeconds })),
+      messages.slice(i, i + 100).map((m) => ({ body: { v: 1, tenant_id: tenantId, message_id: m.id, endpoint_id: m.endpointId } satisfies DeliveryMessage, contentType: "json" as const, delaySeconds })),
     );
   }
 }
@@ -129,7 +137,7 @@ export async function sweepWebhooks(env: Env, tenant: { id: string; dbBinding: s
   }
   const db = tenantDb(env, tenant);
   const overdue = await db
-    .select({ id: webhookMessages.id })
+    .select({ id: webhookMessages.id, endpointId: webhookMessages.endpointId })
     .from(webhookMessages)
     .where(
       and(
@@ -140,7 +148,7 @@ export async function sweepWebhooks(env: Env, tenant: { id: string; dbBinding: s
       ),
     )
     .limit(100);
-  await send(env, tenant.id, overdue.map((m) => m.id));
+  await send(env, tenant.id, overdue);
   return { dispatched, requeued: overdue.length };
 }
 

@@ -1,6 +1,7 @@
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it, vi } from "vitest";
-import { QUEUES } from "../../src/index";
+import worker, { QUEUES } from "../../src/index";
 import { addMember, call, createTenant, eventually, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
 import { addDocument, createBase } from "../knowledge";
 import { createAgent, deliver, deliverRun, startRun } from "../runs";
@@ -217,6 +218,26 @@ describe("webhook delivery", () => {
     const elsewhere = await startRun(t, other, { text: "not for this endpoint" });
     await deliverRun(t, elsewhere.id);
     expect((await messagesOf(t, endpoint.id)).map((m) => m.event_type)).toEqual(["run.succeeded"]);
+  });
+});
+
+describe("the cron sweep", () => {
+  it("dispatches events no write dispatched, so an event is never left behind", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["webhook.test"] });
+    // An event committed by a write whose dispatch never ran (its isolate died after the commit).
+    await (await tenantD1(t))
+      .prepare("INSERT INTO outbox (id, tenant_id, type, subject_type, subject_id, data) VALUES (?, ?, 'webhook.test', 'webhook_endpoint', ?, ?)")
+      .bind(`evt_${"2".repeat(26)}`, t.id, endpoint.id, JSON.stringify({ endpoint_id: endpoint.id, message: "swept" }))
+      .run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    const [message] = await messagesOf(t, endpoint.id);
+    expect(message).toMatchObject({ event_id: `evt_${"2".repeat(26)}`, status: "pending" });
+    await deliverWebhook(t, message!.id);
+    expect(JSON.parse((await box.deliveries())[0]!.body).data.message).toBe("swept");
   });
 });
 
