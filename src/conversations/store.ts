@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { RoomConfig } from "../../durable-objects/conversation-room";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
+import { eventAfterChange } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
 import { quotaExceeded } from "../db/quota";
 import type { TenantDb } from "../db/router";
@@ -42,6 +43,11 @@ function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
   };
 }
 
+/** What events and webhooks say about a conversation (its messages stay in its room). */
+export function conversationSummary(r: ConversationRow) {
+  return { id: r.id, project_id: r.projectId, title: r.title, model: r.model, knowledge_base_ids: JSON.parse(r.knowledgeBaseIds) as string[], created_by: r.createdBy };
+}
+
 export const findConversation = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, conversations, c.var.tenant.id, id, "conversation");
 
 export const listConversations = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: ConversationRow) => U) =>
@@ -70,6 +76,7 @@ export async function createConversation(c: Context<AppEnv>, body: ConversationF
   const db = c.var.db;
   await db.batch([
     db.insert(conversations).values(row),
+    eventAfterChange(db, { tenantId: row.tenantId, type: "conversation.created", subjectType: "conversation", subjectId: row.id, data: conversationSummary(row) }),
     auditChange(c, { action: "conversation.created", resourceType: "conversation", resourceId: row.id, details: { project_id: projectId } }),
   ]);
   return row;
@@ -93,17 +100,22 @@ export async function updateConversation(c: Context<AppEnv>, id: string, body: C
       .update(conversations)
       .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, knowledgeBaseIds: next.knowledgeBaseIds, updatedAt: next.updatedAt })
       .where(isConversation(c, id)),
+    eventAfterChange(db, { tenantId: next.tenantId, type: "conversation.updated", subjectType: "conversation", subjectId: id, data: conversationSummary(next) }),
     auditChange(c, { action: "conversation.updated", resourceType: "conversation", resourceId: id, details: { fields: Object.keys(body) } }),
   ]);
   return next;
 }
 
 export async function deleteConversation(c: Context<AppEnv>, id: string): Promise<void> {
-  await findConversation(c, id);
+  const current = await findConversation(c, id);
   // The log first: a retry after a failure below finds the row and finishes the job.
   await room(c, id).destroy();
   const db = c.var.db;
-  await db.batch([db.delete(conversations).where(isConversation(c, id)), auditChange(c, { action: "conversation.deleted", resourceType: "conversation", resourceId: id })]);
+  await db.batch([
+    db.delete(conversations).where(isConversation(c, id)),
+    eventAfterChange(db, { tenantId: current.tenantId, type: "conversation.deleted", subjectType: "conversation", subjectId: id, data: conversationSummary(current) }),
+    auditChange(c, { action: "conversation.deleted", resourceType: "conversation", resourceId: id }),
+  ]);
 }
 
 /** A page of the conversation's messages after `after`, and the last seq it has. */

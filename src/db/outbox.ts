@@ -14,6 +14,9 @@ export const EVENT_TYPES = [
   "run.canceled",
   "artifact.created",
   "artifact.version_created",
+  "conversation.created",
+  "conversation.updated",
+  "conversation.deleted",
   "run.retrieved",
   "document.ready",
   "document.updated",
@@ -29,7 +32,7 @@ export interface OutboxEvent {
   id?: string;
   tenantId: string;
   type: EventType;
-  subjectType: "run" | "artifact" | "document" | "webhook_endpoint";
+  subjectType: "run" | "artifact" | "document" | "conversation" | "webhook_endpoint";
   subjectId: string;
   data: Record<string, unknown>;
 }

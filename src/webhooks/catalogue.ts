@@ -45,6 +45,9 @@ const Document = z.looseObject({
   error: nullable(z.looseObject({ code: z.string(), message: nullable(z.string()) })),
 });
 
+const Conversation = z.looseObject({ id: id("cnv"), project_id: id("prj"), title: nullable(z.string()), model: z.string(), knowledge_base_ids: z.array(z.string()), created_by: id("usr") });
+const conversationExample = { id: "cnv_01hx0000000000000000000000", project_id: "prj_01hx0000000000000000000000", title: "Launch week ideas", model: "@cf/meta/llama-3.1-8b-instruct", knowledge_base_ids: [], created_by: "usr_01hx0000000000000000000000" };
+
 const runExample = {
   id: "run_01hx0000000000000000000000",
   project_id: "prj_01hx0000000000000000000000",
@@ -84,6 +87,9 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
   "run.canceled": { description: "A run was canceled", schema: Run, example: { ...runExample, status: "CANCELED", error: { code: "canceled", message: "Canceled before it ran" }, artifact_id: null, usage: null } },
   "artifact.created": { description: "An artifact and its first version were stored", schema: ArtifactCreated, example: { ...artifact, run_id: null, version: { version: 1, ...content } } },
   "artifact.version_created": { description: "An artifact has a new version", schema: ArtifactVersion, example: { ...artifact, ...content } },
+  "conversation.created": { description: "A conversation was created", schema: Conversation, example: conversationExample },
+  "conversation.updated": { description: "A conversation's settings changed", schema: Conversation, example: { ...conversationExample, title: "Launch week" } },
+  "conversation.deleted": { description: "A conversation was deleted with its messages", schema: Conversation, example: conversationExample },
   "document.ready": { description: "A knowledge document's version is searchable", schema: Document, example: documentExample },
   "document.updated": { description: "A knowledge document's attributes changed", schema: Document.extend({ attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])) }), example: { ...documentExample, attributes: { lang: "en" } } },
   "document.failed": { description: "A knowledge document's version could not be ingested", schema: Document, example: { ...documentExample, status: "failed", active_version: 1, error: { code: "empty_document", message: "The document has no text once extracted" } } },
