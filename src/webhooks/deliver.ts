@@ -98,21 +98,37 @@ const isMessage = (m: { tenantId: string; id: string }) => and(eq(webhookMessage
 const isEndpointRow = (e: { tenantId: string; id: string }) => and(eq(webhookEndpoints.tenantId, e.tenantId), eq(webhookEndpoints.id, e.id));
 
 /**
- * The statement that takes a message for one attempt: pending (or held by an attempt that died) and
- * due. Returns the row when it did; nothing when another delivery holds it, it is done, or not due.
+ * Claims a batch's messages of one tenant for one attempt each, in one statement: those pending
+ * (or held by an attempt that died) and due. A duplicate delivery, a message done or not yet due is
+ * not claimed. With the endpoints they go to: one round trip for every delivery of the batch.
  */
-function claimStatement(db: TenantDb, m: { tenantId: string; id: string }, now: number) {
-  return db
-    .update(webhookMessages)
-    .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
-    .where(
-      and(
-        isMessage(m),
-        or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now))),
-        sql`coalesce(${webhookMessages.nextAttemptAt}, 0) <= ${now + 1000}`,
+async function claimAll(db: TenantDb, tenantId: string, ids: string[], now: number): Promise<{ claimed: Map<string, MessageRow>; endpoints: Map<string, EndpointRow> }> {
+  const list = JSON.stringify(ids);
+  const inBatch = sql`${webhookMessages.id} IN (SELECT value FROM json_each(${list}))`;
+  const [claimed, endpoints] = await db.batch([
+    db
+      .update(webhookMessages)
+      .set({ status: "delivering", attempts: sql`${webhookMessages.attempts} + 1`, leaseUntil: now + ATTEMPT_LEASE_MS, updatedAt: new Date(now).toISOString() })
+      .where(
+        and(
+          eq(webhookMessages.tenantId, tenantId),
+          inBatch,
+          or(eq(webhookMessages.status, "pending"), and(eq(webhookMessages.status, "delivering"), lt(webhookMessages.leaseUntil, now))),
+          sql`coalesce(${webhookMessages.nextAttemptAt}, 0) <= ${now + 1000}`,
+        ),
+      )
+      .returning(),
+    db
+      .select()
+      .from(webhookEndpoints)
+      .where(
+        and(
+          eq(webhookEndpoints.tenantId, tenantId),
+          sql`${webhookEndpoints.id} IN (SELECT ${webhookMessages.endpointId} FROM ${webhookMessages} WHERE ${webhookMessages.tenantId} = ${tenantId} AND ${inBatch})`,
+        ),
       ),
-    )
-    .returning();
+  ]);
+  return { claimed: new Map(claimed.map((m) => [m.id, m])), endpoints: new Map(endpoints.map((e) => [e.id, e])) };
 }
 
 /** The statements that disable an endpoint (if still enabled), with its event to the tenant's other endpoints and an audit entry. */
@@ -192,43 +208,44 @@ async function failWithoutAttempt(db: TenantDb, m: MessageRow, error: string) {
 export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const log = createLogger({ queue: batch.queue });
   const touched = new Map<string, { id: string; dbBinding: string }>();
-  // The batch's deliveries read, claim and record together: one round trip per step for all of
-  // them, and each endpoint is read once.
-  const databases = new Map<string, TenantDb>();
-  const endpointReads = new Map<string, Promise<EndpointRow | undefined>>();
-  const endpointOf = (db: TenantDb, tenantId: string, id: string) => {
-    let read = endpointReads.get(`${tenantId}:${id}`);
-    if (!read) {
-      read = db.batch([db.select().from(webhookEndpoints).where(isEndpointRow({ tenantId, id }))]).then(([rows]) => rows[0]);
-      endpointReads.set(`${tenantId}:${id}`, read);
+  const byTenant = new Map<string, { message: Message<unknown>; id: string }[]>();
+  for (const message of batch.messages) {
+    const body = DeliveryMessage.safeParse(message.body);
+    if (!body.success) {
+      log.error("webhook.message_invalid", { message_id: message.id });
+      message.ack();
+      continue;
     }
-    return read;
-  };
-  const dbOf = (tenant: { id: string; dbBinding: string }) => {
-    let db = databases.get(tenant.id);
-    if (!db) {
-      db = coalescing(tenantDb(env, tenant));
-      databases.set(tenant.id, db);
-    }
-    return db;
-  };
+    byTenant.set(body.data.tenant_id, [...(byTenant.get(body.data.tenant_id) ?? []), { message, id: body.data.message_id }]);
+  }
   await Promise.all(
-    batch.messages.map(async (message) => {
-      const body = DeliveryMessage.safeParse(message.body);
-      if (!body.success) {
-        log.error("webhook.message_invalid", { message_id: message.id });
-        return message.ack();
-      }
+    [...byTenant].map(async ([tenantId, items]) => {
       try {
-        const tenant = await tenantOf(env, body.data.tenant_id);
-        if (!tenant) return message.ack();
-        const db = dbOf(tenant);
-        const endpoint = body.data.endpoint_id ? endpointOf(db, tenant.id, body.data.endpoint_id) : undefined;
-        const disabled = await deliverOne(env, db, tenant, message, body.data.message_id, endpoint, log);
-        if (disabled) touched.set(tenant.id, tenant);
+        const tenant = await tenantOf(env, tenantId);
+        if (!tenant) {
+          for (const item of items) item.message.ack();
+          return;
+        }
+        // A tenant's deliveries claim together (one statement), then record together (one round trip).
+        const db = coalescing(tenantDb(env, tenant));
+        const { claimed, endpoints } = await claimAll(db, tenant.id, items.map((i) => i.id), Date.now());
+        // The same message twice in one batch: the first delivery makes the attempt, the second finds it held.
+        const taken = new Set<string>();
+        await Promise.all(
+          items.map(async (item) => {
+            const claim = taken.has(item.id) ? undefined : claimed.get(item.id);
+            taken.add(item.id);
+            try {
+              if (await deliverOne(env, db, tenant, item.message, item.id, claim, endpoints, log)) touched.set(tenant.id, tenant);
+            } catch (err) {
+              log.error("webhook.delivery_failed", { ...errorFields(err), webhook_message_id: item.id });
+              item.message.retry({ delaySeconds: 30 });
+            }
+          }),
+        );
       } catch (err) {
-        log.error("webhook.delivery_failed", { ...errorFields(err), webhook_message_id: body.data.message_id });
-        message.retry({ delaySeconds: 30 });
+        log.error("webhook.delivery_failed", { ...errorFields(err), tenant_id: tenantId, messages: items.length });
+        for (const item of items) item.message.retry({ delaySeconds: 30 });
       }
     }),
   );
@@ -239,44 +256,30 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
   }
 }
 
+/**
+ * One delivery of a message the batch tried to claim: the attempt when it was claimed; otherwise
+ * why not (done, not due yet, or another delivery attempting it) decides between ack and retry.
+ * Answers whether an endpoint was disabled.
+ */
 async function deliverOne(
   env: Env,
   db: TenantDb,
   tenant: { id: string; dbBinding: string },
   message: Message<unknown>,
   messageId: string,
-  knownEndpoint: Promise<EndpointRow | undefined> | undefined,
+  claimed: MessageRow | undefined,
+  endpoints: Map<string, EndpointRow>,
   log: Logger,
 ): Promise<boolean> {
   const now = Date.now();
-  const ref = { tenantId: tenant.id, id: messageId };
-  // The common case in one round trip: claim the message for this attempt, and read its endpoint
-  // (once per batch when the queue message names it).
-  let claimed: MessageRow | undefined;
-  let endpoint: EndpointRow | undefined;
-  if (knownEndpoint) {
-    const [[rows], known] = await Promise.all([db.batch([claimStatement(db, ref, now)]), knownEndpoint]);
-    claimed = rows[0];
-    endpoint = known;
-  } else {
-    const [rows, endpoints] = await db.batch([
-      claimStatement(db, ref, now),
-      db
-        .select()
-        .from(webhookEndpoints)
-        .where(and(eq(webhookEndpoints.tenantId, tenant.id), sql`${webhookEndpoints.id} = (SELECT ${webhookMessages.endpointId} FROM ${webhookMessages} WHERE ${isMessage(ref)})`)),
-    ]);
-    claimed = rows[0];
-    endpoint = endpoints[0];
-  }
   if (!claimed) {
-    // Done already, not due yet (an early redelivery), or another delivery is attempting it.
-    const [rows] = await db.batch([db.select().from(webhookMessages).where(isMessage(ref))]);
+    const [rows] = await db.batch([db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: messageId }))]);
     const m = rows[0];
     if (m && (m.status === "pending" || m.status === "delivering") && m.nextAttemptAt !== null && m.nextAttemptAt > now + 1000) message.retry({ delaySeconds: Math.ceil((m.nextAttemptAt - now) / 1000) });
     else message.ack();
     return false;
   }
+  const endpoint = endpoints.get(claimed.endpointId);
   if (!endpoint || endpoint.disabled) {
     await failWithoutAttempt(db, claimed, endpoint ? `endpoint_disabled (${endpoint.disabledReason}): kept; replay or recover it once the endpoint is enabled` : "endpoint_deleted");
     message.ack();

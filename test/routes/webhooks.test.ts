@@ -1,4 +1,4 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, env, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it, vi } from "vitest";
 import worker, { QUEUES } from "../../src/index";
@@ -88,6 +88,23 @@ describe("webhook delivery", () => {
     expect((await box.deliveries()).map((d) => d.answered)).toEqual([500, 503, 200]);
     const deliveries = await box.deliveries();
     expect(new Set(deliveries.map((d) => d.headers["webhook-id"]))).toEqual(new Set([message.event_id]));
+  });
+
+  it("attempts once when one queue batch carries the same message twice", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["webhook.test"] });
+    const test = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/test`, { method: "POST", token: t.owner.token });
+    const body = { v: 1, tenant_id: t.id, message_id: test.body.id };
+    const batch = createMessageBatch(QUEUES.webhooks, [
+      { id: "a", timestamp: new Date(), attempts: 1, body },
+      { id: "b", timestamp: new Date(), attempts: 1, body },
+    ]);
+    await worker.queue(batch, env);
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks.sort()).toEqual(["a", "b"]);
+    expect(await box.deliveries()).toHaveLength(1);
+    expect((await call(`${t.host}/v1/webhooks/messages/${test.body.id}`, { token: t.owner.token })).body).toMatchObject({ status: "succeeded", attempts: 1 });
   });
 
   it("disables an endpoint that answers 410, tells the tenant's other endpoints, and keeps its messages", async () => {
