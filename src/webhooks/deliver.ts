@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq, lt, or, sql } from "drizzle-orm";
 import { auditInsert } from "../db/audit";
+import { insertWhere } from "../db/insert-where";
 import { tenants } from "../db/control/schema";
 import { eventAfterChange } from "../db/outbox";
 import { coalescing } from "../db/coalesce";
@@ -9,7 +10,7 @@ import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import { take } from "../limits/rate-limit";
-import { createLogger, errorFields, type Logger } from "../lib/log";
+import { createLogger, errorFields } from "../lib/log";
 import { TtlCache } from "../lib/ttl-cache";
 import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
@@ -144,42 +145,99 @@ function disableStatements(db: TenantDb, endpoint: EndpointRow, reason: "gone" |
   ] as const;
 }
 
-/**
- * Records an attempt and its consequences in one transaction: the attempt row; the message
- * succeeded, failed for good, or pending its next attempt; the endpoint's success or failure
- * record, and its disabling on a 410 or after 5 days of failures. Answers the delay before the next
- * attempt, or null when the message is done.
- */
-async function record(db: TenantDb, endpoint: EndpointRow, m: MessageRow, o: Outcome, now: number): Promise<{ retryIn: number | null; disabled: boolean }> {
-  const at = new Date(now).toISOString();
+/** What an attempt's outcome means: the message's next state and the endpoint's. */
+function decide(endpoint: EndpointRow, m: MessageRow, o: Outcome, now: number) {
   const ok = o.statusCode !== null && o.statusCode >= 200 && o.statusCode < 300;
   const gone = o.statusCode === 410;
-  const failingSince = endpoint.failingSince ?? at;
-  const tooLong = !ok && now - Date.parse(failingSince) >= FAILING_DISABLE_MS;
+  const tooLong = !ok && endpoint.failingSince !== null && now - Date.parse(endpoint.failingSince) >= FAILING_DISABLE_MS;
   const last = m.attempts >= MAX_ATTEMPTS;
   const retryIn = ok || gone || tooLong || last ? null : nextDelaySeconds(m.attempts, o.statusCode === 429 || o.statusCode === 503 ? o.retryAfter : null);
   const error = o.error ?? (ok ? null : `HTTP ${o.statusCode}`);
-  const status = ok ? "succeeded" : retryIn === null ? "failed" : "pending";
-  const statements = [
-    db.insert(webhookAttempts).values({ id: newId("wha"), tenantId: m.tenantId, messageId: m.id, endpointId: endpoint.id, attempt: m.attempts, statusCode: o.statusCode, durationMs: o.durationMs, responseBody: o.body, error, createdAt: at }),
-    db
-      .update(webhookMessages)
-      .set({ status, leaseUntil: null, nextAttemptAt: retryIn === null ? null : now + retryIn * 1000, lastStatusCode: o.statusCode, lastError: error, updatedAt: at })
-      .where(and(isMessage(m), eq(webhookMessages.status, "delivering"), eq(webhookMessages.attempts, m.attempts))),
-    // The endpoint's record, only when it changes (or a success is a minute newer): a batch to a healthy endpoint writes it once.
-    ...(ok ? endpoint.failingSince !== null || !endpoint.lastSuccessAt || now - Date.parse(endpoint.lastSuccessAt) > 60_000 : endpoint.failingSince === null)
-      ? [
-          db
-            .update(webhookEndpoints)
-            .set(ok ? { lastSuccessAt: at, failingSince: null } : { failingSince })
-            .where(isEndpointRow(endpoint)),
-        ]
-      : [],
-    ...(gone ? disableStatements(db, endpoint, "gone", "the endpoint answered 410 Gone") : []),
-    ...(tooLong ? disableStatements(db, endpoint, "failing", "no successful delivery for 5 days") : []),
-  ];
-  await db.batch(statements as unknown as [(typeof statements)[number], ...(typeof statements)[number][]]);
-  return { retryIn, disabled: gone || tooLong };
+  return { ok, gone, tooLong, retryIn, error, status: ok ? "succeeded" : retryIn === null ? "failed" : "pending" };
+}
+
+/** How a batch's attempts for one tenant ended. */
+type Tally = Record<"succeeded" | "retrying" | "failed", number>;
+
+interface Recorded {
+  endpoint: EndpointRow;
+  m: MessageRow;
+  o: Outcome;
+  resolve: (r: { retryIn: number | null; disabled: boolean }) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Records the attempts of one tenant's deliveries that end in the same turn of the event loop, in
+ * one transaction of a few set-based statements whatever their number: the attempt rows; each
+ * message succeeded, failed for good, or pending its next attempt (only while its attempt still
+ * holds it); each endpoint's success or failure record, written when it changes; and an endpoint's
+ * disabling on a 410 or after 5 days of failures, with its event and audit entry.
+ */
+class Recorder {
+  private pending: Recorded[] = [];
+
+  constructor(private readonly db: TenantDb) {}
+
+  record(endpoint: EndpointRow, m: MessageRow, o: Outcome): Promise<{ retryIn: number | null; disabled: boolean }> {
+    return new Promise((resolve, reject) => {
+      if (!this.pending.length) setTimeout(() => this.flush(), 0);
+      this.pending.push({ endpoint, m, o, resolve, reject });
+    });
+  }
+
+  private async flush() {
+    const group = this.pending;
+    this.pending = [];
+    const db = this.db;
+    const now = Date.now();
+    const at = new Date(now).toISOString();
+    const decided = group.map((r) => ({ ...r, d: decide(r.endpoint, r.m, r.o, now) }));
+    const attempts = JSON.stringify(decided.map(({ m, o, endpoint, d }) => [newId("wha"), m.id, endpoint.id, m.attempts, o.statusCode, o.durationMs, o.body, d.error]));
+    const col = (i: number) => sql`json_extract(j.value, ${`$[${i}]`})`;
+    const outcomes = JSON.stringify(decided.map(({ m, o, d }) => ({ id: m.id, attempts: m.attempts, status: d.status, next: d.retryIn === null ? null : now + d.retryIn * 1000, code: o.statusCode, error: d.error })));
+    const of = (field: string) => sql`(SELECT json_extract(value, ${`$.${field}`}) FROM json_each(${outcomes}) WHERE json_extract(value, '$.id') = ${webhookMessages.id})`;
+    const endpointStatements = [...new Map(decided.map((r) => [r.endpoint.id, r.endpoint])).values()].flatMap((endpoint) => {
+      const mine = decided.filter((r) => r.endpoint.id === endpoint.id);
+      const ok = mine.some((r) => r.d.ok);
+      const changed = ok ? endpoint.failingSince !== null || !endpoint.lastSuccessAt || now - Date.parse(endpoint.lastSuccessAt) > 60_000 : endpoint.failingSince === null;
+      return [
+        ...(changed ? [db.update(webhookEndpoints).set(ok ? { lastSuccessAt: at, failingSince: null } : { failingSince: at }).where(isEndpointRow(endpoint))] : []),
+        ...(mine.some((r) => r.d.gone)
+          ? disableStatements(db, endpoint, "gone", "the endpoint answered 410 Gone")
+          : mine.some((r) => r.d.tooLong)
+            ? disableStatements(db, endpoint, "failing", "no successful delivery for 5 days")
+            : []),
+      ];
+    });
+    const statements = [
+      insertWhere(
+        db,
+        webhookAttempts,
+        { id: col(0), tenantId: group[0]!.m.tenantId, messageId: col(1), endpointId: col(2), attempt: col(3), statusCode: col(4), durationMs: col(5), responseBody: col(6), error: col(7), createdAt: at },
+        sql`1`,
+        sql`json_each(${attempts}) j`,
+      ),
+      db
+        .update(webhookMessages)
+        .set({ status: of("status") as unknown as "pending", nextAttemptAt: of("next") as unknown as number, lastStatusCode: of("code") as unknown as number, lastError: of("error") as unknown as string, leaseUntil: null, updatedAt: at })
+        .where(
+          and(
+            eq(webhookMessages.tenantId, group[0]!.m.tenantId),
+            eq(webhookMessages.status, "delivering"),
+            sql`${webhookMessages.id} IN (SELECT json_extract(value, '$.id') FROM json_each(${outcomes}))`,
+            sql`${webhookMessages.attempts} = ${of("attempts")}`,
+          ),
+        ),
+      ...endpointStatements,
+    ];
+    try {
+      await db.batch(statements as unknown as [(typeof statements)[number], ...(typeof statements)[number][]]);
+      for (const r of decided) r.resolve({ retryIn: r.d.retryIn, disabled: r.d.gone || r.d.tooLong });
+    } catch (err) {
+      for (const r of decided) r.reject(err);
+    }
+  }
 }
 
 /** Tenants by id for a few seconds: a batch's deliveries mostly share one. */
@@ -229,6 +287,9 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
         // A tenant's deliveries claim together (one statement), then record together (one round trip).
         const db = coalescing(tenantDb(env, tenant));
         const { claimed, endpoints } = await claimAll(db, tenant.id, items.map((i) => i.id), Date.now());
+        const recorder = new Recorder(db);
+        // One log line per tenant and batch (each attempt is in webhook_attempts): a line per delivery costs more than the delivery.
+        const tally: Tally = { succeeded: 0, retrying: 0, failed: 0 };
         // The same message twice in one batch: the first delivery makes the attempt, the second finds it held.
         const taken = new Set<string>();
         await Promise.all(
@@ -236,13 +297,14 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
             const claim = taken.has(item.id) ? undefined : claimed.get(item.id);
             taken.add(item.id);
             try {
-              if (await deliverOne(env, db, tenant, item.message, item.id, claim, endpoints, log)) touched.set(tenant.id, tenant);
+              if (await deliverOne(env, db, tenant, item.message, item.id, claim, endpoints, recorder, tally)) touched.set(tenant.id, tenant);
             } catch (err) {
               log.error("webhook.delivery_failed", { ...errorFields(err), webhook_message_id: item.id });
               item.message.retry({ delaySeconds: 30 });
             }
           }),
         );
+        if (tally.succeeded + tally.retrying + tally.failed) log.info("webhooks.attempted", { tenant_id: tenant.id, ...tally });
       } catch (err) {
         log.error("webhook.delivery_failed", { ...errorFields(err), tenant_id: tenantId, messages: items.length });
         for (const item of items) item.message.retry({ delaySeconds: 30 });
@@ -269,7 +331,8 @@ async function deliverOne(
   messageId: string,
   claimed: MessageRow | undefined,
   endpoints: Map<string, EndpointRow>,
-  log: Logger,
+  recorder: Recorder,
+  tally: Tally,
 ): Promise<boolean> {
   const now = Date.now();
   if (!claimed) {
@@ -302,8 +365,8 @@ async function deliverOne(
     }
   }
   const outcome = await attempt(endpoint, claimed, now);
-  const { retryIn, disabled } = await record(db, endpoint, claimed, outcome, Date.now());
-  log.info("webhook.attempted", { webhook_message_id: messageId, endpoint_id: endpoint.id, attempt: claimed.attempts, status_code: outcome.statusCode, error: outcome.error, retry_in_seconds: retryIn });
+  const { retryIn, disabled } = await recorder.record(endpoint, claimed, outcome);
+  tally[outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300 ? "succeeded" : retryIn === null ? "failed" : "retrying"]++;
   if (retryIn === null) message.ack();
   else message.retry({ delaySeconds: retryIn });
   return disabled;
