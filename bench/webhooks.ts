@@ -97,7 +97,7 @@ export async function measureWebhooks(b: WebhookBench): Promise<string[]> {
       ),
     );
     let started = Date.now();
-    await sendAll(webhooksQueue, ids.map((id) => ({ v: 1, tenant_id: b.tenantId, message_id: id, endpoint_id: endpointId })));
+    await sendAll(webhooksQueue, ids.map((id) => ({ v: 1, tenant_id: b.tenantId, message_id: id })));
     await until(async () => Object.keys(await receiver("/__log")).length >= N);
     rates.tessera.push(N / ((Math.max(...Object.values(await receiver("/__log"))) - started) / 1000));
     await receiver("/__reset");

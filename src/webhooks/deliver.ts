@@ -16,7 +16,7 @@ import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
 import { signatures } from "./signing";
 
-export const DeliveryMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), message_id: z.string().min(1).max(64), endpoint_id: z.string().min(1).max(64).optional() });
+export const DeliveryMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), message_id: z.string().min(1).max(64) });
 
 type MessageRow = typeof webhookMessages.$inferSelect;
 

@@ -12,14 +12,6 @@ export interface DeliveryMessage {
   v: 1;
   tenant_id: string;
   message_id: string;
-  /** Lets the consumer read each endpoint once per batch (absent in messages queued before it was added). */
-  endpoint_id?: string;
-}
-
-/** A message to queue: its id and its endpoint's. */
-export interface Queued {
-  id: string;
-  endpointId: string;
 }
 
 /** The largest payload delivered; a larger event is recorded as a failed message saying so. */
@@ -103,22 +95,22 @@ export async function dispatch(env: Env, tenant: { id: string; dbBinding: string
       });
     }
   }
-  const inserts = rows.map((r) => db.insert(webhookMessages).values(r).onConflictDoNothing().returning({ id: webhookMessages.id, endpointId: webhookMessages.endpointId, status: webhookMessages.status }));
+  const inserts = rows.map((r) => db.insert(webhookMessages).values(r).onConflictDoNothing().returning({ id: webhookMessages.id, status: webhookMessages.status }));
   const publish = db
     .update(outbox)
     .set({ publishedAt: now })
     .where(and(eq(outbox.tenantId, tenant.id), inArray(outbox.id, events.map((e) => e.id)), isNull(outbox.publishedAt)));
   const results = await db.batch([publish, ...inserts]);
-  const queued = results.slice(1).flatMap((r) => r as (Queued & { status: string })[]).filter((m) => m.status === "pending");
-  await send(env, tenant.id, queued);
+  const queued = results.slice(1).flatMap((r) => r as { id: string; status: string }[]).filter((m) => m.status === "pending");
+  await send(env, tenant.id, queued.map((m) => m.id));
   return queued.length;
 }
 
 /** Queues delivery attempts; a send that fails leaves the messages pending for the sweep. */
-export async function send(env: Env, tenantId: string, messages: Queued[], delaySeconds = 0): Promise<void> {
-  for (let i = 0; i < messages.length; i += 100) {
+export async function send(env: Env, tenantId: string, messageIds: string[], delaySeconds = 0): Promise<void> {
+  for (let i = 0; i < messageIds.length; i += 100) {
     await env.WEBHOOKS_QUEUE.sendBatch(
-      messages.slice(i, i + 100).map((m) => ({ body: { v: 1, tenant_id: tenantId, message_id: m.id, endpoint_id: m.endpointId } satisfies DeliveryMessage, contentType: "json" as const, delaySeconds })),
+      messageIds.slice(i, i + 100).map((id) => ({ body: { v: 1, tenant_id: tenantId, message_id: id } satisfies DeliveryMessage, contentType: "json" as const, delaySeconds })),
     );
   }
 }
@@ -137,7 +129,7 @@ export async function sweepWebhooks(env: Env, tenant: { id: string; dbBinding: s
   }
   const db = tenantDb(env, tenant);
   const overdue = await db
-    .select({ id: webhookMessages.id, endpointId: webhookMessages.endpointId })
+    .select({ id: webhookMessages.id })
     .from(webhookMessages)
     .where(
       and(
@@ -148,7 +140,7 @@ export async function sweepWebhooks(env: Env, tenant: { id: string; dbBinding: s
       ),
     )
     .limit(100);
-  await send(env, tenant.id, overdue);
+  await send(env, tenant.id, overdue.map((m) => m.id));
   return { dispatched, requeued: overdue.length };
 }
 

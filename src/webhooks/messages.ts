@@ -63,7 +63,7 @@ export async function replayMessage(c: Context<AppEnv>, id: string): Promise<Web
     auditChange(c, { action: "webhook_message.replayed", resourceType: "webhook_message", resourceId: id }),
   ]);
   if (!rows[0]) throw new ApiError("CONFLICT", `Message ${id} is being attempted right now; replay it once that attempt ends`);
-  await send(c.env, c.var.tenant.id, [{ id, endpointId: message.endpointId }]);
+  await send(c.env, c.var.tenant.id, [id]);
   return rows[0];
 }
 
@@ -86,7 +86,7 @@ export async function recoverEndpoint(c: Context<AppEnv>, endpointId: string, si
       .where(and(eq(webhookMessages.tenantId, c.var.tenant.id), inArray(webhookMessages.id, ids), eq(webhookMessages.status, "failed"))),
     auditChange(c, { action: "webhook_endpoint.recovered", resourceType: "webhook_endpoint", resourceId: endpointId, details: { since, messages: ids.length } }),
   ]);
-  await send(c.env, c.var.tenant.id, ids.map((id) => ({ id, endpointId })));
+  await send(c.env, c.var.tenant.id, ids);
   return ids.length;
 }
 
@@ -112,6 +112,6 @@ export async function testEndpoint(c: Context<AppEnv>, endpointId: string): Prom
     updatedAt: now,
   };
   await c.var.db.insert(webhookMessages).values(row);
-  await send(c.env, c.var.tenant.id, [{ id: row.id, endpointId: endpoint.id }]);
+  await send(c.env, c.var.tenant.id, [row.id]);
   return row;
 }
