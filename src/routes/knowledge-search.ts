@@ -11,7 +11,8 @@ const Operators = z
   .object({ eq: Value, ne: Value, in: z.array(Value).min(1).max(100), nin: z.array(Value).min(1).max(100), gt: Value, gte: Value, lt: Value, lte: Value })
   .partial()
   .strict()
-  .refine((o) => Object.keys(o).length > 0, "give at least one operator: eq, ne, in, nin, gt, gte, lt, lte");
+  .refine((o) => Object.keys(o).length > 0, "give at least one operator: eq, ne, in, nin, gt, gte, lt, lte")
+  .openapi({ minProperties: 1 });
 
 const SearchFields = {
   query: NonBlank(2000),
