@@ -84,3 +84,17 @@ export async function publishTenant(env: Env, tenantId: string, detached: string
   for (const host of hosts) memory.delete(host);
   await Promise.all(hosts.map((h) => env.TENANT_CACHE.put(kvKey(h), JSON.stringify(record))));
 }
+
+/** Tenants by id for a few seconds: a queue batch's messages mostly share one, and a suspension may take that long to be seen. */
+const byId = new TtlCache<typeof tenants.$inferSelect>(1000);
+const BY_ID_MS = 5000;
+
+/** The tenant with this id (its plan, status and database binding), for queue consumers; undefined when it no longer exists. */
+export async function tenantById(env: Env, tenantId: string): Promise<typeof tenants.$inferSelect | undefined> {
+  let tenant = byId.get(tenantId);
+  if (!tenant) {
+    tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
+    if (tenant) byId.set(tenantId, tenant, BY_ID_MS);
+  }
+  return tenant;
+}

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
+import { tenantById } from "../db/directory";
 import { and, eq, isNull, lt, or } from "drizzle-orm";
 import { debit, type ModelCall, settle } from "../billing/metering";
-import { tenants } from "../db/control/schema";
 import { planOf } from "../db/plans";
 import { controlDb, type TenantDb, tenantDb } from "../db/router";
 import { knowledgeBases, knowledgeDocuments } from "../db/tenant/schema";
@@ -44,7 +44,7 @@ interface Target {
 }
 
 async function targetOf(env: Env, tenantId: string): Promise<Target | null> {
-  const tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
+  const tenant = await tenantById(env, tenantId);
   if (!tenant) return null;
   const plan = await planOf(env, tenant.planId);
   return { db: tenantDb(env, tenant), monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };

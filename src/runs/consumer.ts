@@ -1,15 +1,14 @@
 import { z } from "@hono/zod-openapi";
+import { tenantById } from "../db/directory";
 import { and, eq } from "drizzle-orm";
 import { contentKey, putContent } from "../artifacts/store";
 import { debit } from "../billing/metering";
-import { tenants } from "../db/control/schema";
 import { planOf } from "../db/plans";
 import { coalescing } from "../db/coalesce";
 import { type ControlDb, controlDb, tenantDb, type TenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { createLogger, errorFields, type Logger } from "../lib/log";
-import { TtlCache } from "../lib/ttl-cache";
 import { aiProvider, type ChatMessage, type ChatResult, ProviderError } from "../providers/ai";
 import { estimateTokens } from "../providers/ai/types";
 import { GROUNDING, ground, groundedMessages } from "../knowledge/grounding";
@@ -52,18 +51,10 @@ interface Target {
   suspended: boolean;
 }
 
-/** Tenants by id for a few seconds: a batch's messages mostly share one, and a suspension may take that long to be seen. */
-const tenantCache = new TtlCache<typeof tenants.$inferSelect>(1000);
-const TENANT_CACHE_MS = 5000;
-
 /** The tenant a message names, with its database and plan; null if it no longer exists. */
 async function targetOf(env: Env, tenantId: string, databases?: Databases): Promise<Target | null> {
-  let tenant = tenantCache.get(tenantId);
-  if (!tenant) {
-    tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
-    if (!tenant) return null;
-    tenantCache.set(tenantId, tenant, TENANT_CACHE_MS);
-  }
+  const tenant = await tenantById(env, tenantId);
+  if (!tenant) return null;
   const plan = await planOf(env, tenant.planId);
   return { db: databases ? databases.tenant(tenant) : tenantDb(env, tenant), tenantId: tenant.id, monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
 }

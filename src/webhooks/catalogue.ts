@@ -102,9 +102,6 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
   "webhook.test": { description: "A test event, sent to one endpoint on request", schema: z.looseObject({ endpoint_id: id("whe"), message: z.string() }), example: { endpoint_id: "whe_01hx0000000000000000000000", message: "A test event from Tessera" } },
 };
 
-/** The data schema of an event type (for tests and the catalogue). */
-export const dataSchema = (type: EventType) => TYPES[type].schema;
-
 /** The catalogue: each type, what it means, its payload's JSON Schema, and an example payload. */
 export function catalogue() {
   return EVENT_TYPES.map((type) => {

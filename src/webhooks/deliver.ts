@@ -1,17 +1,16 @@
 import { z } from "@hono/zod-openapi";
+import { tenantById } from "../db/directory";
 import { and, eq, lt, or, sql } from "drizzle-orm";
 import { auditInsert } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
-import { tenants } from "../db/control/schema";
 import { eventAfterChange } from "../db/outbox";
 import { coalescing } from "../db/coalesce";
-import { controlDb, type TenantDb, tenantDb } from "../db/router";
+import { type TenantDb, tenantDb } from "../db/router";
 import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import { take } from "../limits/rate-limit";
 import { createLogger, errorFields } from "../lib/log";
-import { TtlCache } from "../lib/ttl-cache";
 import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
 import { signatures } from "./signing";
@@ -240,18 +239,6 @@ class Recorder {
   }
 }
 
-/** Tenants by id for a few seconds: a batch's deliveries mostly share one. */
-const tenantCache = new TtlCache<{ id: string; dbBinding: string }>(1000);
-
-async function tenantOf(env: Env, tenantId: string) {
-  let tenant = tenantCache.get(tenantId);
-  if (!tenant) {
-    tenant = await controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.id, tenantId)).get();
-    if (tenant) tenantCache.set(tenantId, tenant, 5000);
-  }
-  return tenant;
-}
-
 /** Ends a message `failed` (kept, to be replayed or recovered) without an attempt: its endpoint is gone or disabled. */
 async function failWithoutAttempt(db: TenantDb, m: MessageRow, error: string) {
   await db.batch([
@@ -279,7 +266,7 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
   await Promise.all(
     [...byTenant].map(async ([tenantId, items]) => {
       try {
-        const tenant = await tenantOf(env, tenantId);
+        const tenant = await tenantById(env, tenantId);
         if (!tenant) {
           for (const item of items) item.message.ack();
           return;
@@ -382,7 +369,7 @@ export async function consumeDeadWebhooks(batch: MessageBatch<unknown>, env: Env
       continue;
     }
     try {
-      const tenant = await tenantOf(env, body.data.tenant_id);
+      const tenant = await tenantById(env, body.data.tenant_id);
       const db = tenant && tenantDb(env, tenant);
       const m = db && (await db.select().from(webhookMessages).where(isMessage({ tenantId: tenant.id, id: body.data.message_id })).get());
       if (db && m) await failWithoutAttempt(db, m, `${m.lastError ?? "undeliverable"}; its queue deliveries ran out`);

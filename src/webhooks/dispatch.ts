@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
-import { tenants } from "../db/control/schema";
-import { controlDb, type TenantDb, tenantDb } from "../db/router";
+import { tenantById } from "../db/directory";
+import { type TenantDb, tenantDb } from "../db/router";
 import { outbox, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
@@ -149,7 +149,7 @@ export async function dispatchFor(env: Env, batch: MessageBatch<unknown>): Promi
   const ids = new Set(batch.messages.map((m) => (m.body as { tenant_id?: unknown } | null)?.tenant_id).filter((id): id is string => typeof id === "string"));
   for (const id of ids) {
     try {
-      const tenant = await controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.id, id)).get();
+      const tenant = await tenantById(env, id);
       if (tenant) await dispatch(env, tenant);
     } catch (err) {
       createLogger({ component: "webhooks" }).error("webhooks.dispatch_failed", { ...errorFields(err), tenant_id: id });
