@@ -1,7 +1,8 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
 import { consumeDeadIngest, consumeIngest } from "./knowledge/ingest";
-import { createLogger } from "./lib/log";
+import { createLogger, errorFields } from "./lib/log";
+import { sweepMemberEvents } from "./members/events";
 import { consumeDeadWebhooks, consumeWebhooks } from "./webhooks/deliver";
 import { dispatchFor } from "./webhooks/dispatch";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
@@ -50,6 +51,7 @@ export default {
   },
   /** The cron trigger: runs left PENDING without a message are queued again. */
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-    ctx.waitUntil(requeueStuckRuns(env));
+    // Membership events are relayed into tenants' outboxes first, so this minute's sweep dispatches them.
+    ctx.waitUntil(sweepMemberEvents(env).catch((err) => createLogger({ component: "members" }).error("members.sweep_failed", errorFields(err))).then(() => requeueStuckRuns(env)));
   },
 } satisfies ExportedHandler<Env>;

@@ -17,6 +17,9 @@ export const EVENT_TYPES = [
   "conversation.created",
   "conversation.updated",
   "conversation.deleted",
+  "member.joined",
+  "member.role_changed",
+  "member.removed",
   "run.retrieved",
   "document.ready",
   "document.updated",
@@ -32,7 +35,7 @@ export interface OutboxEvent {
   id?: string;
   tenantId: string;
   type: EventType;
-  subjectType: "run" | "artifact" | "document" | "conversation" | "webhook_endpoint";
+  subjectType: "run" | "artifact" | "document" | "conversation" | "member" | "webhook_endpoint";
   subjectId: string;
   data: Record<string, unknown>;
 }

@@ -17,6 +17,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { tokenConfig } from "../middleware/auth";
 import { clientAddress } from "../middleware/rate-limit";
+import { memberEvent, relayAfterChange } from "./events";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_PREFIX = "inv_";
@@ -140,6 +141,7 @@ export async function acceptInvitation(c: Context<AppEnv>, token: string, { name
         { tenantId, userId: user.id, role: invitation.role, createdAt: now.toISOString() },
         sql`(SELECT count(*) FROM ${memberships} WHERE ${memberships.tenantId} = ${tenantId}) < ${plan.seats} AND ${inviterStillGrants}`,
       ),
+      memberEvent(db, tenantId, "member.joined", { user_id: user.id, email: user.email, name: user.name, role: invitation.role, joined_at: now.toISOString() }),
     ]);
     const joined = await db
       .select({ userId: memberships.userId })
@@ -165,6 +167,7 @@ export async function acceptInvitation(c: Context<AppEnv>, token: string, { name
     }
     throw err;
   }
+  await relayAfterChange(c);
   if (existing) await recordSecurityEvent(db, { userId: user.id, tenantId, kind: "invitation_accepted", clientAddress: clientAddress(c) });
   await recordAudit(
     c,

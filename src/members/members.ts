@@ -10,6 +10,7 @@ import { apiKeys, memberships, users } from "../db/control/schema";
 import { type ControlDb, controlDb } from "../db/router";
 import { ApiError } from "../lib/errors";
 import { decodeCursor, page } from "../lib/pagination";
+import { memberEvent, relayAfterChange } from "./events";
 
 /** A member as the API shows one. */
 export interface Member {
@@ -43,6 +44,8 @@ async function findMember(db: ControlDb, tenantId: string, userId: string) {
   if (!row) throw new ApiError("NOT_FOUND", `No member ${userId} in this tenant`);
   return row;
 }
+
+const eventData = (m: Member) => ({ user_id: m.userId, email: m.email, name: m.name, role: m.role, joined_at: m.joinedAt });
 
 // The last-owner guard lives in the statement itself, so two owners demoting each other at once cannot both succeed.
 const notLastOwner = (tenantId: string) =>
@@ -80,6 +83,7 @@ export async function updateMember(c: Context<AppEnv>, userId: string, role: Rol
       .set({ role })
       .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId), notLastOwner(tenantId), actorStillManages(tenantId, c.var.principal, [member.role, role])))
       .returning(),
+    memberEvent(db, tenantId, "member.role_changed", { ...eventData(member), role, previous_role: member.role }),
     // A key never exceeds its creator's role: a demotion lowers the ceiling of their keys too.
     db
       .update(apiKeys)
@@ -96,6 +100,7 @@ export async function updateMember(c: Context<AppEnv>, userId: string, role: Rol
       ),
   ]);
   if (!updated.length) throw await refusal(db, tenantId, c.var.principal, new ApiError("LAST_OWNER", "This is the tenant's last owner; make another member owner first"));
+  await relayAfterChange(c);
   await revokeLiveAccess(c.env, c.var.tenant, { userId }, "role changed; reconnect to continue with the new role");
   await recordAudit(c, { action: "member.role_changed", resourceType: "member", resourceId: userId, details: { from: member.role, to: role } });
   return { ...member, role };
@@ -115,6 +120,7 @@ export async function removeMember(c: Context<AppEnv>, userId: string): Promise<
       .delete(memberships)
       .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId), notLastOwner(tenantId), actorStillManages(tenantId, c.var.principal, [member.role])))
       .returning(),
+    memberEvent(db, tenantId, "member.removed", eventData(member)),
     revokeMemberSessions(db, tenantId, userId, "membership_ended", now, gone),
     db
       .update(apiKeys)
@@ -122,6 +128,7 @@ export async function removeMember(c: Context<AppEnv>, userId: string): Promise<
       .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt), gone)),
   ]);
   if (!deleted.length) throw await refusal(db, tenantId, c.var.principal, new ApiError("LAST_OWNER", "This is the tenant's last owner; it cannot be removed"));
+  await relayAfterChange(c);
   await revokeLiveAccess(c.env, c.var.tenant, { userId }, "membership ended");
   await recordAudit(c, { action: "member.removed", resourceType: "member", resourceId: userId, details: { role: member.role } });
 

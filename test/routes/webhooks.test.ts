@@ -225,6 +225,34 @@ describe("webhook delivery", () => {
     expect((await call(`${t.host}/v1/webhooks/messages/${ids[waiting]}`, { token: t.owner.token })).body).toMatchObject({ status: "pending", attempts: 0 });
   });
 
+  it("delivers membership changes (made in the control database) as member.* events, once each", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["member.joined", "member.role_changed", "member.removed"] });
+    const sam = await addMember(t, "editor", `sam-${crypto.randomUUID().slice(0, 6)}@example.test`);
+    expectStatus(await call(`${t.host}/v1/members/${sam.id}`, { method: "PATCH", token: t.owner.token, body: { role: "admin" } }), 200);
+    // A refused change (the last owner cannot go) writes no event.
+    expectProblem(await call(`${t.host}/v1/members/${t.owner.id}`, { method: "DELETE", token: t.owner.token }), 409, "LAST_OWNER");
+    expectStatus(await call(`${t.host}/v1/members/${sam.id}`, { method: "DELETE", token: t.owner.token }), 204);
+    // Dispatched after each response, as the request's own waitUntil.
+    const messages = await eventually(async () => {
+      const listed = await messagesOf(t, endpoint.id);
+      expect(listed.map((m) => m.event_type).sort()).toEqual(["member.joined", "member.removed", "member.role_changed"]);
+      return listed;
+    });
+    for (const m of messages) await deliverWebhook(t, m.id);
+    const payloads = (await box.deliveries()).map((d) => verify(endpoint.secret, d) as { type: string; data: Record<string, unknown> });
+    const byType = Object.fromEntries(payloads.map((p) => [p.type, p.data]));
+    expect(byType["member.joined"]).toMatchObject({ user_id: sam.id, email: sam.email, role: "editor" });
+    expect(byType["member.role_changed"]).toMatchObject({ user_id: sam.id, role: "admin", previous_role: "editor" });
+    expect(byType["member.removed"]).toMatchObject({ user_id: sam.id, role: "admin" });
+    // Relayed once: the cron's relay finds nothing left to copy.
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await messagesOf(t, endpoint.id)).toHaveLength(3);
+  });
+
   it("sends only the events an endpoint's filter matches", async () => {
     const t = await createTenant();
     const a = await createAgent(t);
@@ -256,6 +284,26 @@ describe("the cron sweep", () => {
     expect(message).toMatchObject({ event_id: `evt_${"2".repeat(26)}`, status: "pending" });
     await deliverWebhook(t, message!.id);
     expect(JSON.parse((await box.deliveries())[0]!.body).data.message).toBe("swept");
+  });
+
+  it("relays membership events a request left in the control database, under their own id", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["member.removed"] });
+    // A removal committed in the control database whose relay never ran (its isolate died after the commit).
+    const data = { user_id: `usr_${"3".repeat(26)}`, email: "gone@example.test", name: "Gone", role: "viewer", joined_at: new Date().toISOString() };
+    await env.CONTROL_DB.prepare("INSERT INTO outbox (id, tenant_id, type, subject_type, subject_id, data) VALUES (?, ?, 'member.removed', 'member', ?, ?)")
+      .bind(`evt_${"3".repeat(26)}`, t.id, data.user_id, JSON.stringify(data))
+      .run();
+    for (let i = 0; i < 2; i++) {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    }
+    const messages = await messagesOf(t, endpoint.id);
+    expect(messages).toMatchObject([{ event_id: `evt_${"3".repeat(26)}`, event_type: "member.removed" }]);
+    await deliverWebhook(t, messages[0]!.id);
+    expect(JSON.parse((await box.deliveries())[0]!.body).data).toEqual(data);
   });
 });
 
@@ -302,8 +350,11 @@ describe("webhook endpoints", () => {
     const conv = await call(`${t.host}/v1/conversations`, { token: t.owner.token, body: { project_id: (await createBase(t)).projectId, title: "Hooks" } });
     await call(`${t.host}/v1/conversations/${conv.body.id}`, { method: "PATCH", token: t.owner.token, body: { title: "Hooked" } });
     await call(`${t.host}/v1/conversations/${conv.body.id}`, { method: "DELETE", token: t.owner.token });
+    const member = await addMember(t, "viewer");
+    await call(`${t.host}/v1/members/${member.id}`, { method: "PATCH", token: t.owner.token, body: { role: "editor" } });
+    await call(`${t.host}/v1/members/${member.id}`, { method: "DELETE", token: t.owner.token });
     const rows = await (await tenantD1(t)).prepare("SELECT type, data, created_at FROM outbox").all<{ type: string; data: string; created_at: string }>();
-    expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation"]));
+    expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation", "member"]));
     for (const row of rows.results) {
       const schema = catalogue.get(row.type);
       expect(schema, row.type).toBeDefined();

@@ -180,3 +180,24 @@ export const securityEvents = sqliteTable(
   },
   (t) => [index("security_events_user_idx").on(t.userId, t.id)],
 );
+
+/**
+ * Events of changes made in the control database that belong to one tenant (its memberships).
+ * Each is written in the batch that makes its change, then relayed (same id) into the tenant's own
+ * outbox, where webhooks pick it up; `relayed_at` marks the copy. Relayed rows are kept 7 days.
+ */
+export const controlOutbox = sqliteTable(
+  "outbox",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    type: text().notNull(),
+    subjectType: text().notNull(),
+    subjectId: text().notNull(),
+    /** JSON: the event's payload. */
+    data: text().notNull(),
+    createdAt: createdAt(),
+    relayedAt: text(),
+  },
+  (t) => [index("outbox_unrelayed_idx").on(t.tenantId, t.id).where(sql`relayed_at IS NULL`), index("outbox_created_idx").on(t.createdAt)],
+);
