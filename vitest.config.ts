@@ -53,6 +53,8 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           bindings: {
             JWT_PRIVATE_KEY,
             PLATFORM_ADMIN_TOKEN,
+            // A webhook attempt is abandoned after 15 s; the tests' receiver hangs past 2 s instead.
+            WEBHOOK_TIMEOUT_MS: "2000",
             CONTROL_MIGRATIONS: controlMigrations,
             TENANT_MIGRATIONS: tenantMigrations,
           },

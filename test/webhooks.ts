@@ -12,7 +12,7 @@ export function inbox(name = crypto.randomUUID().slice(0, 12)) {
     async deliveries(): Promise<{ url: string; headers: Record<string, string>; body: string; answered: number }[]> {
       return (await env.RECEIVER.fetch(`${base}/__deliveries`)).json();
     },
-    async answer(...answers: { status: number; headers?: Record<string, string>; body?: string }[]) {
+    async answer(...answers: { status: number; headers?: Record<string, string>; body?: string; hang_ms?: number }[]) {
       await env.RECEIVER.fetch(`${base}/__script`, { method: "POST", body: JSON.stringify(answers) });
     },
   };

@@ -1,5 +1,5 @@
 import { insertWhere } from "./insert-where";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv, Principal } from "../context";
 import { errorFields } from "../lib/log";
@@ -40,9 +40,10 @@ function auditRow(tenantId: string, actor: Actor, requestId: string, entry: Audi
   };
 }
 
-/** The insert that records one entry, run on its own. */
-export function auditInsert(db: TenantDb, tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
-  return db.insert(auditLog).values(auditRow(tenantId, actor, requestId, entry));
+/** The insert that records one entry: on its own, or in a batch only where `condition` holds when it runs. */
+export function auditInsert(db: TenantDb, tenantId: string, actor: Actor, requestId: string, entry: AuditEntry, condition?: SQL) {
+  const row = auditRow(tenantId, actor, requestId, entry);
+  return condition ? insertWhere(db, auditLog, row, condition) : db.insert(auditLog).values(row);
 }
 
 /**

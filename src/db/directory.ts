@@ -77,6 +77,7 @@ export async function publishTenant(env: Env, tenantId: string, detached: string
     db.select({ hostname: hostnames.hostname }).from(hostnames).where(eq(hostnames.tenantId, tenantId)),
   ]);
   const record = tenant[0];
+  byId.delete(tenantId);
   for (const host of detached) memory.delete(normalizeHost(host));
   await Promise.all(detached.map((h) => env.TENANT_CACHE.delete(kvKey(normalizeHost(h)))));
   if (!record?.dbBinding) return;

@@ -3,11 +3,11 @@ import { tenantById } from "../db/directory";
 import { and, eq, lt, or, sql } from "drizzle-orm";
 import { auditInsert } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
-import { eventAfterChange } from "../db/outbox";
+import { eventAfterChange, eventWritten } from "../db/outbox";
 import { coalescing } from "../db/coalesce";
 import { type TenantDb, tenantDb } from "../db/router";
 import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
-import type { Env } from "../env";
+import { type Env, loadConfig } from "../env";
 import { newId } from "../lib/ids";
 import { take } from "../limits/rate-limit";
 import { createLogger, errorFields } from "../lib/log";
@@ -25,9 +25,7 @@ export const RETRY_SCHEDULE_SECONDS = [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 1
 export const MAX_ATTEMPTS = RETRY_SCHEDULE_SECONDS.length + 1;
 /** An endpoint failing this long without a success is disabled. */
 export const FAILING_DISABLE_MS = 5 * 24 * 3600 * 1000;
-/** How long an attempt may take before it is abandoned as a time-out. */
-export const ATTEMPT_TIMEOUT_MS = 15_000;
-/** How long an attempt holds its message (past the time-out, so a live attempt is never taken over). */
+/** How long an attempt holds its message (past the 15 s time-out, so a live attempt is never taken over). */
 const ATTEMPT_LEASE_MS = 60_000;
 /** How much of a response body an attempt keeps. */
 const RESPONSE_BYTES = 4096;
@@ -72,8 +70,8 @@ async function head(res: Response, limit: number): Promise<string> {
   return new TextDecoder().decode(all.subarray(0, limit));
 }
 
-/** One signed POST of the message to its endpoint: no redirects followed, abandoned after 15 s. */
-export async function attempt(endpoint: EndpointRow, message: MessageRow, now = Date.now()): Promise<Outcome> {
+/** One signed POST of the message to its endpoint: no redirects followed, abandoned after `timeoutMs` (the config's 15 s). */
+export async function attempt(endpoint: EndpointRow, message: MessageRow, timeoutMs: number, now = Date.now()): Promise<Outcome> {
   const timestamp = Math.floor(now / 1000);
   const headers = {
     "content-type": "application/json",
@@ -84,13 +82,13 @@ export async function attempt(endpoint: EndpointRow, message: MessageRow, now = 
   };
   const started = Date.now();
   try {
-    const res = await fetch(endpoint.url, { method: "POST", headers, body: message.payload, redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    const res = await fetch(endpoint.url, { method: "POST", headers, body: message.payload, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
     const body = await head(res, RESPONSE_BYTES).catch(() => "");
     const redirect = res.status >= 300 && res.status < 400 ? `redirect to ${res.headers.get("location") ?? "(no location)"} not followed` : null;
     return { statusCode: res.status, body, error: redirect, durationMs: Date.now() - started, retryAfter: res.headers.get("retry-after") };
   } catch (err) {
     const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
-    return { statusCode: null, body: null, error: timedOut ? `no answer within ${ATTEMPT_TIMEOUT_MS / 1000} s` : `could not connect: ${err instanceof Error ? err.message : String(err)}`, durationMs: Date.now() - started, retryAfter: null };
+    return { statusCode: null, body: null, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `could not connect: ${err instanceof Error ? err.message : String(err)}`, durationMs: Date.now() - started, retryAfter: null };
   }
 }
 
@@ -134,13 +132,15 @@ async function claimAll(db: TenantDb, tenantId: string, ids: string[], now: numb
 /** The statements that disable an endpoint (if still enabled), with its event to the tenant's other endpoints and an audit entry. */
 function disableStatements(db: TenantDb, endpoint: EndpointRow, reason: "gone" | "failing", detail: string) {
   const at = new Date().toISOString();
+  const eventId = newId("evt");
+  // The event and the audit entry only if this batch disabled it (another may have, at the same time).
   return [
     db
       .update(webhookEndpoints)
       .set({ disabled: true, disabledReason: reason, updatedAt: at })
       .where(and(isEndpointRow(endpoint), eq(webhookEndpoints.disabled, false))),
-    eventAfterChange(db, { tenantId: endpoint.tenantId, type: "webhook.endpoint_disabled", subjectType: "webhook_endpoint", subjectId: endpoint.id, data: { id: endpoint.id, url: endpoint.url, reason, detail } }),
-    auditInsert(db, endpoint.tenantId, { type: "platform" }, `webhooks:${endpoint.id}`, { action: "webhook_endpoint.disabled", resourceType: "webhook_endpoint", resourceId: endpoint.id, details: { reason, detail } }),
+    eventAfterChange(db, { id: eventId, tenantId: endpoint.tenantId, type: "webhook.endpoint_disabled", subjectType: "webhook_endpoint", subjectId: endpoint.id, data: { id: endpoint.id, url: endpoint.url, reason, detail } }),
+    auditInsert(db, endpoint.tenantId, { type: "platform" }, `webhooks:${endpoint.id}`, { action: "webhook_endpoint.disabled", resourceType: "webhook_endpoint", resourceId: endpoint.id, details: { reason, detail } }, eventWritten(eventId)),
   ] as const;
 }
 
@@ -249,6 +249,21 @@ async function failWithoutAttempt(db: TenantDb, m: MessageRow, error: string) {
   ]);
 }
 
+/** Ends these messages `failed` without attempts, in one statement (those still pending or delivering). */
+async function failAll(db: TenantDb, tenantId: string, ids: string[], error: string) {
+  await db
+    .update(webhookMessages)
+    .set({ status: "failed", lastError: error, leaseUntil: null, updatedAt: new Date().toISOString() })
+    .where(
+      and(
+        eq(webhookMessages.tenantId, tenantId),
+        sql`${webhookMessages.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+        or(eq(webhookMessages.status, "pending"), eq(webhookMessages.status, "delivering")),
+      ),
+    )
+    .run();
+}
+
 /** The `tessera-webhooks` queue: each delivery makes at most one attempt of its message, however often it arrives. */
 export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const log = createLogger({ queue: batch.queue });
@@ -268,6 +283,12 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
       try {
         const tenant = await tenantById(env, tenantId);
         if (!tenant) {
+          for (const item of items) item.message.ack();
+          return;
+        }
+        if (tenant.status !== "active") {
+          // A suspended tenant sends nothing; its messages are kept as failed, to recover once it is active again.
+          await failAll(tenantDb(env, tenant), tenant.id, items.map((i) => i.id), `tenant_${tenant.status}: kept; recover them once the tenant is active again`);
           for (const item of items) item.message.ack();
           return;
         }
@@ -351,7 +372,7 @@ async function deliverOne(
       return false;
     }
   }
-  const outcome = await attempt(endpoint, claimed, now);
+  const outcome = await attempt(endpoint, claimed, loadConfig(env).WEBHOOK_TIMEOUT_MS, now);
   const { retryIn, disabled } = await recorder.record(endpoint, claimed, outcome);
   tally[outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300 ? "succeeded" : retryIn === null ? "failed" : "retrying"]++;
   if (retryIn === null) message.ack();

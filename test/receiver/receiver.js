@@ -1,6 +1,7 @@
 // A webhook receiver for the tests: the Worker's outbound fetches land here. Each inbox (the first
 // path segment) records what it was sent and answers from a script the test sets:
-//   POST /<inbox>/__script  [{status, headers?, body?}, …]   answers for the next deliveries (then 200)
+//   POST /<inbox>/__script  [{status, headers?, body?, hang_ms?}, …]   answers for the next deliveries (then 200),
+//                                                                   each after hang_ms if given
 //   GET  /<inbox>/__deliveries                               what was delivered, oldest first
 export class Inbox {
   constructor(state) {
@@ -20,6 +21,7 @@ export class Inbox {
     const deliveries = (await this.storage.get("deliveries")) ?? [];
     deliveries.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body, answered: answer.status });
     await this.storage.put({ script, deliveries });
+    if (answer.hang_ms) await new Promise((r) => setTimeout(r, answer.hang_ms));
     return new Response(answer.body ?? "received", { status: answer.status, headers: answer.headers ?? {} });
   }
 }
