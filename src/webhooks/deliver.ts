@@ -166,28 +166,55 @@ interface Recorded {
   reject: (err: unknown) => void;
 }
 
+/** The longest a finished attempt waits for the batch's others before it is recorded without them. */
+const RECORD_WAIT_MS = 100;
+
 /**
- * Records the attempts of one tenant's deliveries that end in the same turn of the event loop, in
- * one transaction of a few set-based statements whatever their number: the attempt rows; each
+ * Records the attempts of one tenant's batch together — once every attempt in flight has ended, or
+ * RECORD_WAIT_MS after the first ended, whichever comes first (so a slow endpoint does not hold the
+ * others' records for its 15 s) — in one transaction of a few set-based statements whatever their
+ * number: the attempt rows; each
  * message succeeded, failed for good, or pending its next attempt (only while its attempt still
  * holds it); each endpoint's success or failure record, written when it changes; and an endpoint's
  * disabling on a 410 or after 5 days of failures, with its event and audit entry.
  */
 class Recorder {
   private pending: Recorded[] = [];
+  private inFlight = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly db: TenantDb) {}
 
+  /** An attempt starts: it will be recorded, or `abandoned`. */
+  started(): void {
+    this.inFlight++;
+  }
+
+  /** An attempt that started ends without an outcome to record. */
+  abandoned(): void {
+    this.inFlight--;
+    if (this.pending.length && this.inFlight === 0) this.flushNow();
+  }
+
   record(endpoint: EndpointRow, m: MessageRow, o: Outcome): Promise<{ retryIn: number | null; disabled: boolean }> {
     return new Promise((resolve, reject) => {
-      if (!this.pending.length) setTimeout(() => this.flush(), 0);
+      this.inFlight--;
       this.pending.push({ endpoint, m, o, resolve, reject });
+      if (this.inFlight === 0) this.flushNow();
+      else this.timer ??= setTimeout(() => this.flushNow(), RECORD_WAIT_MS);
     });
+  }
+
+  private flushNow(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.flush();
   }
 
   private async flush() {
     const group = this.pending;
     this.pending = [];
+    if (!group.length) return;
     const db = this.db;
     const now = Date.now();
     const at = new Date(now).toISOString();
@@ -195,7 +222,8 @@ class Recorder {
     const attempts = JSON.stringify(decided.map(({ m, o, endpoint, d }) => [newId("wha"), m.id, endpoint.id, m.attempts, o.statusCode, o.durationMs, o.body, d.error]));
     const col = (i: number) => sql`json_extract(j.value, ${`$[${i}]`})`;
     const outcomes = JSON.stringify(decided.map(({ m, o, d }) => ({ id: m.id, attempts: m.attempts, status: d.status, next: d.retryIn === null ? null : now + d.retryIn * 1000, code: o.statusCode, error: d.error })));
-    const of = (field: string) => sql`(SELECT json_extract(value, ${`$.${field}`}) FROM json_each(${outcomes}) WHERE json_extract(value, '$.id') = ${webhookMessages.id})`;
+    const field = (name: string) => sql`json_extract(value, ${`$.${name}`}) AS ${sql.raw(name)}`;
+    const outcomeTable = sql`(SELECT ${sql.join(["id", "attempts", "status", "next", "code", "error"].map(field), sql`, `)} FROM json_each(${outcomes})) AS o`;
     const endpointStatements = [...new Map(decided.map((r) => [r.endpoint.id, r.endpoint])).values()].flatMap((endpoint) => {
       const mine = decided.filter((r) => r.endpoint.id === endpoint.id);
       const ok = mine.some((r) => r.d.ok);
@@ -217,15 +245,20 @@ class Recorder {
         sql`1`,
         sql`json_each(${attempts}) j`,
       ),
+      // UPDATE … FROM the outcomes as a table: each message joins its own outcome once (a
+      // correlated lookup per column scans the whole JSON array per message and column). The unary
+      // `+` keeps the planner off the status index, which would scan every delivering message
+      // once per outcome: it walks the outcomes and finds each message by its primary key.
       db
         .update(webhookMessages)
-        .set({ status: of("status") as unknown as "pending", nextAttemptAt: of("next") as unknown as number, lastStatusCode: of("code") as unknown as number, lastError: of("error") as unknown as string, leaseUntil: null, updatedAt: at })
+        .set({ status: sql`o.status`, nextAttemptAt: sql`o.next`, lastStatusCode: sql`o.code`, lastError: sql`o.error`, leaseUntil: null, updatedAt: at })
+        .from(outcomeTable)
         .where(
           and(
-            eq(webhookMessages.tenantId, group[0]!.m.tenantId),
-            eq(webhookMessages.status, "delivering"),
-            sql`${webhookMessages.id} IN (SELECT json_extract(value, '$.id') FROM json_each(${outcomes}))`,
-            sql`${webhookMessages.attempts} = ${of("attempts")}`,
+            sql`+${webhookMessages.tenantId} = ${group[0]!.m.tenantId}`,
+            sql`+${webhookMessages.status} = 'delivering'`,
+            sql`${webhookMessages.id} = o.id`,
+            sql`+${webhookMessages.attempts} = o.attempts`,
           ),
         ),
       ...endpointStatements,
@@ -294,7 +327,9 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
         }
         // A tenant's deliveries claim together (one statement), then record together (one round trip).
         const db = coalescing(tenantDb(env, tenant));
-        const { claimed, endpoints } = await claimAll(db, tenant.id, items.map((i) => i.id), Date.now());
+        const started = Date.now();
+        const { claimed, endpoints } = await claimAll(db, tenant.id, items.map((i) => i.id), started);
+        const claimMs = Date.now() - started;
         const recorder = new Recorder(db);
         // One log line per tenant and batch (each attempt is in webhook_attempts): a line per delivery costs more than the delivery.
         const tally: Tally = { succeeded: 0, retrying: 0, failed: 0 };
@@ -312,7 +347,7 @@ export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): P
             }
           }),
         );
-        if (tally.succeeded + tally.retrying + tally.failed) log.info("webhooks.attempted", { tenant_id: tenant.id, ...tally });
+        if (tally.succeeded + tally.retrying + tally.failed) log.info("webhooks.attempted", { tenant_id: tenant.id, ...tally, claim_ms: claimMs, batch_ms: Date.now() - started });
       } catch (err) {
         log.error("webhook.delivery_failed", { ...errorFields(err), tenant_id: tenantId, messages: items.length });
         for (const item of items) item.message.retry({ delaySeconds: 30 });
@@ -372,7 +407,11 @@ async function deliverOne(
       return false;
     }
   }
-  const outcome = await attempt(endpoint, claimed, loadConfig(env).WEBHOOK_TIMEOUT_MS, now);
+  recorder.started();
+  const outcome = await attempt(endpoint, claimed, loadConfig(env).WEBHOOK_TIMEOUT_MS, now).catch((err) => {
+    recorder.abandoned();
+    throw err;
+  });
   const { retryIn, disabled } = await recorder.record(endpoint, claimed, outcome);
   tally[outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300 ? "succeeded" : retryIn === null ? "failed" : "retrying"]++;
   if (retryIn === null) message.ack();
