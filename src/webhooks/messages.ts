@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, gte, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
@@ -83,7 +83,8 @@ export async function recoverEndpoint(c: Context<AppEnv>, endpointId: string, si
     db
       .update(webhookMessages)
       .set({ status: "pending", nextAttemptAt: null, leaseUntil: null, updatedAt: new Date().toISOString() })
-      .where(and(eq(webhookMessages.tenantId, c.var.tenant.id), inArray(webhookMessages.id, ids), eq(webhookMessages.status, "failed"))),
+      // The ids as one JSON parameter (a statement binds at most 100), each found by its key.
+      .where(and(eq(webhookMessages.tenantId, c.var.tenant.id), sql`${webhookMessages.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`, sql`+${webhookMessages.status} = 'failed'`)),
     auditChange(c, { action: "webhook_endpoint.recovered", resourceType: "webhook_endpoint", resourceId: endpointId, details: { since, messages: ids.length } }),
   ]);
   await send(c.env, c.var.tenant.id, ids);

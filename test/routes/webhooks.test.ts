@@ -288,6 +288,27 @@ describe("webhook delivery", () => {
     expect(await box.deliveries()).toHaveLength(1);
   });
 
+  it("recovers an outage's worth of failed messages in one call", async () => {
+    const t = await createTenant();
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["webhook.test"] });
+    // Days of an endpoint being down leave hundreds of failed messages (written here as the consumer would have).
+    const db = await tenantD1(t);
+    const payload = JSON.stringify({ type: "webhook.test", timestamp: new Date().toISOString(), data: { endpoint_id: endpoint.id, message: "outage" } });
+    await db.batch(
+      Array.from({ length: 250 }, (_, i) =>
+        db
+          .prepare("INSERT INTO webhook_messages (id, tenant_id, endpoint_id, event_id, event_type, payload, status, attempts, last_error) VALUES (?, ?, ?, ?, 'webhook.test', ?, 'failed', 8, 'HTTP 503')")
+          .bind(`whm_outage${String(i).padStart(4, "0")}`, t.id, endpoint.id, `evt_outage${i}`, payload),
+      ),
+    );
+    const recovered = await call(`${t.host}/v1/webhooks/endpoints/${endpoint.id}/recover`, { token: t.owner.token, body: { since: new Date(Date.now() - 60_000).toISOString() } });
+    expectStatus(recovered, 202);
+    expect(recovered.body).toEqual({ requeued: 250 });
+    const pending = await db.prepare("SELECT count(*) AS n FROM webhook_messages WHERE endpoint_id = ? AND status = 'pending'").bind(endpoint.id).first<{ n: number }>();
+    expect(pending!.n).toBe(250);
+  });
+
   it("sends only the events an endpoint's filter matches", async () => {
     const t = await createTenant();
     const a = await createAgent(t);
