@@ -24,6 +24,9 @@ import { promptRoutes } from "./routes/prompts";
 import { runRoutes } from "./routes/runs";
 import { documentRoutes } from "./routes/documents";
 import { webhookMessageRoutes } from "./routes/webhook-messages";
+import { campaignRoutes } from "./routes/campaigns";
+import { postRoutes } from "./routes/posts";
+import { postReviewRoutes } from "./routes/post-reviews";
 import { webhookEndpointRoutes } from "./routes/webhooks";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { knowledgeSearchRoutes } from "./routes/knowledge-search";
@@ -110,6 +113,9 @@ export function createApp() {
   app.route("/", documentRoutes);
   app.route("/", webhookEndpointRoutes);
   app.route("/", webhookMessageRoutes);
+  app.route("/", campaignRoutes);
+  app.route("/", postRoutes);
+  app.route("/", postReviewRoutes);
 
   app.route("/", systemRoutes);
 

@@ -26,6 +26,11 @@ export const PERMISSIONS = [
   "knowledge:write",
   "webhooks:read",
   "webhooks:write",
+  "campaigns:read",
+  "campaigns:write",
+  "posts:read",
+  "posts:write",
+  "posts:review",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -25,6 +25,22 @@ export const EVENT_TYPES = [
   "document.updated",
   "document.failed",
   "document.deleted",
+  "campaign.created",
+  "campaign.updated",
+  "campaign.activated",
+  "campaign.paused",
+  "campaign.completed",
+  "campaign.archived",
+  "campaign.deleted",
+  "post.created",
+  "post.revised",
+  "post.submitted",
+  "post.approved",
+  "post.changes_requested",
+  "post.scheduled",
+  "post.unscheduled",
+  "post.archived",
+  "comment.created",
   "webhook.endpoint_disabled",
   "webhook.test",
 ] as const;
@@ -35,7 +51,7 @@ export interface OutboxEvent {
   id?: string;
   tenantId: string;
   type: EventType;
-  subjectType: "run" | "artifact" | "document" | "conversation" | "member" | "webhook_endpoint";
+  subjectType: "run" | "artifact" | "document" | "conversation" | "member" | "campaign" | "post" | "comment" | "webhook_endpoint";
   subjectId: string;
   data: Record<string, unknown>;
 }

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   LAST_OWNER: { status: 409, title: "A tenant must keep an owner" },
   IDEMPOTENCY_KEY_REUSED: { status: 409, title: "Idempotency key already used with another request" },
   RUN_FINISHED: { status: 409, title: "The run has already finished" },
+  INVALID_STATE: { status: 409, title: "Not allowed in the object's current state" },
+  STALE_REVISION: { status: 409, title: "Not the post's current revision" },
   INVITATION_INVALID: { status: 410, title: "Invitation expired or already used" },
   LENGTH_REQUIRED: { status: 411, title: "Content-Length required" },
   PRECONDITION_FAILED: { status: 412, title: "Precondition failed" },

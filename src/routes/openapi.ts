@@ -7,6 +7,7 @@ import { requirePermission } from "../middleware/auth";
 import { isPlatformPath } from "../middleware/host";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
 import type { tenants } from "../db/control/schema";
+import type { PostRow } from "../content/posts";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
 
@@ -208,3 +209,42 @@ export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.
 export function renderUser(u: { id: string; email: string; name: string; createdAt: string }): z.infer<typeof UserSchema> {
   return { id: u.id, email: u.email, name: u.name, created_at: u.createdAt };
 }
+
+/** A post's status machine (content operations). */
+export const PostStatus = z.enum(["draft", "in_review", "changes_requested", "approved", "scheduled", "publishing", "published", "failed", "archived"]);
+
+/** A post as the API shows it (its content is in its revisions). */
+export const PostSchema = z
+  .object({
+    id: z.string(),
+    project_id: z.string(),
+    campaign_id: z.string().nullable(),
+    title: z.string(),
+    status: PostStatus,
+    revision: z.number().int().openapi({ description: "The current revision" }),
+    approved_revision: z.number().int().nullable().openapi({ description: "The revision that passed review, while it is still the one to publish" }),
+    review_levels: z.array(z.object({ name: z.string(), reviewers: z.array(z.string()).nullable(), required: z.number().int() })).nullable(),
+    scheduled_at: z.string().nullable(),
+    scheduled_revision: z.number().int().nullable(),
+    created_by: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Post");
+
+export const renderPost = (p: PostRow): z.infer<typeof PostSchema> => ({
+  id: p.id,
+  project_id: p.projectId,
+  campaign_id: p.campaignId,
+  title: p.title,
+  status: p.status,
+  revision: p.revision,
+  approved_revision: p.approvedRevision,
+  review_levels: p.reviewLevels ? (JSON.parse(p.reviewLevels) as { name: string; reviewers: string[] | null; required: number }[]).map((l) => ({ name: l.name, reviewers: l.reviewers, required: l.required })) : null,
+  scheduled_at: p.scheduledAt,
+  scheduled_revision: p.scheduledRevision,
+  created_by: p.createdBy,
+  created_at: p.createdAt,
+  updated_at: p.updatedAt,
+});
+

@@ -52,6 +52,32 @@ const Role = z.enum(["owner", "admin", "editor", "viewer"]);
 const Member = z.looseObject({ user_id: id("usr"), email: z.string(), name: z.string(), role: Role, joined_at: z.string() });
 const memberExample = { user_id: "usr_01hx0000000000000000000000", email: "sam@agency.example", name: "Sam Rivera", role: "editor", joined_at: "2026-11-29T09:00:00.000Z" };
 
+const CampaignStatusEnum = z.enum(["draft", "active", "paused", "completed", "archived"]);
+const Campaign = z.looseObject({ id: id("cmp"), project_id: id("prj"), name: z.string(), status: CampaignStatusEnum, channels: z.array(z.string()), starts_on: nullable(z.string()), ends_on: nullable(z.string()), owner_id: z.string() });
+const campaignExample = { id: "cmp_01hx0000000000000000000000", project_id: "prj_01hx0000000000000000000000", name: "Spring launch", status: "draft", channels: ["linkedin", "instagram"], starts_on: "2027-03-01", ends_on: "2027-03-31", owner_id: "usr_01hx0000000000000000000000" };
+const CampaignMoved = z.looseObject({ id: id("cmp"), status: CampaignStatusEnum, from: z.array(CampaignStatusEnum) });
+const PostStatusEnum = z.enum(["draft", "in_review", "changes_requested", "approved", "scheduled", "publishing", "published", "failed", "archived"]);
+const Post = z.looseObject({
+  id: id("pst"),
+  project_id: id("prj"),
+  campaign_id: nullable(id("cmp")),
+  title: z.string(),
+  status: PostStatusEnum,
+  revision: z.number().int(),
+  approved_revision: nullable(z.number().int()),
+  scheduled_at: nullable(z.string()),
+});
+const postExample = { id: "pst_01hx0000000000000000000000", project_id: "prj_01hx0000000000000000000000", campaign_id: "cmp_01hx0000000000000000000000", title: "Launch day", status: "draft", revision: 1, approved_revision: null, scheduled_at: null };
+const Comment = z.looseObject({
+  id: id("pcm"),
+  post_id: id("pst"),
+  revision: z.number().int(),
+  parent_id: nullable(id("pcm")),
+  anchor: nullable(z.looseObject({ channel: z.string(), start: z.number().int(), end: z.number().int() })),
+  body: z.string(),
+  author: z.looseObject({ type: z.enum(["user", "guest"]), id: z.string() }),
+});
+
 const runExample = {
   id: "run_01hx0000000000000000000000",
   project_id: "prj_01hx0000000000000000000000",
@@ -101,6 +127,30 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
   "document.updated": { description: "A knowledge document's attributes changed", schema: Document.extend({ attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])) }), example: { ...documentExample, attributes: { lang: "en" } } },
   "document.failed": { description: "A knowledge document's version could not be ingested", schema: Document, example: { ...documentExample, status: "failed", active_version: 1, error: { code: "empty_document", message: "The document has no text once extracted" } } },
   "document.deleted": { description: "A knowledge document was deleted with its chunks", schema: Document, example: documentExample },
+  "campaign.created": { description: "A campaign was created (draft)", schema: Campaign, example: campaignExample },
+  "campaign.updated": { description: "A campaign's fields changed", schema: z.looseObject({ id: id("cmp"), fields: z.array(z.string()) }), example: { id: campaignExample.id, fields: ["name", "ends_on"] } },
+  "campaign.activated": { description: "A campaign became active", schema: CampaignMoved, example: { id: campaignExample.id, status: "active", from: ["draft", "paused"] } },
+  "campaign.paused": { description: "A campaign was paused", schema: CampaignMoved, example: { id: campaignExample.id, status: "paused", from: ["active"] } },
+  "campaign.completed": { description: "A campaign was completed", schema: CampaignMoved, example: { id: campaignExample.id, status: "completed", from: ["active", "paused"] } },
+  "campaign.archived": { description: "A campaign was archived", schema: CampaignMoved, example: { id: campaignExample.id, status: "archived", from: ["draft", "paused", "completed"] } },
+  "campaign.deleted": { description: "A campaign was deleted (its posts stay in the project)", schema: Campaign, example: campaignExample },
+  "post.created": { description: "A post was created with its first revision", schema: Post, example: postExample },
+  "post.revised": {
+    description: "A post has a new revision; an approved or scheduled post went back to review (reopened)",
+    schema: Post.extend({ content_hash: z.string(), reopened: z.boolean() }),
+    example: { ...postExample, revision: 2, content_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", reopened: false },
+  },
+  "post.submitted": { description: "A post was submitted for review under its project's policy", schema: Post.extend({ policy: z.enum(["none", "optional", "required", "multi_level"]) }), example: { ...postExample, status: "in_review", policy: "required" } },
+  "post.approved": { description: "A revision of a post passed review", schema: Post, example: { ...postExample, status: "approved", approved_revision: 1 } },
+  "post.changes_requested": { description: "A reviewer sent a revision back with a comment", schema: Post.extend({ comment: z.string() }), example: { ...postExample, status: "changes_requested", comment: "Shorter headline, please" } },
+  "post.scheduled": { description: "A post was scheduled: the revision that will be published, and when", schema: Post.extend({ scheduled_revision: z.number().int() }), example: { ...postExample, status: "scheduled", approved_revision: 1, scheduled_at: "2027-03-01T09:00:00.000Z", scheduled_revision: 1 } },
+  "post.unscheduled": { description: "A post was taken off the schedule", schema: Post, example: { ...postExample, status: "approved", approved_revision: 1 } },
+  "post.archived": { description: "A post was archived", schema: Post.extend({ from: PostStatusEnum }), example: { ...postExample, status: "archived", from: "draft" } },
+  "comment.created": {
+    description: "A comment was made on a revision of a post",
+    schema: Comment,
+    example: { id: "pcm_01hx0000000000000000000000", post_id: postExample.id, revision: 1, parent_id: null, anchor: { channel: "linkedin", start: 0, end: 12 }, body: "Love this opening", author: { type: "user", id: "usr_01hx0000000000000000000000" } },
+  },
   "webhook.endpoint_disabled": {
     description: "A webhook endpoint was disabled: it answered 410 Gone, or failed for 5 days",
     schema: z.looseObject({ id: id("whe"), url: z.string(), reason: z.enum(["gone", "failing"]), detail: z.string() }),

@@ -30,6 +30,11 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   "knowledge:write": (t, token) => call(`${t.host}/v1/knowledge-bases`, { token, body: { project_id: "prj_absent", name: "probe" } }),
   "webhooks:read": (t, token) => call(`${t.host}/v1/webhooks/endpoints`, { token }),
   "webhooks:write": (t, token) => call(`${t.host}/v1/webhooks/endpoints`, { token, body: { url: "not a url" } }),
+  "campaigns:read": (t, token) => call(`${t.host}/v1/campaigns`, { token }),
+  "campaigns:write": (t, token) => call(`${t.host}/v1/campaigns`, { token, body: { project_id: "prj_absent", name: "probe" } }),
+  "posts:read": (t, token) => call(`${t.host}/v1/posts`, { token }),
+  "posts:write": (t, token) => call(`${t.host}/v1/posts`, { token, body: { project_id: "prj_absent", title: "probe", variants: [{ channel: "linkedin", text: "hi" }] } }),
+  "posts:review": (t, token) => call(`${t.host}/v1/posts/pst_absent/approve`, { token, body: { revision: 1 } }),
 };
 
 describe("the permission matrix, enforced on every route", () => {
@@ -58,14 +63,16 @@ describe("the matrix keeps the product's promises", () => {
     expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual([
       "agents:read",
       "artifacts:read",
+      "campaigns:read",
       "conversations:read",
       "knowledge:read",
       "members:read",
+      "posts:read",
       "projects:read",
       "prompts:read",
       "runs:read",
     ]);
-    for (const write of ["agents:write", "prompts:write", "runs:write", "artifacts:write", "knowledge:write"] as const) expect(ROLE_PERMISSIONS.editor.has(write)).toBe(true);
+    for (const write of ["agents:write", "prompts:write", "runs:write", "artifacts:write", "knowledge:write", "campaigns:write", "posts:write", "posts:review"] as const) expect(ROLE_PERMISSIONS.editor.has(write)).toBe(true);
     expect(ROLE_PERMISSIONS.editor.has("conversations:write")).toBe(true);
     expect(ROLE_PERMISSIONS.viewer.has("api_keys:write")).toBe(false);
     expect(ROLE_PERMISSIONS.editor.has("projects:write")).toBe(true);

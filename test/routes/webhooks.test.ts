@@ -406,11 +406,32 @@ describe("webhook endpoints", () => {
     const conv = await call(`${t.host}/v1/conversations`, { token: t.owner.token, body: { project_id: (await createBase(t)).projectId, title: "Hooks" } });
     await call(`${t.host}/v1/conversations/${conv.body.id}`, { method: "PATCH", token: t.owner.token, body: { title: "Hooked" } });
     await call(`${t.host}/v1/conversations/${conv.body.id}`, { method: "DELETE", token: t.owner.token });
+    // Content operations: a campaign through its states, a post through review and schedule, a comment.
+    const projectId = (await createBase(t)).projectId;
+    const campaign = await call(`${t.host}/v1/campaigns`, { token: t.owner.token, body: { project_id: projectId, name: "Hooks" } });
+    await call(`${t.host}/v1/campaigns/${campaign.body.id}`, { method: "PATCH", token: t.owner.token, body: { goal: "Reach" } });
+    for (const action of ["activate", "pause", "complete", "archive"]) await call(`${t.host}/v1/campaigns/${campaign.body.id}/${action}`, { method: "POST", token: t.owner.token });
+    await call(`${t.host}/v1/projects/${projectId}/approval-policy`, { method: "PUT", token: t.owner.token, body: { mode: "required" } });
+    const post = await call(`${t.host}/v1/posts`, { token: t.owner.token, body: { project_id: projectId, title: "Hooked", variants: [{ channel: "linkedin", text: "Hello" }] } });
+    const postAction = (action: string, body?: Record<string, unknown>) => call(`${t.host}/v1/posts/${post.body.id}/${action}`, { method: "POST", token: t.owner.token, ...(body && { body }) });
+    await postAction("submit");
+    await postAction("request-changes", { revision: 1, comment: "More" });
+    await call(`${t.host}/v1/posts/${post.body.id}`, { method: "PATCH", token: t.owner.token, body: { title: "Hooked again" } });
+    await postAction("submit");
+    await postAction("approve", { revision: 2 });
+    await postAction("schedule", { at: new Date(Date.now() + 3600_000).toISOString() });
+    await postAction("unschedule");
+    await call(`${t.host}/v1/posts/${post.body.id}/comments`, { token: t.owner.token, body: { body: "Nice", anchor: { channel: "linkedin", start: 0, end: 5 } } });
+    await postAction("archive");
+    await call(`${t.host}/v1/campaigns/${campaign.body.id}`, { method: "DELETE", token: t.owner.token });
     const member = await addMember(t, "viewer");
     await call(`${t.host}/v1/members/${member.id}`, { method: "PATCH", token: t.owner.token, body: { role: "editor" } });
     await call(`${t.host}/v1/members/${member.id}`, { method: "DELETE", token: t.owner.token });
     const rows = await (await tenantD1(t)).prepare("SELECT type, data, created_at FROM outbox").all<{ type: string; data: string; created_at: string }>();
-    expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation", "member"]));
+    expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation", "member", "campaign", "post", "comment"]));
+    // Every catalogued type of the kinds made here was written.
+    const written = new Set(rows.results.map((r) => r.type));
+    expect([...catalogue.keys()].filter((type) => /^(campaign|post|comment|member)\./.test(type) && !written.has(type))).toEqual([]);
     for (const row of rows.results) {
       const schema = catalogue.get(row.type);
       expect(schema, row.type).toBeDefined();

@@ -522,3 +522,132 @@ export const webhookAttempts = sqliteTable(
   },
   (t) => [index("webhook_attempts_message_idx").on(t.tenantId, t.messageId, t.id)],
 );
+
+/** A campaign in a project: a plan of posts over dates and channels, moved through its status machine. */
+export const campaigns = sqliteTable(
+  "campaigns",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    name: text().notNull(),
+    goal: text(),
+    /** JSON array of channel names. */
+    channels: text().notNull(),
+    startsOn: text(),
+    endsOn: text(),
+    status: text({ enum: ["draft", "active", "paused", "completed", "archived"] }).notNull(),
+    ownerId: text().notNull(),
+    /** JSON array of tags. */
+    tags: text().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index("campaigns_tenant_idx").on(t.tenantId, t.id), index("campaigns_project_idx").on(t.tenantId, t.projectId, t.id)],
+);
+
+/** How a project's posts are reviewed: none, optional, required (one approval) or multi-level. */
+export const approvalPolicies = sqliteTable(
+  "approval_policies",
+  {
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    mode: text({ enum: ["none", "optional", "required", "multi_level"] }).notNull(),
+    /** JSON: the ordered levels, each {name, reviewers: user ids | null (anyone who may approve), required, remind_after_hours}. */
+    levels: text().notNull(),
+    updatedBy: text().notNull(),
+    updatedAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.projectId] })],
+);
+
+/**
+ * A post: its content lives in immutable revisions; `revision` is the current one. A submitted post
+ * carries the review levels it must pass (the project's policy when it was submitted); approvals
+ * name the revision they approve, and `approved_revision` is the one that passed them.
+ */
+export const posts = sqliteTable(
+  "posts",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    campaignId: text(),
+    title: text().notNull(),
+    status: text({ enum: ["draft", "in_review", "changes_requested", "approved", "scheduled", "publishing", "published", "failed", "archived"] }).notNull(),
+    revision: integer().notNull(),
+    /** JSON: the levels the current review must pass (snapshot of the policy at submission). */
+    reviewLevels: text(),
+    approvedRevision: integer(),
+    scheduledAt: text(),
+    scheduledRevision: integer(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    index("posts_tenant_idx").on(t.tenantId, t.id),
+    index("posts_project_idx").on(t.tenantId, t.projectId, t.id),
+    index("posts_campaign_idx").on(t.tenantId, t.campaignId, t.id),
+    index("posts_status_idx").on(t.tenantId, t.status, t.scheduledAt),
+  ],
+);
+
+/** One immutable revision of a post: its title and per-channel variants, who wrote it, and their hash. */
+export const postRevisions = sqliteTable(
+  "post_revisions",
+  {
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    revision: integer().notNull(),
+    title: text().notNull(),
+    /** JSON: [{channel, text, media: [{artifact_id, version}], link}]. */
+    variants: text().notNull(),
+    /** sha256 of the canonical JSON of the title and variants. */
+    contentHash: text().notNull(),
+    authorId: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.revision] })],
+);
+
+/** A reviewer's decision on one revision of a post, at one level of its review. */
+export const postReviews = sqliteTable(
+  "post_reviews",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    revision: integer().notNull(),
+    level: integer().notNull(),
+    decision: text({ enum: ["approved", "changes_requested"] }).notNull(),
+    reviewerType: text({ enum: ["user", "guest"] }).notNull(),
+    reviewerId: text().notNull(),
+    comment: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("post_reviews_post_idx").on(t.tenantId, t.postId, t.revision), uniqueIndex("post_reviews_once").on(t.postId, t.revision, t.reviewerId, t.decision)],
+);
+
+/** A comment on a revision of a post, optionally anchored to a text range of one channel's variant; threads by `parent_id`. */
+export const postComments = sqliteTable(
+  "post_comments",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    revision: integer().notNull(),
+    parentId: text(),
+    channel: text(),
+    anchorStart: integer(),
+    anchorEnd: integer(),
+    body: text().notNull(),
+    authorType: text({ enum: ["user", "guest"] }).notNull(),
+    authorId: text().notNull(),
+    resolvedAt: text(),
+    resolvedBy: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("post_comments_post_idx").on(t.tenantId, t.postId, t.id)],
+);
