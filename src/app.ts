@@ -27,6 +27,7 @@ import { webhookMessageRoutes } from "./routes/webhook-messages";
 import { campaignRoutes } from "./routes/campaigns";
 import { postRoutes } from "./routes/posts";
 import { postReviewRoutes } from "./routes/post-reviews";
+import { reviewLinkRoutes } from "./routes/review-links";
 import { webhookEndpointRoutes } from "./routes/webhooks";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { knowledgeSearchRoutes } from "./routes/knowledge-search";
@@ -116,6 +117,7 @@ export function createApp() {
   app.route("/", campaignRoutes);
   app.route("/", postRoutes);
   app.route("/", postReviewRoutes);
+  app.route("/", reviewLinkRoutes);
 
   app.route("/", systemRoutes);
 

@@ -10,6 +10,8 @@ import type { Logger } from "./lib/log";
 export type Principal = (
   | { kind: "user"; userId: string; role: Role; permissions: ReadonlySet<Permission> }
   | { kind: "api_key"; keyId: string; userId: string; role: Role; permissions: ReadonlySet<Permission>; keyLimit: number | null }
+  /** A person without an account, reviewing one post through a review link: `userId` is the link's id; no permissions. */
+  | { kind: "guest"; linkId: string; postId: string; name: string; userId: string; role: Role; permissions: ReadonlySet<Permission> }
 ) & {
   /** When this proof of identity stops counting (ms): a token's expiry, or an access token's lifetime for a key. Long-lived connections re-check against it. */
   expiresAt: number;

@@ -10,7 +10,7 @@ import type { TenantDb } from "./router";
 import { auditLog } from "./tenant/schema";
 
 /** Who made a change: a member, an API key (on behalf of its creator), or the platform operator. */
-export type Actor = { type: "user"; id: string } | { type: "api_key"; id: string; onBehalfOf: string } | { type: "platform" };
+export type Actor = { type: "user"; id: string } | { type: "api_key"; id: string; onBehalfOf: string } | { type: "guest"; id: string; name: string } | { type: "platform" };
 
 /** What changed: `project.created`, `member.role_changed`, … and the object it changed. */
 export interface AuditEntry {
@@ -22,11 +22,13 @@ export interface AuditEntry {
 
 /** The actor behind a request's credential. */
 export function actorOf(principal: Principal): Actor {
-  return principal.kind === "api_key" ? { type: "api_key", id: principal.keyId, onBehalfOf: principal.userId } : { type: "user", id: principal.userId };
+  if (principal.kind === "api_key") return { type: "api_key", id: principal.keyId, onBehalfOf: principal.userId };
+  if (principal.kind === "guest") return { type: "guest", id: principal.linkId, name: principal.name };
+  return { type: "user", id: principal.userId };
 }
 
 function auditRow(tenantId: string, actor: Actor, requestId: string, entry: AuditEntry) {
-  const details = actor.type === "api_key" ? { ...entry.details, on_behalf_of: actor.onBehalfOf } : entry.details;
+  const details = actor.type === "api_key" ? { ...entry.details, on_behalf_of: actor.onBehalfOf } : actor.type === "guest" ? { ...entry.details, guest_name: actor.name } : entry.details;
   return {
     id: newId("aud"),
     tenantId,

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   INVALID_STATE: { status: 409, title: "Not allowed in the object's current state" },
   STALE_REVISION: { status: 409, title: "Not the post's current revision" },
   INVITATION_INVALID: { status: 410, title: "Invitation expired or already used" },
+  REVIEW_LINK_INVALID: { status: 410, title: "Review link expired or revoked" },
   LENGTH_REQUIRED: { status: 411, title: "Content-Length required" },
   PRECONDITION_FAILED: { status: 412, title: "Precondition failed" },
   PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },

@@ -9,7 +9,7 @@ const AuditEntrySchema = z
   .object({
     id: z.string(),
     action: z.string(),
-    actor: z.object({ type: z.enum(["user", "api_key", "platform"]), id: z.string().nullable() }),
+    actor: z.object({ type: z.enum(["user", "api_key", "guest", "platform"]), id: z.string().nullable() }),
     resource: z.object({ type: z.string(), id: z.string().nullable() }),
     request_id: z.string(),
     details: z.record(z.string(), z.unknown()).nullable(),

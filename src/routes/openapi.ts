@@ -7,7 +7,7 @@ import { requirePermission } from "../middleware/auth";
 import { isPlatformPath } from "../middleware/host";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
 import type { tenants } from "../db/control/schema";
-import type { PostRow } from "../content/posts";
+import type { PostRow, RevisionRow, Variant } from "../content/posts";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
 
@@ -247,4 +247,49 @@ export const renderPost = (p: PostRow): z.infer<typeof PostSchema> => ({
   created_at: p.createdAt,
   updated_at: p.updatedAt,
 });
+
+
+/** A post's content for one channel. */
+export const PostVariant = z
+  .object({
+    channel: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, "a channel name such as linkedin or instagram"),
+    text: z.string().max(10_000).default(""),
+    media: z
+      .array(z.object({ artifact_id: z.string().min(1).max(64), version: z.number().int().min(1) }))
+      .max(10)
+      .default([])
+      .openapi({ description: "Artifact versions (images, video) shown with the text" }),
+    link: z.url({ protocol: /^https?$/ }).max(2000).nullable().default(null),
+  })
+  .openapi("PostVariant");
+/** One immutable revision of a post. */
+export const RevisionSchema = z
+  .object({ post_id: z.string(), revision: z.number().int(), title: z.string(), variants: z.array(PostVariant), content_hash: z.string(), author_id: z.string(), created_at: z.string() })
+  .openapi("PostRevision");
+
+export const renderRevision = (r: RevisionRow): z.infer<typeof RevisionSchema> => ({
+  post_id: r.postId,
+  revision: r.revision,
+  title: r.title,
+  variants: JSON.parse(r.variants) as Variant[],
+  content_hash: r.contentHash,
+  author_id: r.authorId,
+  created_at: r.createdAt,
+});
+
+/** A comment on a revision of a post. */
+export const CommentSchema = z
+  .object({
+    id: z.string(),
+    post_id: z.string(),
+    revision: z.number().int(),
+    parent_id: z.string().nullable(),
+    anchor: z.object({ channel: z.string(), start: z.number().int(), end: z.number().int() }).nullable(),
+    body: z.string(),
+    author: z.object({ type: z.enum(["user", "guest"]), id: z.string() }),
+    resolved_at: z.string().nullable(),
+    resolved_by: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi("PostComment");
 

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import * as comments from "../content/comments";
 import * as reviews from "../content/reviews";
 import type { AppEnv } from "../context";
-import { errors, guarded, jsonBody, jsonResponse, NonBlank, PostSchema, renderPost, router } from "./openapi";
+import { CommentSchema, errors, guarded, jsonBody, jsonResponse, NonBlank, PostSchema, renderPost, router } from "./openapi";
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 const Revision = z.number().int().min(1).openapi({ description: "The revision reviewed: the post's current one, or 409 STALE_REVISION" });
@@ -74,21 +74,6 @@ const listReviews = createRoute({
   request: { params: IdParam },
   responses: { 200: jsonResponse(z.object({ data: z.array(ReviewSchema) }), "The reviews"), ...errors(401, 403, 404) },
 });
-
-const CommentSchema = z
-  .object({
-    id: z.string(),
-    post_id: z.string(),
-    revision: z.number().int(),
-    parent_id: z.string().nullable(),
-    anchor: z.object({ channel: z.string(), start: z.number().int(), end: z.number().int() }).nullable(),
-    body: z.string(),
-    author: z.object({ type: z.enum(["user", "guest"]), id: z.string() }),
-    resolved_at: z.string().nullable(),
-    resolved_by: z.string().nullable(),
-    created_at: z.string(),
-  })
-  .openapi("PostComment");
 
 const addComment = createRoute({
   method: "post",

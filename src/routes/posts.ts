@@ -1,25 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as posts from "../content/posts";
 import { PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, PostSchema, PostStatus, renderPost, router } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, PostSchema, PostStatus, PostVariant, RevisionSchema, renderPost, renderRevision, router } from "./openapi";
 
-const Variant = z
-  .object({
-    channel: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, "a channel name such as linkedin or instagram"),
-    text: z.string().max(10_000).default(""),
-    media: z
-      .array(z.object({ artifact_id: z.string().min(1).max(64), version: z.number().int().min(1) }))
-      .max(10)
-      .default([])
-      .openapi({ description: "Artifact versions (images, video) shown with the text" }),
-    link: z.url({ protocol: /^https?$/ }).max(2000).nullable().default(null),
-  })
-  .openapi("PostVariant");
-const Variants = z.array(Variant).min(1).max(10).openapi({ description: "One variant per channel" });
-
-const RevisionSchema = z
-  .object({ post_id: z.string(), revision: z.number().int(), title: z.string(), variants: z.array(Variant), content_hash: z.string(), author_id: z.string(), created_at: z.string() })
-  .openapi("PostRevision");
+const Variants = z.array(PostVariant).min(1).max(10).openapi({ description: "One variant per channel" });
 
 const PostWithRevision = PostSchema.extend({ current: RevisionSchema }).openapi("PostWithRevision");
 
@@ -107,16 +91,6 @@ const getRevision = createRoute({
   ...guarded("posts:read"),
   request: { params: IdParam.extend({ revision: z.coerce.number().int().min(1).max(1_000_000) }) },
   responses: { 200: jsonResponse(RevisionSchema, "The revision"), ...errors(400, 401, 403, 404) },
-});
-
-export const renderRevision = (r: posts.RevisionRow): z.infer<typeof RevisionSchema> => ({
-  post_id: r.postId,
-  revision: r.revision,
-  title: r.title,
-  variants: JSON.parse(r.variants) as posts.Variant[],
-  content_hash: r.contentHash,
-  author_id: r.authorId,
-  created_at: r.createdAt,
 });
 
 /** Posts and their immutable revisions. */

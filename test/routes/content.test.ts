@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { act, createPost, createProject, getPost, setPolicy } from "../content";
 import { addMember, call, createTenant, expectProblem, expectStatus, tenantD1 } from "../harness";
 
@@ -224,5 +224,65 @@ describe("comments", () => {
     expect((await call(`${t.host}/v1/posts/${post.id}/comments`, { token: t.owner.token })).body.data).toHaveLength(2);
     expectProblem(await call(`${other.host}/v1/posts/${post.id}/comments`, { token: other.owner.token }), 404, "NOT_FOUND");
     expectProblem(await call(`${other.host}/v1/posts/${post.id}`, { token: other.owner.token }), 404, "NOT_FOUND");
+  });
+});
+
+describe("guest review links", () => {
+  it("let a person without an account view, comment on and approve exactly one post, until revoked or expired", async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    const projectId = await createProject(t);
+    await setPolicy(t, projectId, { mode: "required" });
+    const post = await createPost(t, projectId, "Hello spring");
+    await act(t, post.id, "submit", t.owner.token);
+    const made = await call(`${t.host}/v1/posts/${post.id}/review-links`, { token: t.owner.token, body: { name: "Dana at Acme" } });
+    expectStatus(made, 201);
+    const token = made.body.token as string;
+    expect(Date.parse(made.body.expires_at) - Date.now()).toBeGreaterThan(6.9 * 86_400_000);
+    const view = await call(`${t.host}/v1/review/${token}`);
+    expectStatus(view, 200);
+    expect(view.body).toMatchObject({ reviewer: { name: "Dana at Acme" }, post: { id: post.id, status: "in_review", revision: 1 }, revision: { revision: 1, variants: [{ channel: "linkedin", text: "Hello spring" }] }, comments: [] });
+    const comment = await call(`${t.host}/v1/review/${token}/comments`, { body: { body: "Lovely", anchor: { channel: "linkedin", start: 0, end: 5 } } });
+    expectStatus(comment, 201);
+    expect(comment.body.author).toEqual({ type: "guest", id: made.body.id });
+    expectProblem(await call(`${t.host}/v1/review/${token}/approve`, { body: { revision: 2 } }), 409, "STALE_REVISION");
+    const approved = await call(`${t.host}/v1/review/${token}/approve`, { body: { revision: 1 } });
+    expectStatus(approved, 200);
+    expect(approved.body).toMatchObject({ status: "approved", approved_revision: 1 });
+    const reviews = await call(`${t.host}/v1/posts/${post.id}/reviews`, { token: t.owner.token });
+    expect(reviews.body.data[0].reviewer).toEqual({ type: "guest", id: made.body.id });
+    const audit = await call(`${t.host}/v1/audit-log?resource_id=${post.id}`, { token: t.owner.token });
+    expect(audit.body.data.find((e: { action: string }) => e.action === "post.review_approved")).toMatchObject({ actor: { type: "guest", id: made.body.id }, details: { guest_name: "Dana at Acme" } });
+    // The token is no member credential, another tenant does not know it, and a made-up one is 404.
+    expectProblem(await call(`${t.host}/v1/posts/${post.id}`, { token }), 401, "INVALID_TOKEN");
+    expectProblem(await call(`${other.host}/v1/review/${token}`), 404, "NOT_FOUND");
+    expectProblem(await call(`${t.host}/v1/review/rvw_${"x".repeat(43)}`), 404, "NOT_FOUND");
+    // Revoked: 410 at once.
+    expectStatus(await call(`${t.host}/v1/posts/${post.id}/review-links/${made.body.id}`, { method: "DELETE", token: t.owner.token }), 204);
+    expectProblem(await call(`${t.host}/v1/review/${token}`), 410, "REVIEW_LINK_INVALID");
+    expectProblem(await call(`${t.host}/v1/review/${token}/comments`, { body: { body: "Still here?" } }), 410, "REVIEW_LINK_INVALID");
+    const comments = await call(`${t.host}/v1/posts/${post.id}/comments`, { token: t.owner.token });
+    expect(comments.body.data).toHaveLength(1);
+  });
+
+  it("expire after their days, and count only at levels open to anyone who may review", async () => {
+    const t = await createTenant();
+    const projectId = await createProject(t);
+    const lead = await addMember(t, "editor");
+    await setPolicy(t, projectId, { mode: "multi_level", levels: [{ name: "Lead", reviewers: [lead.id], required: 1 }, { name: "Client", reviewers: null, required: 1 }] });
+    const post = await createPost(t, projectId);
+    await act(t, post.id, "submit", t.owner.token);
+    const made = await call(`${t.host}/v1/posts/${post.id}/review-links`, { token: t.owner.token, body: { name: "Client", expires_in_days: 1 } });
+    // The lead's level names its reviewers: the guest waits for it.
+    expectProblem(await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } }), 403, "FORBIDDEN");
+    await act(t, post.id, "approve", lead.token, { revision: 1 });
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 2 * 86_400_000);
+      expectProblem(await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } }), 410, "REVIEW_LINK_INVALID");
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } })).body).toMatchObject({ status: "approved" });
   });
 });

@@ -25,7 +25,7 @@ export const auditLog = sqliteTable(
   {
     id: text().primaryKey(),
     tenantId: text().notNull(),
-    actorType: text({ enum: ["user", "api_key", "platform"] }).notNull(),
+    actorType: text({ enum: ["user", "api_key", "guest", "platform"] }).notNull(),
     actorId: text(),
     action: text().notNull(),
     resourceType: text().notNull(),
@@ -650,4 +650,22 @@ export const postComments = sqliteTable(
     createdAt: createdAt(),
   },
   (t) => [index("post_comments_post_idx").on(t.tenantId, t.postId, t.id)],
+);
+
+/** A link that lets one person without an account review one post: its token is stored hashed, shown once. */
+export const reviewLinks = sqliteTable(
+  "review_links",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    /** Who the link is for, as their comments and approvals show them. */
+    name: text().notNull(),
+    tokenHash: text().notNull(),
+    expiresAt: text().notNull(),
+    revokedAt: text(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("review_links_token").on(t.tokenHash), index("review_links_post_idx").on(t.tenantId, t.postId, t.id)],
 );
