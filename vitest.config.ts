@@ -8,6 +8,7 @@ const pair = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-
 const jwk = await webcrypto.subtle.exportKey("jwk", pair.privateKey);
 const JWT_PRIVATE_KEY = JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d, kid: "k_test" });
 const PLATFORM_ADMIN_TOKEN = `pat_test_${webcrypto.randomUUID()}`;
+const CHANNEL_CREDENTIALS_KEY = Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64");
 
 const controlMigrations = await readD1Migrations("migrations/control");
 const tenantMigrations = await readD1Migrations("migrations/tenant");
@@ -37,7 +38,7 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           // Tests deliver queue batches themselves (createMessageBatch), so each delivery and its
           // outcome is the test's to choose: what the API sends goes to a queue nothing consumes.
           // The runtime's own delivery to the consumers is exercised in test/live.
-          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" }, INGEST_QUEUE: { queueName: "tessera-ingest-undelivered" }, WEBHOOKS_QUEUE: { queueName: "tessera-webhooks-undelivered" } } }),
+          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" }, INGEST_QUEUE: { queueName: "tessera-ingest-undelivered" }, WEBHOOKS_QUEUE: { queueName: "tessera-webhooks-undelivered" }, PUBLISH_QUEUE: { queueName: "tessera-publish-undelivered" } } }),
           // Every fetch the Worker makes (webhook deliveries) goes to the test receiver, reachable from tests as RECEIVER.
           outboundService: "receiver",
           serviceBindings: { RECEIVER: "receiver" },
@@ -53,6 +54,7 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           bindings: {
             JWT_PRIVATE_KEY,
             PLATFORM_ADMIN_TOKEN,
+            CHANNEL_CREDENTIALS_KEY,
             // A webhook attempt is abandoned after 15 s; the tests' receiver hangs past 2 s instead.
             WEBHOOK_TIMEOUT_MS: "2000",
             CONTROL_MIGRATIONS: controlMigrations,

@@ -28,6 +28,7 @@ import { campaignRoutes } from "./routes/campaigns";
 import { postRoutes } from "./routes/posts";
 import { postReviewRoutes } from "./routes/post-reviews";
 import { reviewLinkRoutes } from "./routes/review-links";
+import { channelRoutes } from "./routes/channels";
 import { webhookEndpointRoutes } from "./routes/webhooks";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { knowledgeSearchRoutes } from "./routes/knowledge-search";
@@ -118,6 +119,7 @@ export function createApp() {
   app.route("/", postRoutes);
   app.route("/", postReviewRoutes);
   app.route("/", reviewLinkRoutes);
+  app.route("/", channelRoutes);
 
   app.route("/", systemRoutes);
 

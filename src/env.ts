@@ -25,6 +25,18 @@ const ConfigSchema = z.object({
   VECTOR_PROVIDER: z.enum(["local", "cloudflare"]),
   TENANT_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(300),
   RATE_LIMITS: z.enum(["on", "off"]),
+  /** Where posts are published: "local" is the sandbox (each social network's own publisher comes with its credentials). */
+  PUBLISHER: z.enum(["local"]),
+  /** AES-256-GCM key (base64 of 32 bytes) that encrypts connected channel accounts' credentials at rest. */
+  CHANNEL_CREDENTIALS_KEY: z
+    .string({ error: "missing: run `npm run dev` once to create .dev.vars, or `wrangler secret put CHANNEL_CREDENTIALS_KEY`" })
+    .refine((v) => {
+      try {
+        return atob(v).length === 32;
+      } catch {
+        return false;
+      }
+    }, "must be the base64 of 32 random bytes"),
   JWT_PRIVATE_KEY: z
     .string({ error: "missing: run `npm run dev` once to create .dev.vars, or `wrangler secret put JWT_PRIVATE_KEY`" })
     .refine((v) => {

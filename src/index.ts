@@ -3,6 +3,7 @@ import type { Env } from "./env";
 import { consumeDeadIngest, consumeIngest } from "./knowledge/ingest";
 import { createLogger, errorFields } from "./lib/log";
 import { sweepMemberEvents } from "./members/events";
+import { consumeDeadPublish, consumePublish } from "./content/publishing";
 import { consumeDeadWebhooks, consumeWebhooks } from "./webhooks/deliver";
 import { dispatchFor } from "./webhooks/dispatch";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
@@ -11,6 +12,8 @@ import { requeueStuckRuns } from "./runs/sweeper";
 export { ConversationRoom } from "../durable-objects/conversation-room";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 export { LocalVectorIndex } from "../durable-objects/vector-index";
+export { PublisherSandbox } from "../durable-objects/publisher-sandbox";
+export { PublishScheduler } from "../durable-objects/publish-scheduler";
 
 const app = createApp();
 
@@ -22,6 +25,8 @@ export const QUEUES = {
   ingestDead: "tessera-ingest-dlq",
   webhooks: "tessera-webhooks",
   webhooksDead: "tessera-webhooks-dlq",
+  publish: "tessera-publish",
+  publishDead: "tessera-publish-dlq",
 } as const;
 
 export default {
@@ -43,6 +48,12 @@ export default {
         return consumeWebhooks(batch, env);
       case QUEUES.webhooksDead:
         return consumeDeadWebhooks(batch, env);
+      case QUEUES.publish:
+        await consumePublish(batch, env);
+        return dispatchFor(env, batch);
+      case QUEUES.publishDead:
+        await consumeDeadPublish(batch, env);
+        return dispatchFor(env, batch);
       default:
         // A queue this Worker does not know: retrying keeps every message until its dead-letter queue.
         createLogger({ queue: batch.queue }).warn("queue.no_consumer", { messages: batch.messages.length });

@@ -8,7 +8,9 @@ import { approvalPolicies, postReviews, posts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
-import { findPost, isPost, type PostRow, postData } from "./posts";
+import { connectedChannels } from "./channels";
+import { scheduled } from "./publishing";
+import { findPost, findRevision, isPost, type PostRow, postData, type Variant } from "./posts";
 
 /** One level of a review: who may approve at it (any member who may review, when null) and how many must. */
 export interface ReviewLevel {
@@ -217,6 +219,14 @@ export async function schedulePost(c: Context<AppEnv>, id: string, at: string): 
   const schedulable = post.status === "approved" || post.status === "scheduled" || (approvalOptional && (post.status === "draft" || post.status === "in_review" || post.status === "changes_requested"));
   if (!schedulable) throw invalidState(post, `scheduled (the project's policy is ${policy.mode}: approve it first)`);
   const revision = post.status === "approved" || post.status === "scheduled" ? (post.approvedRevision ?? post.scheduledRevision ?? post.revision) : post.revision;
+  // Every channel of that revision must have an account connected in the project.
+  const [variants, connected] = await Promise.all([findRevision(c, id, revision).then((r) => JSON.parse(r.variants) as Variant[]), connectedChannels(c.var.db, post.tenantId, post.projectId)]);
+  const missing = variants.findIndex((v) => !connected.has(v.channel));
+  if (missing >= 0) {
+    throw new ApiError("VALIDATION_FAILED", `The project has no ${variants[missing]!.channel} account connected (POST /v1/projects/${post.projectId}/channels)`, {
+      errors: [{ in: "body", field: `variants.${missing}.channel`, message: "not connected in this project" }],
+    });
+  }
   const when = new Date(at).toISOString();
   const db = c.var.db;
   const [updated] = await db.batch([
@@ -229,6 +239,7 @@ export async function schedulePost(c: Context<AppEnv>, id: string, at: string): 
     auditChange(c, { action: "post.scheduled", resourceType: "post", resourceId: id, details: { at: when, revision } }),
   ]);
   if (!updated[0]) throw new ApiError("CONFLICT", `Post ${id} changed while it was being scheduled; look at it again`);
+  await scheduled(c, Date.parse(when));
   return updated[0];
 }
 

@@ -40,6 +40,8 @@ export const EVENT_TYPES = [
   "post.scheduled",
   "post.unscheduled",
   "post.archived",
+  "post.published",
+  "post.failed",
   "comment.created",
   "webhook.endpoint_disabled",
   "webhook.test",

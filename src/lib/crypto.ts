@@ -73,3 +73,37 @@ export async function verifyPassword(password: string, stored: string | undefine
   const same = crypto.subtle.timingSafeEqual(actual, expected);
   return stored !== undefined && same;
 }
+
+const keys = new Map<string, Promise<CryptoKey>>();
+/** The AES-256-GCM key of a base64 secret, imported once per isolate. */
+function aesKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", Uint8Array.from(atob(secret), (ch) => ch.charCodeAt(0)), "AES-GCM", false, ["encrypt", "decrypt"]);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+
+/**
+ * Encrypts `plaintext` with AES-256-GCM under `secret` (base64 of 32 bytes); `context` (the
+ * row it belongs to) is bound as additional data, so a ciphertext moved to another row does not
+ * decrypt. Answers base64 of the 12-byte IV followed by the ciphertext.
+ */
+export async function seal(secret: string, plaintext: string, context: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(context) }, await aesKey(secret), encoder.encode(plaintext)));
+  const out = new Uint8Array(iv.length + sealed.length);
+  out.set(iv);
+  out.set(sealed, iv.length);
+  return b64(out);
+}
+
+/** Decrypts what `seal` made with the same secret and context; throws if either differs or it was altered. */
+export async function unseal(secret: string, sealed: string, context: string): Promise<string> {
+  const bytes = Uint8Array.from(atob(sealed), (ch) => ch.charCodeAt(0));
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.subarray(0, 12), additionalData: encoder.encode(context) }, await aesKey(secret), bytes.subarray(12));
+  return new TextDecoder().decode(plain);
+}

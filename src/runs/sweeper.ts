@@ -6,6 +6,7 @@ import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { requeueStuckDocuments } from "../knowledge/ingest";
 import { sweepWebhooks } from "../webhooks/dispatch";
+import { queueDuePosts } from "../content/publishing";
 import { createLogger, errorFields } from "../lib/log";
 import type { RunMessage } from "./consumer";
 
@@ -36,6 +37,9 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           // Reservations whose call died with its holder (a room or consumer gone for good): given back unbilled.
           const released = await releaseStaleHolds(db, tenant.id, now);
           if (released) log.warn("quota.holds_released", { tenant_id: tenant.id, holds: released });
+          // Posts whose minute passed with no alarm (or whose publishing lost its message) are queued now.
+          const due = await queueDuePosts(env, tenant, now);
+          if (due.queued) log.warn("publishing.swept", { tenant_id: tenant.id, posts: due.queued });
           const webhooks = await sweepWebhooks(env, tenant, now);
           if (webhooks.requeued) log.warn("webhooks.requeued", { tenant_id: tenant.id, messages: webhooks.requeued });
           const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);

@@ -146,6 +146,12 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
   "post.scheduled": { description: "A post was scheduled: the revision that will be published, and when", schema: Post.extend({ scheduled_revision: z.number().int() }), example: { ...postExample, status: "scheduled", approved_revision: 1, scheduled_at: "2027-03-01T09:00:00.000Z", scheduled_revision: 1 } },
   "post.unscheduled": { description: "A post was taken off the schedule", schema: Post, example: { ...postExample, status: "approved", approved_revision: 1 } },
   "post.archived": { description: "A post was archived", schema: Post.extend({ from: PostStatusEnum }), example: { ...postExample, status: "archived", from: "draft" } },
+  "post.published": {
+    description: "A post's scheduled revision was published to every channel",
+    schema: Post.extend({ publications: z.array(z.looseObject({ channel: z.string(), external_id: z.string(), url: z.string() })) }),
+    example: { ...postExample, status: "published", revision: 1, publications: [{ channel: "linkedin", external_id: "5f2c9a1e0b7d4c3a", url: "https://sandbox.tessera.local/linkedin/5f2c9a1e0b7d4c3a" }] },
+  },
+  "post.failed": { description: "Publishing a post failed for good, saying why", schema: Post.extend({ error: z.string() }), example: { ...postExample, status: "failed", error: "publish_refused: linkedin: 400 text too long" } },
   "comment.created": {
     description: "A comment was made on a revision of a post",
     schema: Comment,

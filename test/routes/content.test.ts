@@ -187,6 +187,7 @@ describe("scheduling", () => {
     const t = await createTenant();
     const projectId = await createProject(t);
     await setPolicy(t, projectId, { mode: "required" });
+    expectStatus(await call(`${t.host}/v1/projects/${projectId}/channels`, { token: t.owner.token, body: { channel: "linkedin", name: "Acme", credentials: {} } }), 201);
     const post = await createPost(t, projectId);
     const at = new Date(Date.now() + 3600_000).toISOString();
     expectProblem(await act(t, post.id, "schedule", t.owner.token, { at }), 409, "INVALID_STATE");

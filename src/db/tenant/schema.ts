@@ -582,6 +582,11 @@ export const posts = sqliteTable(
     approvedRevision: integer(),
     scheduledAt: text(),
     scheduledRevision: integer(),
+    /** Why publishing failed, when it did. */
+    publishError: text(),
+    /** Until when a publish attempt holds the post (ms). */
+    publishLeaseUntil: integer(),
+    publishedAt: text(),
     createdBy: text().notNull(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
@@ -668,4 +673,37 @@ export const reviewLinks = sqliteTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("review_links_token").on(t.tokenHash), index("review_links_post_idx").on(t.tenantId, t.postId, t.id)],
+);
+
+/** A social account connected to a project for one channel; its credentials are encrypted at rest and never answered. */
+export const channelAccounts = sqliteTable(
+  "channel_accounts",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    channel: text().notNull(),
+    name: text().notNull(),
+    /** AES-256-GCM of the credentials' JSON: base64 of the 12-byte IV then the ciphertext. */
+    credentials: text().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("channel_accounts_project_channel").on(t.tenantId, t.projectId, t.channel), index("channel_accounts_tenant_idx").on(t.tenantId, t.id)],
+);
+
+/** What publishing one revision of a post to one channel produced: the channel's post id and URL. */
+export const postPublications = sqliteTable(
+  "post_publications",
+  {
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    revision: integer().notNull(),
+    channel: text().notNull(),
+    accountId: text().notNull(),
+    externalId: text().notNull(),
+    url: text().notNull(),
+    publishedAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.revision, t.channel] })],
 );
