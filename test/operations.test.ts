@@ -5,7 +5,7 @@ describe("operations", () => {
   it("answers /health with the providers it uses", async () => {
     const res = await call(`${PLATFORM}/health`);
     expectStatus(res, 200);
-    expect(res.body).toEqual({ status: "ok", providers: { ai: "local", vectors: "local" } });
+    expect(res.body).toEqual({ status: "ok", providers: { ai: "local", vectors: "local", publisher: "local" } });
     expect(res.headers.get("x-request-id")).toMatch(/^req_/);
   });
 

@@ -10,7 +10,7 @@ const health = createRoute({
   summary: "Liveness, and which AI and vector providers answer (local or cloudflare)",
   responses: {
     200: jsonResponse(
-      z.object({ status: z.literal("ok"), providers: z.object({ ai: z.enum(["local", "cloudflare"]), vectors: z.enum(["local", "cloudflare"]) }) }).openapi("Health"),
+      z.object({ status: z.literal("ok"), providers: z.object({ ai: z.enum(["local", "cloudflare"]), vectors: z.enum(["local", "cloudflare"]), publisher: z.enum(["local"]) }) }).openapi("Health"),
       "Up",
     ),
   },
@@ -31,7 +31,7 @@ const jwks = createRoute({
 
 /** Routes served on every host: health and the token verification keys. */
 export const systemRoutes = router()
-  .openapi(health, (c) => c.json({ status: "ok" as const, providers: { ai: c.var.config.AI_PROVIDER, vectors: c.var.config.VECTOR_PROVIDER } }, 200))
+  .openapi(health, (c) => c.json({ status: "ok" as const, providers: { ai: c.var.config.AI_PROVIDER, vectors: c.var.config.VECTOR_PROVIDER, publisher: c.var.config.PUBLISHER } }, 200))
   .openapi(jwks, async (c) => {
     c.header("Cache-Control", "public, max-age=300");
     return c.json(await publicJwks(tokenConfig(c)), 200);
