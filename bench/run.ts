@@ -12,6 +12,7 @@ import { MAX_SOCKETS_PER_CREDENTIAL } from "../durable-objects/conversation-prot
 import { appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
 import { measureKnowledge } from "./knowledge.ts";
 import { FLOOR_SCRIPT, measureWebhooks, RECEIVER_SCRIPT } from "./webhooks.ts";
+import { measurePublishing, PUBLISH_FLOOR_SCRIPT } from "./publishing.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "8" }, rounds: { type: "string", default: "2" }, connections: { type: "string", default: "16" }, out: { type: "string", default: "BENCHMARKS.md" } },
@@ -185,6 +186,18 @@ const mf = new Miniflare({
       unsafeDirectSockets: [{ port: 0 }],
     },
     {
+      // The floor of publishing: a DO alarm at the due time queues the messages; a consumer (the same batch settings as tessera-publish) writes a row each.
+      name: "publish-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      d1Databases: { DB: "bench-publish-floor" },
+      durableObjects: { CLOCK: { className: "Clock", useSQLite: true } },
+      queueProducers: { Q: { queueName: "bench-publish-floor" } },
+      queueConsumers: { "bench-publish-floor": { maxBatchSize: 50, maxBatchTimeout: 1 } },
+      script: PUBLISH_FLOOR_SCRIPT,
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
       name: "vector-floor",
       modules: true,
       compatibilityDate: appOptions.compatibilityDate,
@@ -264,7 +277,7 @@ if (process.env.BENCH_MATCH) {
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
   // BENCH_ONLY=artifacts|runs|ws|reads: one section, printed, for a quick loop while working on it; writes nothing.
-  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat(), webhooks }[process.env.BENCH_ONLY] ?? measureArtifacts;
+  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat(), webhooks, publishing }[process.env.BENCH_ONLY] ?? measureArtifacts;
   console.log((await only()).join("\n"));
   await mf.dispose();
   process.exit(0);
@@ -287,6 +300,7 @@ const artifactRows = await measureArtifacts();
 const runRows = await measureRuns();
 const knowledgeRows = await knowledge();
 const webhookRows = await webhooks();
+const publishingRows = await publishing();
 await mf.dispose();
 
 const throughput = (i: number) => mean(samples.get(targets[i]!.name)!.map((s) => s.rps));
@@ -392,14 +406,27 @@ const webhookSection = `## Webhooks: commit to first attempt, and deliveries per
 
 Command: \`npm run bench\` (same run; \`BENCH_ONLY=webhooks npm run bench\` for this section alone). Latency: a run is created
 (its \`run.created\` event commits with it) and the receiver notes when the signed delivery arrived, one at a time. Throughput:
-300 pending messages queued at once, delivered by the \`tessera-webhooks\` consumer (read, claim, sign, POST, record the
-attempt, coalesced per batch of 100), against a bare consumer that only POSTs each message of the same queue load to the same receiver.
+1000 pending messages queued at once, delivered by the \`tessera-webhooks\` consumer (read, claim, sign, POST, record the
+attempts, one flush per batch of 100), against a bare consumer that only POSTs each message of the same queue load to the same receiver;
+the ratio is the median of the rounds' pairs.
 
 | measure | Tessera | bare consumer | × bare |
 |---|---:|---:|---:|
 ${webhookRows.join("\n")}
 `;
-writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}\n${webhookSection}`);
+const publishingSection = `## Publishing: 1,000 posts due in one minute, and approving a post
+
+Command: \`npm run bench\` (same run; \`BENCH_ONLY=publishing npm run bench\` for this section alone). 1,000 approved posts
+are scheduled for the same instant 20 s ahead; the tenant's scheduler alarm claims them, the \`tessera-publish\` consumer
+publishes each to the local sandbox; measured from the due time to the last \`published_at\`, checked for duplicates. The
+floor: a bare Durable Object alarm at the same instant queues 1,000 messages to a consumer (same batch settings) writing one
+D1 row each. Approve: 200 posts approved one request at a time, beside the bare Worker's D1 point read.
+
+| measure | Tessera | bare floor | floor ÷ Tessera | target | met? |
+|---|---:|---:|---:|---:|---|
+${publishingRows.join("\n")}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}\n${webhookSection}\n${publishingSection}`);
 console.log(`\n${table}\n\nwritten to ${values.out}`);
 
 
@@ -579,6 +606,32 @@ async function webhooks() {
     tenantBinding: binding,
     post: httpPost,
     rounds: ROUNDS,
+  });
+}
+
+async function publishing() {
+  const scoped = await api(`http://${TENANT_HOST}/v1/api-keys`, { method: "POST", token: jwt, body: JSON.stringify({ name: "bench publishing", scopes: ["projects:write", "posts:read", "posts:write", "posts:review"] }) });
+  const headers = { host: TENANT_HOST, authorization: `Bearer ${scoped.key as string}`, "content-type": "application/json" };
+  // Node's fetch will not send a Host header: http.request does (the tenant is read from it).
+  const call = (method: string, path: string, body?: unknown) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
+      const req = http.request(new URL(path, appUrl), { method, agent: agentPool, headers: { ...headers, "content-length": String(bytes.byteLength) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(bytes);
+    });
+  return measurePublishing({
+    mf,
+    call,
+    floorUrl: await mf.unsafeGetDirectURL("publish-floor"),
+    projectId: project.id as string,
+    tenantBinding: binding,
+    floorRead: async () => void (await (await fetch(`${floorUrl.href}?db=${binding}&tenant=${tenantId}&id=${project.id as string}`)).text()),
   });
 }
 
