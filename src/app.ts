@@ -29,6 +29,7 @@ import { postRoutes } from "./routes/posts";
 import { postReviewRoutes } from "./routes/post-reviews";
 import { reviewLinkRoutes } from "./routes/review-links";
 import { channelRoutes } from "./routes/channels";
+import { personaRoutes } from "./routes/personas";
 import { webhookEndpointRoutes } from "./routes/webhooks";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { knowledgeSearchRoutes } from "./routes/knowledge-search";
@@ -120,6 +121,7 @@ export function createApp() {
   app.route("/", postReviewRoutes);
   app.route("/", reviewLinkRoutes);
   app.route("/", channelRoutes);
+  app.route("/", personaRoutes);
 
   app.route("/", systemRoutes);
 

@@ -7,6 +7,7 @@ import { agents, prompts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireBases } from "../knowledge/bases";
+import { requirePersona } from "../content/personas";
 import { requireProject } from "../projects/store";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 
@@ -25,6 +26,7 @@ export interface AgentFields {
   tools?: unknown[];
   prompt_key?: string | null;
   knowledge_base_ids?: string[];
+  persona_id?: string | null;
 }
 
 const isAgent = (c: Context<AppEnv>, id: string) => and(eq(agents.id, id), eq(agents.tenantId, c.var.tenant.id));
@@ -60,6 +62,7 @@ export async function createAgent(c: Context<AppEnv>, body: AgentFields & { proj
     tools: JSON.stringify(body.tools ?? []),
     promptKey: body.prompt_key ?? null,
     knowledgeBaseIds: await requireBases(c, body.knowledge_base_ids ?? [], projectId),
+    personaId: body.persona_id ? await requirePersona(c, body.persona_id, projectId) : null,
     createdBy: c.var.principal.userId,
     createdAt: now,
     updatedAt: now,
@@ -74,7 +77,9 @@ export async function createAgent(c: Context<AppEnv>, body: AgentFields & { proj
 
 export async function updateAgent(c: Context<AppEnv>, id: string, body: AgentFields): Promise<AgentRow> {
   if (body.prompt_key) await requirePrompt(c, body.prompt_key);
-  const knowledgeBaseIds = body.knowledge_base_ids && (await requireBases(c, body.knowledge_base_ids, (await findOwned(c.var.db, agents, c.var.tenant.id, id, "agent")).projectId));
+  const projectId = body.knowledge_base_ids || body.persona_id ? (await findOwned(c.var.db, agents, c.var.tenant.id, id, "agent")).projectId : "";
+  const knowledgeBaseIds = body.knowledge_base_ids && (await requireBases(c, body.knowledge_base_ids, projectId));
+  if (body.persona_id) await requirePersona(c, body.persona_id, projectId);
   const db = c.var.db;
   const [rows] = await db.batch([
     db
@@ -88,6 +93,7 @@ export async function updateAgent(c: Context<AppEnv>, id: string, body: AgentFie
         ...(body.tools !== undefined && { tools: JSON.stringify(body.tools) }),
         ...(body.prompt_key !== undefined && { promptKey: body.prompt_key }),
         ...(knowledgeBaseIds !== undefined && { knowledgeBaseIds }),
+        ...(body.persona_id !== undefined && { personaId: body.persona_id }),
         updatedAt: new Date().toISOString(),
       })
       .where(isAgent(c, id))

@@ -35,6 +35,7 @@ const AgentSchema = z
     tools: z.array(Tool),
     prompt_key: z.string().nullable(),
     knowledge_base_ids: z.array(z.string()),
+    persona_id: z.string().nullable(),
     created_by: z.string(),
     created_at: z.string(),
     updated_at: z.string(),
@@ -57,6 +58,7 @@ const AgentFields = {
   tools: Tools.optional(),
   prompt_key: PromptKey.nullable().optional().openapi({ description: "The prompt whose versions this agent's runs render" }),
   knowledge_base_ids: KnowledgeBaseIds.optional(),
+  persona_id: z.string().min(1).max(64).nullable().optional().openapi({ description: "A brand persona of the project: its latest version leads the system prompt (persona, then agent)" }),
 };
 
 const createAgent = createRoute({
@@ -129,6 +131,7 @@ const render = (r: agents.AgentRow): z.infer<typeof AgentSchema> => ({
   tools: JSON.parse(r.tools) as z.infer<typeof Tool>[],
   prompt_key: r.promptKey,
   knowledge_base_ids: JSON.parse(r.knowledgeBaseIds) as string[],
+  persona_id: r.personaId,
   created_by: r.createdBy,
   created_at: r.createdAt,
   updated_at: r.updatedAt,

@@ -16,6 +16,7 @@ const RunSchema = z
     status: z.enum(RUN_STATUSES),
     input: z.record(z.string(), z.unknown()),
     prompt: z.object({ key: z.string(), version: z.number().int() }).nullable().openapi({ description: "The prompt version this run rendered" }),
+    persona: z.object({ id: z.string(), version: z.number().int() }).nullable().openapi({ description: "The brand persona version its system prompt began with" }),
     output: z.string().nullable(),
     error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
     attempts: z.number().int(),

@@ -3,6 +3,7 @@ import type { BatchResponse } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
+import { latestPersona, personaPrompt } from "../content/personas";
 import { isUniqueViolation } from "../db/constraints";
 import { eventAfterChange } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
@@ -111,7 +112,7 @@ function directInsert(c: Context<AppEnv>, body: NewRun) {
     requestHash: null,
   });
   const agentConfig = sql`json_object('model', a.model, 'system_prompt', a.system_prompt, 'temperature', a.temperature, 'max_tokens', a.max_tokens, 'tools', json(a.tools), 'knowledge_base_ids', json(a.knowledge_base_ids))`;
-  const fits = sql`a.id = ${body.agent_id} AND a.tenant_id = ${tenant.id} AND a.project_id = ${body.project_id} AND a.prompt_key IS NULL
+  const fits = sql`a.id = ${body.agent_id} AND a.tenant_id = ${tenant.id} AND a.project_id = ${body.project_id} AND a.prompt_key IS NULL AND a.persona_id IS NULL
     AND EXISTS (SELECT 1 FROM ${projects} p WHERE p.id = ${body.project_id} AND p.tenant_id = ${tenant.id})
     AND COALESCE((SELECT q.used + q.reserved FROM ${tokenQuota} q WHERE q.tenant_id = ${tenant.id} AND q.month = ${monthOf(new Date())}), 0) < ${plan.monthlyTokens}`;
   return [insertWhere(db, runs, { ...run, agentConfig, model: sql`a.model` }, fits, sql`${agents} a`).returning(), ...createdRecords(c, run)] as const;
@@ -171,9 +172,13 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
   if (quota.used + quota.reserved >= plan.monthlyTokens) {
     throw quotaExceeded(`This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
   }
+  // The system prompt in its documented order: the persona's latest version, then the agent's own.
+  const persona = agent.personaId ? await latestPersona(c, agent.personaId) : null;
+  const systemPrompt = [persona && personaPrompt(persona.name, persona.version), agent.systemPrompt].filter(Boolean).join("\n\n") || null;
   const config: AgentConfig = {
     model: agent.model,
-    system_prompt: agent.systemPrompt,
+    system_prompt: systemPrompt,
+    ...(persona && { persona: { id: persona.id, version: persona.version.version } }),
     temperature: agent.temperature,
     max_tokens: agent.maxTokens,
     tools: JSON.parse(agent.tools) as AgentConfig["tools"],

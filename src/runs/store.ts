@@ -35,6 +35,14 @@ export interface AgentConfig {
   tools: ToolDeclaration[];
   /** Knowledge bases the run is grounded in (absent in runs queued before grounding existed). */
   knowledge_base_ids?: string[];
+  /** The persona version that led the system prompt (absent when the agent names none). */
+  persona?: { id: string; version: number };
+}
+
+/** The persona version a run's system prompt began with, from the settings it copied. */
+function personaOf(r: RunRow): { id: string; version: number } | null {
+  if (!r.agentConfig.includes('"persona"')) return null;
+  return (JSON.parse(r.agentConfig) as AgentConfig).persona ?? null;
 }
 
 /** What events and webhooks say about a run: everything but its input and output text. */
@@ -46,6 +54,7 @@ export function runSummary(r: RunRow) {
     status: r.status,
     attempts: r.attempts,
     prompt: r.promptKey && r.promptVersion !== null ? { key: r.promptKey, version: r.promptVersion } : null,
+    persona: personaOf(r),
     error: r.errorCode ? { code: r.errorCode, message: r.error } : null,
     artifact_id: r.status === "SUCCEEDED" ? r.artifactId : null,
     usage: r.tokensIn === null ? null : { model: r.model, provider: r.provider, tokens_in: r.tokensIn, tokens_out: r.tokensOut, cost_micros: r.costMicros },

@@ -175,6 +175,8 @@ export const agents = sqliteTable(
     promptKey: text(),
     /** JSON array of knowledge base ids its runs are grounded in. */
     knowledgeBaseIds: text().notNull().default("[]"),
+    /** The brand persona whose latest version leads its system prompt. */
+    personaId: text(),
     createdBy: text().notNull(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
@@ -706,4 +708,40 @@ export const postPublications = sqliteTable(
     publishedAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.postId, t.revision, t.channel] })],
+);
+
+/** A brand persona in a project: its content lives in immutable versions, `latest_version` is the one used. */
+export const personas = sqliteTable(
+  "personas",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    name: text().notNull(),
+    latestVersion: integer().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index("personas_tenant_idx").on(t.tenantId, t.id), index("personas_project_idx").on(t.tenantId, t.projectId, t.id)],
+);
+
+/** One immutable version of a persona: voice, audience, do's and don'ts, example posts, banned words. */
+export const personaVersions = sqliteTable(
+  "persona_versions",
+  {
+    tenantId: text().notNull(),
+    personaId: text().notNull(),
+    version: integer().notNull(),
+    voice: text().notNull(),
+    audience: text(),
+    /** JSON arrays of strings. */
+    dos: text().notNull(),
+    donts: text().notNull(),
+    examples: text().notNull(),
+    bannedWords: text().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.personaId, t.version] })],
 );
