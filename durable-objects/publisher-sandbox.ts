@@ -48,6 +48,21 @@ export class PublisherSandbox extends DurableObject<Env> {
     return { ok: true, id, url: `https://sandbox.tessera.local/${channel}/${id}`, replayed: false };
   }
 
+  /**
+   * A post's counts so far: they grow with the hours since it was published, at a rate fixed by
+   * its id, so the same moment always answers the same numbers. Null for a post not published here.
+   */
+  metrics(id: string): { impressions: number; clicks: number; reactions: number; shares: number; conversions: number } | null {
+    const row = this.sql.exec<{ published_at: number }>(`SELECT published_at FROM posts WHERE id = ?`, id).toArray()[0];
+    if (!row) return null;
+    const hours = Math.max(0, (Date.now() - row.published_at) / 3_600_000);
+    const seed = Number.parseInt(id.slice(0, 4), 16);
+    const impressions = Math.floor(hours * (40 + (seed % 60)));
+    const clicks = Math.floor((impressions * (2 + (seed % 5))) / 100);
+    const reactions = Math.floor((impressions * (3 + (seed % 7))) / 100);
+    return { impressions, clicks, reactions, shares: Math.floor(reactions / 4), conversions: Math.floor(clicks / 10) };
+  }
+
   /** Everything published here, oldest first. */
   published(): { key: string; id: string; text: string; published_at: number }[] {
     return this.sql.exec<{ key: string; id: string; text: string; published_at: number }>(`SELECT key, id, text, published_at FROM posts ORDER BY published_at, id`).toArray();

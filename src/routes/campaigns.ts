@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as campaigns from "../content/campaigns";
 import * as reviews from "../content/reviews";
+import { campaignAnalytics } from "../content/analytics";
 import { PageQuery } from "../lib/pagination";
 import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
@@ -156,6 +157,44 @@ const putPolicy = createRoute({
   responses: { 200: jsonResponse(PolicySchema, "The policy"), ...errors(400, 401, 403, 404, 413, 415) },
 });
 
+const Counts = {
+  impressions: z.number().int(),
+  clicks: z.number().int(),
+  reactions: z.number().int(),
+  shares: z.number().int(),
+  conversions: z.number().int().nullable().openapi({ description: "When the network reports them" }),
+};
+const AnalyticsSchema = z
+  .object({
+    campaign_id: z.string(),
+    from: z.string(),
+    to: z.string(),
+    granularity: z.enum(["hour", "day"]),
+    totals: z.object(Counts),
+    by_channel: z.array(z.object({ channel: z.string(), ...Counts })),
+    by_post: z.array(z.object({ post_id: z.string(), title: z.string(), ...Counts })),
+    series: z.array(z.object({ bucket: z.string(), ...Counts })).openapi({ description: "The counts reached by the end of each hour or day" }),
+    funnel: z.object({ impressions: z.number().int(), clicks: z.number().int(), conversions: z.number().int().nullable(), click_rate: z.number().nullable() }),
+  })
+  .openapi("CampaignAnalytics");
+
+const analytics = createRoute({
+  method: "get",
+  path: "/v1/campaigns/{id}/analytics",
+  tags: ["Campaigns"],
+  summary: "How a campaign's published posts performed: totals, per channel, per post, a series and the funnel",
+  ...guarded("campaigns:read"),
+  request: {
+    params: IdParam,
+    query: z.object({
+      from: z.iso.datetime({ offset: true }).optional().openapi({ description: "Default: the campaign's start, or 30 days ago" }),
+      to: z.iso.datetime({ offset: true }).optional().openapi({ description: "Default: now" }),
+      granularity: z.enum(["hour", "day"]).default("day"),
+    }),
+  },
+  responses: { 200: jsonResponse(AnalyticsSchema, "The campaign's performance"), ...errors(400, 401, 403, 404) },
+});
+
 const render = (r: campaigns.CampaignRow): z.infer<typeof CampaignSchema> => ({
   id: r.id,
   project_id: r.projectId,
@@ -186,5 +225,6 @@ export const campaignRoutes = router()
   .openapi(transition("pause"), async (c) => c.json(render(await campaigns.transitionCampaign(c, c.req.valid("param").id, "pause")), 200))
   .openapi(transition("complete"), async (c) => c.json(render(await campaigns.transitionCampaign(c, c.req.valid("param").id, "complete")), 200))
   .openapi(transition("archive"), async (c) => c.json(render(await campaigns.transitionCampaign(c, c.req.valid("param").id, "archive")), 200))
+  .openapi(analytics, async (c) => c.json(await campaignAnalytics(c, c.req.valid("param").id, c.req.valid("query")), 200))
   .openapi(getPolicy, async (c) => c.json(await reviews.getPolicy(c, c.req.valid("param").id), 200))
   .openapi(putPolicy, async (c) => c.json(await reviews.setPolicy(c, c.req.valid("param").id, c.req.valid("json")), 200));

@@ -7,6 +7,7 @@ import type { Env } from "../env";
 import { requeueStuckDocuments } from "../knowledge/ingest";
 import { sweepWebhooks } from "../webhooks/dispatch";
 import { queueDuePosts } from "../content/publishing";
+import { collectMetrics } from "../content/analytics";
 import { createLogger, errorFields } from "../lib/log";
 import type { RunMessage } from "./consumer";
 
@@ -40,6 +41,8 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           // Posts whose minute passed with no alarm (or whose publishing lost its message) are queued now.
           const due = await queueDuePosts(env, tenant, now);
           if (due.queued) log.warn("publishing.swept", { tenant_id: tenant.id, posts: due.queued });
+          // Published posts' counts, once an hour each.
+          await collectMetrics(env, tenant, now);
           const webhooks = await sweepWebhooks(env, tenant, now);
           if (webhooks.requeued) log.warn("webhooks.requeued", { tenant_id: tenant.id, messages: webhooks.requeued });
           const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);

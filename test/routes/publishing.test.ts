@@ -1,7 +1,7 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it, vi } from "vitest";
-import { QUEUES } from "../../src/index";
+import worker, { QUEUES } from "../../src/index";
 import { act, createPost, createProject, getPost } from "../content";
 import { call, createTenant, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
 import { deliver } from "../runs";
@@ -149,5 +149,59 @@ describe("publishing", () => {
     });
     expect((await getPost(t, post.id)).status).not.toBe("published");
     expect(await sandbox(accountId).published()).toEqual([]);
+  });
+});
+
+describe("campaign analytics", () => {
+  it("collect published posts' counts every hour and sum them per channel, per post, over time and in a funnel", async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    const projectId = await createProject(t);
+    const accountId = await connect(t, projectId);
+    const campaign = await call(`${t.host}/v1/campaigns`, { token: t.owner.token, body: { project_id: projectId, name: "Measured" } });
+    const created = await call(`${t.host}/v1/posts`, { token: t.owner.token, body: { campaign_id: campaign.body.id, title: "Counted", variants: [{ channel: "linkedin", text: "Count me" }] } });
+    await act(t, created.body.id, "submit", t.owner.token);
+    const due = new Date(Date.now() + 3600_000).toISOString();
+    await act(t, created.body.id, "schedule", t.owner.token, { at: due });
+    await at(due, async () => {
+      await runInDurableObject(scheduler(t), (o) => (o as unknown as { alarm(): Promise<void> }).alarm());
+      await deliver(QUEUES.publish, publishMessage(t, created.body.id));
+    });
+    const externalId = (await sandbox(accountId).published())[0]!.id;
+    const cron = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    const later = (hours: number) => new Date(Date.parse(due) + hours * 3600_000).toISOString();
+    const early = await at(later(3), async () => {
+      await cron();
+      await cron(); // once an hour: a second pass in the same hour adds nothing
+      return sandbox(accountId).metrics(externalId);
+    });
+    const late = await at(later(27), async () => {
+      await cron();
+      return sandbox(accountId).metrics(externalId);
+    });
+    expect(late!.impressions).toBeGreaterThan(early!.impressions);
+    const url = `${t.host}/v1/campaigns/${campaign.body.id}/analytics?from=${encodeURIComponent(due)}&to=${encodeURIComponent(later(48))}`;
+    const res = await call(url, { token: t.owner.token });
+    expectStatus(res, 200);
+    const { impressions, clicks, reactions, shares, conversions } = late!;
+    expect(res.body.totals).toEqual({ impressions, clicks, reactions, shares, conversions });
+    expect(res.body.by_channel).toEqual([{ channel: "linkedin", impressions, clicks, reactions, shares, conversions }]);
+    expect(res.body.by_post).toEqual([{ post_id: created.body.id, title: "Counted", impressions, clicks, reactions, shares, conversions }]);
+    expect(res.body.series.map((s: { impressions: number }) => s.impressions)).toEqual([early!.impressions, impressions]);
+    expect(res.body.funnel).toEqual({ impressions, clicks, conversions, click_rate: clicks / impressions });
+    const hourly = await call(`${url}&granularity=hour`, { token: t.owner.token });
+    expect(hourly.body.series).toHaveLength(2);
+    const rows = await (await tenantD1(t)).prepare("SELECT count(*) AS n FROM post_metrics WHERE post_id = ?").bind(created.body.id).first<{ n: number }>();
+    expect(rows!.n).toBe(2);
+    const week = await call(`${url}&granularity=week`, { token: t.owner.token });
+    expectProblem(week, 400, "VALIDATION_FAILED");
+    expect(week.body.errors[0].field).toBe("granularity");
+    const backwards = await call(`${t.host}/v1/campaigns/${campaign.body.id}/analytics?from=${encodeURIComponent(later(5))}&to=${encodeURIComponent(due)}`, { token: t.owner.token });
+    expect(backwards.body.errors[0].field).toBe("to");
+    expectProblem(await call(`${other.host}/v1/campaigns/${campaign.body.id}/analytics`, { token: other.owner.token }), 404, "NOT_FOUND");
   });
 });

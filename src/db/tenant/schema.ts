@@ -745,3 +745,23 @@ export const personaVersions = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.personaId, t.version] })],
 );
+
+/** A post's metrics on one channel as its publisher reported them at one hour (cumulative counts). */
+export const postMetrics = sqliteTable(
+  "post_metrics",
+  {
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    campaignId: text(),
+    channel: text().notNull(),
+    /** The hour the counts were collected in (ISO, minutes and seconds zero). */
+    hour: text().notNull(),
+    impressions: integer().notNull(),
+    clicks: integer().notNull(),
+    reactions: integer().notNull(),
+    shares: integer().notNull(),
+    /** When the network reports them. */
+    conversions: integer(),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.channel, t.hour] }), index("post_metrics_campaign_idx").on(t.tenantId, t.campaignId, t.hour)],
+);

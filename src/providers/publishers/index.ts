@@ -20,10 +20,21 @@ export interface Account {
 /** What publishing answered: the channel's post, or why not and whether trying again may help. */
 export type PublishResult = { ok: true; externalId: string; url: string } | { ok: false; retryable: boolean; error: string; retryAfterSeconds?: number };
 
+/** A post's counts on its channel so far (cumulative); conversions when the network reports them. */
+export interface Metrics {
+  impressions: number;
+  clicks: number;
+  reactions: number;
+  shares: number;
+  conversions: number | null;
+}
+
 /** Where posts go. Chosen by `PUBLISHER`; each answer names its publisher. */
 export interface Publisher {
   readonly name: string;
   publish(account: Account, publication: Publication): Promise<PublishResult>;
+  /** The counts of a post it published; null when the network no longer knows it. */
+  metrics(account: Account, externalId: string): Promise<Metrics | null>;
 }
 
 /** The sandbox: a PublisherSandbox Durable Object per account stands in for the network. */
@@ -36,6 +47,10 @@ class LocalPublisher implements Publisher {
     const answer = await sandbox.publish(account.channel, p);
     if (answer.ok) return { ok: true, externalId: answer.id, url: answer.url };
     return { ok: false, retryable: answer.status !== 400, error: `${answer.status} ${answer.error}`, ...(answer.retryAfterSeconds !== undefined && { retryAfterSeconds: answer.retryAfterSeconds }) };
+  }
+
+  async metrics(account: Account, externalId: string): Promise<Metrics | null> {
+    return this.env.PUBLISHER_SANDBOX.get(this.env.PUBLISHER_SANDBOX.idFromName(account.id)).metrics(externalId);
   }
 }
 
