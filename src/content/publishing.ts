@@ -97,7 +97,7 @@ async function publishOne(env: Env, message: Message<unknown>, body: PublishMess
   ]);
   const post = postRows[0];
   // Published, unscheduled, edited or archived since it was queued: nothing to do.
-  if (!post || post.status !== "publishing" || post.scheduledRevision !== body.revision || !revisionRows[0]) return message.ack();
+  if (post?.status !== "publishing" || post.scheduledRevision !== body.revision || !revisionRows[0]) return message.ack();
   if (tenant.status !== "active") {
     await fail(db, post, body.revision, `tenant_${tenant.status}: not published`);
     return message.ack();
