@@ -3,7 +3,8 @@ import type { Context } from "hono";
 import * as comments from "../content/comments";
 import * as reviews from "../content/reviews";
 import type { AppEnv } from "../context";
-import { CommentSchema, errors, guarded, jsonBody, jsonResponse, NonBlank, PostSchema, renderPost, router } from "./openapi";
+import { CommentSchema, PostSchema, renderPost } from "./content-schemas";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, router } from "./openapi";
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 const Revision = z.number().int().min(1).openapi({ description: "The revision reviewed: the post's current one, or 409 STALE_REVISION" });

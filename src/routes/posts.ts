@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as posts from "../content/posts";
 import { PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, PostSchema, PostStatus, PostVariant, RevisionSchema, renderPost, renderRevision, router } from "./openapi";
+import { PostSchema, PostStatus, PostVariant, RevisionSchema, renderPost, renderRevision } from "./content-schemas";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
 const Variants = z.array(PostVariant).min(1).max(10).openapi({ description: "One variant per channel" });
 

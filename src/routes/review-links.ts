@@ -6,7 +6,8 @@ import * as links from "../content/review-links";
 import * as reviews from "../content/reviews";
 import type { AppEnv } from "../context";
 import { publicRoute } from "../middleware/auth";
-import { CommentSchema, errors, guarded, jsonBody, jsonResponse, NonBlank, PersonName, PostStatus, RevisionSchema, renderRevision, router } from "./openapi";
+import { CommentSchema, PostStatus, RevisionSchema, renderRevision } from "./content-schemas";
+import { errors, guarded, jsonBody, jsonResponse, NonBlank, PersonName, router } from "./openapi";
 
 const LinkSchema = z
   .object({ id: z.string(), post_id: z.string(), name: z.string(), expires_at: z.string(), revoked_at: z.string().nullable(), created_by: z.string(), created_at: z.string() })
