@@ -199,6 +199,8 @@ export async function editPost(c: Context<AppEnv>, id: string, body: { title?: s
     const now = new Date().toISOString();
     const next = current.revision + 1;
     const reopen = current.status === "approved" || current.status === "scheduled";
+    // Back to review when it passed one; a post approved without review (policy none) goes back to draft.
+    const reopened = (JSON.parse(current.reviewLevels ?? "[]") as unknown[]).length ? "in_review" : "draft";
     const revision: RevisionRow = { tenantId: current.tenantId, postId: id, revision: next, title, variants: JSON.stringify(variants), contentHash: await sha256Hex(canonical(title, variants)), authorId: c.var.principal.userId, createdAt: now };
     const [updated] = await db.batch([
       db
@@ -207,12 +209,12 @@ export async function editPost(c: Context<AppEnv>, id: string, body: { title?: s
           title,
           revision: next,
           updatedAt: now,
-          ...(reopen && { status: "in_review", approvedRevision: null, scheduledAt: null, scheduledRevision: null }),
+          ...(reopen && { status: reopened, approvedRevision: null, scheduledAt: null, scheduledRevision: null }),
         })
         .where(and(isPost(c, id), eq(posts.revision, current.revision), eq(posts.status, current.status), notInArray(posts.status, FROZEN)))
         .returning(),
       insertWhere(db, postRevisions, revision, sql`changes() > 0`),
-      eventAfterChange(db, { tenantId: current.tenantId, type: "post.revised", subjectType: "post", subjectId: id, data: { ...postData({ ...current, title, revision: next, ...(reopen && { status: "in_review", approvedRevision: null, scheduledAt: null }) }), content_hash: revision.contentHash, reopened: reopen } }),
+      eventAfterChange(db, { tenantId: current.tenantId, type: "post.revised", subjectType: "post", subjectId: id, data: { ...postData({ ...current, title, revision: next, ...(reopen && { status: reopened, approvedRevision: null, scheduledAt: null }) }), content_hash: revision.contentHash, reopened: reopen } }),
       auditChange(c, { action: "post.revised", resourceType: "post", resourceId: id, details: { revision: next, reopened: reopen } }),
     ]);
     if (updated[0]) return { post: updated[0], revision };

@@ -95,13 +95,15 @@ export async function submitPost(c: Context<AppEnv>, id: string): Promise<PostRo
   if (post.status !== "draft" && post.status !== "changes_requested") throw invalidState(post, "submitted");
   const policy = await getPolicy(c, post.projectId);
   const approveNow = policy.mode === "none";
+  // Under `optional` a review is one approval by anyone who may review, unless the policy says more.
+  const levels = policy.mode === "optional" && !policy.levels.length ? ONE_APPROVAL : policy.levels;
   const now = new Date().toISOString();
   const db = c.var.db;
   const eventId = newId("evt");
   const [updated] = await db.batch([
     db
       .update(posts)
-      .set(approveNow ? { status: "approved", approvedRevision: post.revision, reviewLevels: "[]", updatedAt: now } : { status: "in_review", reviewLevels: JSON.stringify(policy.levels), updatedAt: now })
+      .set(approveNow ? { status: "approved", approvedRevision: post.revision, reviewLevels: "[]", updatedAt: now } : { status: "in_review", reviewLevels: JSON.stringify(levels), updatedAt: now })
       .where(and(isPost(c, id), eq(posts.status, post.status), eq(posts.revision, post.revision)))
       .returning(),
     eventAfterChange(db, { id: eventId, tenantId: post.tenantId, type: "post.submitted", subjectType: "post", subjectId: id, data: { ...postData(post), status: approveNow ? "approved" : "in_review", policy: policy.mode } }),

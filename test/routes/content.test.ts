@@ -166,11 +166,18 @@ describe("approvals", () => {
     }
   });
 
-  it("go straight to approved under a none policy, and ask for changes with a comment", async () => {
+  it("go straight to approved under a none policy (an edit sends it back to draft), take one approval under optional, and ask for changes with a comment", async () => {
     const t = await createTenant();
     const projectId = await createProject(t);
     const post = await createPost(t, projectId);
     expect((await act(t, post.id, "submit", t.owner.token)).body).toMatchObject({ status: "approved", approved_revision: 1 });
+    const edited = await call(`${t.host}/v1/posts/${post.id}`, { method: "PATCH", token: t.owner.token, body: { title: "Edited" } });
+    expect(edited.body).toMatchObject({ status: "draft", revision: 2, approved_revision: null });
+    expect((await act(t, post.id, "submit", t.owner.token)).body).toMatchObject({ status: "approved", approved_revision: 2 });
+    await setPolicy(t, projectId, { mode: "optional" });
+    const optional = await createPost(t, projectId);
+    expect((await act(t, optional.id, "submit", t.owner.token)).body).toMatchObject({ status: "in_review", review_levels: [{ required: 1 }] });
+    expect((await act(t, optional.id, "approve", t.owner.token, { revision: 1 })).body).toMatchObject({ status: "approved", approved_revision: 1 });
     await setPolicy(t, projectId, { mode: "required" });
     const other = await createPost(t, projectId);
     await act(t, other.id, "submit", t.owner.token);
