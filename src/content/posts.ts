@@ -177,8 +177,8 @@ export async function createPost(c: Context<AppEnv>, body: { project_id?: string
 
 /**
  * Edits a post: a new revision with the given title and variants (absent ones carried over). An
- * edit of an approved or scheduled post returns it to `in_review` (its approval was of an older
- * revision; a schedule publishes only an approved revision); a post being published, published or
+ * edit of an approved, scheduled or failed post returns it to `in_review` (its approval was of an
+ * older revision; a schedule publishes only an approved revision); a post being published, published or
  * archived cannot be edited. With `base_revision`, an edit made on an older revision is a 409.
  * Concurrent edits each make their own revision, one after the other.
  */
@@ -198,7 +198,7 @@ export async function editPost(c: Context<AppEnv>, id: string, body: { title?: s
     if (body.variants) await requireMedia(c, current.projectId, variants);
     const now = new Date().toISOString();
     const next = current.revision + 1;
-    const reopen = current.status === "approved" || current.status === "scheduled";
+    const reopen = current.status === "approved" || current.status === "scheduled" || current.status === "failed";
     // Back to review when it passed one; a post approved without review (policy none) goes back to draft.
     const reopened = (JSON.parse(current.reviewLevels ?? "[]") as unknown[]).length ? "in_review" : "draft";
     const revision: RevisionRow = { tenantId: current.tenantId, postId: id, revision: next, title, variants: JSON.stringify(variants), contentHash: await sha256Hex(canonical(title, variants)), authorId: c.var.principal.userId, createdAt: now };

@@ -218,9 +218,10 @@ export async function schedulePost(c: Context<AppEnv>, id: string, at: string): 
   const post = await findPost(c, id);
   const policy = await getPolicy(c, post.projectId);
   const approvalOptional = policy.mode === "none" || policy.mode === "optional";
-  const schedulable = post.status === "approved" || post.status === "scheduled" || (approvalOptional && (post.status === "draft" || post.status === "in_review" || post.status === "changes_requested"));
+  // A post whose publishing failed may be scheduled again: the same revision, at a new time.
+  const schedulable = post.status === "approved" || post.status === "scheduled" || post.status === "failed" || (approvalOptional && (post.status === "draft" || post.status === "in_review" || post.status === "changes_requested"));
   if (!schedulable) throw invalidState(post, `scheduled (the project's policy is ${policy.mode}: approve it first)`);
-  const revision = post.status === "approved" || post.status === "scheduled" ? (post.approvedRevision ?? post.scheduledRevision ?? post.revision) : post.revision;
+  const revision = post.status === "approved" || post.status === "scheduled" || post.status === "failed" ? (post.approvedRevision ?? post.scheduledRevision ?? post.revision) : post.revision;
   // Every channel of that revision must have an account connected in the project.
   const [variants, connected] = await Promise.all([findRevision(c, id, revision).then((r) => JSON.parse(r.variants) as Variant[]), connectedChannels(c.var.db, post.tenantId, post.projectId)]);
   const missing = variants.findIndex((v) => !connected.has(v.channel));
@@ -234,7 +235,7 @@ export async function schedulePost(c: Context<AppEnv>, id: string, at: string): 
   const [updated] = await db.batch([
     db
       .update(posts)
-      .set({ status: "scheduled", scheduledAt: when, scheduledRevision: revision, updatedAt: new Date().toISOString() })
+      .set({ status: "scheduled", scheduledAt: when, scheduledRevision: revision, publishError: null, updatedAt: new Date().toISOString() })
       .where(and(isPost(c, id), eq(posts.status, post.status), eq(posts.revision, post.revision)))
       .returning(),
     eventAfterChange(db, { tenantId: post.tenantId, type: "post.scheduled", subjectType: "post", subjectId: id, data: { ...postData(post), status: "scheduled", scheduled_at: when, scheduled_revision: revision } }),

@@ -127,6 +127,9 @@ describe("publishing", () => {
       expect((await deliver(QUEUES.publish, publishMessage(t, refused.id))).acked).toBe(true);
     });
     expect(await getPost(t, refused.id)).toMatchObject({ status: "failed", publish_error: "publish_refused: linkedin: 400 text too long" });
+    // A failed post is scheduled again as it was, or edited back into review.
+    const again = await act(t, refused.id, "schedule", t.owner.token, { at: new Date(Date.now() + 7200_000).toISOString() });
+    expect(again.body).toMatchObject({ status: "scheduled", scheduled_revision: 1, publish_error: null });
     expect((await sandbox(accountId).published()).map((p) => p.text)).toEqual(["Flaky"]);
     // Both outcomes' events satisfy the catalogue's schemas.
     const types = await call(`${t.host}/v1/webhooks/event-types`, { token: t.owner.token });
