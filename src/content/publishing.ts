@@ -19,6 +19,8 @@ export type PublishMessage = z.infer<typeof PublishMessage>;
 
 /** How long a queued post is held by its publishing before the sweep may queue it again. */
 const PUBLISH_LEASE_MS = 10 * 60 * 1000;
+/** Posts claimed by one pass of the scheduler (a minute with more takes several passes at once). */
+const CLAIM_AT_ONCE = 1000;
 /** Attempts before a post whose channel keeps failing is failed for good. */
 export const MAX_PUBLISH_ATTEMPTS = 6;
 /** Seconds before attempt n + 1: 10 s, 30 s, 1 min, 2 min, 5 min (a channel's Retry-After wins). */
@@ -48,10 +50,10 @@ export async function queueDuePosts(env: Env, tenant: { id: string; dbBinding: s
       .update(posts)
       .set({ status: "publishing", publishLeaseUntil: now + PUBLISH_LEASE_MS, updatedAt: at })
       .where(
-        and(
+        sql`${posts.id} IN (SELECT ${posts.id} FROM ${posts} WHERE ${and(
           eq(posts.tenantId, tenant.id),
           or(and(eq(posts.status, "scheduled"), lte(posts.scheduledAt, at)), and(eq(posts.status, "publishing"), sql`${posts.publishLeaseUntil} < ${now}`)),
-        ),
+        )} LIMIT ${CLAIM_AT_ONCE})`,
       )
       .returning({ id: posts.id, revision: posts.scheduledRevision }),
     db
@@ -65,6 +67,8 @@ export async function queueDuePosts(env: Env, tenant: { id: string; dbBinding: s
     );
   }
   const next = upcoming[0]?.next;
+  // More were due than one pass claims: the next pass is now.
+  if (claimed.length === CLAIM_AT_ONCE) return { queued: claimed.length, next: now };
   return { queued: claimed.length, next: next ? Date.parse(next) : null };
 }
 
