@@ -152,6 +152,7 @@ export async function createPost(c: Context<AppEnv>, body: { project_id?: string
     status: "draft",
     revision: 1,
     reviewLevels: null,
+    reviewStartedAt: null,
     approvedRevision: null,
     scheduledAt: null,
     scheduledRevision: null,
@@ -210,6 +211,8 @@ export async function editPost(c: Context<AppEnv>, id: string, body: { title?: s
           revision: next,
           updatedAt: now,
           ...(reopen && { status: reopened, approvedRevision: null, scheduledAt: null, scheduledRevision: null }),
+          // A review in progress starts again on the new revision.
+          ...((reopen ? reopened === "in_review" : current.status === "in_review") && { reviewStartedAt: now }),
         })
         .where(and(isPost(c, id), eq(posts.revision, current.revision), eq(posts.status, current.status), notInArray(posts.status, FROZEN)))
         .returning(),

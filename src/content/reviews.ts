@@ -4,7 +4,9 @@ import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
-import { approvalPolicies, postReviews, posts } from "../db/tenant/schema";
+import { tenantDb } from "../db/router";
+import { approvalPolicies, postReminders, postReviews, posts } from "../db/tenant/schema";
+import type { Env } from "../env";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
@@ -103,7 +105,7 @@ export async function submitPost(c: Context<AppEnv>, id: string): Promise<PostRo
   const [updated] = await db.batch([
     db
       .update(posts)
-      .set(approveNow ? { status: "approved", approvedRevision: post.revision, reviewLevels: "[]", updatedAt: now } : { status: "in_review", reviewLevels: JSON.stringify(levels), updatedAt: now })
+      .set(approveNow ? { status: "approved", approvedRevision: post.revision, reviewLevels: "[]", updatedAt: now } : { status: "in_review", reviewLevels: JSON.stringify(levels), reviewStartedAt: now, updatedAt: now })
       .where(and(isPost(c, id), eq(posts.status, post.status), eq(posts.revision, post.revision)))
       .returning(),
     eventAfterChange(db, { id: eventId, tenantId: post.tenantId, type: "post.submitted", subjectType: "post", subjectId: id, data: { ...postData(post), status: approveNow ? "approved" : "in_review", policy: policy.mode } }),
@@ -274,4 +276,56 @@ export async function listReviews(c: Context<AppEnv>, id: string) {
     .where(and(eq(postReviews.tenantId, c.var.tenant.id), eq(postReviews.postId, id)))
     .orderBy(postReviews.id)
     .limit(1000);
+}
+
+/** Posts under review looked at per sweep, per tenant. */
+const REMIND_PER_PASS = 500;
+
+/**
+ * The cron sweep's part: for each post under review whose open level asks for a reminder
+ * (`remind_after_hours`) and has waited that long — since the review began, or since the level
+ * before it passed — a `post.review_reminder` event names the level and its reviewers, once per
+ * revision and level (webhooks carry it to whoever reminds them). Answers how many it sent.
+ */
+export async function remindReviewers(env: Env, tenant: { id: string; dbBinding: string }, now = Date.now()): Promise<number> {
+  const db = tenantDb(env, tenant);
+  const waiting = await db
+    .select()
+    .from(posts)
+    .where(and(eq(posts.tenantId, tenant.id), eq(posts.status, "in_review"), sql`${posts.reviewLevels} GLOB '*"remind_after_hours":[1-9]*'`))
+    .limit(REMIND_PER_PASS);
+  const candidates = waiting.filter((p) => (JSON.parse(p.reviewLevels ?? "[]") as ReviewLevel[]).some((l) => l.remind_after_hours));
+  if (!candidates.length) return 0;
+  const ids = JSON.stringify(candidates.map((p) => p.id));
+  const approvals = await db
+    .select({ postId: postReviews.postId, revision: postReviews.revision, level: postReviews.level, createdAt: postReviews.createdAt })
+    .from(postReviews)
+    .where(and(eq(postReviews.tenantId, tenant.id), sql`${postReviews.postId} IN (SELECT value FROM json_each(${ids}))`, eq(postReviews.decision, "approved")));
+  const statements = [];
+  for (const post of candidates) {
+    const levels = JSON.parse(post.reviewLevels ?? "[]") as ReviewLevel[];
+    const mine = approvals.filter((a) => a.postId === post.id && a.revision === post.revision);
+    const level = levels.findIndex((l, i) => mine.filter((a) => a.level === i).length < l.required);
+    const open = levels[level];
+    if (!open?.remind_after_hours) continue;
+    // The level has waited since the review began, or since the last approval of an earlier level.
+    const since = Math.max(Date.parse(post.reviewStartedAt ?? post.updatedAt), ...mine.filter((a) => a.level < level).map((a) => Date.parse(a.createdAt)));
+    if (now - since < open.remind_after_hours * 3_600_000) continue;
+    statements.push(
+      insertWhere(db, postReminders, { tenantId: tenant.id, postId: post.id, revision: post.revision, level, sentAt: new Date(now).toISOString() }, sql`1`)
+        .onConflictDoNothing()
+        .returning({ postId: postReminders.postId }),
+      eventAfterChange(db, {
+        tenantId: tenant.id,
+        type: "post.review_reminder",
+        subjectType: "post",
+        subjectId: post.id,
+        data: { ...postData(post), level: level + 1, level_name: open.name, reviewers: open.reviewers, waiting_since: new Date(since).toISOString() },
+      }),
+    );
+  }
+  if (!statements.length) return 0;
+  const results = await db.batch(statements as unknown as [(typeof statements)[number], ...(typeof statements)[number][]]);
+  // Every other result is a reminder's insert: the ones that wrote were sent now.
+  return results.filter((r, i) => i % 2 === 0 && Array.isArray(r) && r.length > 0).length;
 }

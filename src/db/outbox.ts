@@ -40,6 +40,7 @@ export const EVENT_TYPES = [
   "post.scheduled",
   "post.unscheduled",
   "post.archived",
+  "post.review_reminder",
   "post.published",
   "post.failed",
   "comment.created",

@@ -8,6 +8,7 @@ import { requeueStuckDocuments } from "../knowledge/ingest";
 import { sweepWebhooks } from "../webhooks/dispatch";
 import { queueDuePosts } from "../content/publishing";
 import { collectMetrics } from "../content/analytics";
+import { remindReviewers } from "../content/reviews";
 import { createLogger, errorFields } from "../lib/log";
 import type { RunMessage } from "./consumer";
 
@@ -41,8 +42,10 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           // Posts whose minute passed with no alarm (or whose publishing lost its message) are queued now.
           const due = await queueDuePosts(env, tenant, now);
           if (due.queued) log.warn("publishing.swept", { tenant_id: tenant.id, posts: due.queued });
-          // Published posts' counts, once an hour each.
+          // Published posts' counts, once an hour each; reviewers reminded of posts waiting on them.
           await collectMetrics(env, tenant, now);
+          const reminded = await remindReviewers(env, tenant, now);
+          if (reminded) log.info("reviews.reminded", { tenant_id: tenant.id, posts: reminded });
           const webhooks = await sweepWebhooks(env, tenant, now);
           if (webhooks.requeued) log.warn("webhooks.requeued", { tenant_id: tenant.id, messages: webhooks.requeued });
           const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);

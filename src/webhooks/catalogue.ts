@@ -146,6 +146,11 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
   "post.scheduled": { description: "A post was scheduled: the revision that will be published, and when", schema: Post.extend({ scheduled_revision: z.number().int() }), example: { ...postExample, status: "scheduled", approved_revision: 1, scheduled_at: "2027-03-01T09:00:00.000Z", scheduled_revision: 1 } },
   "post.unscheduled": { description: "A post was taken off the schedule", schema: Post, example: { ...postExample, status: "approved", approved_revision: 1 } },
   "post.archived": { description: "A post was archived", schema: Post.extend({ from: PostStatusEnum }), example: { ...postExample, status: "archived", from: "draft" } },
+  "post.review_reminder": {
+    description: "A level of a post's review has waited past its remind_after_hours: remind its reviewers (once per revision and level)",
+    schema: Post.extend({ level: z.number().int(), level_name: z.string(), reviewers: nullable(z.array(z.string())), waiting_since: z.string() }),
+    example: { ...postExample, status: "in_review", level: 2, level_name: "Client", reviewers: ["usr_01hx0000000000000000000000"], waiting_since: "2026-11-28T09:00:00.000Z" },
+  },
   "post.published": {
     description: "A post's scheduled revision was published to every channel",
     schema: Post.extend({ publications: z.array(z.looseObject({ channel: z.string(), external_id: z.string(), url: z.string() })) }),

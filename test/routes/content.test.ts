@@ -1,4 +1,7 @@
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
 import { act, createPost, createProject, getPost, setPolicy } from "../content";
 import { addMember, call, createTenant, expectProblem, expectStatus, tenantD1 } from "../harness";
 
@@ -292,5 +295,52 @@ describe("guest review links", () => {
       vi.useRealTimers();
     }
     expect((await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } })).body).toMatchObject({ status: "approved" });
+  });
+});
+
+describe("review reminders", () => {
+  it("remind each level's reviewers once, after its hours of waiting, counted from when the level opened", async () => {
+    const t = await createTenant();
+    const projectId = await createProject(t);
+    const lead = await addMember(t, "editor");
+    await setPolicy(t, projectId, {
+      mode: "multi_level",
+      levels: [
+        { name: "Lead", reviewers: [lead.id], required: 1, remind_after_hours: 2 },
+        { name: "Client", reviewers: null, required: 1, remind_after_hours: 24 },
+      ],
+    });
+    const post = await createPost(t, projectId);
+    await act(t, post.id, "submit", t.owner.token);
+    const reminders = async () =>
+      (await (await tenantD1(t)).prepare("SELECT data FROM outbox WHERE subject_id = ? AND type = 'post.review_reminder' ORDER BY id").bind(post.id).all<{ data: string }>()).results.map(
+        (r) => JSON.parse(r.data) as { level: number; level_name: string; reviewers: string[] | null },
+      );
+    const cronAt = async (hours: number) => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      try {
+        vi.setSystemTime(Date.now() + hours * 3600_000);
+        const ctx = createExecutionContext();
+        await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+        await waitOnExecutionContext(ctx);
+      } finally {
+        vi.useRealTimers();
+      }
+    };
+    await cronAt(1);
+    expect(await reminders()).toEqual([]);
+    await cronAt(3);
+    await cronAt(4);
+    expect(await reminders()).toMatchObject([{ level: 1, level_name: "Lead", reviewers: [lead.id] }]);
+    // Once the lead approves, the client's level waits from then: not yet after 3 hours, then reminded after 25.
+    await act(t, post.id, "approve", lead.token, { revision: 1 });
+    await cronAt(3);
+    expect(await reminders()).toHaveLength(1);
+    await cronAt(25);
+    expect((await reminders()).map((r) => r.level)).toEqual([1, 2]);
+    const types = await call(`${t.host}/v1/webhooks/event-types`, { token: t.owner.token });
+    const schema = types.body.data.find((e: { type: string }) => e.type === "post.review_reminder").schema;
+    const ajv = new Ajv2020({ strict: false });
+    for (const data of await reminders()) expect(ajv.validate(schema, { type: "post.review_reminder", timestamp: new Date().toISOString(), data }), ajv.errorsText()).toBe(true);
   });
 });

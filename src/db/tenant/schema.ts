@@ -581,6 +581,8 @@ export const posts = sqliteTable(
     revision: integer().notNull(),
     /** JSON: the levels the current review must pass (snapshot of the policy at submission). */
     reviewLevels: text(),
+    /** When the current revision's review began (submission, or the edit that reopened it). */
+    reviewStartedAt: text(),
     approvedRevision: integer(),
     scheduledAt: text(),
     scheduledRevision: integer(),
@@ -764,4 +766,17 @@ export const postMetrics = sqliteTable(
     conversions: integer(),
   },
   (t) => [primaryKey({ columns: [t.postId, t.channel, t.hour] }), index("post_metrics_campaign_idx").on(t.tenantId, t.campaignId, t.hour)],
+);
+
+/** A reminder sent to the reviewers of one level of one revision's review: sent once. */
+export const postReminders = sqliteTable(
+  "post_reminders",
+  {
+    tenantId: text().notNull(),
+    postId: text().notNull(),
+    revision: integer().notNull(),
+    level: integer().notNull(),
+    sentAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.revision, t.level] })],
 );
