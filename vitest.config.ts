@@ -8,7 +8,7 @@ const pair = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-
 const jwk = await webcrypto.subtle.exportKey("jwk", pair.privateKey);
 const JWT_PRIVATE_KEY = JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d, kid: "k_test" });
 const PLATFORM_ADMIN_TOKEN = `pat_test_${webcrypto.randomUUID()}`;
-const CHANNEL_CREDENTIALS_KEY = Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64");
+const SECRETS_KEY = Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64");
 
 const controlMigrations = await readD1Migrations("migrations/control");
 const tenantMigrations = await readD1Migrations("migrations/tenant");
@@ -54,7 +54,7 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           bindings: {
             JWT_PRIVATE_KEY,
             PLATFORM_ADMIN_TOKEN,
-            CHANNEL_CREDENTIALS_KEY,
+            SECRETS_KEY,
             // A webhook attempt is abandoned after 15 s; the tests' receiver hangs past 2 s instead.
             WEBHOOK_TIMEOUT_MS: "2000",
             CONTROL_MIGRATIONS: controlMigrations,

@@ -32,7 +32,7 @@ export async function ensureDevVars(path = ".dev.vars"): Promise<Record<string, 
   await fill("JWT_PRIVATE_KEY", newSigningKey);
   await fill("PLATFORM_ADMIN_TOKEN", () => `pat_${randomBytes(24).toString("base64url")}`);
   await fill("DEMO_OWNER_PASSWORD", () => randomBytes(12).toString("base64url"));
-  await fill("CHANNEL_CREDENTIALS_KEY", () => randomBytes(32).toString("base64"));
+  await fill("SECRETS_KEY", () => randomBytes(32).toString("base64"));
   if (changed) {
     // Single quotes: dotenv keeps such values literal, so the JWK's double quotes survive.
     const body = Object.entries(vars).map(([k, v]) => `${k}='${v}'`).join("\n");

@@ -20,7 +20,7 @@ export async function appWorkerOptions() {
   // The bundle is one module, so wrangler's module rules do not apply.
   const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...options } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
   const adminToken = `pat_local_${crypto.randomUUID()}`;
-  const bindings = { ...(options.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken, CHANNEL_CREDENTIALS_KEY: randomBytes(32).toString("base64"), LOCAL_AI_WORD_DELAY_MS: "0" };
+  const bindings = { ...(options.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken, SECRETS_KEY: randomBytes(32).toString("base64"), LOCAL_AI_WORD_DELAY_MS: "0" };
   return { options: options as WorkerOptions & { compatibilityDate?: string; d1Databases?: Record<string, string> }, bindings, adminToken };
 }
 

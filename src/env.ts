@@ -28,8 +28,8 @@ const ConfigSchema = z.object({
   /** Where posts are published: "local" is the sandbox (each social network's own publisher comes with its credentials). */
   PUBLISHER: z.enum(["local"]),
   /** AES-256-GCM key (base64 of 32 bytes) that encrypts connected channel accounts' credentials at rest. */
-  CHANNEL_CREDENTIALS_KEY: z
-    .string({ error: "missing: run `npm run dev` once to create .dev.vars, or `wrangler secret put CHANNEL_CREDENTIALS_KEY`" })
+  SECRETS_KEY: z
+    .string({ error: "missing: run `npm run dev` once to create .dev.vars, or `wrangler secret put SECRETS_KEY`" })
     .refine((v) => {
       try {
         return atob(v).length === 32;

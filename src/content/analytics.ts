@@ -40,7 +40,7 @@ export async function collectMetrics(env: Env, tenant: { id: string; dbBinding: 
     .limit(PER_PASS);
   if (!due.length) return 0;
   const to = publisher(env);
-  const key = loadConfig(env).CHANNEL_CREDENTIALS_KEY;
+  const key = loadConfig(env).SECRETS_KEY;
   const accounts = new Map<string, Awaited<ReturnType<typeof accountsFor>>>();
   const rows: (typeof postMetrics.$inferInsert)[] = [];
   for (const p of due) {

@@ -22,7 +22,7 @@ const context = (tenantId: string, id: string) => `channel_account:${tenantId}:$
 
 /**
  * Connects a social account to a project for one channel (one per channel). Its credentials are
- * encrypted with the Worker's CHANNEL_CREDENTIALS_KEY before they are stored, and never answered,
+ * encrypted with the Worker's SECRETS_KEY before they are stored, and never answered,
  * logged or audited.
  */
 export async function connectChannel(c: Context<AppEnv>, projectId: string, body: { channel: string; name: string; credentials: Record<string, unknown> }): Promise<ChannelAccountRow> {
@@ -35,7 +35,7 @@ export async function connectChannel(c: Context<AppEnv>, projectId: string, body
     projectId,
     channel: body.channel,
     name: body.name,
-    credentials: await seal(c.var.config.CHANNEL_CREDENTIALS_KEY, JSON.stringify(body.credentials), context(tenantId, id)),
+    credentials: await seal(c.var.config.SECRETS_KEY, JSON.stringify(body.credentials), context(tenantId, id)),
     createdBy: c.var.principal.userId,
     createdAt: new Date().toISOString(),
   };

@@ -107,7 +107,7 @@ async function publishOne(env: Env, message: Message<unknown>, body: PublishMess
     return message.ack();
   }
   const variants = JSON.parse(revisionRows[0].variants) as Variant[];
-  const accounts = await accountsFor(db, loadConfig(env).CHANNEL_CREDENTIALS_KEY, tenant.id, post.projectId);
+  const accounts = await accountsFor(db, loadConfig(env).SECRETS_KEY, tenant.id, post.projectId);
   const published = new Set(done.map((d) => d.channel));
   const to = publisher(env);
   for (const v of variants) {

@@ -70,15 +70,15 @@ async function head(res: Response, limit: number): Promise<string> {
   return new TextDecoder().decode(all.subarray(0, limit));
 }
 
-/** One signed POST of the message to its endpoint: no redirects followed, abandoned after `timeoutMs` (the config's 15 s). */
-export async function attempt(endpoint: EndpointRow, message: MessageRow, timeoutMs: number, now = Date.now()): Promise<Outcome> {
+/** One signed POST of the message to its endpoint (with its opened `secrets`): no redirects followed, abandoned after `timeoutMs` (the config's 15 s). */
+export async function attempt(endpoint: EndpointRow, secrets: string[], message: MessageRow, timeoutMs: number, now = Date.now()): Promise<Outcome> {
   const timestamp = Math.floor(now / 1000);
   const headers = {
     "content-type": "application/json",
     "user-agent": "Tessera-Webhooks/1",
     "webhook-id": message.eventId,
     "webhook-timestamp": String(timestamp),
-    "webhook-signature": await signatures(liveSecrets(endpoint, now), message.eventId, timestamp, message.payload),
+    "webhook-signature": await signatures(secrets, message.eventId, timestamp, message.payload),
   };
   const started = Date.now();
   try {
@@ -409,10 +409,13 @@ async function deliverOne(
     }
   }
   recorder.started();
-  const outcome = await attempt(endpoint, claimed, loadConfig(env).WEBHOOK_TIMEOUT_MS, now).catch((err) => {
-    recorder.abandoned();
-    throw err;
-  });
+  const config = loadConfig(env);
+  const outcome = await liveSecrets(config.SECRETS_KEY, endpoint, now)
+    .then((secrets) => attempt(endpoint, secrets, claimed, config.WEBHOOK_TIMEOUT_MS, now))
+    .catch((err) => {
+      recorder.abandoned();
+      throw err;
+    });
   const { retryIn, disabled } = await recorder.record(endpoint, claimed, outcome);
   tally[outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300 ? "succeeded" : retryIn === null ? "failed" : "retrying"]++;
   if (retryIn === null) message.ack();

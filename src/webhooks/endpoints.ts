@@ -10,6 +10,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { forgetEndpoints } from "./dispatch";
 import { newSecret } from "./signing";
+import { seal, unseal } from "../lib/crypto";
 import { checkEndpointUrl } from "./urls";
 
 export type EndpointRow = typeof webhookEndpoints.$inferSelect;
@@ -37,9 +38,19 @@ export const findEndpoint = (c: Context<AppEnv>, id: string) => findOwned(c.var.
 export const listEndpoints = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string }, render: (row: EndpointRow) => U) =>
   listOwned(c.var.db, webhookEndpoints, c.var.tenant.id, { ...q, prefix: "whe" }, render);
 
+/**
+ * Signing secrets are stored sealed (AES-256-GCM under SECRETS_KEY, bound to their endpoint), so a
+ * copy of the tenant's database does not sign for its endpoints. One made before sealing (it
+ * starts `whsec_`) still reads as itself.
+ */
+const sealContext = (e: { tenantId: string; id: string }) => `webhook_endpoint:${e.tenantId}:${e.id}`;
+const sealSecret = (key: string, e: { tenantId: string; id: string }, secret: string) => seal(key, secret, sealContext(e));
+const openSecret = (key: string, e: { tenantId: string; id: string }, stored: string) => (stored.startsWith("whsec_") ? Promise.resolve(stored) : unseal(key, stored, sealContext(e)));
+
 /** The secrets that sign a delivery now: the current one, and the previous one during a rotation's overlap. */
-export function liveSecrets(e: Pick<EndpointRow, "secret" | "previousSecret" | "previousSecretExpiresAt">, now = Date.now()): string[] {
-  return e.previousSecret && e.previousSecretExpiresAt && Date.parse(e.previousSecretExpiresAt) > now ? [e.secret, e.previousSecret] : [e.secret];
+export function liveSecrets(key: string, e: Pick<EndpointRow, "tenantId" | "id" | "secret" | "previousSecret" | "previousSecretExpiresAt">, now = Date.now()): Promise<string[]> {
+  const stored = e.previousSecret && e.previousSecretExpiresAt && Date.parse(e.previousSecretExpiresAt) > now ? [e.secret, e.previousSecret] : [e.secret];
+  return Promise.all(stored.map((s) => openSecret(key, e, s)));
 }
 
 function eventTypesOf(types: string[] | null | undefined): string | null {
@@ -57,8 +68,10 @@ function eventTypesOf(types: string[] | null | undefined): string | null {
 export async function createEndpoint(c: Context<AppEnv>, body: EndpointFields & { url: string }): Promise<EndpointRow> {
   const url = checkEndpointUrl(body.url, c.var.config.BASE_DOMAIN).href;
   const now = new Date().toISOString();
+  const id = newId("whe");
+  const secret = newSecret();
   const row: EndpointRow = {
-    id: newId("whe"),
+    id,
     tenantId: c.var.tenant.id,
     url,
     description: body.description ?? null,
@@ -67,7 +80,7 @@ export async function createEndpoint(c: Context<AppEnv>, body: EndpointFields & 
     rateLimitPerSecond: body.rate_limit_per_second ?? null,
     disabled: body.disabled ?? false,
     disabledReason: body.disabled ? "manual" : null,
-    secret: newSecret(),
+    secret: await sealSecret(c.var.config.SECRETS_KEY, { tenantId: c.var.tenant.id, id }, secret),
     previousSecret: null,
     previousSecretExpiresAt: null,
     lastSuccessAt: null,
@@ -84,7 +97,7 @@ export async function createEndpoint(c: Context<AppEnv>, body: EndpointFields & 
   ]);
   if (!inserted.meta.changes) throw new ApiError("PLAN_LIMIT", `A tenant has at most ${MAX_ENDPOINTS} webhook endpoints`);
   forgetEndpoints(row.tenantId);
-  return row;
+  return { ...row, secret };
 }
 
 /** Changes an endpoint's settings; enabling it again clears its failure record. */
@@ -122,12 +135,13 @@ export async function deleteEndpoint(c: Context<AppEnv>, id: string): Promise<vo
  */
 export async function rotateSecret(c: Context<AppEnv>, id: string, revokePrevious: boolean): Promise<EndpointRow> {
   const current = await findEndpoint(c, id);
+  const secret = newSecret();
   const db = c.var.db;
   const [rows] = await db.batch([
     db
       .update(webhookEndpoints)
       .set({
-        secret: newSecret(),
+        secret: await sealSecret(c.var.config.SECRETS_KEY, current, secret),
         previousSecret: revokePrevious ? null : current.secret,
         previousSecretExpiresAt: revokePrevious ? null : new Date(Date.now() + ROTATION_OVERLAP_MS).toISOString(),
         updatedAt: new Date().toISOString(),
@@ -138,5 +152,5 @@ export async function rotateSecret(c: Context<AppEnv>, id: string, revokePreviou
     auditChange(c, { action: "webhook_endpoint.secret_rotated", resourceType: "webhook_endpoint", resourceId: id, details: { revoke_previous: revokePrevious } }),
   ]);
   if (!rows[0]) throw new ApiError("CONFLICT", "The secret was rotated by another request at the same moment; rotate again if you need a new one");
-  return rows[0];
+  return { ...rows[0], secret };
 }

@@ -38,6 +38,10 @@ describe("webhook delivery", () => {
     const box = inbox();
     const endpoint = await createEndpoint(t, { url: box.url, event_types: ["run.succeeded"] });
     expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    // Stored sealed: the tenant's database alone cannot sign for the endpoint.
+    const stored = await (await tenantD1(t)).prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(endpoint.id).first<{ secret: string }>();
+    expect(stored!.secret).not.toContain(endpoint.secret.slice(6));
+    expect(stored!.secret.startsWith("whsec_")).toBe(false);
     const run = await succeededRun(t);
     const message = await only(t, endpoint.id);
     expect(message).toMatchObject({ status: "pending", attempts: 0 });
