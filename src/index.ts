@@ -60,7 +60,7 @@ export default {
         batch.retryAll({ delaySeconds: 60 });
     }
   },
-  /** The cron trigger: runs left PENDING without a message are queued again. */
+  /** The cron trigger: membership events relayed, then every tenant swept (src/runs/sweeper.ts). */
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
     // Membership events are relayed into tenants' outboxes first, so this minute's sweep dispatches them.
     ctx.waitUntil(sweepMemberEvents(env).catch((err) => createLogger({ component: "members" }).error("members.sweep_failed", errorFields(err))).then(() => requeueStuckRuns(env)));

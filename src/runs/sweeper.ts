@@ -21,9 +21,11 @@ const PER_TENANT = 100;
 const TENANTS_AT_ONCE = 10;
 
 /**
- * Queues again every run left PENDING without a message, in every active tenant (a run that did
- * have one is protected by its claim, so sending twice is safe), and every document version left
- * processing the same way; gives back reservations left by calls whose holder is gone. Runs from
+ * The cron sweep over every active tenant. Queues again every run left PENDING without a message (a
+ * run that did have one is protected by its claim, so sending twice is safe), and every document
+ * version left processing the same way; gives back reservations left by calls whose holder is gone;
+ * queues posts whose minute was missed, collects published posts' counts, reminds reviewers; and
+ * dispatches webhooks no write dispatched. Runs from
  * the cron trigger.
  */
 export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ tenants: number; requeued: number }> {
@@ -39,13 +41,15 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           // Reservations whose call died with its holder (a room or consumer gone for good): given back unbilled.
           const released = await releaseStaleHolds(db, tenant.id, now);
           if (released) log.warn("quota.holds_released", { tenant_id: tenant.id, holds: released });
-          // Posts whose minute passed with no alarm (or whose publishing lost its message) are queued now.
-          const due = await queueDuePosts(env, tenant, now);
-          if (due.queued) log.warn("publishing.swept", { tenant_id: tenant.id, posts: due.queued });
-          // Published posts' counts, once an hour each; reviewers reminded of posts waiting on them.
-          await collectMetrics(env, tenant, now);
-          const reminded = await remindReviewers(env, tenant, now);
-          if (reminded) log.info("reviews.reminded", { tenant_id: tenant.id, posts: reminded });
+          // Content: posts whose minute passed with no alarm (or whose publishing lost its message),
+          // published posts' hourly counts, reviewers due a reminder. Each step's trouble is its own.
+          const step = (name: string, run: () => Promise<number>, level: "warn" | "info") =>
+            run()
+              .then((n) => n && log[level](name, { tenant_id: tenant.id, count: n }))
+              .catch((err) => log.error(`${name}_failed`, { ...errorFields(err), tenant_id: tenant.id }));
+          await step("publishing.swept", async () => (await queueDuePosts(env, tenant, now)).queued, "warn");
+          await step("analytics.collected", () => collectMetrics(env, tenant, now), "info");
+          await step("reviews.reminded", () => remindReviewers(env, tenant, now), "info");
           const webhooks = await sweepWebhooks(env, tenant, now);
           if (webhooks.requeued) log.warn("webhooks.requeued", { tenant_id: tenant.id, messages: webhooks.requeued });
           const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);
