@@ -36,6 +36,8 @@ export interface WireMessage {
   error: string | null;
   /** Set on grounded replies: the knowledge chunks the answer cites. */
   citations: Citation[] | null;
+  /** The persona version a reply's system prompt began with. */
+  persona: { id: string; version: number } | null;
 }
 
 export interface Participant {

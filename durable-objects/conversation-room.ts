@@ -37,6 +37,8 @@ export interface RoomConfig {
   retentionDays: number | null;
   /** Knowledge bases its replies are grounded in (absent in rooms configured before grounding existed). */
   knowledgeBaseIds?: string[];
+  /** The persona version its system prompt begins with, recorded on each reply (absent before personas). */
+  persona?: { id: string; version: number } | null;
 }
 
 export interface SendOptions {
@@ -483,7 +485,7 @@ export class ConversationRoom extends DurableObject<Env> {
         const canceled = reply.controller.signal.aborted;
         // The message and the bill's record change together: an eviction between them cannot bill the reply as interrupted.
         const message = this.ctx.storage.transactionSync(() => {
-          const m = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result, citations: grounding?.citations });
+          const m = this.store({ role: "assistant", content: result.text, authorId: null, clientId: null, status: canceled ? "canceled" : "complete", result, citations: grounding?.citations, persona: config.persona ?? null });
           bill = this.meter.ended(reply, usage, m.id);
           return m;
         });

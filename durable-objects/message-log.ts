@@ -17,6 +17,7 @@ interface MessageRow extends Record<string, SqlStorageValue> {
   tokens_out: number | null;
   error: string | null;
   citations: string | null;
+  persona: string | null;
   created_at: number;
 }
 
@@ -31,6 +32,8 @@ export interface NewMessage {
   error?: string;
   /** The knowledge a grounded reply cited. */
   citations?: Citation[];
+  /** The persona version a reply's system prompt began with. */
+  persona?: { id: string; version: number } | null;
 }
 
 /**
@@ -56,7 +59,10 @@ export class MessageLog {
       model TEXT, provider TEXT, tokens_in INTEGER, tokens_out INTEGER, error TEXT,
       created_at INTEGER NOT NULL)`);
     // Added with grounding: a log made before it gains the column.
-    if (!this.sql.exec<{ name: string }>(`PRAGMA table_info(messages)`).toArray().some((c) => c.name === "citations")) this.sql.exec(`ALTER TABLE messages ADD COLUMN citations TEXT`);
+    const columns = this.sql.exec<{ name: string }>(`PRAGMA table_info(messages)`).toArray().map((c) => c.name);
+    if (!columns.includes("citations")) this.sql.exec(`ALTER TABLE messages ADD COLUMN citations TEXT`);
+    // Added with personas.
+    if (!columns.includes("persona")) this.sql.exec(`ALTER TABLE messages ADD COLUMN persona TEXT`);
     this.sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (author_id, client_id) WHERE client_id IS NOT NULL`);
     this.sql.exec(`CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at)`);
   }
@@ -65,8 +71,8 @@ export class MessageLog {
   append(m: NewMessage): { message: WireMessage; seq: number; at: number } {
     const row = this.sql
       .exec<MessageRow>(
-        `INSERT INTO messages (id, role, content, author_id, client_id, status, model, provider, tokens_in, tokens_out, error, citations, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        `INSERT INTO messages (id, role, content, author_id, client_id, status, model, provider, tokens_in, tokens_out, error, citations, persona, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
         newId("msg"),
         m.role,
         m.content,
@@ -79,6 +85,7 @@ export class MessageLog {
         m.result?.usage.outputTokens ?? null,
         m.error ?? null,
         m.citations?.length ? JSON.stringify(m.citations) : null,
+        m.persona ? JSON.stringify(m.persona) : null,
         Date.now(),
       )
       .one();
@@ -132,5 +139,6 @@ function toWire(row: MessageRow): WireMessage {
     usage: row.model && row.provider ? { model: row.model, provider: row.provider, tokens_in: row.tokens_in ?? 0, tokens_out: row.tokens_out ?? 0 } : null,
     error: row.error,
     citations: row.citations ? (JSON.parse(row.citations) as Citation[]) : null,
+    persona: row.persona ? (JSON.parse(row.persona) as { id: string; version: number }) : null,
   };
 }

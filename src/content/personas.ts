@@ -4,7 +4,8 @@ import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
 import { findOwned, listOwned } from "../db/owned";
-import { agents, personas, personaVersions } from "../db/tenant/schema";
+import { agents, conversations, personas, personaVersions } from "../db/tenant/schema";
+import { reconfigureConversations, reconfigureNaming } from "../conversations/store";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
@@ -82,6 +83,8 @@ export async function addVersion(c: Context<AppEnv>, id: string, body: PersonaCo
     auditChange(c, { action: "persona.version_created", resourceType: "persona", resourceId: id }),
   ]);
   if (!updated[0] || !inserted[0]) throw new ApiError("NOT_FOUND", `No persona ${id}`);
+  // Conversations naming it reply in the new version from now (agents take it at their next run).
+  await reconfigureNaming(c, id);
   return { persona: updated[0], version: inserted[0] };
 }
 
@@ -107,17 +110,22 @@ export async function listVersions(c: Context<AppEnv>, id: string): Promise<Pers
     .limit(MAX_PERSONA_VERSIONS);
 }
 
-/** Deletes a persona and its versions; agents naming it stop using one. */
+/** Deletes a persona and its versions; agents and conversations naming it stop using one. */
 export async function deletePersona(c: Context<AppEnv>, id: string): Promise<void> {
   const db = c.var.db;
   const tenantId = c.var.tenant.id;
+  const gone = sql`NOT EXISTS (SELECT 1 FROM ${personas} WHERE ${personas.id} = ${id})`;
+  const naming = await db.select({ id: conversations.id }).from(conversations).where(and(eq(conversations.tenantId, tenantId), eq(conversations.personaId, id)));
   const [deleted] = await db.batch([
     db.delete(personas).where(and(eq(personas.tenantId, tenantId), eq(personas.id, id))).returning({ id: personas.id }),
     auditChange(c, { action: "persona.deleted", resourceType: "persona", resourceId: id }),
-    db.delete(personaVersions).where(and(eq(personaVersions.tenantId, tenantId), eq(personaVersions.personaId, id), sql`NOT EXISTS (SELECT 1 FROM ${personas} WHERE ${personas.id} = ${id})`)),
-    db.update(agents).set({ personaId: null }).where(and(eq(agents.tenantId, tenantId), eq(agents.personaId, id), sql`NOT EXISTS (SELECT 1 FROM ${personas} WHERE ${personas.id} = ${id})`)),
+    db.delete(personaVersions).where(and(eq(personaVersions.tenantId, tenantId), eq(personaVersions.personaId, id), gone)),
+    db.update(agents).set({ personaId: null }).where(and(eq(agents.tenantId, tenantId), eq(agents.personaId, id), gone)),
+    db.update(conversations).set({ personaId: null }).where(and(eq(conversations.tenantId, tenantId), eq(conversations.personaId, id), gone)),
   ]);
   if (!deleted[0]) throw new ApiError("NOT_FOUND", `No persona ${id}`);
+  // Their rooms stop using it now.
+  await reconfigureConversations(c, naming.map((n) => n.id));
 }
 
 /** A persona an agent names must be in the agent's project: 404 naming `persona_id` otherwise. */

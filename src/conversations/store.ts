@@ -11,6 +11,7 @@ import { conversations } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireBases } from "../knowledge/bases";
+import { latestPersona, personaPrompt, requirePersona } from "../content/personas";
 import { requireProject } from "../projects/store";
 import { DEFAULT_CHAT_MODEL } from "../providers/ai";
 import { roomOf } from "./sockets";
@@ -24,23 +25,53 @@ export interface ConversationFields {
   model?: string;
   retention_days?: number | null;
   knowledge_base_ids?: string[];
+  persona_id?: string | null;
 }
 
 const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
 const isConversation = (c: Context<AppEnv>, id: string) => and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id));
 
-/** What the room needs to know of its conversation. */
-function roomConfig(c: Context<AppEnv>, r: ConversationRow): RoomConfig {
+/**
+ * What the room needs to know of its conversation. Its system prompt in the documented order: the
+ * persona's latest version (when it names one), then the conversation's own; the room records the
+ * persona version on each reply.
+ */
+async function roomConfig(c: Context<AppEnv>, r: ConversationRow): Promise<RoomConfig> {
+  const persona = r.personaId ? await latestPersona(c, r.personaId) : null;
   return {
     tenantId: c.var.tenant.id,
     conversationId: r.id,
     projectId: r.projectId,
     dbBinding: c.var.tenant.dbBinding,
-    systemPrompt: r.systemPrompt,
+    systemPrompt: [persona && personaPrompt(persona.name, persona.version), r.systemPrompt].filter(Boolean).join("\n\n") || null,
     model: r.model,
     retentionDays: r.retentionDays,
     knowledgeBaseIds: JSON.parse(r.knowledgeBaseIds) as string[],
+    persona: persona ? { id: persona.id, version: persona.version.version } : null,
   };
+}
+
+/** The most conversations a persona's new version reaches at once (the rest take it at their next change). */
+const RECONFIGURE_AT_ONCE = 200;
+
+/** After a persona has a new version: the rooms of the conversations naming it take it now. */
+export async function reconfigureNaming(c: Context<AppEnv>, personaId: string): Promise<void> {
+  const rows = await c.var.db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.tenantId, c.var.tenant.id), eq(conversations.personaId, personaId)))
+    .limit(RECONFIGURE_AT_ONCE);
+  await Promise.all(rows.map(async (r) => room(c, r.id).configure(await roomConfig(c, r))));
+}
+
+/** These conversations' rooms take their rows as they now are. */
+export async function reconfigureConversations(c: Context<AppEnv>, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  const rows = await c.var.db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.tenantId, c.var.tenant.id), sql`${conversations.id} IN (SELECT value FROM json_each(${JSON.stringify(ids.slice(0, RECONFIGURE_AT_ONCE))}))`));
+  await Promise.all(rows.map(async (r) => room(c, r.id).configure(await roomConfig(c, r))));
 }
 
 /** What events and webhooks say about a conversation (its messages stay in its room). */
@@ -67,12 +98,13 @@ export async function createConversation(c: Context<AppEnv>, body: ConversationF
     messageCount: 0,
     lastActivityAt: null,
     knowledgeBaseIds: await requireBases(c, body.knowledge_base_ids ?? [], projectId),
+    personaId: body.persona_id ? await requirePersona(c, body.persona_id, projectId) : null,
     createdBy: c.var.principal.userId,
     createdAt: now,
     updatedAt: now,
   };
   // The room first: if the row write then fails, an unreachable configured room is all that is left.
-  await room(c, row.id).configure(roomConfig(c, row));
+  await room(c, row.id).configure(await roomConfig(c, row));
   const db = c.var.db;
   await db.batch([
     db.insert(conversations).values(row),
@@ -91,14 +123,15 @@ export async function updateConversation(c: Context<AppEnv>, id: string, body: C
     ...(body.model !== undefined && { model: body.model }),
     ...(body.retention_days !== undefined && { retentionDays: body.retention_days }),
     ...(body.knowledge_base_ids !== undefined && { knowledgeBaseIds: await requireBases(c, body.knowledge_base_ids, current.projectId) }),
+    ...(body.persona_id !== undefined && { personaId: body.persona_id && (await requirePersona(c, body.persona_id, current.projectId)) }),
     updatedAt: new Date().toISOString(),
   };
-  await room(c, id).configure(roomConfig(c, next));
+  await room(c, id).configure(await roomConfig(c, next));
   const db = c.var.db;
   await db.batch([
     db
       .update(conversations)
-      .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, knowledgeBaseIds: next.knowledgeBaseIds, updatedAt: next.updatedAt })
+      .set({ title: next.title, systemPrompt: next.systemPrompt, model: next.model, retentionDays: next.retentionDays, knowledgeBaseIds: next.knowledgeBaseIds, personaId: next.personaId, updatedAt: next.updatedAt })
       .where(isConversation(c, id)),
     eventAfterChange(db, { tenantId: next.tenantId, type: "conversation.updated", subjectType: "conversation", subjectId: id, data: conversationSummary(next) }),
     auditChange(c, { action: "conversation.updated", resourceType: "conversation", resourceId: id, details: { fields: Object.keys(body) } }),

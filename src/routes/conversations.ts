@@ -16,6 +16,7 @@ const ConversationSchema = z
     model: z.string(),
     retention_days: z.number().int().nullable(),
     knowledge_base_ids: z.array(z.string()),
+    persona_id: z.string().nullable(),
     message_count: z.number().int(),
     last_activity_at: z.string().nullable(),
     created_by: z.string(),
@@ -39,8 +40,10 @@ const MessageSchema = z
       .array(CitationSchema)
       .nullable()
       .openapi({ description: "On a grounded reply: the knowledge chunks it cites as [index]" }),
+    persona: z.object({ id: z.string(), version: z.number().int() }).nullable().openapi({ description: "On a reply: the brand persona version its system prompt began with" }),
   })
   .openapi("Message");
+const PersonaId = z.string().min(1).max(64).nullable().openapi({ description: "A brand persona of the project: its latest version leads the system prompt (persona, then conversation)" });
 
 const Title = NonBlank(200);
 const SystemPrompt = z.string().max(20_000);
@@ -63,6 +66,7 @@ const createConversation = createRoute({
           model: Model.optional(),
           retention_days: RetentionDays.optional().openapi({ description: "Messages older than this are deleted" }),
           knowledge_base_ids: KnowledgeBaseIds.optional(),
+          persona_id: PersonaId.optional(),
         })
         .openapi("CreateConversation"),
     ),
@@ -106,9 +110,10 @@ const updateConversation = createRoute({
           model: Model.optional(),
           retention_days: RetentionDays.nullable().optional(),
           knowledge_base_ids: KnowledgeBaseIds.optional(),
+          persona_id: PersonaId.optional(),
         })
         .refine((b) => Object.keys(b).length > 0, "give at least one field")
-        .openapi("UpdateConversation", atLeastOneOf({ title: Title, system_prompt: SystemPrompt, model: Model, retention_days: RetentionDays, knowledge_base_ids: KnowledgeBaseIds })),
+        .openapi("UpdateConversation", atLeastOneOf({ title: Title, system_prompt: SystemPrompt, model: Model, retention_days: RetentionDays, knowledge_base_ids: KnowledgeBaseIds, persona_id: PersonaId })),
     ),
   },
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errors(400, 401, 403, 404, 415) },
@@ -188,6 +193,7 @@ const render = (r: ConversationRow): z.infer<typeof ConversationSchema> => ({
   model: r.model,
   retention_days: r.retentionDays,
   knowledge_base_ids: JSON.parse(r.knowledgeBaseIds) as string[],
+  persona_id: r.personaId,
   message_count: r.messageCount,
   last_activity_at: r.lastActivityAt,
   created_by: r.createdBy,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call, createTenant, expectProblem, expectStatus, tenantD1 } from "../harness";
+import { createConversation } from "../conversations";
 import { createAgent, deliverRun, getRun, startRun } from "../runs";
 
 describe("brand personas", () => {
@@ -55,5 +56,34 @@ describe("brand personas", () => {
     expect((await call(`${t.host}/v1/agents/${a.agentId}`, { token: t.owner.token })).body.persona_id).toBeNull();
     const run = await startRun(t, a, { text: "No persona now." });
     expect(run.persona).toBeNull();
+  });
+});
+
+describe("personas in conversations", () => {
+  it("lead a conversation's replies, each reply recording the version it used, and a new version reaches the room at once", async () => {
+    const t = await createTenant();
+    const conv = await createConversation(t);
+    const persona = await call(`${t.host}/v1/personas`, { token: t.owner.token, body: { project_id: conv.projectId, name: "Chatty", voice: "Friendly." } });
+    const patched = await call(conv.url, { method: "PATCH", token: t.owner.token, body: { persona_id: persona.body.id } });
+    expect(patched.body.persona_id).toBe(persona.body.id);
+    const reply = async (content: string) => {
+      const sse = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content, reply: true }, headers: { accept: "text/event-stream" } });
+      const done = sse.text
+        .trim()
+        .split("\n\n")
+        .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }))
+        .find((e) => e.event === "done")!;
+      return done.data.message as { persona: { id: string; version: number } | null };
+    };
+    expect((await reply("Hello")).persona).toEqual({ id: persona.body.id, version: 1 });
+    await call(`${t.host}/v1/personas/${persona.body.id}/versions`, { token: t.owner.token, body: { voice: "Brisk." } });
+    expect((await reply("Again")).persona).toEqual({ id: persona.body.id, version: 2 });
+    const history = await call(`${conv.url}/messages`, { token: t.owner.token });
+    expect(history.body.data.filter((m: { role: string }) => m.role === "assistant").map((m: { persona: { version: number } }) => m.persona.version)).toEqual([1, 2]);
+    expect(history.body.data[0].persona).toBeNull();
+    // Deleted: the conversation and its room stop using it.
+    await call(`${t.host}/v1/personas/${persona.body.id}`, { method: "DELETE", token: t.owner.token });
+    expect((await call(conv.url, { token: t.owner.token })).body.persona_id).toBeNull();
+    expect((await reply("Plain now")).persona).toBeNull();
   });
 });

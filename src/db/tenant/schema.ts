@@ -56,6 +56,8 @@ export const conversations = sqliteTable(
     lastActivityAt: text(),
     /** JSON array of knowledge base ids its replies are grounded in. */
     knowledgeBaseIds: text().notNull().default("[]"),
+    /** The brand persona whose latest version leads its replies' system prompt. */
+    personaId: text(),
     createdBy: text().notNull(),
     createdAt: createdAt(),
     updatedAt: createdAt(),

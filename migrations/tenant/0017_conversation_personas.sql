@@ -1,0 +1,1 @@
+ALTER TABLE `conversations` ADD `persona_id` text;
