@@ -49,6 +49,7 @@ const Title = NonBlank(200);
 const SystemPrompt = z.string().max(20_000);
 const RetentionDays = z.number().int().min(1).max(3650);
 const IdParam = z.object({ id: z.string().min(1).max(64) });
+const Updatable = { title: Title.nullable(), system_prompt: SystemPrompt.nullable(), model: Model, retention_days: RetentionDays.nullable(), knowledge_base_ids: KnowledgeBaseIds, persona_id: PersonaId };
 
 const createConversation = createRoute({
   method: "post",
@@ -104,16 +105,9 @@ const updateConversation = createRoute({
     params: IdParam,
     body: jsonBody(
       z
-        .object({
-          title: Title.nullable().optional(),
-          system_prompt: SystemPrompt.nullable().optional(),
-          model: Model.optional(),
-          retention_days: RetentionDays.nullable().optional(),
-          knowledge_base_ids: KnowledgeBaseIds.optional(),
-          persona_id: PersonaId.optional(),
-        })
+        .object(Object.fromEntries(Object.entries(Updatable).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof Updatable]: z.ZodOptional<(typeof Updatable)[K]> })
         .refine((b) => Object.keys(b).length > 0, "give at least one field")
-        .openapi("UpdateConversation", atLeastOneOf({ title: Title, system_prompt: SystemPrompt, model: Model, retention_days: RetentionDays, knowledge_base_ids: KnowledgeBaseIds, persona_id: PersonaId })),
+        .openapi("UpdateConversation", atLeastOneOf(Updatable)),
     ),
   },
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errors(400, 401, 403, 404, 415) },
