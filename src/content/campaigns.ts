@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { insertWhere } from "../db/insert-where";
+import { insertWithin } from "../db/insert-where";
 import { eventAfterChange, type EventType } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
 import { campaigns, posts } from "../db/tenant/schema";
@@ -93,9 +93,8 @@ export async function createCampaign(c: Context<AppEnv>, body: CampaignFields & 
     updatedAt: now,
   };
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${campaigns} WHERE ${campaigns.tenantId} = ${row.tenantId} AND ${campaigns.projectId} = ${projectId})`;
   const [inserted] = await db.batch([
-    insertWhere(db, campaigns, row, sql`${count} < ${MAX_CAMPAIGNS_PER_PROJECT}`).returning({ id: campaigns.id }),
+    insertWithin(db, campaigns, row, and(eq(campaigns.tenantId, row.tenantId), eq(campaigns.projectId, projectId)), MAX_CAMPAIGNS_PER_PROJECT).returning({ id: campaigns.id }),
     eventAfterChange(db, { tenantId: row.tenantId, type: "campaign.created", subjectType: "campaign", subjectId: row.id, data: campaignData(row) }),
     auditChange(c, { action: "campaign.created", resourceType: "campaign", resourceId: row.id, details: { project_id: projectId, name: row.name } }),
   ]);

@@ -1,9 +1,9 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { isUniqueViolation } from "../db/constraints";
-import { insertWhere } from "../db/insert-where";
+import { insertWithin } from "../db/insert-where";
 import type { TenantDb } from "../db/router";
 import { channelAccounts } from "../db/tenant/schema";
 import { seal, unseal } from "../lib/crypto";
@@ -40,10 +40,9 @@ export async function connectChannel(c: Context<AppEnv>, projectId: string, body
     createdAt: new Date().toISOString(),
   };
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${channelAccounts} WHERE ${channelAccounts.tenantId} = ${tenantId} AND ${channelAccounts.projectId} = ${projectId})`;
   try {
     const [inserted] = await db.batch([
-      insertWhere(db, channelAccounts, row, sql`${count} < ${MAX_CHANNELS_PER_PROJECT}`).returning({ id: channelAccounts.id }),
+      insertWithin(db, channelAccounts, row, and(eq(channelAccounts.tenantId, tenantId), eq(channelAccounts.projectId, projectId)), MAX_CHANNELS_PER_PROJECT).returning({ id: channelAccounts.id }),
       auditChange(c, { action: "channel.connected", resourceType: "project", resourceId: projectId, details: { account_id: id, channel: body.channel, name: body.name } }),
     ]);
     if (!inserted[0]) throw new ApiError("PLAN_LIMIT", `A project connects at most ${MAX_CHANNELS_PER_PROJECT} channel accounts`);

@@ -1,8 +1,8 @@
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { insertWhere } from "../db/insert-where";
+import { insertWithin } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
 import { postComments } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
@@ -66,9 +66,8 @@ export async function addComment(c: Context<AppEnv>, postId: string, input: Comm
     createdAt: new Date().toISOString(),
   };
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${postComments} WHERE ${postComments.tenantId} = ${row.tenantId} AND ${postComments.postId} = ${postId})`;
   const [inserted] = await db.batch([
-    insertWhere(db, postComments, row, sql`${count} < ${MAX_COMMENTS_PER_POST}`).returning({ id: postComments.id }),
+    insertWithin(db, postComments, row, and(eq(postComments.tenantId, row.tenantId), eq(postComments.postId, postId)), MAX_COMMENTS_PER_POST).returning({ id: postComments.id }),
     eventAfterChange(db, { tenantId: row.tenantId, type: "comment.created", subjectType: "comment", subjectId: row.id, data: renderComment(row) }),
     auditChange(c, { action: "comment.created", resourceType: "post", resourceId: postId, details: { comment_id: row.id, revision, author_type: author.type } }),
   ]);

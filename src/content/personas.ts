@@ -2,7 +2,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { insertWhere } from "../db/insert-where";
+import { insertWhere, insertWithin } from "../db/insert-where";
 import { findOwned, listOwned } from "../db/owned";
 import { agents, conversations, personas, personaVersions } from "../db/tenant/schema";
 import { reconfigureConversations, reconfigureNaming } from "../conversations/store";
@@ -54,9 +54,8 @@ export async function createPersona(c: Context<AppEnv>, body: PersonaContent & {
   const persona: PersonaRow = { id: newId("psn"), tenantId, projectId, name: body.name, latestVersion: 1, createdBy: c.var.principal.userId, createdAt: now, updatedAt: now };
   const version = versionRow(tenantId, persona.id, 1, body, c.var.principal.userId, now) as PersonaVersionRow;
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${personas} WHERE ${personas.tenantId} = ${tenantId} AND ${personas.projectId} = ${projectId})`;
   const [inserted] = await db.batch([
-    insertWhere(db, personas, persona, sql`${count} < ${MAX_PERSONAS_PER_PROJECT}`).returning({ id: personas.id }),
+    insertWithin(db, personas, persona, and(eq(personas.tenantId, tenantId), eq(personas.projectId, projectId)), MAX_PERSONAS_PER_PROJECT).returning({ id: personas.id }),
     insertWhere(db, personaVersions, version, sql`changes() > 0`),
     auditChange(c, { action: "persona.created", resourceType: "persona", resourceId: persona.id, details: { project_id: projectId, name: body.name } }),
   ]);

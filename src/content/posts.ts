@@ -2,7 +2,7 @@ import { and, asc, eq, notInArray, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { insertWhere } from "../db/insert-where";
+import { insertWhere, insertWithin } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
 import { artifacts, artifactVersions, campaigns, postRevisions, posts } from "../db/tenant/schema";
@@ -165,9 +165,8 @@ export async function createPost(c: Context<AppEnv>, body: { project_id?: string
   };
   const revision: RevisionRow = { tenantId, postId: post.id, revision: 1, title: body.title, variants: JSON.stringify(body.variants), contentHash: await sha256Hex(canonical(body.title, body.variants)), authorId: c.var.principal.userId, createdAt: now };
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${posts} WHERE ${posts.tenantId} = ${tenantId} AND ${posts.projectId} = ${projectId})`;
   const [inserted] = await db.batch([
-    insertWhere(db, posts, post, sql`${count} < ${MAX_POSTS_PER_PROJECT}`).returning({ id: posts.id }),
+    insertWithin(db, posts, post, and(eq(posts.tenantId, tenantId), eq(posts.projectId, projectId)), MAX_POSTS_PER_PROJECT).returning({ id: posts.id }),
     insertWhere(db, postRevisions, revision, sql`changes() > 0`),
     eventAfterChange(db, { tenantId, type: "post.created", subjectType: "post", subjectId: post.id, data: postData(post) }),
     auditChange(c, { action: "post.created", resourceType: "post", resourceId: post.id, details: { project_id: projectId, campaign_id: campaignId } }),

@@ -1,9 +1,9 @@
-import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { insertWhere } from "../db/insert-where";
+import { insertWithin } from "../db/insert-where";
 import { reviewLinks } from "../db/tenant/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -39,9 +39,8 @@ export async function createLink(c: Context<AppEnv>, postId: string, body: { nam
     createdAt: now.toISOString(),
   };
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${reviewLinks} WHERE ${reviewLinks.tenantId} = ${row.tenantId} AND ${reviewLinks.postId} = ${postId})`;
   const [inserted] = await db.batch([
-    insertWhere(db, reviewLinks, row, sql`${count} < ${MAX_LINKS_PER_POST}`).returning({ id: reviewLinks.id }),
+    insertWithin(db, reviewLinks, row, and(eq(reviewLinks.tenantId, row.tenantId), eq(reviewLinks.postId, postId)), MAX_LINKS_PER_POST).returning({ id: reviewLinks.id }),
     auditChange(c, { action: "review_link.created", resourceType: "post", resourceId: postId, details: { link_id: row.id, name: row.name, expires_at: row.expiresAt } }),
   ]);
   if (!inserted[0]) throw new ApiError("PLAN_LIMIT", `A post may have at most ${MAX_LINKS_PER_POST} review links`);

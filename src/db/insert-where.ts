@@ -30,3 +30,13 @@ export function insertWhere<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async
     });
   return db.insert(table).select(sql`SELECT ${sql.join(values, sql`, `)} ${from ? sql`FROM ${from} ` : sql``}WHERE ${condition}`);
 }
+
+/**
+ * `insertWhere` under a limit: the row goes in only while fewer than `max` rows of `table` match
+ * `scope` (a tenant's, a project's, a post's…), counted inside the insert so concurrent inserts
+ * cannot pass the limit together. Nothing is inserted (the answer's `returning` is empty) at the limit.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any drizzle SQLite database (the D1 one for each schema) builds the insert.
+export function insertWithin<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async", any, any>, table: T, row: RowOf<T>, scope: SQL | undefined, max: number) {
+  return insertWhere(db, table, row, sql`(SELECT count(*) FROM ${table} WHERE ${scope}) < ${max}`);
+}

@@ -1,8 +1,8 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { insertWhere } from "../db/insert-where";
+import { insertWithin } from "../db/insert-where";
 import { EVENT_TYPES } from "../db/outbox";
 import { findOwned, listOwned } from "../db/owned";
 import { webhookEndpoints } from "../db/tenant/schema";
@@ -90,9 +90,8 @@ export async function createEndpoint(c: Context<AppEnv>, body: EndpointFields & 
     updatedAt: now,
   };
   const db = c.var.db;
-  const count = sql`(SELECT count(*) FROM ${webhookEndpoints} WHERE ${webhookEndpoints.tenantId} = ${row.tenantId})`;
   const [inserted] = await db.batch([
-    insertWhere(db, webhookEndpoints, row, sql`${count} < ${MAX_ENDPOINTS}`),
+    insertWithin(db, webhookEndpoints, row, eq(webhookEndpoints.tenantId, row.tenantId), MAX_ENDPOINTS),
     auditChange(c, { action: "webhook_endpoint.created", resourceType: "webhook_endpoint", resourceId: row.id, details: { url } }),
   ]);
   if (!inserted.meta.changes) throw new ApiError("PLAN_LIMIT", `A tenant has at most ${MAX_ENDPOINTS} webhook endpoints`);
