@@ -75,11 +75,9 @@ export async function disconnectChannel(c: Context<AppEnv>, projectId: string, i
   if (!deleted[0]) throw new ApiError("NOT_FOUND", `No channel account ${id} in project ${projectId}`);
 }
 
-/** The project's connected channels by name (for checks), without credentials. */
-export async function connectedChannels(db: TenantDb, tenantId: string, projectId: string): Promise<Set<string>> {
-  const rows = await db.select({ channel: channelAccounts.channel }).from(channelAccounts).where(and(eq(channelAccounts.tenantId, tenantId), eq(channelAccounts.projectId, projectId)));
-  return new Set(rows.map((r) => r.channel));
-}
+/** The read of the project's connected channel names (no credentials), to batch with other reads. */
+export const connectedChannels = (db: TenantDb, tenantId: string, projectId: string) =>
+  db.select({ channel: channelAccounts.channel }).from(channelAccounts).where(and(eq(channelAccounts.tenantId, tenantId), eq(channelAccounts.projectId, projectId)));
 
 /** The project's accounts with their credentials decrypted, by channel: for the publisher only. */
 export async function accountsFor(db: TenantDb, key: string, tenantId: string, projectId: string): Promise<Map<string, Account>> {

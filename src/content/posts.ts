@@ -72,6 +72,21 @@ export async function findRevision(c: Context<AppEnv>, postId: string, revision:
   return row;
 }
 
+/** The post with its current revision, read in one round trip; 404 when the tenant has no such post. */
+export async function findPostWithRevision(c: Context<AppEnv>, id: string): Promise<{ post: PostRow; revision: RevisionRow }> {
+  const db = c.var.db;
+  const tenantId = c.var.tenant.id;
+  const [found, revisions] = await db.batch([
+    db.select().from(posts).where(isPost(c, id)),
+    db
+      .select()
+      .from(postRevisions)
+      .where(and(eq(postRevisions.tenantId, tenantId), eq(postRevisions.postId, id), sql`${postRevisions.revision} = (SELECT p.revision FROM ${posts} p WHERE p.id = ${id} AND p.tenant_id = ${tenantId})`)),
+  ]);
+  if (!found[0] || !revisions[0]) throw new ApiError("NOT_FOUND", `No post ${id}`);
+  return { post: found[0], revision: revisions[0] };
+}
+
 /** Every revision of the post, oldest first. */
 export async function listRevisions(c: Context<AppEnv>, postId: string): Promise<RevisionRow[]> {
   await findPost(c, postId);
@@ -186,13 +201,12 @@ export async function editPost(c: Context<AppEnv>, id: string, body: { title?: s
   if (body.variants) checkChannels(body.variants);
   const db = c.var.db;
   for (let attempt = 1; ; attempt++) {
-    const current = await findPost(c, id);
+    const { post: current, revision: previous } = await findPostWithRevision(c, id);
     if (FROZEN.includes(current.status)) throw new ApiError("INVALID_STATE", `Post ${id} is ${current.status} and can no longer be edited`, { errors: [{ in: "path", field: "status", message: `is ${current.status}` }] });
     if (body.base_revision !== undefined && body.base_revision !== current.revision) {
       throw new ApiError("STALE_REVISION", `Post ${id} is at revision ${current.revision}; this edit was made on revision ${body.base_revision}`, { errors: [{ in: "body", field: "base_revision", message: `current is ${current.revision}` }] });
     }
     if (current.revision >= MAX_REVISIONS) throw new ApiError("PLAN_LIMIT", `A post keeps at most ${MAX_REVISIONS} revisions`);
-    const previous = await findRevision(c, id, current.revision);
     const title = body.title ?? previous.title;
     const variants = body.variants ?? (JSON.parse(previous.variants) as Variant[]);
     if (body.variants) await requireMedia(c, current.projectId, variants);

@@ -4,15 +4,15 @@ import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
-import { tenantDb } from "../db/router";
-import { approvalPolicies, postReminders, postReviews, posts } from "../db/tenant/schema";
+import { type TenantDb, tenantDb } from "../db/router";
+import { approvalPolicies, postReminders, postRevisions, postReviews, posts } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
 import { connectedChannels } from "./channels";
 import { scheduled } from "./publishing";
-import { findPost, findRevision, isPost, type PostRow, postData, type Variant } from "./posts";
+import { findPost, isPost, type PostRow, postData, type Variant } from "./posts";
 
 /** One level of a review: who may approve at it (any member who may review, when null) and how many must. */
 export interface ReviewLevel {
@@ -36,15 +36,17 @@ const ONE_APPROVAL: ReviewLevel[] = [{ name: "Approval", reviewers: null, requir
 /** How many times a review that raced another is tried again. */
 const REVIEW_TRIES = 3;
 
-/** The project's approval policy; a project that never set one reviews nothing (`none`). */
-export async function getPolicy(c: Context<AppEnv>, projectId: string, where: "path" | "body" = "path"): Promise<Policy> {
-  await requireProject(c, projectId, where === "path" ? "query" : "body");
-  const row = await c.var.db
-    .select()
-    .from(approvalPolicies)
-    .where(and(eq(approvalPolicies.tenantId, c.var.tenant.id), eq(approvalPolicies.projectId, projectId)))
-    .get();
-  return row ? { project_id: projectId, mode: row.mode, levels: JSON.parse(row.levels) as ReviewLevel[], updated_at: row.updatedAt } : { project_id: projectId, mode: "none", levels: [], updated_at: null };
+/** The read of a project's policy row, to batch with other reads. */
+const policyRow = (db: TenantDb, tenantId: string, projectId: string) => db.select().from(approvalPolicies).where(and(eq(approvalPolicies.tenantId, tenantId), eq(approvalPolicies.projectId, projectId)));
+
+/** A policy as its row says; a project that never set one reviews nothing (`none`). */
+const asPolicy = (projectId: string, row: typeof approvalPolicies.$inferSelect | undefined): Policy =>
+  row ? { project_id: projectId, mode: row.mode, levels: JSON.parse(row.levels) as ReviewLevel[], updated_at: row.updatedAt } : { project_id: projectId, mode: "none", levels: [], updated_at: null };
+
+/** The project's approval policy (404 for a project the tenant does not have). */
+export async function getPolicy(c: Context<AppEnv>, projectId: string): Promise<Policy> {
+  await requireProject(c, projectId, "query");
+  return asPolicy(projectId, (await policyRow(c.var.db, c.var.tenant.id, projectId))[0]);
 }
 
 /**
@@ -95,7 +97,7 @@ const stale = (post: PostRow, revision: number) =>
 export async function submitPost(c: Context<AppEnv>, id: string): Promise<PostRow> {
   const post = await findPost(c, id);
   if (post.status !== "draft" && post.status !== "changes_requested") throw invalidState(post, "submitted");
-  const policy = await getPolicy(c, post.projectId);
+  const policy = asPolicy(post.projectId, (await policyRow(c.var.db, post.tenantId, post.projectId))[0]);
   const approveNow = policy.mode === "none";
   // Under `optional` a review is one approval by anyone who may review, unless the policy says more.
   const levels = policy.mode === "optional" && !policy.levels.length ? ONE_APPROVAL : policy.levels;
@@ -116,12 +118,18 @@ export async function submitPost(c: Context<AppEnv>, id: string): Promise<PostRo
   return updated[0];
 }
 
-/** Approvals of one revision, per level. */
-async function approvalsOf(c: Context<AppEnv>, postId: string, revision: number) {
-  return c.var.db
-    .select({ level: postReviews.level, reviewerId: postReviews.reviewerId })
-    .from(postReviews)
-    .where(and(eq(postReviews.tenantId, c.var.tenant.id), eq(postReviews.postId, postId), eq(postReviews.revision, revision), eq(postReviews.decision, "approved")));
+/** The post and the approvals of one of its revisions, read in one round trip; 404 without the post. */
+async function postAndApprovals(c: Context<AppEnv>, postId: string, revision: number) {
+  const db = c.var.db;
+  const [found, approvals] = await db.batch([
+    db.select().from(posts).where(isPost(c, postId)),
+    db
+      .select({ level: postReviews.level, reviewerId: postReviews.reviewerId })
+      .from(postReviews)
+      .where(and(eq(postReviews.tenantId, c.var.tenant.id), eq(postReviews.postId, postId), eq(postReviews.revision, revision), eq(postReviews.decision, "approved"))),
+  ]);
+  if (!found[0]) throw new ApiError("NOT_FOUND", `No post ${postId}`);
+  return { post: found[0], approvals };
 }
 
 const countAt = (postId: string, revision: number, level: number) =>
@@ -144,8 +152,7 @@ export interface Reviewer {
 export async function approvePost(c: Context<AppEnv>, id: string, revision: number, reviewer: Reviewer, comment: string | null = null): Promise<PostRow> {
   const db = c.var.db;
   for (let attempt = 1; ; attempt++) {
-    const post = await findPost(c, id);
-    const approvals = await approvalsOf(c, id, revision);
+    const { post, approvals } = await postAndApprovals(c, id, revision);
     if (approvals.some((a) => a.reviewerId === reviewer.id) && (post.status === "approved" || post.status === "scheduled" || post.status === "in_review") && (post.revision === revision || post.approvedRevision === revision)) return post;
     if (post.status !== "in_review") throw invalidState(post, "approved");
     if (post.revision !== revision) throw stale(post, revision);
@@ -218,14 +225,22 @@ export async function requestChanges(c: Context<AppEnv>, id: string, revision: n
 export async function schedulePost(c: Context<AppEnv>, id: string, at: string): Promise<PostRow> {
   if (Date.parse(at) <= Date.now()) throw new ApiError("VALIDATION_FAILED", `${at} is in the past`, { errors: [{ in: "body", field: "at", message: "must be in the future" }] });
   const post = await findPost(c, id);
-  const policy = await getPolicy(c, post.projectId);
+  // The policy, the revision to publish and the project's channels: one round trip.
+  const revision = post.status === "approved" || post.status === "scheduled" || post.status === "failed" ? (post.approvedRevision ?? post.scheduledRevision ?? post.revision) : post.revision;
+  const db = c.var.db;
+  const [policyRows, revisionRows, channelRows] = await db.batch([
+    policyRow(db, post.tenantId, post.projectId),
+    db.select({ variants: postRevisions.variants }).from(postRevisions).where(and(eq(postRevisions.tenantId, post.tenantId), eq(postRevisions.postId, id), eq(postRevisions.revision, revision))),
+    connectedChannels(db, post.tenantId, post.projectId),
+  ]);
+  const policy = asPolicy(post.projectId, policyRows[0]);
   const approvalOptional = policy.mode === "none" || policy.mode === "optional";
   // A post whose publishing failed may be scheduled again: the same revision, at a new time.
   const schedulable = post.status === "approved" || post.status === "scheduled" || post.status === "failed" || (approvalOptional && (post.status === "draft" || post.status === "in_review" || post.status === "changes_requested"));
   if (!schedulable) throw invalidState(post, `scheduled (the project's policy is ${policy.mode}: approve it first)`);
-  const revision = post.status === "approved" || post.status === "scheduled" || post.status === "failed" ? (post.approvedRevision ?? post.scheduledRevision ?? post.revision) : post.revision;
   // Every channel of that revision must have an account connected in the project.
-  const [variants, connected] = await Promise.all([findRevision(c, id, revision).then((r) => JSON.parse(r.variants) as Variant[]), connectedChannels(c.var.db, post.tenantId, post.projectId)]);
+  const variants = JSON.parse(revisionRows[0]?.variants ?? "[]") as Variant[];
+  const connected = new Set(channelRows.map((r) => r.channel));
   const missing = variants.findIndex((v) => !connected.has(v.channel));
   if (missing >= 0) {
     throw new ApiError("VALIDATION_FAILED", `The project has no ${variants[missing]!.channel} account connected (POST /v1/projects/${post.projectId}/channels)`, {
@@ -233,7 +248,6 @@ export async function schedulePost(c: Context<AppEnv>, id: string, at: string): 
     });
   }
   const when = new Date(at).toISOString();
-  const db = c.var.db;
   const [updated] = await db.batch([
     db
       .update(posts)

@@ -102,8 +102,8 @@ export const postRoutes = router()
   })
   .openapi(listPosts, async (c) => c.json(await posts.listPosts(c, c.req.valid("query"), renderPost), 200))
   .openapi(getPost, async (c) => {
-    const post = await posts.findPost(c, c.req.valid("param").id);
-    return c.json({ ...renderPost(post), current: renderRevision(await posts.findRevision(c, post.id, post.revision)) }, 200);
+    const { post, revision } = await posts.findPostWithRevision(c, c.req.valid("param").id);
+    return c.json({ ...renderPost(post), current: renderRevision(revision) }, 200);
   })
   .openapi(editPost, async (c) => {
     const { post, revision } = await posts.editPost(c, c.req.valid("param").id, c.req.valid("json"));
@@ -113,6 +113,5 @@ export const postRoutes = router()
   .openapi(listRevisions, async (c) => c.json({ data: (await posts.listRevisions(c, c.req.valid("param").id)).map(renderRevision) }, 200))
   .openapi(getRevision, async (c) => {
     const { id, revision } = c.req.valid("param");
-    await posts.findPost(c, id);
     return c.json(renderRevision(await posts.findRevision(c, id, revision)), 200);
   });

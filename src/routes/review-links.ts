@@ -120,13 +120,13 @@ export const reviewLinkRoutes = router()
     return c.body(null, 204);
   })
   .openapi(view, async (c) => {
-    const post = await posts.findPost(c, links.guestPostId(c));
+    const { post, revision } = await posts.findPostWithRevision(c, links.guestPostId(c));
     const principal = c.var.principal as { name: string; expiresAt: number };
     return c.json(
       {
         reviewer: { name: principal.name, expires_at: new Date(principal.expiresAt).toISOString() },
         post: { id: post.id, title: post.title, status: post.status, revision: post.revision },
-        revision: renderRevision(await posts.findRevision(c, post.id, post.revision)),
+        revision: renderRevision(revision),
         comments: (await comments.listComments(c, post.id, post.revision)).map(comments.renderComment),
       },
       200,
