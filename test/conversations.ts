@@ -8,3 +8,12 @@ export async function createConversation(t: TestTenant, extra: Record<string, un
   expectStatus(res, 201);
   return { id: res.body.id as string, projectId: project.body.id as string, body: res.body, url: `${t.host}/v1/conversations/${res.body.id}` };
 }
+
+/** The server-sent events of a reply streamed over HTTP, in order: each event's name and its JSON data. */
+// biome-ignore lint/suspicious/noExplicitAny: each event's data has its own shape; tests assert on it.
+export function sseEvents(text: string): { event: string; data: any }[] {
+  return text
+    .trim()
+    .split("\n\n")
+    .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1]!, data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }));
+}

@@ -1,7 +1,7 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
+import { describe, expect, it } from "vitest";
+import { atTime, runCron } from "../clock";
 import { act, createPost, createProject, getPost, setPolicy } from "../content";
 import { addMember, call, createTenant, expectProblem, expectStatus, tenantD1 } from "../harness";
 
@@ -287,13 +287,9 @@ describe("guest review links", () => {
     // The lead's level names its reviewers: the guest waits for it.
     expectProblem(await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } }), 403, "FORBIDDEN");
     await act(t, post.id, "approve", lead.token, { revision: 1 });
-    vi.useFakeTimers({ toFake: ["Date"] });
-    try {
-      vi.setSystemTime(Date.now() + 2 * 86_400_000);
+    await atTime(Date.now() + 2 * 86_400_000, async () => {
       expectProblem(await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } }), 410, "REVIEW_LINK_INVALID");
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     expect((await call(`${t.host}/v1/review/${made.body.token}/approve`, { body: { revision: 1 } })).body).toMatchObject({ status: "approved" });
   });
 });
@@ -316,17 +312,7 @@ describe("review reminders", () => {
       (await (await tenantD1(t)).prepare("SELECT data FROM outbox WHERE subject_id = ? AND type = 'post.review_reminder' ORDER BY id").bind(post.id).all<{ data: string }>()).results.map(
         (r) => JSON.parse(r.data) as { level: number; level_name: string; reviewers: string[] | null },
       );
-    const cronAt = async (hours: number) => {
-      vi.useFakeTimers({ toFake: ["Date"] });
-      try {
-        vi.setSystemTime(Date.now() + hours * 3600_000);
-        const ctx = createExecutionContext();
-        await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
-        await waitOnExecutionContext(ctx);
-      } finally {
-        vi.useRealTimers();
-      }
-    };
+    const cronAt = (hours: number) => atTime(Date.now() + hours * 3600_000, runCron);
     await cronAt(1);
     expect(await reminders()).toEqual([]);
     await cronAt(3);

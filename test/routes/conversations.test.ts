@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createConversation } from "../conversations";
+import { createConversation, sseEvents } from "../conversations";
 import { addMember, call, createTenant, eventually, expectProblem, expectStatus } from "../harness";
 
 describe("/v1/conversations", () => {
@@ -103,10 +103,7 @@ describe("/v1/conversations", () => {
     const res = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content: "stream please", reply: true }, headers: { accept: "text/event-stream" } });
     expectStatus(res, 200);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
-    const events = res.text
-      .trim()
-      .split("\n\n")
-      .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }));
+    const events = sseEvents(res.text);
     expect(events[0]).toMatchObject({ event: "message", data: { message: { seq: 1, content: "stream please" } } });
     const deltas = events.filter((e) => e.event === "delta");
     expect(deltas.length).toBeGreaterThan(3);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createConversation } from "../conversations";
+import { createConversation, sseEvents } from "../conversations";
 import { call, createTenant, expectProblem, expectStatus, quota } from "../harness";
 import { addDocument, createBase } from "../knowledge";
 import { countRows, deliverRun, getRun, runEvents, startRun } from "../runs";
@@ -59,11 +59,7 @@ describe("grounding in knowledge bases", () => {
     expect(history.body.data[0].citations).toBeNull();
 
     const sse = await call(`${url}/messages`, { token: t.owner.token, body: { content: "How fast do orders ship?", reply: true }, headers: { accept: "text/event-stream" } });
-    const last = sse.text
-      .trim()
-      .split("\n\n")
-      .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }))
-      .at(-1)!;
+    const last = sseEvents(sse.text).at(-1)!;
     expect(last).toMatchObject({ event: "done", data: { citations: [{ document_id: shipping.id }] } });
 
     // Dropping the bases makes replies ungrounded again.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call, createTenant, expectProblem, expectStatus, tenantD1 } from "../harness";
-import { createConversation } from "../conversations";
+import { createConversation, sseEvents } from "../conversations";
 import { createAgent, deliverRun, getRun, startRun } from "../runs";
 
 describe("brand personas", () => {
@@ -68,11 +68,7 @@ describe("personas in conversations", () => {
     expect(patched.body.persona_id).toBe(persona.body.id);
     const reply = async (content: string) => {
       const sse = await call(`${conv.url}/messages`, { token: t.owner.token, body: { content, reply: true }, headers: { accept: "text/event-stream" } });
-      const done = sse.text
-        .trim()
-        .split("\n\n")
-        .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }))
-        .find((e) => e.event === "done")!;
+      const done = sseEvents(sse.text).find((e) => e.event === "done")!;
       return done.data.message as { persona: { id: string; version: number } | null };
     };
     expect((await reply("Hello")).persona).toEqual({ id: persona.body.id, version: 1 });

@@ -1,7 +1,8 @@
-import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { describe, expect, it, vi } from "vitest";
-import worker, { QUEUES } from "../../src/index";
+import { describe, expect, it } from "vitest";
+import { QUEUES } from "../../src/index";
+import { atTime, runCron } from "../clock";
 import { act, createPost, createProject, getPost } from "../content";
 import { call, createTenant, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
 import { deliver } from "../runs";
@@ -31,16 +32,8 @@ async function statusOf(t: TestTenant, postId: string) {
   return (await (await tenantD1(t)).prepare("SELECT status FROM posts WHERE id = ?").bind(postId).first<{ status: string }>())!.status;
 }
 
-/** Runs `fn` with the clock at `at`. */
-async function at<T>(when: string, fn: () => Promise<T>): Promise<T> {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  try {
-    vi.setSystemTime(Date.parse(when) + 1000);
-    return await fn();
-  } finally {
-    vi.useRealTimers();
-  }
-}
+/** Runs `fn` with the clock just past `when`. */
+const at = <T>(when: string, fn: () => Promise<T>) => atTime(Date.parse(when) + 1000, fn);
 
 describe("channel accounts", () => {
   it("keep credentials encrypted and never answer them; one account per channel, named in a conflict", async () => {
@@ -171,19 +164,14 @@ describe("campaign analytics", () => {
       await deliver(QUEUES.publish, publishMessage(t, created.body.id));
     });
     const externalId = (await sandbox(accountId).published())[0]!.id;
-    const cron = async () => {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
-      await waitOnExecutionContext(ctx);
-    };
     const later = (hours: number) => new Date(Date.parse(due) + hours * 3600_000).toISOString();
     const early = await at(later(3), async () => {
-      await cron();
-      await cron(); // once an hour: a second pass in the same hour adds nothing
+      await runCron();
+      await runCron(); // once an hour: a second pass in the same hour adds nothing
       return sandbox(accountId).metrics(externalId);
     });
     const late = await at(later(27), async () => {
-      await cron();
+      await runCron();
       return sandbox(accountId).metrics(externalId);
     });
     expect(late!.impressions).toBeGreaterThan(early!.impressions);

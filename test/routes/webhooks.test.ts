@@ -1,10 +1,11 @@
-import { createExecutionContext, createMessageBatch, createScheduledController, env, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import worker, { QUEUES } from "../../src/index";
 import { addMember, adminToken, call, createTenant, PLATFORM, eventually, expectProblem, expectStatus, tenantD1, type TestTenant } from "../harness";
 import { addDocument, createBase } from "../knowledge";
 import { createAgent, deliver, deliverRun, startRun } from "../runs";
+import { atTime, runCron } from "../clock";
 import { createEndpoint, deliverWebhook, inbox, messagesOf, verify } from "../webhooks";
 
 /** A run made and executed, so `run.*` events are in the outbox and dispatched. */
@@ -22,15 +23,7 @@ async function only(t: TestTenant, endpointId: string, type = "run.succeeded") {
 }
 
 /** Runs `fn` with the clock moved forward by `ms`. */
-async function later<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  try {
-    vi.setSystemTime(Date.now() + ms);
-    return await fn();
-  } finally {
-    vi.useRealTimers();
-  }
-}
+const later = <T>(ms: number, fn: () => Promise<T>) => atTime(Date.now() + ms, fn);
 
 describe("webhook delivery", () => {
   it("delivers run.succeeded signed per Standard Webhooks, verified by the standardwebhooks package", async () => {
@@ -254,9 +247,7 @@ describe("webhook delivery", () => {
     expect(byType["member.role_changed"]).toMatchObject({ user_id: sam.id, role: "admin", previous_role: "editor" });
     expect(byType["member.removed"]).toMatchObject({ user_id: sam.id, role: "admin" });
     // Relayed once: the cron's relay finds nothing left to copy.
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
-    await waitOnExecutionContext(ctx);
+    await runCron();
     expect(await messagesOf(t, endpoint.id)).toHaveLength(3);
   });
 
@@ -337,9 +328,7 @@ describe("the cron sweep", () => {
       .prepare("INSERT INTO outbox (id, tenant_id, type, subject_type, subject_id, data) VALUES (?, ?, 'webhook.test', 'webhook_endpoint', ?, ?)")
       .bind(`evt_${"2".repeat(26)}`, t.id, endpoint.id, JSON.stringify({ endpoint_id: endpoint.id, message: "swept" }))
       .run();
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
-    await waitOnExecutionContext(ctx);
+    await runCron();
     const [message] = await messagesOf(t, endpoint.id);
     expect(message).toMatchObject({ event_id: `evt_${"2".repeat(26)}`, status: "pending" });
     await deliverWebhook(t, message!.id);
@@ -356,9 +345,7 @@ describe("the cron sweep", () => {
       .bind(`evt_${"3".repeat(26)}`, t.id, data.user_id, JSON.stringify(data))
       .run();
     for (let i = 0; i < 2; i++) {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
-      await waitOnExecutionContext(ctx);
+      await runCron();
     }
     const messages = await messagesOf(t, endpoint.id);
     expect(messages).toMatchObject([{ event_id: `evt_${"3".repeat(26)}`, event_type: "member.removed" }]);
