@@ -1,4 +1,4 @@
-import { createdAt } from "../columns";
+import { createdAt, eventColumns } from "../columns";
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
@@ -189,14 +189,7 @@ export const securityEvents = sqliteTable(
 export const controlOutbox = sqliteTable(
   "outbox",
   {
-    id: text().primaryKey(),
-    tenantId: text().notNull(),
-    type: text().notNull(),
-    subjectType: text().notNull(),
-    subjectId: text().notNull(),
-    /** JSON: the event's payload. */
-    data: text().notNull(),
-    createdAt: createdAt(),
+    ...eventColumns(),
     relayedAt: text(),
   },
   (t) => [index("outbox_unrelayed_idx").on(t.tenantId, t.id).where(sql`relayed_at IS NULL`), index("outbox_created_idx").on(t.createdAt)],

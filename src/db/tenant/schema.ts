@@ -1,4 +1,4 @@
-import { createdAt } from "../columns";
+import { createdAt, eventColumns } from "../columns";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -289,14 +289,7 @@ export const runs = sqliteTable(
 export const outbox = sqliteTable(
   "outbox",
   {
-    id: text().primaryKey(),
-    tenantId: text().notNull(),
-    type: text().notNull(),
-    subjectType: text().notNull(),
-    subjectId: text().notNull(),
-    /** JSON: the event's payload. */
-    data: text().notNull(),
-    createdAt: createdAt(),
+    ...eventColumns(),
     /** Set once delivered to every subscriber (webhooks). */
     publishedAt: text(),
   },
