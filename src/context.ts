@@ -13,6 +13,8 @@ export type Principal = (
   /** A person without an account, reviewing one post through a review link: `userId` is the link's id; no permissions. */
   | { kind: "guest"; linkId: string; postId: string; name: string; userId: string; role: Role; permissions: ReadonlySet<Permission> }
 ) & {
+  /** The projects this caller is limited to (its member's assignment), or null for every project of the tenant. */
+  projects: readonly string[] | null;
   /** When this proof of identity stops counting (ms): a token's expiry, or an access token's lifetime for a key. Long-lived connections re-check against it. */
   expiresAt: number;
 };

@@ -5,6 +5,7 @@ import { type ModelCall, reserve, settle } from "../src/billing/metering";
 import * as tenantSchema from "../src/db/tenant/schema";
 import { expect } from "vitest";
 import { boundTenantDatabases, tenantBinding } from "../src/db/router";
+import type { Role } from "../src/auth/permissions";
 
 /** The platform host (BASE_DOMAIN). In-process fetches take the host from the URL. */
 export const PLATFORM = "http://localhost";
@@ -112,8 +113,10 @@ export interface TestMember {
 }
 
 /** Invites someone with `role` and accepts as them, through the API. */
-export async function addMember(t: TestTenant, role: "owner" | "admin" | "editor" | "viewer", email = `${role}-${crypto.randomUUID().slice(0, 8)}@example.test`): Promise<TestMember> {
-  const inv = await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email, role } });
+export async function addMember(t: TestTenant, role: Role, email = `${role}-${crypto.randomUUID().slice(0, 8)}@example.test`, projects?: string[] | null): Promise<TestMember> {
+  // A client is always limited to projects: given none, it gets a project of its own.
+  const assigned = projects ?? (role === "client" ? [(await call(`${t.host}/v1/projects`, { token: t.owner.token, body: { name: "Client work" } })).body.id] : undefined);
+  const inv = await call(`${t.host}/v1/invitations`, { token: t.owner.token, body: { email, role, projects: assigned } });
   expectStatus(inv, 201);
   const acc = await call(`${t.host}/v1/invitations/${inv.body.token}/accept`, { body: { name: `A ${role}`, password: PASSWORD } });
   expectStatus(acc, 200);

@@ -1,8 +1,9 @@
 import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
+import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { findOwned, listOwned } from "../db/owned";
+import { findReachable, listReachable } from "../db/owned";
 import { agents, prompts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -29,12 +30,12 @@ export interface AgentFields {
   persona_id?: string | null;
 }
 
-const isAgent = (c: Context<AppEnv>, id: string) => and(eq(agents.id, id), eq(agents.tenantId, c.var.tenant.id));
+const isAgent = (c: Context<AppEnv>, id: string) => and(eq(agents.id, id), eq(agents.tenantId, c.var.tenant.id), withinReach(c, agents.projectId));
 
-export const findAgent = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, agents, c.var.tenant.id, id, "agent");
+export const findAgent = (c: Context<AppEnv>, id: string) => findReachable(c, agents, id, "agent");
 
 export const listAgents = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: AgentRow) => U) =>
-  listOwned(c.var.db, agents, c.var.tenant.id, { ...q, prefix: "agt", filters: [q.project_id ? eq(agents.projectId, q.project_id) : undefined] }, render);
+  listReachable(c, agents, { ...q, prefix: "agt", filters: [q.project_id ? eq(agents.projectId, q.project_id) : undefined] }, render);
 
 /** A prompt an agent names must exist in this tenant: 404 naming `prompt_key` otherwise. */
 async function requirePrompt(c: Context<AppEnv>, key: string): Promise<void> {
@@ -77,7 +78,7 @@ export async function createAgent(c: Context<AppEnv>, body: AgentFields & { proj
 
 export async function updateAgent(c: Context<AppEnv>, id: string, body: AgentFields): Promise<AgentRow> {
   if (body.prompt_key) await requirePrompt(c, body.prompt_key);
-  const projectId = body.knowledge_base_ids || body.persona_id ? (await findOwned(c.var.db, agents, c.var.tenant.id, id, "agent")).projectId : "";
+  const projectId = body.knowledge_base_ids || body.persona_id ? (await findReachable(c, agents, id, "agent")).projectId : "";
   const knowledgeBaseIds = body.knowledge_base_ids && (await requireBases(c, body.knowledge_base_ids, projectId));
   if (body.persona_id) await requirePersona(c, body.persona_id, projectId);
   const db = c.var.db;

@@ -5,7 +5,7 @@ import { auditChange } from "../db/audit";
 import { createArtifactStatements, storageUsed } from "../db/artifacts";
 import { insertWhere } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
-import { findOwned, listOwned } from "../db/owned";
+import { assertReachable, findReachable, listReachable } from "../db/owned";
 import { type ARTIFACT_KINDS, artifacts, artifactVersions } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -17,13 +17,12 @@ export type ArtifactRow = typeof artifacts.$inferSelect;
 export type VersionRow = typeof artifactVersions.$inferSelect;
 type Kind = (typeof ARTIFACT_KINDS)[number];
 
-export const findArtifact = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, artifacts, c.var.tenant.id, id, "artifact");
+export const findArtifact = (c: Context<AppEnv>, id: string) => findReachable(c, artifacts, id, "artifact");
 
 export const listArtifacts = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string; kind?: Kind; run_id?: string }, render: (row: ArtifactRow) => U) =>
-  listOwned(
-    c.var.db,
+  listReachable(
+    c,
     artifacts,
-    c.var.tenant.id,
     {
       ...q,
       prefix: "art",
@@ -44,6 +43,7 @@ export async function artifactWithVersions(c: Context<AppEnv>, id: string): Prom
 }
 
 export async function findVersion(c: Context<AppEnv>, id: string, version: number): Promise<VersionRow> {
+  await assertReachable(c, artifacts, id, "artifact");
   const tenant = c.var.tenant;
   const row = await c.var.db
     .select()

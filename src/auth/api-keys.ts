@@ -1,10 +1,10 @@
 import { insertWhere } from "../db/insert-where";
-import { and, eq, isNull, sql } from "drizzle-orm";
-import { apiKeys } from "../db/control/schema";
+import { and, eq, getTableColumns, isNull, sql } from "drizzle-orm";
+import { apiKeys, memberships } from "../db/control/schema";
 import type { ControlDb } from "../db/router";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { TtlCache } from "../lib/ttl-cache";
-import { rolesGranting } from "./membership";
+import { parseProjects, rolesGranting } from "./membership";
 import { PERMISSIONS, ROLE_PERMISSIONS, type Permission, type Role } from "./permissions";
 
 /** Every key starts with this, so a bearer credential says whether it is a key or a JWT. */
@@ -22,7 +22,7 @@ export async function mintApiKey(): Promise<{ key: string; prefix: string; hash:
  * isolates stop honouring the key within this TTL.
  */
 export const API_KEY_CACHE_TTL_MS = 10_000;
-const liveKeys = new TtlCache<typeof apiKeys.$inferSelect>(5_000);
+const liveKeys = new TtlCache<typeof apiKeys.$inferSelect & { projects: string | null }>(5_000);
 
 /** Drops every cached key of this isolate (after a revocation or a role change). */
 export function forgetCachedApiKeys(): void {
@@ -39,6 +39,8 @@ export interface ResolvedApiKey {
   createdBy: string;
   role: Role;
   permissions: ReadonlySet<Permission>;
+  /** The projects its creator's membership is limited to, now (null: every project). */
+  projects: readonly string[] | null;
   lastUsedAt: string | null;
 }
 
@@ -51,7 +53,13 @@ export async function findApiKey(db: ControlDb, tenantId: string, secret: string
   const hash = await sha256Hex(secret);
   let row = opts.fresh ? undefined : liveKeys.get(hash);
   if (!row) {
-    row = await db.select().from(apiKeys).where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt))).get();
+    // The creator's project assignment comes with the key, read in the same statement: a key reaches no project its creator cannot.
+    row = await db
+      .select({ ...getTableColumns(apiKeys), projects: memberships.projects })
+      .from(apiKeys)
+      .leftJoin(memberships, and(eq(memberships.tenantId, apiKeys.tenantId), eq(memberships.userId, apiKeys.createdBy)))
+      .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+      .get();
     if (!row) {
       liveKeys.delete(hash);
       return null;
@@ -70,6 +78,7 @@ export async function findApiKey(db: ControlDb, tenantId: string, secret: string
     createdBy: row.createdBy,
     role: row.role,
     permissions: new Set(scopes.filter((s) => ceiling.has(s))),
+    projects: parseProjects(row.projects),
     lastUsedAt: row.lastUsedAt,
   };
 }

@@ -12,33 +12,51 @@ import { ApiError } from "../lib/errors";
  * remembered role: they read the membership as it is now (see `currentRole`).
  */
 export const MEMBERSHIP_CACHE_TTL_MS = 10_000;
-const remembered = new TtlCache<{ role: Role | null }>(10_000);
+
+/** What a membership lets its holder reach: a role, and the projects it is limited to (null: every project). */
+export interface Reach {
+  role: Role;
+  projects: readonly string[] | null;
+}
+const remembered = new TtlCache<{ reach: Reach | null }>(10_000);
 
 const cacheKey = (tenantId: string, userId: string) => `${tenantId}:${userId}`;
 
 /** Methods that change nothing: a remembered role may answer them. */
 export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
+/** A stored project list (a JSON array, or NULL for every project). */
+export function parseProjects(json: string | null): string[] | null {
+  if (json === null) return null;
+  const value: unknown = JSON.parse(json);
+  return Array.isArray(value) ? value.filter((p): p is string => typeof p === "string") : [];
+}
+
 /**
- * A user's role in a tenant as the control database has it, or null for a non-member. With
- * `fresh`, it is read now (every write takes this path, so a removed or demoted member's
- * still-unexpired token writes nothing beyond their current role); otherwise a value this isolate
- * read in the last 10 seconds may answer.
+ * A user's role in a tenant, and the projects it is limited to, as the control database has them,
+ * or null for a non-member. With `fresh`, it is read now (every write takes this path, so a removed,
+ * demoted or narrowed member's still-unexpired token writes nothing beyond their current reach);
+ * otherwise a value this isolate read in the last 10 seconds may answer.
  */
-export async function currentRole(db: ControlDb, tenantId: string, userId: string, opts: { fresh: boolean }): Promise<Role | null> {
+export async function currentMembership(db: ControlDb, tenantId: string, userId: string, opts: { fresh: boolean }): Promise<Reach | null> {
   const key = cacheKey(tenantId, userId);
   if (!opts.fresh) {
     const hit = remembered.get(key);
-    if (hit) return hit.role;
+    if (hit) return hit.reach;
   }
   const row = await db
-    .select({ role: memberships.role })
+    .select({ role: memberships.role, projects: memberships.projects })
     .from(memberships)
     .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)))
     .get();
-  const role = row?.role ?? null;
-  remembered.set(key, { role }, MEMBERSHIP_CACHE_TTL_MS);
-  return role;
+  const reach = row ? { role: row.role, projects: parseProjects(row.projects) } : null;
+  remembered.set(key, { reach }, MEMBERSHIP_CACHE_TTL_MS);
+  return reach;
+}
+
+/** A user's role in a tenant, or null for a non-member (see `currentMembership`). */
+export async function currentRole(db: ControlDb, tenantId: string, userId: string, opts: { fresh: boolean }): Promise<Role | null> {
+  return (await currentMembership(db, tenantId, userId, opts))?.role ?? null;
 }
 
 /** Drops this isolate's remembered role of a member (after their role changed or they left). */
@@ -77,10 +95,13 @@ export async function unchangedSince(env: Env, tenantId: string, principal: Prin
   const db = controlDb(env);
   if (principal.kind === "api_key") {
     const key = await db.select({ role: apiKeys.role }).from(apiKeys).where(and(eq(apiKeys.id, principal.keyId), isNull(apiKeys.revokedAt))).get();
-    return key?.role === principal.role;
+    if (key?.role !== principal.role) return false;
   }
-  return (await currentRole(db, tenantId, principal.userId, { fresh: true })) === principal.role;
+  const reach = await currentMembership(db, tenantId, principal.userId, { fresh: true });
+  return reach !== null && (principal.kind === "api_key" || reach.role === principal.role) && sameProjects(reach.projects, principal.projects);
 }
+
+const sameProjects = (a: readonly string[] | null, b: readonly string[] | null) => (a === null || b === null ? a === b : a.length === b.length && a.every((p) => b.includes(p)));
 
 /**
  * Whether a member's role, read now, grants `permission`: what tells apart, after a write guarded by

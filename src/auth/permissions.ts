@@ -35,7 +35,7 @@ export const PERMISSIONS = [
 
 export type Permission = (typeof PERMISSIONS)[number];
 
-export const ROLES = ["owner", "admin", "editor", "viewer"] as const;
+export const ROLES = ["owner", "admin", "editor", "viewer", "client"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** What only admins and owners may do: manage people and webhooks, and see the audit log and the bill. */
@@ -48,10 +48,23 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   editor: new Set(PERMISSIONS.filter((p) => !ADMIN_ONLY.has(p))),
   // Viewers read content; keys, the audit log and usage are not theirs to see.
   viewer: new Set(PERMISSIONS.filter((p) => p.endsWith(":read") && !ADMIN_ONLY.has(p) && p !== "api_keys:read")),
+  // A client's reviewer sees the content made for it and reviews it, in its assigned projects only.
+  client: new Set<Permission>(["projects:read", "campaigns:read", "posts:read", "posts:review", "artifacts:read"]),
 };
 
-/** Role rank for "may this actor touch that member": owner > admin > editor > viewer. */
-export const ROLE_RANK: Record<Role, number> = { owner: 3, admin: 2, editor: 1, viewer: 0 };
+/** Roles that always reach every project; the others may be limited to some, and a client always is. */
+export const TENANT_WIDE_ROLES: ReadonlySet<Role> = new Set(["owner", "admin"]);
+
+/**
+ * What a member limited to some projects may not do whatever their role: change what every
+ * project shares (prompts are the tenant's, not a project's).
+ */
+export const TENANT_WIDE_WRITES: ReadonlySet<Permission> = new Set(["prompts:write"]);
+
+/** The roles granting something `role` does not: what a key's ceiling must come down from when its creator becomes `role`. */
+export function rolesExceeding(role: Role): Role[] {
+  return ROLES.filter((r) => [...ROLE_PERMISSIONS[r]].some((p) => !ROLE_PERMISSIONS[role].has(p)));
+}
 
 /** True when `role` grants `permission`. */
 export function roleAllows(role: Role, permission: Permission): boolean {

@@ -1,10 +1,11 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWithin } from "../db/insert-where";
 import { eventAfterChange, type EventType } from "../db/outbox";
-import { findOwned, listOwned } from "../db/owned";
+import { findReachable, listReachable } from "../db/owned";
 import { campaigns, posts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -50,15 +51,14 @@ export const campaignData = (r: CampaignRow) => ({
   owner_id: r.ownerId,
 });
 
-const isCampaign = (c: Context<AppEnv>, id: string) => and(eq(campaigns.tenantId, c.var.tenant.id), eq(campaigns.id, id));
+const isCampaign = (c: Context<AppEnv>, id: string) => and(eq(campaigns.tenantId, c.var.tenant.id), eq(campaigns.id, id), withinReach(c, campaigns.projectId));
 
-export const findCampaign = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, campaigns, c.var.tenant.id, id, "campaign");
+export const findCampaign = (c: Context<AppEnv>, id: string) => findReachable(c, campaigns, id, "campaign");
 
 export const listCampaigns = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string; status?: CampaignStatus }, render: (row: CampaignRow) => U) =>
-  listOwned(
-    c.var.db,
+  listReachable(
+    c,
     campaigns,
-    c.var.tenant.id,
     { ...q, prefix: "cmp", filters: [q.project_id ? eq(campaigns.projectId, q.project_id) : undefined, q.status ? eq(campaigns.status, q.status) : undefined] },
     render,
   );

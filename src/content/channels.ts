@@ -1,4 +1,5 @@
 import { and, asc, eq } from "drizzle-orm";
+import { reaches } from "../auth/reach";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
@@ -64,6 +65,7 @@ export async function listChannels(c: Context<AppEnv>, projectId: string): Promi
 
 /** Disconnects an account; posts scheduled for its channel fail at their minute, saying so. */
 export async function disconnectChannel(c: Context<AppEnv>, projectId: string, id: string): Promise<void> {
+  if (!reaches(c, projectId)) throw new ApiError("NOT_FOUND", `No project ${projectId}`);
   const db = c.var.db;
   const [deleted] = await db.batch([
     db

@@ -1,10 +1,11 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
+import { assertReachable } from "../db/owned";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWithin } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
-import { postComments } from "../db/tenant/schema";
+import { postComments, posts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { findPost, findRevision, type Variant } from "./posts";
@@ -88,6 +89,7 @@ export async function listComments(c: Context<AppEnv>, postId: string, revision?
 
 /** Resolves a thread (its first comment); resolving again changes nothing. */
 export async function resolveThread(c: Context<AppEnv>, postId: string, id: string, by: Reviewer): Promise<CommentRow> {
+  await assertReachable(c, posts, postId, "post");
   const db = c.var.db;
   const [updated] = await db.batch([
     db

@@ -1,9 +1,10 @@
 import { and, asc, eq, sql } from "drizzle-orm";
+import { withinReach } from "../auth/reach";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere, insertWithin } from "../db/insert-where";
-import { findOwned, listOwned } from "../db/owned";
+import { assertReachable, findReachable, listReachable } from "../db/owned";
 import { agents, conversations, personas, personaVersions } from "../db/tenant/schema";
 import { reconfigureConversations, reconfigureNaming } from "../conversations/store";
 import { ApiError } from "../lib/errors";
@@ -27,10 +28,10 @@ export interface PersonaContent {
   banned_words?: string[];
 }
 
-export const findPersona = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, personas, c.var.tenant.id, id, "persona");
+export const findPersona = (c: Context<AppEnv>, id: string) => findReachable(c, personas, id, "persona");
 
 export const listPersonas = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: PersonaRow) => U) =>
-  listOwned(c.var.db, personas, c.var.tenant.id, { ...q, prefix: "psn", filters: [q.project_id ? eq(personas.projectId, q.project_id) : undefined] }, render);
+  listReachable(c, personas, { ...q, prefix: "psn", filters: [q.project_id ? eq(personas.projectId, q.project_id) : undefined] }, render);
 
 const versionRow = (tenantId: string, personaId: string, version: number | ReturnType<typeof sql>, body: PersonaContent, userId: string, now: string) => ({
   tenantId,
@@ -89,6 +90,7 @@ export async function addVersion(c: Context<AppEnv>, id: string, body: PersonaCo
 
 /** One version of the tenant's persona, or 404 naming it. */
 export async function findVersion(c: Context<AppEnv>, id: string, version: number): Promise<PersonaVersionRow> {
+  await assertReachable(c, personas, id, "persona");
   const row = await c.var.db
     .select()
     .from(personaVersions)
@@ -116,7 +118,7 @@ export async function deletePersona(c: Context<AppEnv>, id: string): Promise<voi
   const gone = sql`NOT EXISTS (SELECT 1 FROM ${personas} WHERE ${personas.id} = ${id})`;
   const naming = await db.select({ id: conversations.id }).from(conversations).where(and(eq(conversations.tenantId, tenantId), eq(conversations.personaId, id)));
   const [deleted] = await db.batch([
-    db.delete(personas).where(and(eq(personas.tenantId, tenantId), eq(personas.id, id))).returning({ id: personas.id }),
+    db.delete(personas).where(and(eq(personas.tenantId, tenantId), eq(personas.id, id), withinReach(c, personas.projectId))).returning({ id: personas.id }),
     auditChange(c, { action: "persona.deleted", resourceType: "persona", resourceId: id }),
     db.delete(personaVersions).where(and(eq(personaVersions.tenantId, tenantId), eq(personaVersions.personaId, id), gone)),
     db.update(agents).set({ personaId: null }).where(and(eq(agents.tenantId, tenantId), eq(agents.personaId, id), gone)),

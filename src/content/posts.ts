@@ -1,10 +1,11 @@
 import { and, asc, eq, notInArray, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere, insertWithin } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
-import { findOwned, listOwned } from "../db/owned";
+import { assertReachable, findReachable, listReachable } from "../db/owned";
 import { artifacts, artifactVersions, campaigns, postRevisions, posts } from "../db/tenant/schema";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -44,15 +45,14 @@ export const postData = (p: PostRow) => ({
   scheduled_at: p.scheduledAt,
 });
 
-export const isPost = (c: Context<AppEnv>, id: string) => and(eq(posts.tenantId, c.var.tenant.id), eq(posts.id, id));
+export const isPost = (c: Context<AppEnv>, id: string) => and(eq(posts.tenantId, c.var.tenant.id), eq(posts.id, id), withinReach(c, posts.projectId));
 
-export const findPost = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, posts, c.var.tenant.id, id, "post");
+export const findPost = (c: Context<AppEnv>, id: string) => findReachable(c, posts, id, "post");
 
 export const listPosts = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string; campaign_id?: string; status?: PostStatus }, render: (row: PostRow) => U) =>
-  listOwned(
-    c.var.db,
+  listReachable(
+    c,
     posts,
-    c.var.tenant.id,
     {
       ...q,
       prefix: "pst",
@@ -63,6 +63,7 @@ export const listPosts = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: st
 
 /** One revision of the tenant's post, or 404 naming it. */
 export async function findRevision(c: Context<AppEnv>, postId: string, revision: number): Promise<RevisionRow> {
+  await assertReachable(c, posts, postId, "post");
   const row = await c.var.db
     .select()
     .from(postRevisions)

@@ -1,10 +1,11 @@
 import { and, desc, eq, isNull } from "drizzle-orm";
+import { assertReachable } from "../db/owned";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWithin } from "../db/insert-where";
-import { reviewLinks } from "../db/tenant/schema";
+import { posts, reviewLinks } from "../db/tenant/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -60,6 +61,7 @@ export async function listLinks(c: Context<AppEnv>, postId: string): Promise<Rev
 
 /** Revokes a link at once: its next use is a 410. */
 export async function revokeLink(c: Context<AppEnv>, postId: string, linkId: string): Promise<void> {
+  await assertReachable(c, posts, postId, "post");
   const db = c.var.db;
   const [revoked] = await db.batch([
     db
@@ -93,7 +95,8 @@ export function guestLink() {
     if (link.revokedAt) throw new ApiError("REVIEW_LINK_INVALID", "This review link was revoked; ask for a new one");
     const expires = Date.parse(link.expiresAt);
     if (expires <= Date.now()) throw new ApiError("REVIEW_LINK_INVALID", `This review link expired at ${link.expiresAt}; ask for a new one`);
-    c.set("principal", { kind: "guest", linkId: link.id, postId: link.postId, name: link.name, userId: link.id, role: "viewer", permissions: new Set(), expiresAt: expires });
+    // The link, not a project list, bounds a guest: every guest route acts on the link's one post.
+    c.set("principal", { kind: "guest", linkId: link.id, postId: link.postId, name: link.name, userId: link.id, role: "viewer", permissions: new Set(), projects: null, expiresAt: expires });
     await next();
   });
 }

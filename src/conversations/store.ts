@@ -1,10 +1,11 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { RoomConfig } from "../../durable-objects/conversation-room";
+import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { eventAfterChange } from "../db/outbox";
-import { findOwned, listOwned } from "../db/owned";
+import { findReachable, listReachable } from "../db/owned";
 import { quotaExceeded } from "../db/quota";
 import type { TenantDb } from "../db/router";
 import { conversations } from "../db/tenant/schema";
@@ -29,7 +30,7 @@ export interface ConversationFields {
 }
 
 const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
-const isConversation = (c: Context<AppEnv>, id: string) => and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id));
+const isConversation = (c: Context<AppEnv>, id: string) => and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id), withinReach(c, conversations.projectId));
 
 /**
  * What the room needs to know of its conversation. Its system prompt in the documented order: the
@@ -79,10 +80,10 @@ export function conversationSummary(r: ConversationRow) {
   return { id: r.id, project_id: r.projectId, title: r.title, model: r.model, knowledge_base_ids: JSON.parse(r.knowledgeBaseIds) as string[], created_by: r.createdBy };
 }
 
-export const findConversation = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, conversations, c.var.tenant.id, id, "conversation");
+export const findConversation = (c: Context<AppEnv>, id: string) => findReachable(c, conversations, id, "conversation");
 
 export const listConversations = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: ConversationRow) => U) =>
-  listOwned(c.var.db, conversations, c.var.tenant.id, { ...q, prefix: "cnv", filters: [q.project_id ? eq(conversations.projectId, q.project_id) : undefined] }, render);
+  listReachable(c, conversations, { ...q, prefix: "cnv", filters: [q.project_id ? eq(conversations.projectId, q.project_id) : undefined] }, render);
 
 export async function createConversation(c: Context<AppEnv>, body: ConversationFields & { project_id: string }): Promise<ConversationRow> {
   const projectId = await requireProject(c, body.project_id);

@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   "conversation.deleted",
   "member.joined",
   "member.role_changed",
+  "member.projects_changed",
   "member.removed",
   "run.retrieved",
   "document.ready",

@@ -1,9 +1,10 @@
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
-import { findOwned, listOwned } from "../db/owned";
+import { findReachable, listReachable } from "../db/owned";
 import { agents, conversations, knowledgeBases } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -39,7 +40,7 @@ function chunkingOf(given: Chunking | undefined, current?: { maxTokens: number; 
   return { maxTokens, overlapTokens };
 }
 
-const isBase = (c: Context<AppEnv>, id: string) => and(eq(knowledgeBases.id, id), eq(knowledgeBases.tenantId, c.var.tenant.id));
+const isBase = (c: Context<AppEnv>, id: string) => and(eq(knowledgeBases.id, id), eq(knowledgeBases.tenantId, c.var.tenant.id), withinReach(c, knowledgeBases.projectId));
 
 /**
  * The knowledge bases a conversation or agent names, as stored (a JSON array): each must be the
@@ -61,10 +62,10 @@ export async function requireBases(c: Context<AppEnv>, ids: string[], projectId:
   return JSON.stringify(unique);
 }
 
-export const findKnowledgeBase = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, knowledgeBases, c.var.tenant.id, id, "knowledge base");
+export const findKnowledgeBase = (c: Context<AppEnv>, id: string) => findReachable(c, knowledgeBases, id, "knowledge base");
 
 export const listKnowledgeBases = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string; project_id?: string }, render: (row: KnowledgeBaseRow) => U) =>
-  listOwned(c.var.db, knowledgeBases, c.var.tenant.id, { ...q, prefix: "kb", filters: [q.project_id ? eq(knowledgeBases.projectId, q.project_id) : undefined] }, render);
+  listReachable(c, knowledgeBases, { ...q, prefix: "kb", filters: [q.project_id ? eq(knowledgeBases.projectId, q.project_id) : undefined] }, render);
 
 export async function createKnowledgeBase(c: Context<AppEnv>, body: { project_id: string; name: string; description?: string | null; chunking?: Chunking }): Promise<KnowledgeBaseRow> {
   const projectId = await requireProject(c, body.project_id);

@@ -7,7 +7,7 @@ import { storageUsed } from "../db/artifacts";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
 import { eventAfterChange } from "../db/outbox";
-import { findOwned, listOwned } from "../db/owned";
+import { findReachable, listReachable } from "../db/owned";
 import { knowledgeBases, knowledgeChunks, knowledgeDocuments } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -59,17 +59,16 @@ const isDocument = (c: Context<AppEnv>, baseId: string) => and(eq(knowledgeDocum
 
 /** A document of the base; another base's or another tenant's is a 404. */
 export async function findDocument(c: Context<AppEnv>, baseId: string, id: string): Promise<DocumentRow> {
-  const doc = await findOwned(c.var.db, knowledgeDocuments, c.var.tenant.id, id, "document");
+  const doc = await findReachable(c, knowledgeDocuments, id, "document");
   if (doc.knowledgeBaseId !== baseId) throw new ApiError("NOT_FOUND", `No document ${id} in knowledge base ${baseId}`);
   return doc;
 }
 
 export async function listDocuments<U>(c: Context<AppEnv>, baseId: string, q: { limit: number; cursor?: string; status?: DocumentRow["status"] }, render: (row: DocumentRow) => U) {
   await findKnowledgeBase(c, baseId);
-  return listOwned(
-    c.var.db,
+  return listReachable(
+    c,
     knowledgeDocuments,
-    c.var.tenant.id,
     { ...q, prefix: "doc", filters: [eq(knowledgeDocuments.knowledgeBaseId, baseId), q.status ? eq(knowledgeDocuments.status, q.status) : undefined] },
     render,
   );

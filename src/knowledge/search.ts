@@ -1,4 +1,5 @@
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { withinReach } from "../auth/reach";
 import type { Context } from "hono";
 import { debit, release, reserve, settle } from "../billing/metering";
 import type { AppEnv } from "../context";
@@ -105,7 +106,7 @@ export async function basesOf(c: Context<AppEnv>, ids: string[], field: string):
   const rows = await c.var.db
     .select()
     .from(knowledgeBases)
-    .where(and(eq(knowledgeBases.tenantId, c.var.tenant.id), inArray(knowledgeBases.id, unique)));
+    .where(and(eq(knowledgeBases.tenantId, c.var.tenant.id), inArray(knowledgeBases.id, unique), withinReach(c, knowledgeBases.projectId)));
   const missing = unique.filter((id) => !rows.some((r) => r.id === id));
   if (missing.length) throw new ApiError("NOT_FOUND", `No knowledge base ${missing.join(", ")}`, { errors: missing.map(() => ({ in: field === "id" ? "path" : "body", field, message: "no such knowledge base" })) });
   if (new Set(rows.map((r) => r.projectId)).size > 1) {

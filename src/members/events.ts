@@ -4,6 +4,7 @@ import type { AppEnv } from "../context";
 import { controlOutbox } from "../db/control/schema";
 import { tenantById } from "../db/directory";
 import { insertWhere } from "../db/insert-where";
+import type { EventType } from "../db/outbox";
 import { type ControlDb, controlDb, tenantDb } from "../db/router";
 import { outbox } from "../db/tenant/schema";
 import type { Env } from "../env";
@@ -19,7 +20,7 @@ import { createLogger, errorFields } from "../lib/log";
  * request's relay and the cron's, racing) writes once.
  */
 
-export type MemberEventType = "member.joined" | "member.role_changed" | "member.removed";
+export type MemberEventType = Extract<EventType, `member.${string}`>;
 
 export interface MemberEventData {
   user_id: string;
@@ -27,6 +28,8 @@ export interface MemberEventData {
   name: string;
   role: string;
   previous_role?: string;
+  projects: readonly string[] | null;
+  previous_projects?: readonly string[] | null;
   joined_at: string;
 }
 

@@ -2,7 +2,7 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { listOwned } from "../db/owned";
 import { startAttempt } from "../auth/attempts";
-import { assertMayAssign, currentRole, holdsRole, rolesThatGrant, stillGrants } from "../auth/membership";
+import { assertMayAssign, currentRole, holdsRole, parseProjects, rolesThatGrant, stillGrants } from "../auth/membership";
 import type { Role } from "../auth/permissions";
 import { recordSecurityEvent } from "../auth/security-events";
 import { discardSession, startSession } from "../auth/sessions";
@@ -18,6 +18,7 @@ import { newId } from "../lib/ids";
 import { tokenConfig } from "../middleware/auth";
 import { clientAddress } from "../middleware/rate-limit";
 import { memberEvent, relayAfterChange } from "./events";
+import { projectAssignment } from "./members";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_PREFIX = "inv_";
@@ -27,9 +28,10 @@ const TOKEN_PREFIX = "inv_";
  * hold one) and the inviter's right to grant the role are checked inside the insert, so racing
  * invitations cannot both pass and a just-demoted inviter cannot. Answers the one-time token.
  */
-export async function createInvitation(c: Context<AppEnv>, { email, role }: { email: string; role: Role }) {
+export async function createInvitation(c: Context<AppEnv>, { email, role, projects }: { email: string; role: Role; projects?: string[] | null }) {
   const tenantId = c.var.tenant.id;
   assertMayAssign(c.var.principal, role);
+  const assigned = await projectAssignment(c, role, projects);
   const db = controlDb(c.env);
   const member = await db
     .select({ userId: memberships.userId })
@@ -44,6 +46,7 @@ export async function createInvitation(c: Context<AppEnv>, { email, role }: { em
     tenantId,
     email,
     role,
+    projects: assigned,
     tokenHash: await sha256Hex(token),
     invitedBy: c.var.principal.userId,
     expiresAt: new Date(Date.now() + INVITATION_TTL_MS).toISOString(),
@@ -63,13 +66,13 @@ export async function createInvitation(c: Context<AppEnv>, { email, role }: { em
     if (!(await stillGrants(db, tenantId, c.var.principal.userId, "invitations:write"))) throw new ApiError("FORBIDDEN", "Your current role does not allow inviting");
     throw new ApiError("PLAN_LIMIT", `The ${plan.name} plan has ${plan.seats} seats, all taken by members and pending invitations`);
   }
-  await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role } });
-  return { id: row.id, email, role, token, expires_at: row.expiresAt };
+  await recordAudit(c, { action: "invitation.created", resourceType: "invitation", resourceId: row.id, details: { email, role, projects: parseProjects(assigned) } });
+  return { id: row.id, email, role, projects: parseProjects(assigned), token, expires_at: row.expiresAt };
 }
 
 /** The tenant's pending invitations, newest first. */
 export async function listInvitations(c: Context<AppEnv>, { limit, cursor }: { limit: number; cursor?: string }) {
-  return listOwned(controlDb(c.env), invitations, c.var.tenant.id, { limit, cursor, prefix: "inv", filters: [isNull(invitations.acceptedAt)] }, (i) => ({ id: i.id, email: i.email, role: i.role, invited_by: i.invitedBy, expires_at: i.expiresAt, created_at: i.createdAt }));
+  return listOwned(controlDb(c.env), invitations, c.var.tenant.id, { limit, cursor, prefix: "inv", filters: [isNull(invitations.acceptedAt)] }, (i) => ({ id: i.id, email: i.email, role: i.role, projects: parseProjects(i.projects), invited_by: i.invitedBy, expires_at: i.expiresAt, created_at: i.createdAt }));
 }
 
 /** Revokes a pending invitation (404 when there is none by that id). */
@@ -138,10 +141,10 @@ export async function acceptInvitation(c: Context<AppEnv>, token: string, { name
       insertWhere(
         db,
         memberships,
-        { tenantId, userId: user.id, role: invitation.role, createdAt: now.toISOString() },
+        { tenantId, userId: user.id, role: invitation.role, projects: invitation.projects, createdAt: now.toISOString() },
         sql`(SELECT count(*) FROM ${memberships} WHERE ${memberships.tenantId} = ${tenantId}) < ${plan.seats} AND ${inviterStillGrants}`,
       ),
-      memberEvent(db, tenantId, "member.joined", { user_id: user.id, email: user.email, name: user.name, role: invitation.role, joined_at: now.toISOString() }),
+      memberEvent(db, tenantId, "member.joined", { user_id: user.id, email: user.email, name: user.name, role: invitation.role, projects: parseProjects(invitation.projects), joined_at: now.toISOString() }),
     ]);
     const joined = await db
       .select({ userId: memberships.userId })

@@ -2,8 +2,8 @@ import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { API_KEY_PREFIX, findApiKey, markApiKeyUsed } from "../auth/api-keys";
-import { currentRole, SAFE_METHODS } from "../auth/membership";
-import { ROLE_PERMISSIONS, type Permission } from "../auth/permissions";
+import { currentMembership, SAFE_METHODS } from "../auth/membership";
+import { ROLE_PERMISSIONS, TENANT_WIDE_WRITES, type Permission } from "../auth/permissions";
 import { ACCESS_TOKEN_TTL_SECONDS, verifyAccessToken } from "../auth/tokens";
 import type { AppEnv, Principal } from "../context";
 import { apiKeys } from "../db/control/schema";
@@ -68,14 +68,19 @@ async function authenticate(c: Context<AppEnv>, credential: string, opens: "requ
     }
     // A key has no short expiry of its own; a connection it opens re-authenticates as often as an access token would.
     const expiresAt = Math.min(key.expiresAt ?? Number.POSITIVE_INFINITY, now.getTime() + ACCESS_TOKEN_TTL_SECONDS * 1000);
-    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: key.permissions, expiresAt, keyLimit: key.rateLimitPerMinute };
+    return { kind: "api_key", keyId: key.id, userId: key.createdBy, role: key.role, permissions: within(key.permissions, key.projects), projects: key.projects, expiresAt, keyLimit: key.rateLimitPerMinute };
   }
 
   const token = await verifyAccessToken(tokenConfig(c), credential, tenant.id);
   if (!token) throw unauthenticated("The access token is invalid, expired or for another tenant", "INVALID_TOKEN");
-  const role = await currentRole(db, tenant.id, token.userId, { fresh });
-  if (!role) throw unauthenticated("The access token's holder is no longer a member of this tenant", "INVALID_TOKEN");
-  return { kind: "user", userId: token.userId, role, permissions: ROLE_PERMISSIONS[role], expiresAt: token.exp * 1000 };
+  const reach = await currentMembership(db, tenant.id, token.userId, { fresh });
+  if (!reach) throw unauthenticated("The access token's holder is no longer a member of this tenant", "INVALID_TOKEN");
+  return { kind: "user", userId: token.userId, role: reach.role, permissions: within(ROLE_PERMISSIONS[reach.role], reach.projects), projects: reach.projects, expiresAt: token.exp * 1000 };
+}
+
+/** A role's permissions as a caller limited to `projects` holds them: without the writes that change what every project shares. */
+function within(permissions: ReadonlySet<Permission>, projects: readonly string[] | null): ReadonlySet<Permission> {
+  return projects === null ? permissions : new Set([...permissions].filter((p) => !TENANT_WIDE_WRITES.has(p)));
 }
 
 /**
@@ -125,9 +130,12 @@ export function requirePermission(permission: Permission, opts: { from?: "header
     // Counted before the permission check: refused calls spend the caller's budget too.
     await limitPrincipal(c, principal);
     if (!principal.permissions.has(permission)) {
-      throw principal.kind === "api_key" && ROLE_PERMISSIONS[principal.role].has(permission)
-        ? new ApiError("INSUFFICIENT_SCOPE", `This API key lacks the scope ${permission}`)
-        : new ApiError("FORBIDDEN", `Your role (${principal.role}) does not grant ${permission}`);
+      const roleGrants = ROLE_PERMISSIONS[principal.role].has(permission);
+      throw roleGrants && principal.projects !== null && TENANT_WIDE_WRITES.has(permission)
+        ? new ApiError("FORBIDDEN", `${permission} changes what every project shares; your membership is limited to some projects`)
+        : roleGrants && principal.kind === "api_key"
+          ? new ApiError("INSUFFICIENT_SCOPE", `This API key lacks the scope ${permission}`)
+          : new ApiError("FORBIDDEN", `Your role (${principal.role}) does not grant ${permission}`);
     }
     c.set("principal", principal);
     await next();

@@ -1,5 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { reachableProjects, reaches, withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
@@ -10,7 +11,13 @@ import { newId } from "../lib/ids";
 
 export type ProjectRow = typeof projects.$inferSelect;
 
-const isProject = (c: Context<AppEnv>, id: string) => and(eq(projects.id, id), eq(projects.tenantId, c.var.tenant.id));
+/** This tenant's project `id`, if the caller reaches it (a member limited to other projects finds nothing). */
+const isProject = (c: Context<AppEnv>, id: string) => and(eq(projects.id, id), eq(projects.tenantId, c.var.tenant.id), withinReach(c, projects.id));
+
+/** Making or deleting a project changes the tenant's set of projects: not for a member limited to some of them. */
+function assertTenantWide(c: Context<AppEnv>, doing: string) {
+  if (reachableProjects(c) !== null) throw new ApiError("FORBIDDEN", `Your membership is limited to some projects; it cannot ${doing} a project`);
+}
 
 /** The project a body names, or a 404 naming the field: resources live inside a project of this tenant. */
 export async function requireProject(c: Context<AppEnv>, projectId: string, where: "body" | "query" = "body"): Promise<string> {
@@ -19,13 +26,18 @@ export async function requireProject(c: Context<AppEnv>, projectId: string, wher
   return row.id;
 }
 
-export const findProject = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, projects, c.var.tenant.id, id, "project");
+export async function findProject(c: Context<AppEnv>, id: string): Promise<ProjectRow> {
+  const row = await findOwned(c.var.db, projects, c.var.tenant.id, id, "project");
+  if (!reaches(c, row.id)) throw new ApiError("NOT_FOUND", `No project ${id}`);
+  return row;
+}
 
 export const listProjects = <U>(c: Context<AppEnv>, q: { limit: number; cursor?: string }, render: (row: ProjectRow) => U) =>
-  listOwned(c.var.db, projects, c.var.tenant.id, { ...q, prefix: "prj" }, render);
+  listOwned(c.var.db, projects, c.var.tenant.id, { ...q, prefix: "prj", filters: [withinReach(c, projects.id)] }, render);
 
 /** Creates a project within the plan's limit, counted inside the insert so concurrent creates cannot pass it together. */
 export async function createProject(c: Context<AppEnv>, body: { name: string; description?: string | null }): Promise<ProjectRow> {
+  assertTenantWide(c, "create");
   const { db, tenant, plan } = c.var;
   const id = newId("prj");
   const now = new Date().toISOString();
@@ -53,6 +65,7 @@ export async function updateProject(c: Context<AppEnv>, id: string, body: { name
 }
 
 export async function deleteProject(c: Context<AppEnv>, id: string): Promise<void> {
+  assertTenantWide(c, "delete");
   const db = c.var.db;
   const [deleted] = await db.batch([
     db.delete(projects).where(isProject(c, id)).returning({ id: projects.id }),

@@ -3,10 +3,10 @@ import { ROLES } from "../auth/permissions";
 import { PageQuery } from "../lib/pagination";
 import * as invitationsService from "../members/invitations";
 import { publicRoute } from "../middleware/auth";
-import { Email, errors, guarded, jsonBody, jsonResponse, pageOf, Password, PersonName, renderUser, router, TokenPairSchema, UserSchema } from "./openapi";
+import { Email, errors, MemberProjects, guarded, jsonBody, jsonResponse, pageOf, Password, PersonName, renderUser, router, TokenPairSchema, UserSchema } from "./openapi";
 
 const InvitationCreated = z
-  .object({ id: z.string(), email: z.string(), role: z.enum(ROLES), token: z.string(), expires_at: z.string() })
+  .object({ id: z.string(), email: z.string(), role: z.enum(ROLES), projects: MemberProjects, token: z.string(), expires_at: z.string() })
   .openapi("InvitationCreated");
 
 const createInvitation = createRoute({
@@ -15,12 +15,12 @@ const createInvitation = createRoute({
   tags: ["Members"],
   summary: "Invite someone by email; the single-use token is shown once",
   ...guarded("invitations:write"),
-  request: { body: jsonBody(z.object({ email: Email, role: z.enum(ROLES) })) },
+  request: { body: jsonBody(z.object({ email: Email, role: z.enum(ROLES), projects: MemberProjects.optional() })) },
   responses: { 201: jsonResponse(InvitationCreated, "The invitation and its token"), ...errors(400, 401, 403, 409, 415) },
 });
 
 const PendingInvitation = z
-  .object({ id: z.string(), email: z.string(), role: z.enum(ROLES), invited_by: z.string(), expires_at: z.string(), created_at: z.string() })
+  .object({ id: z.string(), email: z.string(), role: z.enum(ROLES), projects: MemberProjects, invited_by: z.string(), expires_at: z.string(), created_at: z.string() })
   .openapi("PendingInvitation");
 
 const listInvitations = createRoute({

@@ -7,13 +7,14 @@ import { controlDb } from "../db/router";
 import { requireAuth } from "../middleware/auth";
 import { ApiError } from "../lib/errors";
 import { PageQuery } from "../lib/pagination";
-import { bearer, errors, jsonResponse, pageOf, renderUser, router, UserSchema } from "./openapi";
+import { bearer, errors, jsonResponse, MemberProjects, pageOf, renderUser, router, UserSchema } from "./openapi";
 
 const MeSchema = z
   .object({
     user: UserSchema,
     tenant: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
     role: z.enum(ROLES),
+    projects: MemberProjects,
     permissions: z.array(z.string()),
     credential: z.object({ kind: z.enum(["access_token", "api_key"]), api_key_id: z.string().optional() }),
   })
@@ -66,6 +67,7 @@ export const meRoutes = router()
         user: renderUser(user),
         tenant: { id: t.id, slug: t.slug, name: t.name },
         role: p.role,
+        projects: p.projects && [...p.projects],
         permissions: [...p.permissions].sort(),
         credential: p.kind === "api_key" ? { kind: "api_key" as const, api_key_id: p.keyId } : { kind: "access_token" as const },
       },

@@ -2,6 +2,7 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { ZodError } from "zod";
 import type { Permission } from "../auth/permissions";
+import { MAX_MEMBER_PROJECTS } from "../members/members";
 import type { AppEnv } from "../context";
 import { requirePermission } from "../middleware/auth";
 import { isPlatformPath } from "../middleware/host";
@@ -119,6 +120,14 @@ export const KnowledgeBaseIds = z
   .openapi({ description: "Knowledge bases (of the same project) whose chunks ground its replies, cited in the answer" });
 
 export const Email = z.string().trim().toLowerCase().email().max(254);
+
+/** The projects a membership is limited to: a list (a client's is required), or null for every project. */
+export const MemberProjects = z
+  .array(z.string().min(1).max(64))
+  .min(1)
+  .max(MAX_MEMBER_PROJECTS)
+  .nullable()
+  .openapi({ description: `The projects the member sees and acts in (at most ${MAX_MEMBER_PROJECTS}); null for every project. Required for a client; owners and admins always reach every project` });
 export const Password = z.string().min(10, "at least 10 characters").max(256);
 /**
  * Text that must say something: trimmed, then 1 to `max` characters. The document states the

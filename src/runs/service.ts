@@ -1,4 +1,5 @@
 import { and, asc, eq, sql } from "drizzle-orm";
+import { reaches } from "../auth/reach";
 import type { BatchResponse } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
@@ -6,7 +7,7 @@ import { auditChange } from "../db/audit";
 import { latestPersona, personaPrompt } from "../content/personas";
 import { isUniqueViolation } from "../db/constraints";
 import { eventAfterChange } from "../db/outbox";
-import { findOwned, listOwned } from "../db/owned";
+import { findReachable, listReachable } from "../db/owned";
 import { monthOf, quotaExceeded, quotaRow } from "../db/quota";
 import { insertWhere } from "../db/insert-where";
 import { agents, projects, promptVersions, type RUN_STATUSES, runs, tokenQuota } from "../db/tenant/schema";
@@ -29,17 +30,16 @@ export interface NewRun {
   prompt_version?: number;
 }
 
-export const findRun = (c: Context<AppEnv>, id: string) => findOwned(c.var.db, runs, c.var.tenant.id, id, "run");
+export const findRun = (c: Context<AppEnv>, id: string) => findReachable(c, runs, id, "run");
 
 export const listRuns = <U>(
   c: Context<AppEnv>,
   q: { limit: number; cursor?: string; status?: (typeof RUN_STATUSES)[number]; agent_id?: string; project_id?: string },
   render: (row: RunRow) => U,
 ) =>
-  listOwned(
-    c.var.db,
+  listReachable(
+    c,
     runs,
-    c.var.tenant.id,
     {
       ...q,
       prefix: "run",
@@ -128,6 +128,8 @@ function directInsert(c: Context<AppEnv>, body: NewRun) {
  * for a run with a prompt, or to say precisely what is wrong — which then stores it in a second.
  */
 export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey: string | undefined): Promise<{ run: RunRow; replayed: boolean }> {
+  // A project the caller is not assigned to does not exist for them (answered before any read, as the read would).
+  if (!reaches(c, body.project_id)) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
   const tenant = c.var.tenant;
   const db = c.var.db;
   // Only a keyed request can be replayed, so only its body is hashed and looked up.

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EVENT_TYPES, type EventType } from "../db/outbox";
+import { ROLES } from "../auth/permissions";
 
 /**
  * What every event type the platform emits carries in `data`: a JSON Schema (from these zod
@@ -48,9 +49,10 @@ const Document = z.looseObject({
 const Conversation = z.looseObject({ id: id("cnv"), project_id: id("prj"), title: nullable(z.string()), model: z.string(), knowledge_base_ids: z.array(z.string()), created_by: id("usr") });
 const conversationExample = { id: "cnv_01hx0000000000000000000000", project_id: "prj_01hx0000000000000000000000", title: "Launch week ideas", model: "@cf/meta/llama-3.1-8b-instruct", knowledge_base_ids: [], created_by: "usr_01hx0000000000000000000000" };
 
-const Role = z.enum(["owner", "admin", "editor", "viewer"]);
-const Member = z.looseObject({ user_id: id("usr"), email: z.string(), name: z.string(), role: Role, joined_at: z.string() });
-const memberExample = { user_id: "usr_01hx0000000000000000000000", email: "sam@agency.example", name: "Sam Rivera", role: "editor", joined_at: "2026-11-29T09:00:00.000Z" };
+const Role = z.enum(ROLES);
+const Projects = nullable(z.array(id("prj"))).describe("The projects the member is limited to; null for every project");
+const Member = z.looseObject({ user_id: id("usr"), email: z.string(), name: z.string(), role: Role, projects: Projects, joined_at: z.string() });
+const memberExample = { user_id: "usr_01hx0000000000000000000000", email: "sam@agency.example", name: "Sam Rivera", role: "editor", projects: null, joined_at: "2026-11-29T09:00:00.000Z" };
 
 const CampaignStatusEnum = z.enum(["draft", "active", "paused", "completed", "archived"]);
 const Campaign = z.looseObject({ id: id("cmp"), project_id: id("prj"), name: z.string(), status: CampaignStatusEnum, channels: z.array(z.string()), starts_on: nullable(z.string()), ends_on: nullable(z.string()), owner_id: z.string() });
@@ -122,6 +124,11 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
   "conversation.deleted": { description: "A conversation was deleted with its messages", schema: Conversation, example: conversationExample },
   "member.joined": { description: "A person accepted an invitation and became a member", schema: Member, example: memberExample },
   "member.role_changed": { description: "A member's role changed", schema: Member.extend({ previous_role: Role }), example: { ...memberExample, role: "admin", previous_role: "editor" } },
+  "member.projects_changed": {
+    description: "The projects a member is limited to changed",
+    schema: Member.extend({ previous_projects: Projects }),
+    example: { ...memberExample, role: "client", projects: ["prj_01hx0000000000000000000000"], previous_projects: null },
+  },
   "member.removed": { description: "A member was removed; their sessions and keys ended with the membership", schema: Member, example: memberExample },
   "document.ready": { description: "A knowledge document's version is searchable", schema: Document, example: documentExample },
   "document.updated": { description: "A knowledge document's attributes changed", schema: Document.extend({ attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])) }), example: { ...documentExample, attributes: { lang: "en" } } },

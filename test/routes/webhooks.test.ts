@@ -418,6 +418,7 @@ describe("webhook endpoints", () => {
     await call(`${t.host}/v1/campaigns/${campaign.body.id}`, { method: "DELETE", token: t.owner.token });
     const member = await addMember(t, "viewer");
     await call(`${t.host}/v1/members/${member.id}`, { method: "PATCH", token: t.owner.token, body: { role: "editor" } });
+    expectStatus(await call(`${t.host}/v1/members/${member.id}`, { method: "PATCH", token: t.owner.token, body: { role: "client", projects: [projectId] } }), 200);
     await call(`${t.host}/v1/members/${member.id}`, { method: "DELETE", token: t.owner.token });
     const rows = await (await tenantD1(t)).prepare("SELECT type, data, created_at FROM outbox").all<{ type: string; data: string; created_at: string }>();
     expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation", "member", "campaign", "post", "comment"]));

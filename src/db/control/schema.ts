@@ -1,6 +1,7 @@
 import { createdAt, eventColumns } from "../columns";
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { ROLES } from "../../auth/permissions";
 
 /** Plans set each tenant's limits (enforced from the limits issue on). */
 export const plans = sqliteTable("plans", {
@@ -66,7 +67,9 @@ export const memberships = sqliteTable(
   {
     tenantId: text().notNull().references(() => tenants.id),
     userId: text().notNull().references(() => users.id),
-    role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
+    role: text({ enum: ROLES }).notNull(),
+    /** JSON array of the project ids the member is limited to; NULL reaches every project (owners and admins always do). */
+    projects: text(),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.userId] }), index("memberships_user_idx").on(t.userId)],
@@ -78,7 +81,9 @@ export const invitations = sqliteTable(
     id: text().primaryKey(),
     tenantId: text().notNull().references(() => tenants.id),
     email: text().notNull(),
-    role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
+    role: text({ enum: ROLES }).notNull(),
+    /** The projects the membership it makes will be limited to (JSON array), or NULL for every project. */
+    projects: text(),
     tokenHash: text().notNull(),
     invitedBy: text().notNull(),
     expiresAt: text().notNull(),
@@ -99,7 +104,7 @@ export const apiKeys = sqliteTable(
     /** JSON array of permissions. */
     scopes: text().notNull(),
     /** The creator's role when the key was made: the ceiling of what the key may do. */
-    role: text({ enum: ["owner", "admin", "editor", "viewer"] }).notNull(),
+    role: text({ enum: ROLES }).notNull(),
     createdBy: text().notNull(),
     expiresAt: text(),
     /** The key's own requests per minute, below its plan's per-member limit; NULL uses that limit. */
