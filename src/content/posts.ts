@@ -139,7 +139,7 @@ async function placement(c: Context<AppEnv>, body: { project_id?: string; campai
     const campaign = await c.var.db
       .select({ projectId: campaigns.projectId, status: campaigns.status })
       .from(campaigns)
-      .where(and(eq(campaigns.tenantId, c.var.tenant.id), eq(campaigns.id, body.campaign_id)))
+      .where(and(eq(campaigns.tenantId, c.var.tenant.id), eq(campaigns.id, body.campaign_id), withinReach(c, campaigns.projectId)))
       .get();
     if (!campaign) throw new ApiError("NOT_FOUND", `No campaign ${body.campaign_id}`, { errors: [{ in: "body", field: "campaign_id", message: "no such campaign" }] });
     if (body.project_id && body.project_id !== campaign.projectId) {

@@ -151,6 +151,10 @@ describe("project-level membership", () => {
       }
     }
     expect(leaks).toEqual([]);
+    // A body naming another project's object through something else than its project_id: a campaign.
+    const inTheirCampaign = await call(`${t.host}/v1/posts`, { token: editor.token, body: { campaign_id: theirs.campaign, title: "X", variants: [{ channel: "linkedin", text: "Hi" }] } });
+    expectProblem(inTheirCampaign, 404, "NOT_FOUND");
+    expect(inTheirCampaign.body.errors[0].field).toBe("campaign_id");
 
     // Lists leave the other project out; filtering by it finds nothing.
     for (const list of ["projects", "agents", "runs", "artifacts", "knowledge-bases", "campaigns", "conversations", "personas", "posts"]) {
