@@ -26,6 +26,7 @@ import { documentRoutes } from "./routes/documents";
 import { webhookMessageRoutes } from "./routes/webhook-messages";
 import { campaignRoutes } from "./routes/campaigns";
 import { postRoutes } from "./routes/posts";
+import { ideaRoutes } from "./routes/ideas";
 import { postReviewRoutes } from "./routes/post-reviews";
 import { reviewLinkRoutes } from "./routes/review-links";
 import { channelRoutes } from "./routes/channels";
@@ -118,6 +119,7 @@ export function createApp() {
   app.route("/", webhookMessageRoutes);
   app.route("/", campaignRoutes);
   app.route("/", postRoutes);
+  app.route("/", ideaRoutes);
   app.route("/", postReviewRoutes);
   app.route("/", reviewLinkRoutes);
   app.route("/", channelRoutes);

@@ -1,4 +1,5 @@
 import { and, asc, eq, notInArray, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
@@ -152,15 +153,19 @@ async function placement(c: Context<AppEnv>, body: { project_id?: string; campai
   return { projectId: await requireProject(c, body.project_id), campaignId: null };
 }
 
-/** Creates a post in `draft` with its first revision. */
-export async function createPost(c: Context<AppEnv>, body: { project_id?: string; campaign_id?: string | null; title: string; variants: Variant[] }): Promise<{ post: PostRow; revision: RevisionRow }> {
+/** Creates a post in `draft` with its first revision; `opts.id` chooses its id, `opts.also` adds statements to its transaction (after its audit entry). */
+export async function createPost(
+  c: Context<AppEnv>,
+  body: { project_id?: string; campaign_id?: string | null; title: string; variants: Variant[] },
+  opts: { id?: string; also?: BatchItem<"sqlite">[] } = {},
+): Promise<{ post: PostRow; revision: RevisionRow }> {
   checkChannels(body.variants);
   const { projectId, campaignId } = await placement(c, body);
   await requireMedia(c, projectId, body.variants);
   const now = new Date().toISOString();
   const tenantId = c.var.tenant.id;
   const post: PostRow = {
-    id: newId("pst"),
+    id: opts.id ?? newId("pst"),
     tenantId,
     projectId,
     campaignId,
@@ -186,6 +191,7 @@ export async function createPost(c: Context<AppEnv>, body: { project_id?: string
     insertWhere(db, postRevisions, revision, sql`changes() > 0`),
     eventAfterChange(db, { tenantId, type: "post.created", subjectType: "post", subjectId: post.id, data: postData(post) }),
     auditChange(c, { action: "post.created", resourceType: "post", resourceId: post.id, details: { project_id: projectId, campaign_id: campaignId } }),
+    ...(opts.also ?? []),
   ]);
   if (!inserted[0]) throw new ApiError("PLAN_LIMIT", `A project holds at most ${MAX_POSTS_PER_PROJECT} posts`);
   return { post, revision };

@@ -83,3 +83,6 @@ export const CommentSchema = z
   })
   .openapi("PostComment");
 
+
+/** A post with its current revision: what creating, getting and editing one answer. */
+export const PostWithRevision = PostSchema.extend({ current: RevisionSchema }).openapi("PostWithRevision");

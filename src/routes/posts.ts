@@ -1,12 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as posts from "../content/posts";
 import { PageQuery } from "../lib/pagination";
-import { PostSchema, PostStatus, PostVariant, RevisionSchema, renderPost, renderRevision } from "./content-schemas";
+import { PostSchema, PostStatus, PostVariant, PostWithRevision, RevisionSchema, renderPost, renderRevision } from "./content-schemas";
 import { errors, guarded, jsonBody, jsonResponse, NonBlank, pageOf, router } from "./openapi";
 
 const Variants = z.array(PostVariant).min(1).max(10).openapi({ description: "One variant per channel" });
 
-const PostWithRevision = PostSchema.extend({ current: RevisionSchema }).openapi("PostWithRevision");
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 

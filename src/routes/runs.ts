@@ -3,40 +3,10 @@ import { RUN_STATUSES } from "../db/tenant/schema";
 import { PageQuery } from "../lib/pagination";
 import { streamRunEvents } from "../runs/events";
 import * as runService from "../runs/service";
-import { type RunRow, runSummary } from "../runs/store";
-import { CitationSchema, errors, guarded, jsonBody, jsonResponse, pageOf, PromptKey, router, schema31 } from "./openapi";
+import { errors, guarded, jsonBody, jsonResponse, pageOf, PromptKey, router, schema31 } from "./openapi";
+import { IdempotencyKey, RunSchema, renderRun } from "./run-schemas";
 
 const INPUT_BYTES = 64 * 1024;
-
-const RunSchema = z
-  .object({
-    id: z.string(),
-    project_id: z.string(),
-    agent_id: z.string(),
-    status: z.enum(RUN_STATUSES),
-    input: z.record(z.string(), z.unknown()),
-    prompt: z.object({ key: z.string(), version: z.number().int() }).nullable().openapi({ description: "The prompt version this run rendered" }),
-    persona: z.object({ id: z.string(), version: z.number().int() }).nullable().openapi({ description: "The brand persona version its system prompt began with" }),
-    output: z.string().nullable(),
-    error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
-    attempts: z.number().int(),
-    artifact_id: z.string().nullable().openapi({ description: "The artifact holding the output, once SUCCEEDED" }),
-    usage: z
-      .object({ model: z.string().nullable(), provider: z.string().nullable(), tokens_in: z.number().int().nullable(), tokens_out: z.number().int().nullable(), cost_micros: z.number().int().nullable() })
-      .nullable(),
-    latency_ms: z.number().int().nullable(),
-    citations: z
-      .array(CitationSchema)
-      .nullable()
-      .openapi({ description: "The knowledge chunks the prompt was grounded in (the agent's knowledge bases), cited in the output as [index]" }),
-    cancel_requested_at: z.string().nullable(),
-    created_by: z.string(),
-    created_at: z.string(),
-    started_at: z.string().nullable(),
-    finished_at: z.string().nullable(),
-    updated_at: z.string(),
-  })
-  .openapi("Run");
 
 const InputValue = z.union([z.string().max(32_000), z.number(), z.boolean(), z.null()]);
 const Input = z
@@ -57,14 +27,6 @@ const CreateRun = z
     prompt_version: z.number().int().min(1).optional().openapi({ description: "Pin a version instead of the traffic weights" }),
   })
   .openapi("CreateRun");
-
-const IdempotencyKey = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
-  .optional()
-  .openapi({ description: "Repeat a POST with the same key and body to get the same run back, never a second one" });
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 
@@ -130,32 +92,17 @@ const runEvents = createRoute({
   responses: { 200: { description: "text/event-stream", content: { "text/event-stream": { schema: z.string() } } }, ...errors(401, 403, 404) },
 });
 
-const render = (r: RunRow): z.infer<typeof RunSchema> => {
-  const s = runSummary(r);
-  return {
-    ...s,
-    input: JSON.parse(r.input) as Record<string, unknown>,
-    output: r.output,
-    cancel_requested_at: r.cancelRequestedAt,
-    created_by: r.createdBy,
-    created_at: r.createdAt,
-    started_at: r.startedAt,
-    finished_at: r.finishedAt,
-    updated_at: r.updatedAt,
-  };
-};
-
 /** Runs: queued executions of agents. */
 export const runRoutes = router()
   .openapi(createRun, async (c) => {
     const { run, replayed } = await runService.createRun(c, c.req.valid("json"), c.req.valid("header")["idempotency-key"]);
-    return c.json(render(run), 202, { location: `/v1/runs/${run.id}`, ...(replayed && { "idempotent-replayed": "true" }) });
+    return c.json(renderRun(run), 202, { location: `/v1/runs/${run.id}`, ...(replayed && { "idempotent-replayed": "true" }) });
   })
-  .openapi(listRuns, async (c) => c.json(await runService.listRuns(c, c.req.valid("query"), render), 200))
-  .openapi(getRun, async (c) => c.json(render(await runService.findRun(c, c.req.valid("param").id)), 200))
+  .openapi(listRuns, async (c) => c.json(await runService.listRuns(c, c.req.valid("query"), renderRun), 200))
+  .openapi(getRun, async (c) => c.json(renderRun(await runService.findRun(c, c.req.valid("param").id)), 200))
   .openapi(cancelRun, async (c) => {
     const run = await runService.cancelRun(c, c.req.valid("param").id);
-    return run.status === "CANCELED" ? c.json(render(run), 200) : c.json(render(run), 202);
+    return run.status === "CANCELED" ? c.json(renderRun(run), 200) : c.json(renderRun(run), 202);
   })
   .openapi(runEvents, async (c) => {
     const run = await runService.findRun(c, c.req.valid("param").id);

@@ -10,13 +10,15 @@ import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { createLogger, errorFields, type Logger } from "../lib/log";
 import { aiProvider, type ChatMessage, type ChatResult, ProviderError } from "../providers/ai";
-import { estimateTokens } from "../providers/ai/types";
+import { type ChatRequest, estimateTokens } from "../providers/ai/types";
+import { OUTPUT_TRIES, structuredTask } from "../content/ideas";
 import { GROUNDING, ground, groundedMessages } from "../knowledge/grounding";
 import {
   type AgentConfig,
   cancelAbandonedRun,
   claimRun,
   failHeldRun,
+  failHeldRunBilled,
   failRun,
   finishRun,
   isFinished,
@@ -164,7 +166,15 @@ async function deliver(env: Env, databases: Databases, message: Message<unknown>
   const started = Date.now();
   const grounded = baseIds.length ? await groundRun(env, target, claim.run, leaseToken, baseIds, messages, log) : { run: claim.run, messages };
   claim.run = grounded.run;
-  const call = await callModel(env, target.db, claim.run, config, grounded.messages);
+  const task = config.output && structuredTask(config.output);
+  const call = task ? await answerStructured(env, target.db, claim.run, config, grounded.messages, task) : await callModel(env, target.db, claim.run, config, grounded.messages);
+  if (call.kind === "malformed") {
+    const reason = `The model's answer did not match the schema after ${OUTPUT_TRIES} tries; the last: ${call.problem}`;
+    const failed = await failHeldRunBilled(target.db, claim.run, leaseToken, "malformed_output", reason, call.result);
+    if (failed) await debitRun(databases.control, failed.run);
+    log.info("run.failed", { ...fields, code: "malformed_output", problem: call.problem });
+    return message.ack();
+  }
   if (call.kind === "error") {
     const err = call.error;
     if (call.timedOut || (err instanceof ProviderError && err.retryable) || !(err instanceof ProviderError)) {
@@ -182,12 +192,14 @@ async function deliver(env: Env, databases: Databases, message: Message<unknown>
   // A canceled run keeps its partial output on the run, but makes no artifact.
   let artifact: Outcome["artifact"];
   if (!call.canceled) {
-    const bytes = new TextEncoder().encode(result.text);
-    const contentType = "text/markdown; charset=utf-8";
+    // A structured answer is stored as the JSON it was checked as; a text one as the model wrote it.
+    const body = call.structured ? `${JSON.stringify(call.structured.answer, null, 2)}\n` : result.text;
+    const bytes = new TextEncoder().encode(body);
+    const contentType = task ? "application/json" : "text/markdown; charset=utf-8";
     const stored = await putContent(env.ARTIFACTS, contentKey(run.tenantId, run.artifactId), new Blob([bytes]).stream(), bytes.byteLength, contentType);
-    artifact = { content: { ...stored, contentType }, name: `Output of ${run.id}` };
+    artifact = { content: { ...stored, contentType }, name: task ? task.name : `Output of ${run.id}` };
   }
-  const finished = await finishRun(target.db, claim.run, leaseToken, { result, latencyMs: Date.now() - started, artifact });
+  const finished = await finishRun(target.db, claim.run, leaseToken, { result, latencyMs: Date.now() - started, artifact, records: call.structured?.records });
   if (!finished) {
     // Another attempt took the run over (this one outlived its lease): it owns the outcome; drop ours.
     if (artifact) await env.ARTIFACTS.delete(artifact.content.key);
@@ -199,13 +211,41 @@ async function deliver(env: Env, databases: Databases, message: Message<unknown>
   message.ack();
 }
 
-type ModelCall = { kind: "ok"; result: ChatResult; canceled: boolean } | { kind: "error"; error: unknown; timedOut: boolean };
+type ModelCall =
+  | { kind: "ok"; result: ChatResult; canceled: boolean; structured?: { answer: unknown; records: NonNullable<Outcome["records"]> } }
+  | { kind: "error"; error: unknown; timedOut: boolean }
+  | { kind: "malformed"; result: ChatResult; problem: string };
+
+/**
+ * A structured run's model calls: the answer is asked for in JSON mode and checked against the
+ * schema; a malformed one is shown back to the model with what is wrong and asked for again, up to
+ * OUTPUT_TRIES calls. Every call's tokens count (the answer's usage is their sum), whatever the end.
+ */
+async function answerStructured(env: Env, db: TenantDb, run: RunRow, config: AgentConfig, messages: ChatMessage[], task: ReturnType<typeof structuredTask>): Promise<ModelCall> {
+  let conversation = messages;
+  let used = { inputTokens: 0, outputTokens: 0 };
+  for (let attempt = 1; ; attempt++) {
+    const call = await callModel(env, db, run, config, conversation, { type: "json_schema", json_schema: task.schema });
+    if (call.kind !== "ok") return call;
+    used = { inputTokens: used.inputTokens + call.result.usage.inputTokens, outputTokens: used.outputTokens + call.result.usage.outputTokens };
+    const result = { ...call.result, usage: used };
+    if (call.canceled) return { ...call, result };
+    const parsed = task.parse(call.result.text);
+    if (parsed.ok) return { kind: "ok", result, canceled: false, structured: { answer: parsed.value, records: (guard) => task.records(db, run, parsed.value, guard) } };
+    if (attempt >= OUTPUT_TRIES) return { kind: "malformed", result, problem: parsed.problem };
+    conversation = [
+      ...conversation,
+      { role: "assistant", content: call.result.text },
+      { role: "user", content: `That answer does not match the JSON Schema (${parsed.problem}). Answer again with JSON only, matching the schema.` },
+    ];
+  }
+}
 
 /**
  * Calls the model with a time-out, stopping early if the run's cancel is asked for meanwhile (the
  * output so far is kept and billed).
  */
-async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfig, messages: ChatMessage[]): Promise<ModelCall> {
+async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfig, messages: ChatMessage[], responseFormat?: ChatRequest["responseFormat"]): Promise<ModelCall> {
   const controller = new AbortController();
   let canceled = false;
   let timedOut = false;
@@ -234,6 +274,7 @@ async function callModel(env: Env, db: TenantDb, run: RunRow, config: AgentConfi
         maxTokens: config.max_tokens,
         ...(config.temperature !== null && { temperature: config.temperature }),
         ...(config.tools.length && { tools: config.tools }),
+        ...(responseFormat && { responseFormat }),
         signal: controller.signal,
       },
       (text) => (partial += text),

@@ -4,7 +4,7 @@ import type { BatchResponse } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { latestPersona, personaPrompt } from "../content/personas";
+import { latestPersona, personaPrompt, requirePersona } from "../content/personas";
 import { isUniqueViolation } from "../db/constraints";
 import { eventAfterChange } from "../db/outbox";
 import { findReachable, listReachable } from "../db/owned";
@@ -16,7 +16,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { errorFields } from "../lib/log";
 import type { RunMessage } from "./consumer";
-import { type AgentConfig, failRun, requestCancel, type RunRow, runSummary } from "./store";
+import { type AgentConfig, failRun, requestCancel, type RunRow, runSummary, type StructuredOutput } from "./store";
 import { pickByWeight, renderTemplate } from "./template";
 
 type PromptVersionRow = typeof promptVersions.$inferSelect;
@@ -28,6 +28,17 @@ export interface NewRun {
   input: Record<string, string | number | boolean | null>;
   prompt_key?: string;
   prompt_version?: number;
+}
+
+/**
+ * A run a feature of the platform sets up (campaign ideas): its own message and the structured
+ * answer it must give, instead of the agent's prompt; `personaId` leads the system prompt instead of
+ * the agent's persona.
+ */
+export interface RunTask {
+  prompt: string;
+  output: StructuredOutput;
+  personaId?: string;
 }
 
 export const findRun = (c: Context<AppEnv>, id: string) => findReachable(c, runs, id, "run");
@@ -127,7 +138,7 @@ function directInsert(c: Context<AppEnv>, body: NewRun) {
  * the same batch reads everything the full path needs (project, agent, prompt versions, quota) —
  * for a run with a prompt, or to say precisely what is wrong — which then stores it in a second.
  */
-export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey: string | undefined): Promise<{ run: RunRow; replayed: boolean }> {
+export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey: string | undefined, task?: RunTask): Promise<{ run: RunRow; replayed: boolean }> {
   // A project the caller is not assigned to does not exist for them (answered before any read, as the read would).
   if (!reaches(c, body.project_id)) throw new ApiError("NOT_FOUND", `No project ${body.project_id}`, { errors: [{ in: "body", field: "project_id", message: "no such project" }] });
   const tenant = c.var.tenant;
@@ -146,7 +157,7 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
     db.select().from(promptVersions).where(and(eq(promptVersions.tenantId, tenant.id), sql`${promptVersions.promptKey} = ${promptKey}`)).orderBy(asc(promptVersions.version)),
     quotaRow(db, tenant.id),
   ] as const;
-  const direct = idempotencyKey ? null : directInsert(c, body);
+  const direct = idempotencyKey || task ? null : directInsert(c, body);
   let read: BatchResponse<typeof reads>;
   if (direct) {
     const [inserted, , , ...rest] = await db.batch([...direct, ...reads]);
@@ -168,23 +179,26 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
       errors: [{ in: "body", field: "agent_id", message: "belongs to another project" }],
     });
   }
-  const prompt = promptFor(body.prompt_key ?? agent.promptKey, versions, body.prompt_version, body.input);
+  const prompt = task ? { text: task.prompt, key: null, version: null } : promptFor(body.prompt_key ?? agent.promptKey, versions, body.prompt_version, body.input);
   const plan = c.var.plan;
   const quota = quotaRows[0] ?? { used: 0, reserved: 0 };
   if (quota.used + quota.reserved >= plan.monthlyTokens) {
     throw quotaExceeded(`This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
   }
   // The system prompt in its documented order: the persona's latest version, then the agent's own.
-  const persona = agent.personaId ? await latestPersona(c, agent.personaId) : null;
+  const personaId = task?.personaId ? await requirePersona(c, task.personaId, projectId) : agent.personaId;
+  const persona = personaId ? await latestPersona(c, personaId) : null;
   const systemPrompt = [persona && personaPrompt(persona.name, persona.version), agent.systemPrompt].filter(Boolean).join("\n\n") || null;
   const config: AgentConfig = {
     model: agent.model,
     system_prompt: systemPrompt,
     ...(persona && { persona: { id: persona.id, version: persona.version.version } }),
     temperature: agent.temperature,
-    max_tokens: agent.maxTokens,
+    // A structured answer has room for all it must hold, whatever the agent's usual replies need.
+    max_tokens: task ? Math.max(agent.maxTokens, Math.min(MAX_STRUCTURED_TOKENS, STRUCTURED_TOKENS_PER_ITEM * task.output.count)) : agent.maxTokens,
     tools: JSON.parse(agent.tools) as AgentConfig["tools"],
     knowledge_base_ids: JSON.parse(agent.knowledgeBaseIds) as string[],
+    ...(task && { output: task.output }),
   };
   const run = pendingRun(c, {
     projectId,
@@ -267,6 +281,10 @@ async function replay(c: Context<AppEnv>, existing: RunRow, requestHash: string)
   if (existing.status === "PENDING") await enqueue(c, existing);
   return { run: existing, replayed: true };
 }
+
+/** Output tokens a structured run may spend per item it must answer (an idea: title, angle and a draft). */
+const STRUCTURED_TOKENS_PER_ITEM = 600;
+const MAX_STRUCTURED_TOKENS = 8192;
 
 /** The longest prompt a run sends the model (about 50,000 tokens), checked before anything is stored. */
 export const MAX_PROMPT_CHARS = 200_000;

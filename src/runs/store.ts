@@ -1,4 +1,5 @@
 import { and, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { release, reserve, settle } from "../billing/metering";
 import { createArtifactStatements, type VersionContent } from "../db/artifacts";
 import { eventAfterChange, type EventType, eventWritten } from "../db/outbox";
@@ -37,6 +38,16 @@ export interface AgentConfig {
   knowledge_base_ids?: string[];
   /** The persona version that led the system prompt (absent when the agent names none). */
   persona?: { id: string; version: number };
+  /** A run whose answer must be JSON of a known shape (campaign ideas): validated before anything is stored. */
+  output?: StructuredOutput;
+}
+
+/** What a structured run must answer, and where its answer goes. */
+export interface StructuredOutput {
+  kind: "ideas";
+  campaign_id: string;
+  count: number;
+  channels: string[];
 }
 
 /** The persona version a run's system prompt began with, from the settings it copied. */
@@ -134,6 +145,8 @@ export interface Outcome {
   latencyMs: number;
   /** The output stored in R2, for the run's artifact; absent when a cancel stopped the call. */
   artifact?: { content: VersionContent; name: string };
+  /** Rows the answer becomes (a structured run's), written with the artifact: only if the run's own event is. */
+  records?: (guard: SQL) => BatchItem<"sqlite">[];
 }
 
 /**
@@ -188,7 +201,8 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
         finishedAt,
       )
     : [];
-  const [, , , , finished] = await db.batch([...billed.statements, t.update, t.event, ...artifact]);
+  const records = a && outcome.records ? outcome.records(guarded) : [];
+  const [, , , , finished] = await db.batch([...billed.statements, t.update, t.event, ...artifact, ...records]);
   return finished[0] ? { run: finished[0], cost: billed.cost } : null;
 }
 
@@ -217,6 +231,34 @@ export async function failRun(db: TenantDb, run: RunRow, condition: SQL, code: s
 
 /** Fails the run from the attempt holding it. */
 export const failHeldRun = (db: TenantDb, run: RunRow, leaseToken: string, code: string, message: string) => failRun(db, run, heldBy(leaseToken), code, message);
+
+/**
+ * Fails the run from the attempt holding it after its model calls ran (their answers were unusable):
+ * the tokens they used are billed as a finished run's are, in the same transaction.
+ */
+export async function failHeldRunBilled(db: TenantDb, run: RunRow, leaseToken: string, code: string, message: string, result: ChatResult): Promise<{ run: RunRow; cost: number } | null> {
+  const billed = settle(
+    db,
+    callOf(run),
+    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
+    runWhere(run, heldBy(leaseToken)),
+  );
+  const t = transition(db, run, heldBy(leaseToken), {
+    status: "FAILED",
+    errorCode: code,
+    error: message,
+    output: result.text,
+    model: result.model,
+    provider: result.provider,
+    tokensIn: result.usage.inputTokens,
+    tokensOut: result.usage.outputTokens,
+    costMicros: billed.cost,
+    finishedAt: new Date().toISOString(),
+    leaseUntil: null,
+  }, "run.failed");
+  const [, , , , failed] = await db.batch([...billed.statements, t.update, t.event]);
+  return failed[0] ? { run: failed[0], cost: billed.cost } : null;
+}
 
 /** Runs no live attempt holds (PENDING, or RUNNING past its lease): the dead-letter consumer may fail these. */
 export const unheld = (now = Date.now()) => sql`(${runs.status} = 'PENDING' OR (${runs.status} = 'RUNNING' AND ${runs.leaseUntil} < ${now}))`;

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { aiProvider } from "../../src/providers/ai";
-import { EMBEDDING_DIMENSIONS, LOCAL_FAILURE_TRIGGER, LocalAiProvider } from "../../src/providers/ai/local";
+import { EMBEDDING_DIMENSIONS, LOCAL_FAILURE_TRIGGER, LOCAL_MALFORMED_TRIGGER, LocalAiProvider } from "../../src/providers/ai/local";
 import { ProviderError } from "../../src/providers/ai/types";
 import { type AiBinding, WorkersAiProvider } from "../../src/providers/ai/workers-ai";
 
@@ -32,6 +32,26 @@ describe("the local model", () => {
     expect(deltas).toHaveLength(2);
     expect(result.text).toBe(deltas.join(""));
     await expect(model.chat(prompt(`please ${LOCAL_FAILURE_TRIGGER}`), () => {})).rejects.toBeInstanceOf(ProviderError);
+  });
+
+  it("answers a request for JSON with a streamed value of the schema, or malformed text when told to", async () => {
+    const model = new LocalAiProvider(0);
+    const schema = {
+      type: "object",
+      properties: { items: { type: "array", minItems: 3, items: { type: "object", properties: { kind: { enum: ["a", "b"] }, name: { type: "string", maxLength: 12 }, n: { type: "integer", minimum: 2 } } } } },
+    };
+    const deltas: string[] = [];
+    const answer = await model.chat({ ...prompt("Plan the week"), responseFormat: { type: "json_schema", json_schema: schema } }, (d) => deltas.push(d));
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(JSON.parse(answer.text)).toEqual({
+      items: [
+        { kind: "a", name: "name 1: Plan", n: 2 },
+        { kind: "b", name: "name 2: Plan", n: 2 },
+        { kind: "a", name: "name 3: Plan", n: 2 },
+      ],
+    });
+    const broken = await model.chat({ ...prompt(`Plan ${LOCAL_MALFORMED_TRIGGER}`), responseFormat: { type: "json_schema", json_schema: schema } }, () => {});
+    expect(() => JSON.parse(broken.text)).toThrow();
   });
 
   it("embeds deterministically into unit vectors", async () => {
@@ -105,6 +125,22 @@ describe("Workers AI", () => {
     const tool = { name: "lookup", description: "Looks up", parameters: { type: "object", properties: { q: { type: "string" } } } };
     await new WorkersAiProvider(ai).chat({ ...prompt("hi"), temperature: 0.2, tools: [tool] }, () => {});
     expect(ai.calls[0]).toMatchObject({ inputs: { temperature: 0.2, tools: [{ type: "function", function: tool }] } });
+  });
+
+  it("asks for JSON mode whole (it does not stream) and reads the parsed response back as text", async () => {
+    const calls: Record<string, unknown>[] = [];
+    const ai: AiBinding = {
+      async run(_model, inputs) {
+        calls.push(inputs);
+        return { response: { ideas: [{ title: "Hi" }] }, usage: { prompt_tokens: 40, completion_tokens: 9 } };
+      },
+    };
+    const format = { type: "json_schema" as const, json_schema: { type: "object" } };
+    const deltas: string[] = [];
+    const result = await new WorkersAiProvider(ai).chat({ ...prompt("ideas"), responseFormat: format }, (d) => deltas.push(d));
+    expect(calls[0]).toMatchObject({ stream: false, response_format: format });
+    expect(result).toEqual({ text: '{"ideas":[{"title":"Hi"}]}', usage: { inputTokens: 40, outputTokens: 9 }, model: "m", provider: "workers-ai" });
+    expect(deltas).toEqual([result.text]);
   });
 
   it("embeds through the embedding model", async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { act, createPost, setPolicy } from "../content";
 import { addMember, adminToken, call, createKey, createTenant, expectProblem, expectStatus, PLATFORM, type TestTenant } from "../harness";
 import { deliverIngest } from "../knowledge";
+import { deliverRun } from "../runs";
 
 /** Routes that belong to the tenant as a whole, not to a project: the probe below does not apply. */
 const TENANT_WIDE = /^\/(health|\.well-known|openapi|docs)|^\/v1\/(auth|signup|me|members|invitations|api-keys|webhooks|platform|usage|credits|plan|audit-log|prompts|review)\b/;
@@ -39,8 +40,7 @@ const BODIES: Record<string, (ids: Ids) => { body?: unknown; rawBody?: string; h
   "PATCH /v1/projects/{id}": () => ({ body: { name: "X" } }),
   "POST /v1/projects/{id}/channels": () => ({ body: { channel: "x", name: "X", credentials: {} } }),
   "POST /v1/runs": (ids) => ({ body: { agent_id: ids.agent, project_id: ids.project, input: { text: "hi" } } }),
-  "POST /v1/campaigns/{id}/ideas": () => ({ body: { count: 1 } }),
-  "POST /v1/ideas/{id}/post": () => ({ body: {} }),
+  "POST /v1/campaigns/{id}/ideas": (ids) => ({ body: { agent_id: ids.agent, count: 1 } }),
 };
 
 /** What a member limited to other projects is answered instead of 404: making or deleting projects is not theirs at all. */
@@ -79,14 +79,17 @@ async function fill(t: TestTenant, name: string): Promise<Ids> {
   const base = (await made("/v1/knowledge-bases", { body: { project_id: project, name: "Guide" } })).id;
   const doc = (await made(`/v1/knowledge-bases/${base}/documents?name=notes.txt`, { rawBody: "Spring launch notes", headers: { "content-type": "text/plain" } })).id;
   await deliverIngest(t, doc);
-  const campaign = (await made("/v1/campaigns", { body: { project_id: project, name: "Spring" } })).id;
+  const campaign = (await made("/v1/campaigns", { body: { project_id: project, name: "Spring", channels: ["linkedin"] } })).id;
   const conversation = (await made("/v1/conversations", { body: { project_id: project } })).id;
   const persona = (await made("/v1/personas", { body: { project_id: project, name: "Brand", voice: "Warm" } })).id;
   const post = (await createPost(t, project)).id;
   const comment = (await made(`/v1/posts/${post}/comments`, { body: { body: "Nice" } })).id;
   const link = (await made(`/v1/posts/${post}/review-links`, { body: { name: "Client" } })).id;
   const account = (await made(`/v1/projects/${project}/channels`, { body: { channel: "linkedin", name: "Acme", credentials: { access_token: "t" } } })).id;
-  return { project, agent, run, artifact, base, doc, campaign, conversation, persona, post, comment, link, account, idea: "" };
+  const ideasRun = (await made(`/v1/campaigns/${campaign}/ideas`, { body: { agent_id: agent, count: 1 } })).id;
+  await deliverRun(t, ideasRun);
+  const idea = (await made(`/v1/campaigns/${campaign}/ideas`, { method: "GET" })).data[0].id;
+  return { project, agent, run, artifact, base, doc, campaign, conversation, persona, post, comment, link, account, idea };
 }
 
 /** The ids a path's parameters take for the objects of `ids`. */

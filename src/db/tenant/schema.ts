@@ -775,3 +775,27 @@ export const postReminders = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.postId, t.revision, t.level] })],
 );
+
+/**
+ * A content idea an ideas run produced for a campaign: written with the run's success, all of a
+ * run's ideas or none. `post_id` is set once the idea became a post.
+ */
+export const ideas = sqliteTable(
+  "ideas",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    projectId: text().notNull(),
+    campaignId: text().notNull(),
+    runId: text().notNull(),
+    /** Its place in the run's answer, from 0. */
+    seq: integer().notNull(),
+    title: text().notNull(),
+    angle: text().notNull(),
+    channel: text().notNull(),
+    draft: text().notNull(),
+    postId: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("ideas_tenant_idx").on(t.tenantId, t.id), index("ideas_campaign_idx").on(t.tenantId, t.campaignId, t.id), uniqueIndex("ideas_run_seq").on(t.tenantId, t.runId, t.seq)],
+);

@@ -10,6 +10,13 @@ export const LOCAL_REJECTION_TRIGGER = "[[simulate rejected request]]";
  */
 const FAIL_TIMES = /\[\[simulate provider failure (\d+)x\]\]/;
 const failuresSoFar = new Map<string, number>();
+/**
+ * In a request for JSON, text that makes the local model answer with JSON that does not parse:
+ * always, or (`[[simulate malformed output 2x]]`) the first 2 times for the conversation.
+ */
+export const LOCAL_MALFORMED_TRIGGER = "[[simulate malformed output]]";
+const MALFORMED_TIMES = /\[\[simulate malformed output (\d+)x\]\]/;
+const malformedSoFar = new Map<string, number>();
 
 /**
  * A deterministic stand-in for a model, for development and tests: it answers the last user
@@ -27,7 +34,9 @@ export class LocalAiProvider implements AiProvider {
     // Knowledge excerpts in the prompt (`[n] name` lines) are cited, as a grounded model would.
     const sources = request.messages.filter((m) => m.role === "system").flatMap((m) => [...m.content.matchAll(/^\[(\d+)\] (.+)$/gm)].map((x) => `[${x[1]}] ${x[2]}`));
     const cited = sources.length ? ` Sources: ${sources.join("; ")}.` : "";
-    const reply = `Local model reply to "${lastUser.slice(0, 200)}" (turn ${turns}, ${request.messages.length} messages in the prompt).${cited}`;
+    const reply = request.responseFormat
+      ? structuredReply(request)
+      : `Local model reply to "${lastUser.slice(0, 200)}" (turn ${turns}, ${request.messages.length} messages in the prompt).${cited}`;
     const failTimes = FAIL_TIMES.exec(lastUser);
     if (failTimes) {
       const seen = failuresSoFar.get(lastUser) ?? 0;
@@ -66,6 +75,53 @@ export class LocalAiProvider implements AiProvider {
     if (texts.some((t) => t.includes(LOCAL_REJECTION_TRIGGER))) throw new ProviderError("local model: simulated rejected embedding request (400)", { retryable: false });
     if (texts.some((t) => t.includes(LOCAL_FAILURE_TRIGGER))) throw new ProviderError("local model: simulated embedding failure");
     return texts.map(lexicalEmbedding);
+  }
+}
+
+/**
+ * The local model's answer to a request for JSON: a value built from the JSON Schema itself —
+ * objects with every property, arrays of their least length (at least one), the enum's values in
+ * turn, numbers at their minimum, and strings naming their place and the request's subject (the
+ * first line of the first user message) within their length limits. Deterministic, and valid
+ * unless a malformed-output trigger asks otherwise.
+ */
+function structuredReply(request: ChatRequest): string {
+  const firstUser = request.messages.find((m) => m.role === "user")?.content ?? "";
+  const everything = request.messages.map((m) => m.content).join("\n");
+  const times = MALFORMED_TIMES.exec(everything);
+  if (everything.includes(LOCAL_MALFORMED_TRIGGER)) return '{"answer": [ {"cut": "short';
+  if (times) {
+    const seen = malformedSoFar.get(firstUser) ?? 0;
+    if (seen < Number(times[1])) {
+      malformedSoFar.set(firstUser, seen + 1);
+      return "Sure! Here is what you asked for, though not as JSON.";
+    }
+  }
+  const subject = (firstUser.split("\n")[0] ?? "").slice(0, 80);
+  return JSON.stringify(fromSchema(request.responseFormat!.json_schema, "answer", 0, subject));
+}
+
+type Schema = { type?: string | string[]; properties?: Record<string, Schema>; items?: Schema; enum?: unknown[]; const?: unknown; minItems?: number; minLength?: number; maxLength?: number; minimum?: number; description?: string; anyOf?: Schema[] };
+
+function fromSchema(schema: Schema, name: string, index: number, subject: string): unknown {
+  if (schema.const !== undefined) return schema.const;
+  if (schema.enum?.length) return schema.enum[index % schema.enum.length];
+  if (schema.anyOf?.length) return fromSchema(schema.anyOf.find((s) => s.type !== "null") ?? schema.anyOf[0]!, name, index, subject);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
+  switch (type) {
+    case "object":
+      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, s]) => [key, fromSchema(s, key, index, subject)]));
+    case "array":
+      return Array.from({ length: Math.max(1, schema.minItems ?? 1) }, (_, i) => fromSchema(schema.items ?? {}, name, i, subject));
+    case "integer":
+    case "number":
+      return schema.minimum ?? index;
+    case "boolean":
+      return index % 2 === 0;
+    default: {
+      const text = `${name} ${index + 1}: ${subject}`.slice(0, schema.maxLength ?? 1000);
+      return text.padEnd(schema.minLength ?? 0, ".");
+    }
   }
 }
 

@@ -17,6 +17,8 @@ export interface ChatRequest {
   maxTokens?: number;
   temperature?: number;
   tools?: ToolDeclaration[];
+  /** Ask for JSON matching this JSON Schema (Workers AI's JSON mode); the caller still validates what comes back. */
+  responseFormat?: { type: "json_schema"; json_schema: Record<string, unknown> };
   signal?: AbortSignal;
 }
 

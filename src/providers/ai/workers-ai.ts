@@ -21,16 +21,20 @@ export class WorkersAiProvider implements AiProvider {
   constructor(private readonly ai: AiBinding) {}
 
   async chat(request: ChatRequest, onDelta: (text: string) => void): Promise<ChatResult> {
+    // JSON mode answers whole (it does not stream): the answer arrives as one delta.
+    const structured = Boolean(request.responseFormat);
     let stream: unknown;
     try {
-      const inputs: Record<string, unknown> = { messages: request.messages, stream: true, max_tokens: request.maxTokens ?? 1024 };
+      const inputs: Record<string, unknown> = { messages: request.messages, stream: !structured, max_tokens: request.maxTokens ?? 1024 };
       if (request.temperature !== undefined) inputs.temperature = request.temperature;
       if (request.tools?.length) inputs.tools = request.tools.map((t) => ({ type: "function", function: t }));
+      if (request.responseFormat) inputs.response_format = request.responseFormat;
       stream = await this.ai.run(request.model, inputs, { signal: request.signal });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       throw new ProviderError(`Workers AI ${request.model}: ${message}`, { cause: err, retryable: !PERMANENT_ERROR.test(message) });
     }
+    if (structured) return this.whole(request, stream, onDelta);
     if (!(stream instanceof ReadableStream)) throw new ProviderError(`Workers AI ${request.model} did not stream`);
     let text = "";
     let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
@@ -52,6 +56,21 @@ export class WorkersAiProvider implements AiProvider {
     return {
       text,
       usage: { inputTokens: usage?.prompt_tokens ?? estimateTokens(prompt), outputTokens: usage?.completion_tokens ?? estimateTokens(text) },
+      model: request.model,
+      provider: this.name,
+    };
+  }
+
+  /** A JSON-mode answer: `response` is the parsed object (or, from some models, its text). */
+  private whole(request: ChatRequest, answer: unknown, onDelta: (text: string) => void): ChatResult {
+    const body = answer as { response?: unknown; usage?: { prompt_tokens?: number; completion_tokens?: number } } | null;
+    if (!body || body.response === undefined) throw new ProviderError(`Workers AI ${request.model} answered without a response`);
+    const text = typeof body.response === "string" ? body.response : JSON.stringify(body.response);
+    onDelta(text);
+    const prompt = request.messages.map((m) => m.content).join("\n");
+    return {
+      text,
+      usage: { inputTokens: body.usage?.prompt_tokens ?? estimateTokens(prompt), outputTokens: body.usage?.completion_tokens ?? estimateTokens(text) },
       model: request.model,
       provider: this.name,
     };
