@@ -55,9 +55,27 @@ export function parseIdeas(spec: StructuredOutput, text: string): { ok: true; va
     return { ok: false, problem: "the answer is not JSON" };
   }
   const parsed = ideasAnswer(spec).safeParse(json);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0]!;
-  return { ok: false, problem: `${issue.path.join(".") || "answer"}: ${issue.message}` };
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { ok: false, problem: `${issue.path.join(".") || "answer"}: ${issue.message}` };
+  }
+  const banned = bannedWordIn(spec.banned_words ?? [], parsed.data);
+  return banned ? { ok: false, problem: banned } : { ok: true, value: parsed.data };
+}
+
+/** The first use of a banned word (whole words, any case) in the ideas, with its place; null when there is none. */
+function bannedWordIn(words: string[], answer: IdeasAnswer): string | null {
+  if (!words.length) return null;
+  const escaped = words.map((w) => w.trim()).filter(Boolean).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (!escaped.length) return null;
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(${escaped.join("|")})(?![\\p{L}\\p{N}])`, "iu");
+  for (const [i, idea] of answer.ideas.entries()) {
+    for (const field of ["title", "angle", "draft"] as const) {
+      const found = pattern.exec(idea[field]);
+      if (found) return `ideas.${i}.${field}: uses the banned word "${found[1]}"`;
+    }
+  }
+  return null;
 }
 
 /** The statements storing a run's ideas, from one JSON parameter (twenty ideas would pass D1's 100 bound parameters), if `guard` holds. */

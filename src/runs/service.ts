@@ -198,7 +198,8 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
     max_tokens: task ? Math.max(agent.maxTokens, Math.min(MAX_STRUCTURED_TOKENS, STRUCTURED_TOKENS_PER_ITEM * task.output.count)) : agent.maxTokens,
     tools: JSON.parse(agent.tools) as AgentConfig["tools"],
     knowledge_base_ids: JSON.parse(agent.knowledgeBaseIds) as string[],
-    ...(task && { output: task.output }),
+    // A structured answer is also held to the persona's banned words.
+    ...(task && { output: { ...task.output, ...(persona && { banned_words: JSON.parse(persona.version.bannedWords) as string[] }) } }),
   };
   const run = pendingRun(c, {
     projectId,

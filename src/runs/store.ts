@@ -48,6 +48,8 @@ export interface StructuredOutput {
   campaign_id: string;
   count: number;
   channels: string[];
+  /** The persona's banned words, which the answer must not use (set when the run is created). */
+  banned_words?: string[];
 }
 
 /** The persona version a run's system prompt began with, from the settings it copied. */

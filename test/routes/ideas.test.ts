@@ -115,6 +115,25 @@ describe("campaign ideas", () => {
     expect(await countRows(t, "SELECT count(*) AS n FROM quota_holds WHERE reference = ?", always.body.id)).toBe(0);
   });
 
+  it("holds the answer to the persona's banned words, as to its schema", async () => {
+    const t = await createTenant();
+    const s = await setUp(t);
+    // The local model writes the request's first line into its ideas: the campaign's name, "Spring launch".
+    expectStatus(await call(`${t.host}/v1/personas/${s.persona}/versions`, { token: t.owner.token, body: { voice: "Warm", banned_words: ["LAUNCH"] } }), 201);
+    const queued = await ask(t, s.campaign, { agent_id: s.agent, count: 1 });
+    await deliverRun(t, queued.body.id);
+    const run = await getRun(t, queued.body.id);
+    expect(run.persona).toEqual({ id: s.persona, version: 2 });
+    expect(run.error).toMatchObject({ code: "malformed_output" });
+    expect(run.error.message).toContain('ideas.0.title: uses the banned word "launch"');
+    expect(await ideasOf(t, s.campaign)).toEqual([]);
+    // "launches" or "relaunch" are other words: a banned word counts whole.
+    expectStatus(await call(`${t.host}/v1/personas/${s.persona}/versions`, { token: t.owner.token, body: { voice: "Warm", banned_words: ["launc", "spring launch plan"] } }), 201);
+    const allowed = await ask(t, s.campaign, { agent_id: s.agent, count: 1 });
+    await deliverRun(t, allowed.body.id);
+    expect((await getRun(t, allowed.body.id)).status).toBe("SUCCEEDED");
+  });
+
   it("cancels like any run: a canceled ideas run stores no ideas", async () => {
     const t = await createTenant();
     const s = await setUp(t);
