@@ -141,6 +141,26 @@ export async function claimRun(db: TenantDb, run: RunRow, tokens: number, monthl
   return { run: row, leaseToken, reserved: reserved.length > 0 };
 }
 
+/**
+ * The run's model calls settled against its hold: the usage event, the day's totals and the quota at
+ * the real count, while this attempt still holds the run (first in its batch, before the transition).
+ */
+function billRun(db: TenantDb, run: RunRow, leaseToken: string, result: ChatResult) {
+  const { usage } = result;
+  const call = { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run" as const, sourceId: run.id };
+  return settle(db, callOf(run), { ...call, model: result.model, provider: result.provider, tokensIn: usage.inputTokens, tokensOut: usage.outputTokens }, runWhere(run, heldBy(leaseToken)));
+}
+
+/** The run's columns that record what its model calls answered and cost. */
+const answered = (result: ChatResult, cost: number) => ({
+  output: result.text,
+  model: result.model,
+  provider: result.provider,
+  tokensIn: result.usage.inputTokens,
+  tokensOut: result.usage.outputTokens,
+  costMicros: cost,
+});
+
 /** What a finished model call produced. */
 export interface Outcome {
   result: ChatResult;
@@ -162,12 +182,7 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
   const { result, latencyMs } = outcome;
   const finishedAt = new Date().toISOString();
   // Settled while this attempt still holds the run (first in the batch, before the transition changes it).
-  const billed = settle(
-    db,
-    callOf(run),
-    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
-    runWhere(run, heldBy(leaseToken)),
-  );
+  const billed = billRun(db, run, leaseToken, result);
   // The artifact is written only if the run's own event (the transition) was.
   const eventId = newId("evt");
   const guarded = eventWritten(eventId);
@@ -177,12 +192,7 @@ export async function finishRun(db: TenantDb, run: RunRow, leaseToken: string, o
     heldBy(leaseToken),
     {
       status: canceled ? "CANCELED" : "SUCCEEDED",
-      output: result.text,
-      model: result.model,
-      provider: result.provider,
-      tokensIn: result.usage.inputTokens,
-      tokensOut: result.usage.outputTokens,
-      costMicros: billed.cost,
+      ...answered(result, billed.cost),
       latencyMs,
       errorCode: canceled ? "canceled" : null,
       error: canceled ? "Canceled while running; the output so far is kept and billed" : null,
@@ -239,22 +249,12 @@ export const failHeldRun = (db: TenantDb, run: RunRow, leaseToken: string, code:
  * the tokens they used are billed as a finished run's are, in the same transaction.
  */
 export async function failHeldRunBilled(db: TenantDb, run: RunRow, leaseToken: string, code: string, message: string, result: ChatResult): Promise<{ run: RunRow; cost: number } | null> {
-  const billed = settle(
-    db,
-    callOf(run),
-    { tenantId: run.tenantId, userId: run.createdBy, apiKeyId: run.apiKeyId, projectId: run.projectId, source: "run", sourceId: run.id, model: result.model, provider: result.provider, tokensIn: result.usage.inputTokens, tokensOut: result.usage.outputTokens },
-    runWhere(run, heldBy(leaseToken)),
-  );
+  const billed = billRun(db, run, leaseToken, result);
   const t = transition(db, run, heldBy(leaseToken), {
     status: "FAILED",
     errorCode: code,
     error: message,
-    output: result.text,
-    model: result.model,
-    provider: result.provider,
-    tokensIn: result.usage.inputTokens,
-    tokensOut: result.usage.outputTokens,
-    costMicros: billed.cost,
+    ...answered(result, billed.cost),
     finishedAt: new Date().toISOString(),
     leaseUntil: null,
   }, "run.failed");
