@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ROLES } from "../auth/permissions";
 import { PageQuery } from "../lib/pagination";
 import * as members from "../members/members";
-import { errors, guarded, jsonBody, jsonResponse, MemberProjects, pageOf, router } from "./openapi";
+import { atLeastOneOf, errors, guarded, jsonBody, jsonResponse, MemberProjects, pageOf, router } from "./openapi";
 
 const MemberSchema = z
   .object({ user_id: z.string(), email: z.string(), name: z.string(), role: z.enum(ROLES), projects: MemberProjects, joined_at: z.string() })
@@ -27,7 +27,12 @@ const updateMember = createRoute({
   ...guarded("members:write"),
   request: {
     params: UserIdParam,
-    body: jsonBody(z.object({ role: z.enum(ROLES).optional(), projects: MemberProjects.optional() }).refine((b) => b.role !== undefined || b.projects !== undefined, { message: "Change the role, the projects or both", path: ["role"] })),
+    body: jsonBody(
+      z
+        .object({ role: z.enum(ROLES).optional(), projects: MemberProjects.optional() })
+        .refine((b) => b.role !== undefined || b.projects !== undefined, { message: "Change the role, the projects or both", path: ["role"] })
+        .openapi("UpdateMember", atLeastOneOf({ role: null, projects: null })),
+    ),
   },
   responses: { 200: jsonResponse(MemberSchema, "The member"), ...errors(400, 401, 403, 404, 409, 415) },
 });
