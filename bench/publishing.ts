@@ -4,7 +4,7 @@
 // 1,000 messages to a consumer that writes one D1 row each; and the bare D1 point read per request.
 import type { Miniflare } from "miniflare";
 
-type Call = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: string }>;
+type Call = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: string }>;
 
 /** The bare floor: `POST /?at=ms&n=N` arms a DO alarm; at it the DO queues N messages; the consumer writes a row per message with its time. */
 export const PUBLISH_FLOOR_SCRIPT = `
@@ -41,6 +41,8 @@ export const PUBLISH_FLOOR_SCRIPT = `
 export interface PublishingBench {
   mf: Miniflare;
   call: Call;
+  /** A client member's access token, limited to the project. */
+  clientToken: string;
   floorUrl: URL;
   projectId: string;
   tenantBinding: string;
@@ -69,17 +71,21 @@ export async function measurePublishing(b: PublishingBench): Promise<string[]> {
   // Approve: posts under a required policy, submitted, each approved by one request.
   await ok(b.call("PUT", `/v1/projects/${b.projectId}/approval-policy`, { mode: "required" }), "policy");
   const approveLatencies: number[] = [];
+  const clientLatencies: number[] = [];
   const floorLatencies: number[] = [];
   const reviewIds: string[] = [];
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 400; i++) {
     const post = await ok(b.call("POST", "/v1/posts", { project_id: b.projectId, title: `Review ${i}`, variants: [{ channel: "linkedin", text: `Review me ${i}` }] }), "post");
     await ok(b.call("POST", `/v1/posts/${post.id as string}/submit`), "submit");
     reviewIds.push(post.id as string);
   }
-  for (const id of reviewIds) {
+  for (const [i, id] of reviewIds.entries()) {
+    // Interleaved: an owner's key and a limited client approve in turn, each beside a bare read.
+    const byClient = i % 2 === 1;
     let started = performance.now();
-    await ok(b.call("POST", `/v1/posts/${id}/approve`, { revision: 1 }), "approve");
-    approveLatencies.push(performance.now() - started);
+    await ok(b.call("POST", `/v1/posts/${id}/approve`, { revision: 1 }, byClient ? b.clientToken : undefined), "approve");
+    (byClient ? clientLatencies : approveLatencies).push(performance.now() - started);
+    if (byClient) continue;
     started = performance.now();
     await b.floorRead();
     floorLatencies.push(performance.now() - started);
@@ -124,5 +130,6 @@ export async function measurePublishing(b: PublishingBench): Promise<string[]> {
   return [
     `| ${N} posts due in the same minute: due time → last one \`published\` | ${published.n}/${N} in ${(tessera / 1000).toFixed(1)} s (none twice: ${twice === 0 ? "yes" : `no, ${twice}`}) | ${floor.n}/${N} in ${(bare / 1000).toFixed(1)} s | ${(bare / tessera).toFixed(2)} | ≤ 60 s | ${published.n === N && tessera <= 60_000 && twice === 0 ? "yes" : "no"} |`,
     `| approve a post (200, one at a time), p50 / p95 | ${percentile(approveLatencies, 50).toFixed(1)} / ${percentile(approveLatencies, 95).toFixed(1)} ms | ${percentile(floorLatencies, 50).toFixed(1)} / ${percentile(floorLatencies, 95).toFixed(1)} ms (bare D1 point read) | ${(percentile(floorLatencies, 50) / percentile(approveLatencies, 50)).toFixed(2)} | — | — |`,
+    `| approve as a \`client\` limited to the project (200, interleaved with the above), p50 / p95 | ${percentile(clientLatencies, 50).toFixed(1)} / ${percentile(clientLatencies, 95).toFixed(1)} ms | ${percentile(approveLatencies, 50).toFixed(1)} / ${percentile(approveLatencies, 95).toFixed(1)} ms (the same approve by a key reaching every project) | ${(percentile(approveLatencies, 50) / percentile(clientLatencies, 50)).toFixed(2)} | — | — |`,
   ];
 }

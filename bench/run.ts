@@ -420,7 +420,8 @@ Command: \`npm run bench\` (same run; \`BENCH_ONLY=publishing npm run bench\` fo
 are scheduled for the same instant 20 s ahead; the tenant's scheduler alarm claims them, the \`tessera-publish\` consumer
 publishes each to the local sandbox; measured from the due time to the last \`published_at\`, checked for duplicates. The
 floor: a bare Durable Object alarm at the same instant queues 1,000 messages to a consumer (same batch settings) writing one
-D1 row each. Approve: 200 posts approved one request at a time, beside the bare Worker's D1 point read.
+D1 row each. Approve: 200 posts approved one request at a time, beside the bare Worker's D1 point read; and 200 more by
+a \`client\` member limited to the project (every read narrowed to its projects), interleaved with them.
 
 | measure | Tessera | bare floor | floor ÷ Tessera | target | met? |
 |---|---:|---:|---:|---:|---|
@@ -612,11 +613,15 @@ async function webhooks() {
 async function publishing() {
   const scoped = await api(`http://${TENANT_HOST}/v1/api-keys`, { method: "POST", token: jwt, body: JSON.stringify({ name: "bench publishing", scopes: ["projects:write", "posts:read", "posts:write", "posts:review"] }) });
   const headers = { host: TENANT_HOST, authorization: `Bearer ${scoped.key as string}`, "content-type": "application/json" };
+  // A client limited to the project, to approve as a member whose every read is narrowed to its projects.
+  const invitation = await api(`http://${TENANT_HOST}/v1/invitations`, { method: "POST", token: jwt, body: JSON.stringify({ email: "client@bench.test", role: "client", projects: [project.id] }) });
+  const client = await api(`http://${TENANT_HOST}/v1/invitations/${invitation.token as string}/accept`, { method: "POST", body: JSON.stringify({ name: "Bench client", password: "correct horse battery" }) });
   // Node's fetch will not send a Host header: http.request does (the tenant is read from it).
-  const call = (method: string, path: string, body?: unknown) =>
+  const call = (method: string, path: string, body?: unknown, token?: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-      const req = http.request(new URL(path, appUrl), { method, agent: agentPool, headers: { ...headers, "content-length": String(bytes.byteLength) } }, (res) => {
+      const auth = token ? { authorization: `Bearer ${token}` } : {};
+      const req = http.request(new URL(path, appUrl), { method, agent: agentPool, headers: { ...headers, ...auth, "content-length": String(bytes.byteLength) } }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
@@ -628,6 +633,7 @@ async function publishing() {
   return measurePublishing({
     mf,
     call,
+    clientToken: client.access_token as string,
     floorUrl: await mf.unsafeGetDirectURL("publish-floor"),
     projectId: project.id as string,
     tenantBinding: binding,
