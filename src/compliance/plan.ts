@@ -91,6 +91,9 @@ export const TENANT_TABLES: Record<string, TablePlan> = {
 /** A column name that can hold a person's id or identity: the coverage test requires each to be treated. */
 export const PERSONAL_COLUMN = /^(user_id|created_by|author_id|actor_id|reviewer_id|owner_id|invited_by|email|password_hash|resolved_by|updated_by|api_key_id|client_address)$/;
 
+/** A queue's messages carry ids, never personal data, and live minutes. */
+const QUEUED = { kind: "queue", person: "messages carry ids only", tenant: "messages that arrive for an erased tenant are dropped" } as const;
+
 /** Every store that is not a table, by its binding, with what erasure does there. */
 export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv" | "queue" | "d1" | "vectors"; person: string; tenant: string }> = {
   CONTROL_DB: { kind: "d1", person: "the control tables above", tenant: "the control tables above" },
@@ -102,10 +105,10 @@ export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv"
   PUBLISH_SCHEDULER: { kind: "durable_object", person: "nothing personal: the next due time", tenant: "storage deleted" },
   PUBLISHER_SANDBOX: { kind: "durable_object", person: "nothing personal: what a local account published", tenant: "storage deleted" },
   ARTIFACTS: { kind: "r2", person: "the person's uploads follow the tenant's policy: kept as the tenant's content, or deleted", tenant: "every object under the tenant's prefix: deleted" },
-  RUNS_QUEUE: { kind: "queue", person: "messages carry ids only", tenant: "messages that arrive for an erased tenant are dropped" },
-  INGEST_QUEUE: { kind: "queue", person: "messages carry ids only", tenant: "messages that arrive for an erased tenant are dropped" },
-  WEBHOOKS_QUEUE: { kind: "queue", person: "messages carry ids only", tenant: "messages that arrive for an erased tenant are dropped" },
-  PUBLISH_QUEUE: { kind: "queue", person: "messages carry ids only", tenant: "messages that arrive for an erased tenant are dropped" },
+  RUNS_QUEUE: QUEUED,
+  INGEST_QUEUE: QUEUED,
+  WEBHOOKS_QUEUE: QUEUED,
+  PUBLISH_QUEUE: QUEUED,
 };
 
 /** D1 Time Travel and Durable Object point-in-time recovery keep 30 days of history that cannot be switched off. */
