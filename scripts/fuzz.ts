@@ -261,7 +261,8 @@ async function exercise({ path, method, op }: (typeof operations)[number]): Prom
   if (!declared.content || !text) return;
   const content = declared.content[mediaType];
   if (!content) return void violations.push({ kind: "undeclared content type", request: label, status: res.status, detail: `${mediaType}; declared ${Object.keys(declared.content).join(", ")}` });
-  if (!content.schema || !/json/.test(mediaType)) return;
+  // JSON and its +json kinds (problem+json); not NDJSON, which is many JSON documents, one per line.
+  if (!content.schema || !/^application\/([\w.-]+\+)?json$/.test(mediaType)) return;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
