@@ -6,14 +6,14 @@ import { auditChange } from "../db/audit";
 import { insertWhere } from "../db/insert-where";
 import { findReachable, listReachable } from "../db/owned";
 import type { TenantDb } from "../db/router";
-import { ideas } from "../db/tenant/schema";
+import { ideas, posts } from "../db/tenant/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { createRun } from "../runs/service";
 import type { RunRow, StructuredOutput } from "../runs/store";
 import { findCampaign } from "./campaigns";
 import { connectedChannels } from "./channels";
-import { createPost, findPostWithRevision } from "./posts";
+import { findPostWithRevision, newPost, postLimitReached } from "./posts";
 
 /**
  * Campaign ideas: a run of an agent (queued, billed, cancelable like every run) whose answer must be
@@ -156,34 +156,27 @@ export async function listIdeas<U>(c: Context<AppEnv>, campaignId: string, q: { 
 
 /**
  * Makes an idea a draft post in its campaign (its title, and its draft as the variant of its
- * channel). Once: the idea is claimed for the new post first, so two calls at once make one post;
- * the second answers the same post (`created` false).
+ * channel). Once: the post is written only while the idea has none, and the idea is marked with it
+ * in the same transaction, so two calls at once make one post and the other answers it (`created`
+ * false).
  */
 export async function ideaToPost(c: Context<AppEnv>, id: string) {
   const idea = await findIdea(c, id);
   if (idea.postId) return { ...(await findPostWithRevision(c, idea.postId)), created: false };
-  const postId = newId("pst");
   const db = c.var.db;
-  const claimed = await db
-    .update(ideas)
-    .set({ postId })
-    .where(and(eq(ideas.tenantId, idea.tenantId), eq(ideas.id, id), isNull(ideas.postId)))
-    .returning({ id: ideas.id })
-    .get();
-  if (!claimed) return { ...(await findPostWithRevision(c, (await findIdea(c, id)).postId!)), created: false };
-  try {
-    const variants = [{ channel: idea.channel, text: idea.draft, media: [], link: null }];
-    const used = auditChange(c, { action: "idea.used", resourceType: "post", resourceId: postId, details: { idea_id: id, run_id: idea.runId } });
-    return { ...(await createPost(c, { campaign_id: idea.campaignId, title: idea.title, variants }, { id: postId, also: [used] })), created: true };
-  } catch (err) {
-    // Nothing half-written: the idea is free again for the next try.
-    await db
-      .update(ideas)
-      .set({ postId: null })
-      .where(and(eq(ideas.tenantId, idea.tenantId), eq(ideas.id, id), eq(ideas.postId, postId)))
-      .run();
-    throw err;
-  }
+  const isIdea = and(eq(ideas.tenantId, idea.tenantId), eq(ideas.id, id));
+  const unused = sql`NOT EXISTS (SELECT 1 FROM ${ideas} WHERE ${isIdea} AND ${ideas.postId} IS NOT NULL)`;
+  const variants = [{ channel: idea.channel, text: idea.draft, media: [], link: null }];
+  const made = await newPost(c, { campaign_id: idea.campaignId, title: idea.title, variants }, unused);
+  const [inserted] = await db.batch([
+    ...made.statements,
+    auditChange(c, { action: "idea.used", resourceType: "post", resourceId: made.post.id, details: { idea_id: id, run_id: idea.runId } }),
+    db.update(ideas).set({ postId: made.post.id }).where(and(isIdea, isNull(ideas.postId), sql`EXISTS (SELECT 1 FROM ${posts} WHERE ${posts.id} = ${made.post.id})`)),
+  ]);
+  if (inserted[0]) return { post: made.post, revision: made.revision, created: true };
+  const now = await findIdea(c, id);
+  if (!now.postId) throw postLimitReached();
+  return { ...(await findPostWithRevision(c, now.postId)), created: false };
 }
 
 /** An idea as the API shows it. */

@@ -1,5 +1,4 @@
-import { and, asc, eq, notInArray, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+import { and, asc, eq, notInArray, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { withinReach } from "../auth/reach";
 import type { AppEnv } from "../context";
@@ -153,19 +152,19 @@ async function placement(c: Context<AppEnv>, body: { project_id?: string; campai
   return { projectId: await requireProject(c, body.project_id), campaignId: null };
 }
 
-/** Creates a post in `draft` with its first revision; `opts.id` chooses its id, `opts.also` adds statements to its transaction (after its audit entry). */
-export async function createPost(
-  c: Context<AppEnv>,
-  body: { project_id?: string; campaign_id?: string | null; title: string; variants: Variant[] },
-  opts: { id?: string; also?: BatchItem<"sqlite">[] } = {},
-): Promise<{ post: PostRow; revision: RevisionRow }> {
+/**
+ * A new post in `draft` with its first revision, checked (channels, placement, media), and the
+ * statements that write it: the post (within the project's limit, and only while `when` holds),
+ * its revision, its event and its audit entry, each only if the one before wrote. Not yet run.
+ */
+export async function newPost(c: Context<AppEnv>, body: { project_id?: string; campaign_id?: string | null; title: string; variants: Variant[] }, when?: SQL) {
   checkChannels(body.variants);
   const { projectId, campaignId } = await placement(c, body);
   await requireMedia(c, projectId, body.variants);
   const now = new Date().toISOString();
   const tenantId = c.var.tenant.id;
   const post: PostRow = {
-    id: opts.id ?? newId("pst"),
+    id: newId("pst"),
     tenantId,
     projectId,
     campaignId,
@@ -186,14 +185,22 @@ export async function createPost(
   };
   const revision: RevisionRow = { tenantId, postId: post.id, revision: 1, title: body.title, variants: JSON.stringify(body.variants), contentHash: await sha256Hex(canonical(body.title, body.variants)), authorId: c.var.principal.userId, createdAt: now };
   const db = c.var.db;
-  const [inserted] = await db.batch([
-    insertWithin(db, posts, post, and(eq(posts.tenantId, tenantId), eq(posts.projectId, projectId)), MAX_POSTS_PER_PROJECT).returning({ id: posts.id }),
+  const statements = [
+    insertWithin(db, posts, post, and(eq(posts.tenantId, tenantId), eq(posts.projectId, projectId)), MAX_POSTS_PER_PROJECT, when).returning({ id: posts.id }),
     insertWhere(db, postRevisions, revision, sql`changes() > 0`),
     eventAfterChange(db, { tenantId, type: "post.created", subjectType: "post", subjectId: post.id, data: postData(post) }),
     auditChange(c, { action: "post.created", resourceType: "post", resourceId: post.id, details: { project_id: projectId, campaign_id: campaignId } }),
-    ...(opts.also ?? []),
-  ]);
-  if (!inserted[0]) throw new ApiError("PLAN_LIMIT", `A project holds at most ${MAX_POSTS_PER_PROJECT} posts`);
+  ] as const;
+  return { post, revision, statements };
+}
+
+export const postLimitReached = () => new ApiError("PLAN_LIMIT", `A project holds at most ${MAX_POSTS_PER_PROJECT} posts`);
+
+/** Creates a post in `draft` with its first revision. */
+export async function createPost(c: Context<AppEnv>, body: { project_id?: string; campaign_id?: string | null; title: string; variants: Variant[] }): Promise<{ post: PostRow; revision: RevisionRow }> {
+  const { post, revision, statements } = await newPost(c, body);
+  const [inserted] = await c.var.db.batch(statements);
+  if (!inserted[0]) throw postLimitReached();
   return { post, revision };
 }
 

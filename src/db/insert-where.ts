@@ -34,9 +34,11 @@ export function insertWhere<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async
 /**
  * `insertWhere` under a limit: the row goes in only while fewer than `max` rows of `table` match
  * `scope` (a tenant's, a project's, a post's…), counted inside the insert so concurrent inserts
- * cannot pass the limit together. Nothing is inserted (the answer's `returning` is empty) at the limit.
+ * cannot pass the limit together. Nothing is inserted (the answer's `returning` is empty) at the limit,
+ * or when `when` (a further condition of the caller's) does not hold.
  */
 // biome-ignore lint/suspicious/noExplicitAny: any drizzle SQLite database (the D1 one for each schema) builds the insert.
-export function insertWithin<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async", any, any>, table: T, row: RowOf<T>, scope: SQL | undefined, max: number) {
-  return insertWhere(db, table, row, sql`(SELECT count(*) FROM ${table} WHERE ${scope}) < ${max}`);
+export function insertWithin<T extends SQLiteTable>(db: BaseSQLiteDatabase<"async", any, any>, table: T, row: RowOf<T>, scope: SQL | undefined, max: number, when?: SQL) {
+  const under = sql`(SELECT count(*) FROM ${table} WHERE ${scope}) < ${max}`;
+  return insertWhere(db, table, row, when ? sql`${under} AND ${when}` : under);
 }
