@@ -129,10 +129,14 @@ export async function deletePersona(c: Context<AppEnv>, id: string): Promise<voi
   await reconfigureConversations(c, naming.map((n) => n.id));
 }
 
+/** The answer to a `persona_id` that names no persona of the project. */
+export const noPersonaIn = (personaId: string, projectId: string) =>
+  new ApiError("NOT_FOUND", `No persona ${personaId} in project ${projectId}`, { errors: [{ in: "body", field: "persona_id", message: "no such persona in the agent's project" }] });
+
 /** A persona an agent names must be in the agent's project: 404 naming `persona_id` otherwise. */
 export async function requirePersona(c: Context<AppEnv>, personaId: string, projectId: string): Promise<string> {
   const row = await c.var.db.select({ projectId: personas.projectId }).from(personas).where(and(eq(personas.tenantId, c.var.tenant.id), eq(personas.id, personaId))).get();
-  if (!row || row.projectId !== projectId) throw new ApiError("NOT_FOUND", `No persona ${personaId} in project ${projectId}`, { errors: [{ in: "body", field: "persona_id", message: "no such persona in the agent's project" }] });
+  if (!row || row.projectId !== projectId) throw noPersonaIn(personaId, projectId);
   return personaId;
 }
 
@@ -155,12 +159,12 @@ export function personaPrompt(name: string, v: PersonaVersionRow): string {
 }
 
 /** The persona's latest version with its name, for a run being created; null when it is gone. */
-export async function latestPersona(c: Context<AppEnv>, personaId: string): Promise<{ id: string; name: string; version: PersonaVersionRow } | null> {
+export async function latestPersona(c: Context<AppEnv>, personaId: string): Promise<{ id: string; projectId: string; name: string; version: PersonaVersionRow } | null> {
   const row = await c.var.db
-    .select({ name: personas.name, version: personaVersions })
+    .select({ projectId: personas.projectId, name: personas.name, version: personaVersions })
     .from(personas)
     .innerJoin(personaVersions, and(eq(personaVersions.personaId, personas.id), eq(personaVersions.version, personas.latestVersion)))
     .where(and(eq(personas.tenantId, c.var.tenant.id), eq(personas.id, personaId)))
     .get();
-  return row ? { id: personaId, name: row.name, version: row.version } : null;
+  return row ? { id: personaId, projectId: row.projectId, name: row.name, version: row.version } : null;
 }

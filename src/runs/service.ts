@@ -4,7 +4,7 @@ import type { BatchResponse } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { auditChange } from "../db/audit";
-import { latestPersona, personaPrompt, requirePersona } from "../content/personas";
+import { latestPersona, noPersonaIn, personaPrompt } from "../content/personas";
 import { isUniqueViolation } from "../db/constraints";
 import { eventAfterChange } from "../db/outbox";
 import { findReachable, listReachable } from "../db/owned";
@@ -186,8 +186,10 @@ export async function createRun(c: Context<AppEnv>, body: NewRun, idempotencyKey
     throw quotaExceeded(`This month's ${plan.monthlyTokens} tokens are used up; nothing was queued`);
   }
   // The system prompt in its documented order: the persona's latest version, then the agent's own.
-  const personaId = task?.personaId ? await requirePersona(c, task.personaId, projectId) : agent.personaId;
+  const personaId = task?.personaId ?? agent.personaId;
   const persona = personaId ? await latestPersona(c, personaId) : null;
+  // A persona the request names (not the agent's, checked when it was set) must be of the run's project.
+  if (task?.personaId && persona?.projectId !== projectId) throw noPersonaIn(task.personaId, projectId);
   const systemPrompt = [persona && personaPrompt(persona.name, persona.version), agent.systemPrompt].filter(Boolean).join("\n\n") || null;
   const config: AgentConfig = {
     model: agent.model,
