@@ -31,7 +31,7 @@ export const MAX_STATS_DAYS = 400;
 export const MAX_STATS_GROUPS = 100;
 
 /** The smallest id an entry made at `iso` can have (ids begin with their time), so a time range seeks the tenant's id index. */
-const idAt = (iso: string) => `${newId("aud", Date.parse(iso)).slice(0, 14)}${"0".repeat(16)}`;
+const idAt = (ms: number) => `${newId("aud", ms).slice(0, 14)}${"0".repeat(16)}`;
 
 /** The filter's conditions: equality on the named columns and the time range (as an id range, and exactly on `created_at`). */
 function conditions(f: AuditFilter): (SQL | undefined)[] {
@@ -41,8 +41,8 @@ function conditions(f: AuditFilter): (SQL | undefined)[] {
     f.actor_id ? eq(auditLog.actorId, f.actor_id) : undefined,
     f.resource_id ? eq(auditLog.resourceId, f.resource_id) : undefined,
     // An id's time and its row's created_at are read a moment apart: the id range is a second wider, created_at exact.
-    f.from ? and(gte(auditLog.id, idAt(new Date(Date.parse(f.from) - 1000).toISOString())), gte(auditLog.createdAt, normal(f.from))) : undefined,
-    f.to ? and(lt(auditLog.id, idAt(new Date(Date.parse(f.to) + 1000).toISOString())), lt(auditLog.createdAt, normal(f.to))) : undefined,
+    f.from ? and(gte(auditLog.id, idAt(Date.parse(f.from) - 1000)), gte(auditLog.createdAt, normal(f.from))) : undefined,
+    f.to ? and(lt(auditLog.id, idAt(Date.parse(f.to) + 1000)), lt(auditLog.createdAt, normal(f.to))) : undefined,
   ];
 }
 
@@ -94,12 +94,12 @@ export function exportEntries(c: Context<AppEnv>, format: ExportFormat, filter: 
   const encoder = new TextEncoder();
   const line = format === "csv" ? csvLine : ndjsonLine;
   let after: string | null = null;
-  let started = false;
   return new ReadableStream<Uint8Array>(
     {
+      start(controller) {
+        if (format === "csv") controller.enqueue(encoder.encode(`${CSV_COLUMNS.join(",")}\r\n`));
+      },
       async pull(controller) {
-        if (!started && format === "csv") controller.enqueue(encoder.encode(`${CSV_COLUMNS.join(",")}\r\n`));
-        started = true;
         const rows = await db
           .select()
           .from(auditLog)

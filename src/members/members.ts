@@ -113,7 +113,8 @@ export async function updateMember(c: Context<AppEnv>, userId: string, body: { r
   assertMayAssign(c.var.principal, role);
   const stored = await projectAssignment(c, role, body.projects, member.projects);
   const projects = parseProjects(stored);
-  const projectsChanged = JSON.stringify(projects) !== JSON.stringify(member.projects === null ? null : [...member.projects].sort());
+  // Lists are stored sorted and unique, so the stored form compares.
+  const projectsChanged = stored !== (member.projects && JSON.stringify(member.projects));
   if (member.role === role && !projectsChanged) return member;
 
   const updated = { ...member, role, projects };

@@ -9,26 +9,25 @@ import { errors, guarded, jsonBody, jsonResponse, NonBlank, router } from "./ope
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 const Revision = z.number().int().min(1).openapi({ description: "The revision reviewed: the post's current one, or 409 STALE_REVISION" });
 
+type ActionPermission = "posts:write" | "posts:review";
+
+/** What every post action route shares: `POST /v1/posts/{id}/{path}`, its summary and its permission. */
+const actionRoute = (path: string, summary: string, permission: ActionPermission) => ({
+  method: "post" as const,
+  path: `/v1/posts/{id}/${path}`,
+  tags: ["Posts"],
+  summary,
+  ...guarded(permission),
+});
+
 /** A post action without a body. */
-const action = (path: string, summary: string, permission: "posts:write" | "posts:review") =>
-  createRoute({
-    method: "post",
-    path: `/v1/posts/{id}/${path}`,
-    tags: ["Posts"],
-    summary,
-    ...guarded(permission),
-    request: { params: IdParam },
-    responses: { 200: jsonResponse(PostSchema, "The post"), ...errors(401, 403, 404, 409) },
-  });
+const action = (path: string, summary: string, permission: ActionPermission) =>
+  createRoute({ ...actionRoute(path, summary, permission), request: { params: IdParam }, responses: { 200: jsonResponse(PostSchema, "The post"), ...errors(401, 403, 404, 409) } });
 
 /** A post action with a JSON body. */
-const actionWith = <B extends z.ZodType>(path: string, summary: string, permission: "posts:write" | "posts:review", body: B) =>
+const actionWith = <B extends z.ZodType>(path: string, summary: string, permission: ActionPermission, body: B) =>
   createRoute({
-    method: "post",
-    path: `/v1/posts/{id}/${path}`,
-    tags: ["Posts"],
-    summary,
-    ...guarded(permission),
+    ...actionRoute(path, summary, permission),
     request: { params: IdParam, body: jsonBody(body) },
     responses: { 200: jsonResponse(PostSchema, "The post"), ...errors(400, 401, 403, 404, 409, 413, 415) },
   });
