@@ -18,6 +18,8 @@ export interface PersonTreatment {
   pseudonymise?: string[];
   keep?: { columns: string[]; reason: string };
   none?: string;
+  /** How the columns name the person, where their names do not say it. */
+  note?: string;
 }
 
 /** Every column a treatment names. */
@@ -46,7 +48,7 @@ export const CONTROL_TABLES: Record<string, TablePlan> = {
   credit_ledger: { person: { none: "money movements of a tenant" }, tenant: { keep: "financial records are kept for the years the law requires; they hold no personal data" } },
   credit_balances: { person: { none: "a tenant's balance" }, tenant: "erase" },
   security_events: { person: { erase: { by: ["user_id"], with: ["client_address"] } }, tenant: "erase" },
-  outbox: { person: { none: "member events are relayed, then pruned after 7 days" }, tenant: "erase" },
+  outbox: { person: { erase: { by: ["subject_id"] }, note: "member events (with the person's name and email) have the person as their subject" }, tenant: "erase" },
 };
 
 /** Each tenant's own database: erasing the tenant empties it, so the tenant treatment is always erase. */
@@ -63,14 +65,14 @@ export const TENANT_TABLES: Record<string, TablePlan> = {
   prompts: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   prompt_versions: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   runs: { person: { pseudonymise: ["created_by", "api_key_id"] }, tenant: "erase" },
-  outbox: { person: { none: "event payloads are pruned after delivery; member events carry a person's name and email and are erased with the person's rows by subject id" }, tenant: "erase" },
+  outbox: { person: { erase: { by: ["subject_id"] }, note: "member events (with the person's name and email) have the person as their subject" }, tenant: "erase" },
   artifacts: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   artifact_versions: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   knowledge_bases: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   knowledge_documents: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   knowledge_chunks: { person: { none: "text of the tenant's documents" }, tenant: "erase" },
   webhook_endpoints: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
-  webhook_messages: { person: { none: "copies of events, pruned with their attempts" }, tenant: "erase" },
+  webhook_messages: { person: { erase: { by: ["event_id"] }, note: "copies of the person's member events: those whose event is erased from the outbox" }, tenant: "erase" },
   webhook_attempts: { person: { none: "delivery records" }, tenant: "erase" },
   campaigns: { person: { pseudonymise: ["owner_id", "created_by"] }, tenant: "erase" },
   approval_policies: { person: { pseudonymise: ["updated_by"] }, tenant: "erase" },
