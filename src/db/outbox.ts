@@ -47,6 +47,8 @@ export const EVENT_TYPES = [
   "comment.created",
   "webhook.endpoint_disabled",
   "webhook.test",
+  /** Written by the audit_log insert trigger (migration 0019), never by code. */
+  "audit.entry_created",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -55,7 +57,7 @@ export interface OutboxEvent {
   id?: string;
   tenantId: string;
   type: EventType;
-  subjectType: "run" | "artifact" | "document" | "conversation" | "member" | "campaign" | "post" | "comment" | "webhook_endpoint";
+  subjectType: "run" | "artifact" | "document" | "conversation" | "member" | "campaign" | "post" | "comment" | "webhook_endpoint" | "audit_entry";
   subjectId: string;
   data: Record<string, unknown>;
 }

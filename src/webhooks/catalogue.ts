@@ -174,6 +174,18 @@ const TYPES: Record<EventType, { description: string; schema: z.ZodType; example
     schema: z.looseObject({ id: id("whe"), url: z.string(), reason: z.enum(["gone", "failing"]), detail: z.string() }),
     example: { id: "whe_01hx0000000000000000000000", url: "https://hooks.example.com/tessera", reason: "gone", detail: "the endpoint answered 410 Gone" },
   },
+  "audit.entry_created": {
+    description: "An entry was added to the audit log (its details are read with GET /v1/audit-log; they may name people)",
+    schema: z.looseObject({
+      id: id("aud"),
+      action: z.string(),
+      actor: z.looseObject({ type: z.enum(["user", "api_key", "guest", "platform"]), id: nullable(z.string()) }),
+      resource: z.looseObject({ type: z.string(), id: nullable(z.string()) }),
+      request_id: z.string(),
+      created_at: z.string(),
+    }),
+    example: { id: "aud_01hx0000000000000000000000", action: "project.created", actor: { type: "user", id: "usr_01hx0000000000000000000000" }, resource: { type: "project", id: "prj_01hx0000000000000000000000" }, request_id: "req_01hx0000000000000000000000", created_at: "2026-11-29T10:00:00.000Z" },
+  },
   "webhook.test": { description: "A test event, sent to one endpoint on request", schema: z.looseObject({ endpoint_id: id("whe"), message: z.string() }), example: { endpoint_id: "whe_01hx0000000000000000000000", message: "A test event from Tessera" } },
 };
 

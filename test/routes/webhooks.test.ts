@@ -421,11 +421,15 @@ describe("webhook endpoints", () => {
     expectStatus(await call(`${t.host}/v1/members/${member.id}`, { method: "PATCH", token: t.owner.token, body: { role: "client", projects: [projectId] } }), 200);
     await call(`${t.host}/v1/members/${member.id}`, { method: "DELETE", token: t.owner.token });
     const rows = await (await tenantD1(t)).prepare("SELECT type, data, created_at FROM outbox").all<{ type: string; data: string; created_at: string }>();
-    expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation", "member", "campaign", "post", "comment"]));
+    expect(new Set(rows.results.map((r) => r.type.split(".")[0]))).toEqual(new Set(["run", "artifact", "document", "conversation", "member", "campaign", "post", "comment", "audit"]));
+    // Every audit entry is also an audit.entry_created event, under the entry's own time-ordered id.
+    const audited = await (await tenantD1(t)).prepare("SELECT id FROM audit_log").all<{ id: string }>();
+    const auditEvents = rows.results.filter((r) => r.type === "audit.entry_created").map((r) => JSON.parse(r.data).id);
+    expect(auditEvents.sort()).toEqual(audited.results.map((r) => r.id).sort());
     // Every catalogued type of the kinds made here was written.
     const written = new Set(rows.results.map((r) => r.type));
     // (post.published, post.failed and post.review_reminder come from the queue and the cron: publishing.test.ts and content.test.ts check them against the catalogue.)
-    expect([...catalogue.keys()].filter((type) => /^(campaign|post|comment|member)\./.test(type) && !/^post\.(published|failed|review_reminder)$/.test(type) && !written.has(type))).toEqual([]);
+    expect([...catalogue.keys()].filter((type) => /^(campaign|post|comment|member|audit)\./.test(type) && !/^post\.(published|failed|review_reminder)$/.test(type) && !written.has(type))).toEqual([]);
     for (const row of rows.results) {
       const schema = catalogue.get(row.type);
       expect(schema, row.type).toBeDefined();

@@ -17,12 +17,15 @@ export const plans = sqliteTable("plans", {
   storageBytes: integer().notNull(),
 });
 
+export const TENANT_STATUSES = ["active", "suspended", "erasing", "erased"] as const;
+
 /** A tenant, and which of the bound D1 databases is its own. */
 export const tenants = sqliteTable("tenants", {
   id: text().primaryKey(),
   slug: text().notNull().unique(),
   name: text().notNull(),
-  status: text({ enum: ["active", "suspended"] }).notNull().default("active"),
+  /** `erasing` once an erasure has begun (no request, job or message reaches it again); `erased` when it ended (the row is its tombstone). */
+  status: text({ enum: TENANT_STATUSES }).notNull().default("active"),
   planId: text().notNull().references(() => plans.id),
   dbBinding: text().notNull().unique(),
   createdAt: createdAt(),
@@ -198,4 +201,32 @@ export const controlOutbox = sqliteTable(
     relayedAt: text(),
   },
   (t) => [index("outbox_unrelayed_idx").on(t.tenantId, t.id).where(sql`relayed_at IS NULL`), index("outbox_created_idx").on(t.createdAt)],
+);
+
+/**
+ * An erasure of a person (`user`) or a tenant, carried out store by store by the compliance queue's
+ * consumer (src/compliance/erasure.ts). `inventory` is what was found before anything was deleted
+ * (so a resumed job reports the same counts); `progress` holds each store's outcome as it finishes;
+ * `receipt` is the signed JWS once completed.
+ */
+export const erasures = sqliteTable(
+  "erasures",
+  {
+    id: text().primaryKey(),
+    subject: text({ enum: ["user", "tenant"] }).notNull(),
+    /** The erased user's or tenant's id: a random id, kept so the receipt can name what it covers. */
+    subjectId: text().notNull(),
+    requestedBy: text({ enum: ["platform", "subject"] }).notNull(),
+    status: text({ enum: ["queued", "running", "completed", "failed"] }).notNull().default("queued"),
+    inventory: text(),
+    progress: text().notNull().default("{}"),
+    receipt: text(),
+    /** SHA-256 of the token the subject was given to fetch their receipt (they have no account by then). */
+    receiptTokenHash: text(),
+    error: text(),
+    createdAt: createdAt(),
+    startedAt: text(),
+    completedAt: text(),
+  },
+  (t) => [uniqueIndex("erasures_subject").on(t.subject, t.subjectId)],
 );

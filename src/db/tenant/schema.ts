@@ -799,3 +799,50 @@ export const ideas = sqliteTable(
   },
   (t) => [index("ideas_tenant_idx").on(t.tenantId, t.id), index("ideas_campaign_idx").on(t.tenantId, t.campaignId, t.id), uniqueIndex("ideas_run_seq").on(t.tenantId, t.runId, t.seq)],
 );
+
+export const EXPORT_SCOPES = ["me", "tenant"] as const;
+export const EXPORT_STATUSES = ["queued", "running", "ready", "failed", "expired"] as const;
+
+/**
+ * A data export: a person's data in this tenant (`me`) or the whole tenant's, written by the
+ * compliance queue's consumer as one ZIP in R2 (src/compliance/exports.ts). Deleted with its object
+ * after 7 days.
+ */
+export const exports = sqliteTable(
+  "exports",
+  {
+    id: text().primaryKey(),
+    tenantId: text().notNull(),
+    scope: text({ enum: EXPORT_SCOPES }).notNull(),
+    /** Who asked; for `me`, also whose data it holds. */
+    requestedBy: text().notNull(),
+    status: text({ enum: EXPORT_STATUSES }).notNull().default("queued"),
+    /** JSON: rows written so far by file, while running. */
+    progress: text(),
+    /** JSON: the archive's manifest, once ready. */
+    manifest: text(),
+    objectKey: text(),
+    bytes: integer(),
+    error: text(),
+    createdAt: createdAt(),
+    startedAt: text(),
+    completedAt: text(),
+    expiresAt: text().notNull(),
+  },
+  (t) => [index("exports_tenant_idx").on(t.tenantId, t.id), index("exports_expiry_idx").on(t.tenantId, t.expiresAt)],
+);
+
+export const UPLOADS_ON_ERASURE = ["keep", "erase"] as const;
+
+/** The tenant's retention and erasure policy (one row; absent means the defaults). */
+export const complianceSettings = sqliteTable("compliance_settings", {
+  tenantId: text().primaryKey(),
+  /** Runs (and their outputs) older than this many days are deleted; null keeps them. */
+  runRetentionDays: integer(),
+  auditRetentionDays: integer().notNull().default(400),
+  webhookRetentionDays: integer().notNull().default(30),
+  /** What an erased person's uploads become: the tenant's content (`keep`), or erased with them. */
+  uploadsOnErasure: text({ enum: UPLOADS_ON_ERASURE }).notNull().default("keep"),
+  updatedBy: text(),
+  updatedAt: createdAt(),
+});
