@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { eraseStorage } from "./erase";
 import { eq } from "drizzle-orm";
 import { touchConversation } from "../src/conversations/store";
 import { tenants } from "../src/db/control/schema";
@@ -185,9 +186,18 @@ export class ConversationRoom extends DurableObject<Env> {
     return closed;
   }
 
-  /** Messages after `after`, oldest first. */
-  async history(after: number, limit: number): Promise<WireMessage[]> {
-    return this.messages.after(after, limit);
+  /**
+   * Erases a person from the log: the text of every message they wrote is replaced and its author
+   * becomes `tombstone`; answers how many messages. Live sockets of theirs are closed.
+   */
+  async eraseAuthor(userId: string, tombstone: string): Promise<number> {
+    await this.closeSockets({ userId }, CLOSE_CODES.credential, "account erased");
+    return this.messages.eraseAuthor(userId, tombstone);
+  }
+
+  /** Messages after `after`, oldest first (only `authorId`'s, if given). */
+  async history(after: number, limit: number, authorId?: string): Promise<WireMessage[]> {
+    return this.messages.after(after, limit, authorId);
   }
 
   /**
@@ -219,6 +229,24 @@ export class ConversationRoom extends DurableObject<Env> {
     // Not awaited: the reply streams after this call returns; the pending work keeps the object awake.
     this.ctx.waitUntil(this.generate(reply, config, asked));
     return events;
+  }
+
+  /**
+   * Deletes everything the room stores, for good (the tenant is erased): replies stop, sockets
+   * close, and the log stays empty (its tables are made again, empty, for any late call). Answers
+   * whether it held anything.
+   */
+  async erase(): Promise<boolean> {
+    this.destroyed = true;
+    for (const reply of this.replies.values()) reply.controller.abort();
+    for (const ws of this.ctx.getWebSockets()) ws.close(CLOSE_CODES.suspended, "tenant erased");
+    this.cachedConfig = null;
+    this.metadataPending = undefined;
+    const held = await eraseStorage(this.ctx.storage);
+    this.createSchema();
+    this.messages.createSchema();
+    this.meter.createSchema();
+    return held;
   }
 
   /** Deletes the whole log and closes every socket (conversation deleted). */

@@ -41,6 +41,9 @@ export interface NewMessage {
  * is never reused (retention deletes old messages, not numbers); a client's `client_id` is unique
  * per author, so a retried post finds what it stored.
  */
+/** What an erased person's message says instead. */
+export const ERASED_TEXT = "[erased]";
+
 export class MessageLog {
   constructor(private readonly sql: SqlStorage) {
     this.createSchema();
@@ -93,7 +96,8 @@ export class MessageLog {
   }
 
   /** Messages after `after`, oldest first (at most `limit`). */
-  after(after: number, limit = -1): WireMessage[] {
+  after(after: number, limit = -1, authorId?: string): WireMessage[] {
+    if (authorId) return this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? AND author_id = ? ORDER BY seq LIMIT ?`, after, authorId, limit).toArray().map(toWire);
     return this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray().map(toWire);
   }
 
@@ -101,6 +105,15 @@ export class MessageLog {
   byClientId(authorId: string, clientId: string): WireMessage | undefined {
     const row = this.sql.exec<MessageRow>(`SELECT * FROM messages WHERE author_id = ? AND client_id = ?`, authorId, clientId).toArray()[0];
     return row && toWire(row);
+  }
+
+  /**
+   * A person's messages erased: the text they wrote is replaced, and they are no longer named as
+   * the author of anything (replies they asked for keep their text, as the tenant's content).
+   * Answers how many messages named them.
+   */
+  eraseAuthor(authorId: string, tombstone: string): number {
+    return this.sql.exec(`UPDATE messages SET content = CASE WHEN role = 'user' THEN ? ELSE content END, author_id = ?, client_id = NULL WHERE author_id = ?`, ERASED_TEXT, tombstone, authorId).rowsWritten;
   }
 
   /** The last seq given out (0 before the first message). */

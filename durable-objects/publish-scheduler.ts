@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { eraseStorage } from "./erase";
 import { queueDuePosts } from "../src/content/publishing";
 import type { Env } from "../src/env";
 import { createLogger, errorFields } from "../src/lib/log";
@@ -17,6 +18,11 @@ export class PublishScheduler extends DurableObject<Env> {
     await this.ctx.storage.put("tenant", tenant);
     const alarm = await this.ctx.storage.getAlarm();
     if (alarm === null || at < alarm) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Deletes everything this object stores (its tenant, or the person it counts, is erased); answers whether it held anything. */
+  erase(): Promise<boolean> {
+    return eraseStorage(this.ctx.storage);
   }
 
   override async alarm(): Promise<void> {

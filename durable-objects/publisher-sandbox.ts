@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { eraseStorage } from "./erase";
 import type { Env } from "../src/env";
 
 /** A post as the sandbox publishes it. */
@@ -25,6 +26,10 @@ export class PublisherSandbox extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.createSchema();
+  }
+
+  private createSchema() {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS posts (key TEXT PRIMARY KEY, id TEXT NOT NULL, text TEXT NOT NULL, media TEXT NOT NULL, link TEXT, published_at INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS script (seq INTEGER PRIMARY KEY AUTOINCREMENT, answer TEXT NOT NULL)`);
   }
@@ -32,6 +37,14 @@ export class PublisherSandbox extends DurableObject<Env> {
   /** Queues answers for the next publishes (then they succeed again): `{status: 429|500|400, error, retryAfterSeconds?}`. */
   script(answers: { status: 429 | 500 | 400; error: string; retryAfterSeconds?: number }[]): void {
     for (const a of answers) this.sql.exec(`INSERT INTO script (answer) VALUES (?)`, JSON.stringify(a));
+  }
+
+  /** Deletes everything this object stores (its tenant, or the person it counts, is erased); answers whether it held anything. */
+  async erase(): Promise<boolean> {
+    const held = await eraseStorage(this.ctx.storage);
+    // This instance may be asked again (a new member, a new key): it keeps working, from empty.
+    this.createSchema();
+    return held;
   }
 
   async publish(channel: string, post: SandboxPost): Promise<SandboxAnswer> {

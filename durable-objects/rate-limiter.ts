@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { eraseStorage } from "./erase";
 import type { Env } from "../src/env";
 
 /** What a lease answered: how many requests it admitted, how many are left, and when a slot frees. */
@@ -21,8 +22,20 @@ export class RateLimiter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.createSchema();
+  }
+
+  private createSchema() {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS admitted (second INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, until INTEGER NOT NULL)`);
+  }
+
+  /** Deletes everything this object stores (its tenant, or the person it counts, is erased); answers whether it held anything. */
+  async erase(): Promise<boolean> {
+    const held = await eraseStorage(this.ctx.storage);
+    // This instance may be asked again (a new member, a new key): it keeps working, from empty.
+    this.createSchema();
+    return held;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { eraseStorage } from "./erase";
 import type { Env } from "../src/env";
 
 /** A metadata value a vector may carry and a filter may compare. */
@@ -53,6 +54,10 @@ export class LocalVectorIndex extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.createSchema();
+  }
+
+  private createSchema() {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS vectors (id TEXT PRIMARY KEY, vec BLOB NOT NULL, metadata TEXT)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS mutations (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, visible_at INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
@@ -68,6 +73,14 @@ export class LocalVectorIndex extends DurableObject<Env> {
     const wrong = vectors.find((v) => v.values.length !== dimensions);
     if (wrong) return { refused: `vector ${wrong.id} has ${wrong.values.length} dimensions; the index has ${dimensions}` };
     return this.record("upsert", vectors, visibleAfterMs);
+  }
+
+  /** Deletes everything this object stores (its tenant, or the person it counts, is erased); answers whether it held anything. */
+  async erase(): Promise<boolean> {
+    const held = await eraseStorage(this.ctx.storage);
+    // This instance may be asked again (a new member, a new key): it keeps working, from empty.
+    this.createSchema();
+    return held;
   }
 
   /** Deletes vectors by id; answers the mutation's id. */

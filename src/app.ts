@@ -31,6 +31,8 @@ import { postReviewRoutes } from "./routes/post-reviews";
 import { reviewLinkRoutes } from "./routes/review-links";
 import { channelRoutes } from "./routes/channels";
 import { personaRoutes } from "./routes/personas";
+import { exportRoutes } from "./routes/exports";
+import { erasureRoutes } from "./routes/erasures";
 import { webhookEndpointRoutes } from "./routes/webhooks";
 import { knowledgeRoutes } from "./routes/knowledge";
 import { knowledgeSearchRoutes } from "./routes/knowledge-search";
@@ -124,6 +126,8 @@ export function createApp() {
   app.route("/", reviewLinkRoutes);
   app.route("/", channelRoutes);
   app.route("/", personaRoutes);
+  app.route("/", exportRoutes);
+  app.route("/", erasureRoutes);
 
   app.route("/", systemRoutes);
 

@@ -7,13 +7,15 @@ import { z } from "@hono/zod-openapi";
  * a deploy may bind more than the config lists, so any such name may be one. Vars are read through
  * `loadConfig`, which checks them.
  */
-export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DELAY_MS" | "LOCAL_VECTOR_DELAY_MS" | "WEBHOOK_TIMEOUT_MS"> & {
+export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DELAY_MS" | "LOCAL_VECTOR_DELAY_MS" | "WEBHOOK_TIMEOUT_MS" | "COMPLIANCE_SLICE_MS"> & {
   /** Optional: public JWKs still accepted after a key rotation. */
   JWT_PREVIOUS_PUBLIC_KEYS?: string;
   /** Optional: milliseconds between the local model's words. */
   LOCAL_AI_WORD_DELAY_MS?: string;
   /** Optional: milliseconds before a local vector index write is searchable. */
   LOCAL_VECTOR_DELAY_MS?: string;
+  /** Optional: milliseconds an erasure works per queue message. */
+  COMPLIANCE_SLICE_MS?: string;
   /** Optional: milliseconds a webhook attempt may take (15 s unless shortened, as the tests do). */
   WEBHOOK_TIMEOUT_MS?: string;
   [tenantDatabase: `TENANT_DB_${string}`]: D1Database;
@@ -51,6 +53,8 @@ const ConfigSchema = z.object({
   LOCAL_AI_WORD_DELAY_MS: z.coerce.number().int().min(0).max(5000).default(15),
   /** Milliseconds before a local vector index write is searchable (Vectorize is eventually consistent; 0 locally by default). */
   LOCAL_VECTOR_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  /** Milliseconds an erasure works before it queues its next slice (0: one step per message, as the resumption test does). */
+  COMPLIANCE_SLICE_MS: z.coerce.number().int().min(0).max(600_000).default(20_000),
   /** Milliseconds a webhook attempt may take before it is abandoned: 15 s, shortened only by the tests' config. */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(15_000).default(15_000),
   /** JSON array of public JWKs still accepted after a key rotation. */

@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
+import { consumeCompliance, consumeDeadCompliance } from "./compliance/consumer";
 import { consumeDeadIngest, consumeIngest } from "./knowledge/ingest";
 import { createLogger, errorFields } from "./lib/log";
 import { sweepMemberEvents } from "./members/events";
@@ -27,6 +28,8 @@ export const QUEUES = {
   webhooksDead: "tessera-webhooks-dlq",
   publish: "tessera-publish",
   publishDead: "tessera-publish-dlq",
+  compliance: "tessera-compliance",
+  complianceDead: "tessera-compliance-dlq",
 } as const;
 
 export default {
@@ -51,6 +54,10 @@ export default {
       case QUEUES.publish:
         await consumePublish(batch, env);
         return dispatchFor(env, batch);
+      case QUEUES.compliance:
+        return consumeCompliance(batch, env);
+      case QUEUES.complianceDead:
+        return consumeDeadCompliance(batch, env);
       case QUEUES.publishDead:
         await consumeDeadPublish(batch, env);
         return dispatchFor(env, batch);

@@ -31,6 +31,7 @@ export const PERMISSIONS = [
   "posts:read",
   "posts:write",
   "posts:review",
+  "compliance:manage",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -38,8 +39,8 @@ export type Permission = (typeof PERMISSIONS)[number];
 export const ROLES = ["owner", "admin", "editor", "viewer", "client"] as const;
 export type Role = (typeof ROLES)[number];
 
-/** What only admins and owners may do: manage people and webhooks, and see the audit log and the bill. */
-const ADMIN_ONLY: ReadonlySet<Permission> = new Set(["members:write", "invitations:write", "audit:read", "usage:read", "webhooks:read", "webhooks:write"]);
+/** What only admins and owners may do: manage people and webhooks, see the audit log and the bill, export the tenant and set its retention. */
+const ADMIN_ONLY: ReadonlySet<Permission> = new Set(["members:write", "invitations:write", "audit:read", "usage:read", "webhooks:read", "webhooks:write", "compliance:manage"]);
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(PERMISSIONS),

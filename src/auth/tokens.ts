@@ -1,4 +1,4 @@
-import { type CryptoKey, type JWK, SignJWT, errors as joseErrors, importJWK, jwtVerify, decodeProtectedHeader } from "jose";
+import { CompactSign, type CryptoKey, type JWK, SignJWT, errors as joseErrors, importJWK, jwtVerify, decodeProtectedHeader } from "jose";
 import { z } from "@hono/zod-openapi";
 import { TtlCache } from "../lib/ttl-cache";
 import { ROLES, type Role } from "./permissions";
@@ -129,4 +129,16 @@ export async function verifyAccessToken(cfg: TokenConfig, jwt: string, tenantId:
 /** The public JWKS served at `/.well-known/jwks.json`. */
 export async function publicJwks(cfg: TokenConfig): Promise<{ keys: JWK[] }> {
   return (await keyRing(cfg.privateKey, cfg.previousPublicKeys)).jwks;
+}
+
+/** The media type of a signed erasure receipt: a JWS over the receipt's JSON. */
+export const RECEIPT_TYPE = "tessera-erasure-receipt+jws";
+
+/**
+ * Signs a document (an erasure receipt) with the platform's current key: a compact JWS whose
+ * payload is the document's JSON, verifiable by anyone with the JWKS at `/.well-known/jwks.json`.
+ */
+export async function signDocument(cfg: TokenConfig, document: unknown): Promise<string> {
+  const keys = await keyRing(cfg.privateKey, cfg.previousPublicKeys);
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(document))).setProtectedHeader({ alg: ALG, kid: keys.kid, typ: RECEIPT_TYPE }).sign(keys.privateKey);
 }

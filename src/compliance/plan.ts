@@ -2,8 +2,9 @@
  * The erasure plan: what erasing a person, and erasing a tenant, does to every table and every
  * other store the platform writes. A test holds it to the schemas and the bindings: a table, a
  * column that can hold a person's id, or a store that is not classified here fails the suite, so
- * nothing new is written that erasure does not know how to reach. (The erasure jobs that carry the
- * plan out are issue 14's next step; this is their map.)
+ * nothing new is written that erasure does not know how to reach. The erasure jobs
+ * (src/compliance/erasure.ts) carry it out from this map; the person's data export reads the same
+ * columns to find what is theirs.
  */
 
 /**
@@ -17,13 +18,15 @@ export interface PersonTreatment {
   erase?: { by: string[]; with?: string[] };
   pseudonymise?: string[];
   keep?: { columns: string[]; reason: string };
+  /** Text (JSON) columns that may mention the person's id or email inside: those are replaced by the tombstones. */
+  rewrite?: string[];
   none?: string;
   /** How the columns name the person, where their names do not say it. */
   note?: string;
 }
 
 /** Every column a treatment names. */
-export const treatedColumns = (t: PersonTreatment) => [...(t.erase?.by ?? []), ...(t.erase?.with ?? []), ...(t.pseudonymise ?? []), ...(t.keep?.columns ?? [])];
+export const treatedColumns = (t: PersonTreatment) => [...(t.erase?.by ?? []), ...(t.erase?.with ?? []), ...(t.pseudonymise ?? []), ...(t.keep?.columns ?? []), ...(t.rewrite ?? [])];
 
 /** What erasing a tenant does to a table: every row of the tenant goes, or the reason something stays. */
 export type TenantTreatment = "erase" | { keep: string };
@@ -43,18 +46,22 @@ export const CONTROL_TABLES: Record<string, TablePlan> = {
   memberships: { person: { erase: { by: ["user_id"] } }, tenant: "erase" },
   invitations: { person: { erase: { by: ["email"] }, pseudonymise: ["invited_by"] }, tenant: "erase" },
   api_keys: { person: { erase: { by: ["created_by"] } }, tenant: "erase" },
+  refresh_tokens: { person: { erase: { by: ["family_id"] }, note: "tokens of the person's families" }, tenant: "erase" },
   refresh_token_families: { person: { erase: { by: ["user_id"] } }, tenant: "erase" },
-  refresh_tokens: { person: { none: "tokens belong to a family, erased with it" }, tenant: "erase" },
   credit_ledger: { person: { none: "money movements of a tenant" }, tenant: { keep: "financial records are kept for the years the law requires; they hold no personal data" } },
   credit_balances: { person: { none: "a tenant's balance" }, tenant: "erase" },
   security_events: { person: { erase: { by: ["user_id"], with: ["client_address"] } }, tenant: "erase" },
-  outbox: { person: { erase: { by: ["subject_id"] }, note: "member events (with the person's name and email) have the person as their subject" }, tenant: "erase" },
+  outbox: { person: { erase: { by: ["subject_id"] }, rewrite: ["data"], note: "member events (with the person's name and email) have the person as their subject" }, tenant: "erase" },
+  erasures: {
+    person: { keep: { columns: ["subject_id", "requested_by"], reason: "the record of the erasure itself: the erased (random) id its receipt names, and who asked" } },
+    tenant: { keep: "the record of the tenant's erasure and its receipt" },
+  },
 };
 
 /** Each tenant's own database: erasing the tenant empties it, so the tenant treatment is always erase. */
 export const TENANT_TABLES: Record<string, TablePlan> = {
   projects: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
-  audit_log: { person: { pseudonymise: ["actor_id"] }, tenant: "erase" },
+  audit_log: { person: { pseudonymise: ["actor_id"], rewrite: ["resource_id", "details"], note: "the entry stays; the person's id and email in it become the tombstones" }, tenant: "erase" },
   conversations: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   live_sockets: { person: { erase: { by: ["user_id", "api_key_id"] } }, tenant: "erase" },
   usage_events: { person: { pseudonymise: ["user_id", "api_key_id"] }, tenant: "erase" },
@@ -65,14 +72,14 @@ export const TENANT_TABLES: Record<string, TablePlan> = {
   prompts: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   prompt_versions: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   runs: { person: { pseudonymise: ["created_by", "api_key_id"] }, tenant: "erase" },
-  outbox: { person: { erase: { by: ["subject_id"] }, note: "member events (with the person's name and email) have the person as their subject" }, tenant: "erase" },
+  outbox: { person: { erase: { by: ["subject_id"] }, rewrite: ["data"], note: "member events (with the person's name and email) have the person as their subject; other events name them by id" }, tenant: "erase" },
   artifacts: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   artifact_versions: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   knowledge_bases: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   knowledge_documents: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
   knowledge_chunks: { person: { none: "text of the tenant's documents" }, tenant: "erase" },
   webhook_endpoints: { person: { pseudonymise: ["created_by"] }, tenant: "erase" },
-  webhook_messages: { person: { erase: { by: ["event_id"] }, note: "copies of the person's member events: those whose event is erased from the outbox" }, tenant: "erase" },
+  webhook_messages: { person: { erase: { by: ["event_id"] }, rewrite: ["payload"], note: "copies of the person's member events: those whose event is erased from the outbox" }, tenant: "erase" },
   webhook_attempts: { person: { none: "delivery records" }, tenant: "erase" },
   campaigns: { person: { pseudonymise: ["owner_id", "created_by"] }, tenant: "erase" },
   approval_policies: { person: { pseudonymise: ["updated_by"] }, tenant: "erase" },
@@ -88,10 +95,12 @@ export const TENANT_TABLES: Record<string, TablePlan> = {
   post_metrics: { person: { none: "counts from the networks" }, tenant: "erase" },
   post_reminders: { person: { none: "which reminders were sent" }, tenant: "erase" },
   ideas: { person: { none: "the model's ideas for a campaign" }, tenant: "erase" },
+  exports: { person: { erase: { by: ["requested_by"] }, note: "a person's exports hold their data: the archives in R2 are deleted with the rows" }, tenant: "erase" },
+  compliance_settings: { person: { pseudonymise: ["updated_by"] }, tenant: "erase" },
 };
 
 /** A column name that can hold a person's id or identity: the coverage test requires each to be treated. */
-export const PERSONAL_COLUMN = /^(user_id|created_by|author_id|actor_id|reviewer_id|owner_id|invited_by|email|password_hash|resolved_by|updated_by|api_key_id|client_address)$/;
+export const PERSONAL_COLUMN = /^(user_id|created_by|author_id|actor_id|reviewer_id|owner_id|invited_by|email|password_hash|resolved_by|updated_by|api_key_id|client_address|requested_by)$/;
 
 /** A queue's messages carry ids, never personal data, and live minutes. */
 const QUEUED = { kind: "queue", person: "messages carry ids only", tenant: "messages that arrive for an erased tenant are dropped" } as const;
@@ -106,11 +115,12 @@ export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv"
   VECTORIZE: { kind: "vectors", person: "nothing personal: vectors of the tenant's documents", tenant: "the tenant's namespace: deleted" },
   PUBLISH_SCHEDULER: { kind: "durable_object", person: "nothing personal: the next due time", tenant: "storage deleted" },
   PUBLISHER_SANDBOX: { kind: "durable_object", person: "nothing personal: what a local account published", tenant: "storage deleted" },
-  ARTIFACTS: { kind: "r2", person: "the person's uploads follow the tenant's policy: kept as the tenant's content, or deleted", tenant: "every object under the tenant's prefix: deleted" },
+  ARTIFACTS: { kind: "r2", person: "the person's exports are deleted; their uploads follow the tenant's policy: kept as the tenant's content, or deleted", tenant: "every object under the tenant's prefix: deleted" },
   RUNS_QUEUE: QUEUED,
   INGEST_QUEUE: QUEUED,
   WEBHOOKS_QUEUE: QUEUED,
   PUBLISH_QUEUE: QUEUED,
+  COMPLIANCE_QUEUE: { kind: "queue", person: "messages carry job ids only", tenant: "a tenant's erasure is itself a message here; its exports' messages are dropped once it is erased" },
 };
 
 /** D1 Time Travel and Durable Object point-in-time recovery keep 30 days of history that cannot be switched off. */

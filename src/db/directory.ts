@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { type Env, loadConfig } from "../env";
 import { TtlCache } from "../lib/ttl-cache";
-import { hostnames, tenants } from "./control/schema";
+import { hostnames, type TENANT_STATUSES, tenants } from "./control/schema";
 import { controlDb } from "./router";
 
 /** What a request needs to know about its tenant; cached per host. */
@@ -9,13 +9,16 @@ export interface TenantRecord {
   id: string;
   slug: string;
   name: string;
-  status: "active" | "suspended";
+  status: (typeof TENANT_STATUSES)[number];
   planId: string;
   dbBinding: string;
 }
 
 /** Where a host points: the platform itself, a tenant, or nothing. */
 export type HostTarget = { kind: "platform" } | { kind: "tenant"; tenant: TenantRecord } | { kind: "unknown" };
+
+/** A tenant being erased, or erased: no host reaches it and no queue message is handled for it. */
+export const isGone = (t: { status: string }) => t.status === "erasing" || t.status === "erased";
 
 const SLUG_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const memory = new TtlCache<{ tenant: TenantRecord | null }>(2000);
@@ -45,7 +48,8 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number)
   const hit = memory.get(host);
   if (hit) return hit.tenant ? { kind: "tenant", tenant: hit.tenant } : { kind: "unknown" };
 
-  const tenant = (await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json")) ?? (await lookupHost(env, host));
+  let tenant = (await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json")) ?? (await lookupHost(env, host));
+  if (tenant && isGone(tenant)) tenant = null;
   memory.set(host, { tenant }, ttlSeconds * 1000);
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };
 }
@@ -83,19 +87,24 @@ export async function publishTenant(env: Env, tenantId: string, detached: string
   if (!record?.dbBinding) return;
   const hosts = [`${record.slug}.${loadConfig(env).BASE_DOMAIN}`, ...attached.map((r) => r.hostname)].map(normalizeHost);
   for (const host of hosts) memory.delete(host);
+  // A tenant being erased leaves KV: its hosts answer as unknown from the next lookup on.
+  if (isGone(record)) return void (await Promise.all(hosts.map((h) => env.TENANT_CACHE.delete(kvKey(h)))));
   await Promise.all(hosts.map((h) => env.TENANT_CACHE.put(kvKey(h), JSON.stringify(record))));
 }
 
 /** Tenants by id for a few seconds: a queue batch's messages mostly share one, and a suspension may take that long to be seen. */
 const byId = new TtlCache<typeof tenants.$inferSelect>(1000);
-const BY_ID_MS = 5000;
+export const BY_ID_MS = 5000;
 
-/** The tenant with this id (its plan, status and database binding), for queue consumers; undefined when it no longer exists. */
+/**
+ * The tenant with this id (its plan, status and database binding), for queue consumers; undefined
+ * when it no longer exists or is being erased, so a message that arrives late for it is dropped.
+ */
 export async function tenantById(env: Env, tenantId: string): Promise<typeof tenants.$inferSelect | undefined> {
   let tenant = byId.get(tenantId);
   if (!tenant) {
     tenant = await controlDb(env).select().from(tenants).where(eq(tenants.id, tenantId)).get();
     if (tenant) byId.set(tenantId, tenant, BY_ID_MS);
   }
-  return tenant;
+  return tenant && !isGone(tenant) ? tenant : undefined;
 }

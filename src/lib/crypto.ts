@@ -107,3 +107,15 @@ export async function unseal(secret: string, sealed: string, context: string): P
   const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.subarray(0, 12), additionalData: encoder.encode(context) }, await aesKey(secret), bytes.subarray(12));
   return new TextDecoder().decode(plain);
 }
+
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+/** HMAC-SHA256 of `message` under a base64 secret, as hex (signed links). */
+export async function hmacHex(secret: string, message: string): Promise<string> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", Uint8Array.from(atob(secret), (ch) => ch.charCodeAt(0)), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    hmacKeys.set(secret, key);
+  }
+  return toHex(await crypto.subtle.sign("HMAC", await key, encoder.encode(message)));
+}

@@ -8,7 +8,8 @@ import { clientLimit, enforceLimits } from "./rate-limit";
 
 /** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */
 export function isPlatformPath(path: string): boolean {
-  return path === "/v1/signup" || path.startsWith("/v1/platform/");
+  // Erasures outlive their subject (a person's account, a tenant): they are the platform's.
+  return path === "/v1/signup" || path.startsWith("/v1/platform/") || path === "/v1/erasures" || path.startsWith("/v1/erasures/");
 }
 
 /** A DNS name or bracketed IPv6 address, with an optional port: no userinfo, spaces, commas or paths. */

@@ -7,7 +7,7 @@ import type { AppEnv } from "../context";
 import { requirePermission } from "../middleware/auth";
 import { isPlatformPath } from "../middleware/host";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
-import type { tenants } from "../db/control/schema";
+import { TENANT_STATUSES, type tenants } from "../db/control/schema";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
 
@@ -199,7 +199,7 @@ export const TenantSchema = z
     id: z.string(),
     slug: z.string(),
     name: z.string(),
-    status: z.enum(["active", "suspended"]),
+    status: z.enum(TENANT_STATUSES),
     plan: z.string(),
     created_at: z.string(),
     updated_at: z.string(),

@@ -31,7 +31,7 @@ const setStatus = (action: "suspend" | "reactivate") =>
     security: admin,
     middleware: [requirePlatformAdmin()] as const,
     request: { params: TenantRef },
-    responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(401, 404) },
+    responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(401, 404, 409) },
   });
 
 const changePlan = createRoute({

@@ -10,6 +10,8 @@ import { queueDuePosts } from "../content/publishing";
 import { collectMetrics } from "../content/analytics";
 import { remindReviewers } from "../content/reviews";
 import { createLogger, errorFields } from "../lib/log";
+import { expireExports } from "../compliance/exports";
+import { sweepRetention } from "../compliance/settings";
 import type { RunMessage } from "./consumer";
 
 /**
@@ -24,7 +26,8 @@ const TENANTS_AT_ONCE = 10;
  * The cron sweep over every active tenant. Queues again every run left PENDING without a message (a
  * run that did have one is protected by its claim, so sending twice is safe), and every document
  * version left processing the same way; gives back reservations left by calls whose holder is gone;
- * queues posts whose minute was missed, collects published posts' counts, reminds reviewers; and
+ * queues posts whose minute was missed, collects published posts' counts, reminds reviewers; deletes
+ * what the tenant's retention policy no longer keeps, and expired exports; and
  * dispatches webhooks no write dispatched. Runs from
  * the cron trigger.
  */
@@ -50,6 +53,9 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
           await step("publishing.swept", async () => (await queueDuePosts(env, tenant, now)).queued, "warn");
           await step("analytics.collected", () => collectMetrics(env, tenant, now), "info");
           await step("reviews.reminded", () => remindReviewers(env, tenant, now), "info");
+          // Compliance: what the tenant's retention policy no longer keeps, and exports past their 7 days.
+          await step("retention.swept", () => sweepRetention(env, tenant, now), "info");
+          await step("exports.expired", () => expireExports(env, tenant, now), "info");
           const webhooks = await sweepWebhooks(env, tenant, now);
           if (webhooks.requeued) log.warn("webhooks.requeued", { tenant_id: tenant.id, messages: webhooks.requeued });
           const documents = await requeueStuckDocuments(env, db, tenant.id, cutoff, now);

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
 import type { Context } from "hono";
 import { CLOSE_CODES } from "../../durable-objects/conversation-protocol";
 import type { AppEnv } from "../context";
@@ -27,13 +27,20 @@ export async function findTenant(c: Context<AppEnv>, ref: string): Promise<Tenan
 export async function changeStatus(c: Context<AppEnv>, id: string, status: "active" | "suspended") {
   const db = controlDb(c.env);
   const tenant = await findTenant(c, id);
-  const updated = await db.update(tenants).set({ status, updatedAt: new Date().toISOString() }).where(eq(tenants.id, tenant.id)).returning().get();
+  // An erasure, once asked for, is not undone by a status change.
+  const updated = await db
+    .update(tenants)
+    .set({ status, updatedAt: new Date().toISOString() })
+    .where(and(eq(tenants.id, tenant.id), inArray(tenants.status, ["active", "suspended"])))
+    .returning()
+    .get();
+  if (!updated) throw new ApiError("CONFLICT", `The tenant is ${tenant.status === "erased" ? "erased" : "being erased"}; its status no longer changes`);
   await publishTenant(c.env, tenant.id);
   // Open sockets do not pass the host check again: a suspension closes them itself (4403).
-  if (status === "suspended" && updated?.dbBinding) await closeSockets(c.env, { id: tenant.id, dbBinding: updated.dbBinding }, { everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
+  if (status === "suspended") await closeSockets(c.env, { id: tenant.id, dbBinding: updated.dbBinding }, { everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
   const action = status === "suspended" ? "tenant.suspended" : "tenant.reactivated";
-  await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated!, actor: { type: "platform" } });
-  return updated!;
+  await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated, actor: { type: "platform" } });
+  return updated;
 }
 
 /** Tenants, newest first, optionally by status. */

@@ -35,6 +35,7 @@ const PROBES: Record<Permission, (t: TestTenant, token: string) => Promise<{ sta
   "posts:read": (t, token) => call(`${t.host}/v1/posts`, { token }),
   "posts:write": (t, token) => call(`${t.host}/v1/posts`, { token, body: { project_id: "prj_absent", title: "probe", variants: [{ channel: "linkedin", text: "hi" }] } }),
   "posts:review": (t, token) => call(`${t.host}/v1/posts/pst_absent/approve`, { token, body: { revision: 1 } }),
+  "compliance:manage": (t, token) => call(`${t.host}/v1/settings/compliance`, { token }),
 };
 
 describe("the permission matrix, enforced on every route", () => {

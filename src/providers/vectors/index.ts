@@ -17,6 +17,11 @@ export interface VectorStore {
   processedUpTo(namespace: string): Promise<IndexProgress>;
   /** Which of these ids searches can find now (their write applied). */
   visible(namespace: string, ids: string[]): Promise<Set<string>>;
+  /**
+   * Erases a namespace (the tenant is erased), a page of its ids at a time: Vectorize has no
+   * namespace deletion, so these ids are deleted; the local index drops its whole object at once.
+   */
+  eraseNamespace(namespace: string, ids: string[]): Promise<void>;
 }
 
 /** How far an index has applied its writes. */
@@ -69,6 +74,10 @@ class CloudflareVectors implements VectorStore {
     return last;
   }
 
+  async eraseNamespace(namespace: string, ids: string[]) {
+    if (ids.length) await this.deleteByIds(namespace, ids);
+  }
+
   async processedUpTo() {
     // Typed as a number in workers-types; Vectorize answers the mutation's UUID and an ISO time.
     return progressOf(await this.index.describe());
@@ -105,6 +114,10 @@ class LocalVectors implements VectorStore {
 
   deleteByIds(namespace: string, ids: string[]) {
     return this.index(namespace).deleteByIds(ids, this.delayMs);
+  }
+
+  async eraseNamespace(namespace: string, _ids: string[]) {
+    await this.index(namespace).erase();
   }
 
   async processedUpTo(namespace: string) {
