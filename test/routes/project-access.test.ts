@@ -5,7 +5,7 @@ import { deliverIngest } from "../knowledge";
 import { deliverRun } from "../runs";
 
 /** Routes that belong to the tenant as a whole, not to a project: the probe below does not apply. */
-const TENANT_WIDE = /^\/(health|\.well-known|openapi|docs)|^\/v1\/(auth|signup|me|members|invitations|api-keys|webhooks|platform|usage|credits|plan|audit-log|prompts|review)\b/;
+const TENANT_WIDE = /^\/(health|\.well-known|openapi|docs)|^\/v1\/(auth|signup|me|members|invitations|api-keys|webhooks|platform|usage|credits|plan|audit-log|prompts|review|exports|settings|erasures)\b/;
 
 /** A body that passes validation for each project-scoped write, so that only the lookup can answer. */
 const BODIES: Record<string, (ids: Ids) => { body?: unknown; rawBody?: string; headers?: Record<string, string>; query?: string }> = {
