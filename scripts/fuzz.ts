@@ -198,7 +198,7 @@ const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
 );
 
 async function exercise({ path, method, op }: (typeof operations)[number]): Promise<void> {
-  const onPlatform = path.startsWith("/v1/platform/") || path === "/v1/signup";
+  const onPlatform = path.startsWith("/v1/platform/") || path === "/v1/signup" || path.startsWith("/v1/erasures");
   const valid = chance(0.7);
   let url = path;
   const query = new URLSearchParams();

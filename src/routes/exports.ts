@@ -93,7 +93,7 @@ const archive = createRoute({
   tags,
   summary: "The export's ZIP, by the signed link GET /v1/exports/{id} gives (no other credential)",
   middleware: [publicRoute()] as const,
-  request: { params: ExportRef, query: z.object({ expires: z.coerce.number().int().min(0).max(1e11), signature: z.string().regex(/^[0-9a-f]{64}$/, "64 hex digits") }) },
+  request: { params: ExportRef, query: z.object({ expires: z.string().regex(/^\d{1,12}$/, "seconds since the epoch"), signature: z.string().regex(/^[0-9a-f]{64}$/, "64 hex digits") }) },
   responses: { 200: { description: "The archive", content: { "application/zip": { schema: z.string().openapi({ format: "binary" }) } } }, ...errors(400, 403, 404) },
 });
 
@@ -154,6 +154,9 @@ export const exportRoutes = router()
     await exportsDomain.deleteExport(c, c.req.valid("param").id);
     return c.body(null, 204);
   })
-  .openapi(archive, async (c) => exportsDomain.openArchive(c, c.req.valid("param").id, c.req.valid("query")) as never)
+  .openapi(archive, async (c) => {
+    const q = c.req.valid("query");
+    return exportsDomain.openArchive(c, c.req.valid("param").id, { expires: Number(q.expires), signature: q.signature }) as never;
+  })
   .openapi(getSettings, async (c) => c.json(renderSettings(await settings.settingsOf(c.var.db, c.var.tenant.id)), 200))
   .openapi(changeSettings, async (c) => c.json(renderSettings(await settings.changeSettings(c, c.req.valid("json"))), 200));
