@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { signDocument } from "../auth/tokens";
 import { apiKeys, erasures, hostnames, memberships, refreshTokenFamilies, tenantDatabases, tenants, users } from "../db/control/schema";
 import { BY_ID_MS, publishTenant } from "../db/directory";
+import { MEMBERSHIP_CACHE_TTL_MS } from "../auth/membership";
 import { controlDb, tenantDatabase, tenantDb } from "../db/router";
 import { knowledgeDocuments } from "../db/tenant/schema";
 import { deleteDocumentRows } from "../knowledge/store";
@@ -40,6 +41,8 @@ interface StepState {
   deleted: number;
   pseudonymised: number;
   cursor?: string;
+  /** When it was done (ms). */
+  doneAt?: number;
 }
 
 interface TenantRef {
@@ -173,6 +176,8 @@ export async function erasureByToken(env: Env, id: string, token: string): Promi
 interface Step {
   name: string;
   run(state: StepState): Promise<void>;
+  /** When the step may start (ms): a cache elsewhere must first forget what the job changed. */
+  notBefore?: () => number;
 }
 
 /**
@@ -198,16 +203,17 @@ export async function workOnErasure(env: Env, id: string): Promise<"completed" |
   }
   const inventory = JSON.parse(job.inventory!) as Inventory;
   const progress = JSON.parse(job.progress) as Record<string, StepState>;
-  const steps = inventory.kind === "user" ? personSteps(env, job, inventory) : tenantSteps(env, job, inventory);
+  const steps = inventory.kind === "user" ? personSteps(env, job, inventory, progress) : tenantSteps(env, job, inventory);
   const slice = loadConfig(env).COMPLIANCE_SLICE_MS;
   let worked = false;
   for (const step of steps) {
     const state = progress[step.name] ?? { done: false, deleted: 0, pseudonymised: 0 };
     progress[step.name] = state;
     if (state.done) continue;
-    if (worked && Date.now() - started >= slice) break;
+    if ((worked && Date.now() - started >= slice) || (step.notBefore?.() ?? 0) > Date.now()) break;
     worked = true;
     await step.run(state);
+    if (state.done) state.doneAt = Date.now();
     await db.update(erasures).set({ progress: JSON.stringify(progress) }).where(eq(erasures.id, id)).run();
     log.info("erasure.step", { erasure_id: id, step: step.name, done: state.done, deleted: state.deleted, pseudonymised: state.pseudonymised });
     if (!state.done) break;
@@ -216,15 +222,14 @@ export async function workOnErasure(env: Env, id: string): Promise<"completed" |
     await finish(env, job, inventory, progress);
     return "completed";
   }
-  await env.COMPLIANCE_QUEUE.send({ v: 1, kind: "erasure", erasure_id: id } satisfies ErasureMessage, { delaySeconds: waitSeconds(job, steps, progress) });
+  await env.COMPLIANCE_QUEUE.send({ v: 1, kind: "erasure", erasure_id: id } satisfies ErasureMessage, { delaySeconds: waitSeconds(steps, progress) });
   return "continues";
 }
 
-/** The pool step waits until no isolate can still hold the tenant as it was (its by-id cache); other steps go on at once. */
-function waitSeconds(job: ErasureRow, steps: Step[], progress: Record<string, StepState>): number {
+/** How long the next slice waits: until its next step may start. */
+function waitSeconds(steps: Step[], progress: Record<string, StepState>): number {
   const next = steps.find((s) => !progress[s.name]?.done);
-  if (next?.name !== "pool") return 0;
-  return Math.max(0, Math.ceil((Date.parse(job.createdAt) + BY_ID_MS + 1000 - Date.now()) / 1000));
+  return Math.max(0, Math.ceil(((next?.notBefore?.() ?? 0) - Date.now()) / 1000));
 }
 
 async function personInventory(env: Env, job: ErasureRow): Promise<PersonInventory> {
@@ -258,10 +263,25 @@ async function personInventory(env: Env, job: ErasureRow): Promise<PersonInvento
 
 const personOf = (job: ErasureRow, inv: PersonInventory): Person => ({ userId: job.subjectId, email: inv.email, keyIds: inv.keyIds, familyIds: inv.familyIds, tombstones: tombstonesFor(job.id) });
 
-/** A person's erasure: in each tenant their rooms, objects and rows; then their rate limiters; then their account. */
-function personSteps(env: Env, job: ErasureRow, inv: PersonInventory): Step[] {
+/**
+ * A person's erasure: their account; then in each tenant their rooms, objects and rows; then their
+ * rate limiters (last: a read may still pass on an isolate's cached membership for 10 s, and count).
+ */
+function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: Record<string, StepState>): Step[] {
   const person = personOf(job, inv);
   const steps: Step[] = [];
+  // The account first: from then on every write with their credentials is refused (writes read the
+  // membership fresh), so nothing new names them in a tenant after its rows step.
+  steps.push({
+    name: "control",
+    run: async (state) => {
+      const controlEvents = (await env.CONTROL_DB.prepare("SELECT id FROM outbox WHERE subject_id = ?").bind(person.userId).all<{ id: string }>()).results.map((r) => r.id);
+      const ops = controlOperations(env.CONTROL_DB, person, controlEvents);
+      // Rows refer to the user (memberships) and to families (tokens): the checks wait for the end of the transaction.
+      if (ops.length) await env.CONTROL_DB.batch([env.CONTROL_DB.prepare("PRAGMA defer_foreign_keys = on"), ...ops.map((o) => o.apply)]);
+      state.done = true;
+    },
+  });
   for (const t of inv.tenants) {
     steps.push({
       name: `tenant:${t.id}:rooms`,
@@ -283,20 +303,11 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory): Step[] {
   }
   steps.push({
     name: "rate_limiters",
+    notBefore: () => (progress.control?.doneAt ?? 0) + MEMBERSHIP_CACHE_TTL_MS + 1000,
     run: async (state) => {
       const names = [`account-failures:${await sha256Hex(person.email)}`, ...person.keyIds.map((k) => `key:${k}`)];
       for (const t of inv.tenants) names.push(`member:${t.id}:${person.userId}`, `streams:${t.id}:member:${person.userId}`, ...person.keyIds.map((k) => `streams:${t.id}:key:${k}`));
       state.deleted = await eraseObjects(env.RATE_LIMITER, names);
-      state.done = true;
-    },
-  });
-  steps.push({
-    name: "control",
-    run: async (state) => {
-      const controlEvents = (await env.CONTROL_DB.prepare("SELECT id FROM outbox WHERE subject_id = ?").bind(person.userId).all<{ id: string }>()).results.map((r) => r.id);
-      const ops = controlOperations(env.CONTROL_DB, person, controlEvents);
-      // Rows refer to the user (memberships) and to families (tokens): the checks wait for the end of the transaction.
-      if (ops.length) await env.CONTROL_DB.batch([env.CONTROL_DB.prepare("PRAGMA defer_foreign_keys = on"), ...ops.map((o) => o.apply)]);
       state.done = true;
     },
   });
@@ -456,9 +467,9 @@ function tenantSteps(env: Env, job: ErasureRow, inv: TenantInventory): Step[] {
     },
     {
       name: "pool",
+      // An isolate may hold the tenant by id for BY_ID_MS after it was marked erasing: only then may another tenant get the database.
+      notBefore: () => Date.parse(job.createdAt) + BY_ID_MS + 1000,
       run: async (state) => {
-        // An isolate may hold the tenant by id for BY_ID_MS after it was marked erasing: only then may another tenant get the database.
-        if (Date.now() < Date.parse(job.createdAt) + BY_ID_MS + 1000) return;
         const db = controlDb(env);
         await db.batch([
           db.update(tenantDatabases).set({ tenantId: null, assignedAt: null }).where(and(eq(tenantDatabases.binding, t.dbBinding), eq(tenantDatabases.tenantId, t.id))),
