@@ -9,10 +9,11 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
 import { MAX_SOCKETS_PER_CREDENTIAL } from "../durable-objects/conversation-protocol.ts";
-import { appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
+import { apiClient, appWorkerOptions, bundleWorker, preparePlatform } from "../scripts/local-platform.ts";
 import { measureKnowledge } from "./knowledge.ts";
 import { FLOOR_SCRIPT, measureWebhooks, RECEIVER_SCRIPT } from "./webhooks.ts";
 import { measurePublishing, PUBLISH_FLOOR_SCRIPT } from "./publishing.ts";
+import { measureCompliance } from "./compliance.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "8" }, rounds: { type: "string", default: "2" }, connections: { type: "string", default: "16" }, out: { type: "string", default: "BENCHMARKS.md" } },
@@ -49,6 +50,9 @@ writeFileSync(
   `name = "vector-floor"\nmain = "../bench/floors/vector-floor.ts"\ncompatibility_date = "2026-08-01"\n[[durable_objects.bindings]]\nname = "FLOOR"\nclass_name = "VectorFloor"\n[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["VectorFloor"]\n`,
 );
 await bundleWorker(join(process.cwd(), ".bench/floor-dist"), ".bench/vector-floor.toml");
+// The export floor streams a ZIP with the same library the platform uses: bundled the same way.
+writeFileSync(".bench/zip-floor.toml", `name = "zip-floor"\nmain = "../bench/floors/zip-floor.ts"\ncompatibility_date = "2026-08-01"\n`);
+await bundleWorker(join(process.cwd(), ".bench/zip-floor-dist"), ".bench/zip-floor.toml");
 const { options: appOptions, bindings: appBindings, adminToken } = await appWorkerOptions();
 
 const mf = new Miniflare({
@@ -206,6 +210,17 @@ const mf = new Miniflare({
       unsafeDirectSockets: [{ port: 0 }],
     },
     {
+      // The floor of a data export: the same rows, messages (from the platform's own rooms) and R2 bytes streamed into a ZIP.
+      name: "zip-floor",
+      modules: true,
+      compatibilityDate: appOptions.compatibilityDate,
+      scriptPath: join(".bench/zip-floor-dist", "zip-floor.js"),
+      d1Databases: appOptions.d1Databases,
+      r2Buckets: appOptions.r2Buckets,
+      durableObjects: { ROOM: { className: "ConversationRoom", scriptName: "tessera" } },
+      unsafeDirectSockets: [{ port: 0 }],
+    },
+    {
       name: "hello",
       modules: true,
       compatibilityDate: appOptions.compatibilityDate,
@@ -255,6 +270,7 @@ if (before) {
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const COMPLIANCE_HEADING = "## Compliance: exporting a tenant, and erasing it";
 
 interface Sample {
   rps: number;
@@ -277,7 +293,7 @@ if (process.env.BENCH_MATCH) {
 // Warm both, then alternate rounds so drift on a shared machine lands on every target alike.
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "reads") {
   // BENCH_ONLY=artifacts|runs|ws|reads: one section, printed, for a quick loop while working on it; writes nothing.
-  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat(), webhooks, publishing }[process.env.BENCH_ONLY] ?? measureArtifacts;
+  const only = { runs: measureRuns, ws: measureWebSockets, artifacts: measureArtifacts, knowledge: async () => Object.values(await knowledge()).flat(), webhooks, publishing, compliance }[process.env.BENCH_ONLY] ?? measureArtifacts;
   console.log((await only()).join("\n"));
   await mf.dispose();
   process.exit(0);
@@ -301,6 +317,7 @@ const runRows = await measureRuns();
 const knowledgeRows = await knowledge();
 const webhookRows = await webhooks();
 const publishingRows = await publishing();
+const complianceRows = await compliance();
 await mf.dispose();
 
 const throughput = (i: number) => mean(samples.get(targets[i]!.name)!.map((s) => s.rps));
@@ -427,7 +444,22 @@ a \`client\` member limited to the project (every read narrowed to its projects)
 |---|---:|---:|---:|---:|---|
 ${publishingRows.join("\n")}
 `;
-writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}\n${webhookSection}\n${publishingSection}`);
+const complianceSection = `${COMPLIANCE_HEADING}
+
+Command: \`npm run bench\` (same run; \`BENCH_ONLY=compliance npm run bench\` for this section alone). A tenant is filled at two sizes
+(20 conversations' messages posted through the API; one run made through the queue and copied row by row; 5 MiB artifact
+uploads), and exported whole at each: \`POST /v1/exports {scope: "tenant"}\` until \`GET\` says ready (the \`tessera-compliance\`
+consumer writes every table, every room's messages and every artifact into one ZIP with a manifest, hashing each file,
+cut into 5 MiB parts of an R2 multipart upload). The floor is a bare Worker streaming the same rows, messages and bytes into
+a ZIP with the same library as its response (no hashing, manifest, progress or upload). Memory is workerd's peak resident
+set above what it held just before, sampled every 20 ms. Times are the best of the rounds, memory the worst. Then the
+tenant is suspended and erased.
+
+| measure | Tessera | bare ZIP stream | × bare |
+|---|---:|---:|---:|
+${complianceRows.join("\n")}
+`;
+writeFileSync(values.out, `# Benchmarks\n\nMeasured side by side in one run; compare the ratios, not the absolute numbers (the machines are shared and noisy).\n\n${section}\n${wsSection}\n${artifactSection}\n${runSection}\n${knowledgeSection}\n${webhookSection}\n${publishingSection}\n${complianceSection}`);
 console.log(`\n${table}\n\nwritten to ${values.out}`);
 
 
@@ -639,6 +671,10 @@ async function publishing() {
     tenantBinding: binding,
     floorRead: async () => void (await (await fetch(`${floorUrl.href}?db=${binding}&tenant=${tenantId}&id=${project.id as string}`)).text()),
   });
+}
+
+async function compliance() {
+  return measureCompliance({ mf, api: apiClient(mf), post: httpPost, adminToken, appUrl, floorUrl: await mf.unsafeGetDirectURL("zip-floor"), withPeakMemory, rounds: ROUNDS });
 }
 
 async function knowledge() {
