@@ -66,14 +66,20 @@ export async function dispatch(env: Env, tenant: { id: string; dbBinding: string
   const db = tenantDb(env, tenant);
   const endpoints = await subscribersOf(db, tenant.id);
   if (!endpoints.length) return 0;
-  const events = await db
-    .select()
-    .from(outbox)
-    .where(and(eq(outbox.tenantId, tenant.id), isNull(outbox.publishedAt)))
-    .orderBy(asc(outbox.id))
-    .limit(EVENTS_PER_PASS);
-  if (!events.length) return 0;
   const now = new Date().toISOString();
+  // Events older than every endpoint are wanted by none (an endpoint gets only events made after it):
+  // marked at once, so a tenant's first endpoint does not wait behind its whole history, 50 a pass.
+  const oldest = endpoints.reduce((min, e) => (e.createdAt < min ? e.createdAt : min), endpoints[0]!.createdAt);
+  const [, events] = await db.batch([
+    db.update(outbox).set({ publishedAt: now }).where(and(eq(outbox.tenantId, tenant.id), isNull(outbox.publishedAt), lt(outbox.createdAt, oldest))),
+    db
+      .select()
+      .from(outbox)
+      .where(and(eq(outbox.tenantId, tenant.id), isNull(outbox.publishedAt)))
+      .orderBy(asc(outbox.id))
+      .limit(EVENTS_PER_PASS),
+  ]);
+  if (!events.length) return 0;
   const rows: (typeof webhookMessages.$inferInsert)[] = [];
   for (const event of events) {
     const data = JSON.parse(event.data) as unknown;

@@ -318,6 +318,32 @@ describe("webhook delivery", () => {
   });
 });
 
+describe("a tenant's first endpoint", () => {
+  it("gets its first event from the write that made it, however long the tenant's history before the endpoint", async () => {
+    const t = await createTenant();
+    const a = await createAgent(t);
+    // History: every write leaves events that no endpoint existed to want — here a year of audit
+    // entries (each with its event, by the log's trigger), more than a few dispatch passes take.
+    const db = await tenantD1(t);
+    await db
+      .prepare(
+        `INSERT INTO audit_log (id, tenant_id, actor_type, actor_id, action, resource_type, resource_id, request_id, created_at)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+         SELECT 'aud_0' || printf('%025d', i), ?, 'user', ?, 'project.updated', 'project', ?, 'req_history', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || i || ' hours') FROM n`,
+      )
+      .bind(t.id, t.owner.id, a.projectId)
+      .run();
+    expect((await db.prepare("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first<{ n: number }>())!.n).toBeGreaterThan(400);
+    const box = inbox();
+    const endpoint = await createEndpoint(t, { url: box.url, event_types: ["run.created"] });
+    const run = await startRun(t, a, { text: "first" });
+    const messages = await messagesOf(t, endpoint.id);
+    expect(messages.map((m) => m.event_type)).toEqual(["run.created"]);
+    expect(await db.prepare("SELECT subject_id FROM outbox WHERE id = ?").bind(messages[0]!.event_id).first()).toEqual({ subject_id: run.id });
+    expect((await db.prepare("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first<{ n: number }>())!.n).toBe(0);
+  });
+});
+
 describe("the cron sweep", () => {
   it("dispatches events no write dispatched, so an event is never left behind", async () => {
     const t = await createTenant();
