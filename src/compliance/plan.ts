@@ -44,6 +44,7 @@ export const CONTROL_TABLES: Record<string, TablePlan> = {
   hostnames: { person: { none: "a tenant's host names" }, tenant: "erase" },
   users: { person: { erase: { by: ["id"], with: ["email", "password_hash"] } }, tenant: { keep: "people are global; a person who belonged to the tenant is erased on their own request" } },
   memberships: { person: { erase: { by: ["user_id"] } }, tenant: "erase" },
+  member_tenants: { person: { erase: { by: ["user_id"] }, note: "the tenants they ever belonged to: read first, to reach each one's database" }, tenant: "erase" },
   invitations: { person: { erase: { by: ["email"] }, pseudonymise: ["invited_by"] }, tenant: "erase" },
   api_keys: { person: { erase: { by: ["created_by"] } }, tenant: "erase" },
   refresh_tokens: { person: { erase: { by: ["family_id"] }, note: "tokens of the person's families" }, tenant: "erase" },

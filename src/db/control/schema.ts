@@ -44,6 +44,21 @@ export const tenantDatabases = sqliteTable("tenant_databases", {
   assignedAt: text(),
 });
 
+/**
+ * Every tenant a person has belonged to, kept when the membership ends: their rows stay in that
+ * tenant's database, so erasing them must reach it. Written by a trigger on memberships' insert
+ * (migration 0009), so no path that adds a member can leave it out.
+ */
+export const memberTenants = sqliteTable(
+  "member_tenants",
+  {
+    userId: text().notNull(),
+    tenantId: text().notNull(),
+    firstJoinedAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.tenantId] }), index("member_tenants_tenant_idx").on(t.tenantId)],
+);
+
 /** Custom hostnames a platform operator verified and attached to a tenant. */
 export const hostnames = sqliteTable(
   "hostnames",
