@@ -1,10 +1,12 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { signDocument } from "../auth/tokens";
-import { apiKeys, erasures, hostnames, memberships, refreshTokenFamilies, tenantDatabases, tenants, users } from "../db/control/schema";
+import { apiKeys, erasures, hostnames, memberships, memberTenants, refreshTokenFamilies, tenantDatabases, tenants, users } from "../db/control/schema";
 import { BY_ID_MS, publishTenant } from "../db/directory";
+import { insertWhere } from "../db/insert-where";
 import { MEMBERSHIP_CACHE_TTL_MS } from "../auth/membership";
 import { controlDb, tenantDatabase, tenantDb } from "../db/router";
-import { knowledgeDocuments } from "../db/tenant/schema";
+import { auditLog, knowledgeDocuments } from "../db/tenant/schema";
+import { type Actor, auditInsert } from "../db/audit";
 import { deleteDocumentRows } from "../knowledge/store";
 import { type Env, loadConfig } from "../env";
 import { sha256Hex } from "../lib/crypto";
@@ -138,7 +140,7 @@ export async function requestTenantErasure(env: Env, tenantId: string): Promise<
       .set({ status: "erasing", updatedAt: new Date().toISOString() })
       .where(and(eq(tenants.id, tenantId), eq(tenants.status, "suspended")))
       .returning({ id: tenants.id }),
-    db.insert(erasures).select(sql`SELECT ${id}, 'tenant', ${tenantId}, 'platform', 'queued', NULL, '{}', NULL, NULL, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NULL, NULL WHERE changes() > 0`),
+    insertWhere(db, erasures, { id, subject: "tenant", subjectId: tenantId, requestedBy: "platform" }, sql`changes() > 0`),
   ]);
   if (!marked.length) {
     const tenant = await db.select({ status: tenants.status }).from(tenants).where(eq(tenants.id, tenantId)).get();
@@ -239,11 +241,12 @@ async function personInventory(env: Env, job: ErasureRow): Promise<PersonInvento
     db.select({ email: users.email }).from(users).where(eq(users.id, userId)),
     db.select({ id: apiKeys.id }).from(apiKeys).where(eq(apiKeys.createdBy, userId)),
     db.select({ id: refreshTokenFamilies.id }).from(refreshTokenFamilies).where(eq(refreshTokenFamilies.userId, userId)),
+    // Every tenant they ever belonged to: a former member's rows are still in its database.
     db
       .select({ id: tenants.id, dbBinding: tenants.dbBinding })
-      .from(memberships)
-      .innerJoin(tenants, eq(tenants.id, memberships.tenantId))
-      .where(and(eq(memberships.userId, userId), sql`${tenants.status} NOT IN ('erasing', 'erased')`)),
+      .from(memberTenants)
+      .innerJoin(tenants, eq(tenants.id, memberTenants.tenantId))
+      .where(and(eq(memberTenants.userId, userId), sql`${tenants.status} NOT IN ('erasing', 'erased')`)),
   ]);
   const person: Person = { userId, email: user[0]?.email ?? "", keyIds: keys.map((k) => k.id), familyIds: families.map((f) => f.id), tombstones: tombstonesFor(job.id) };
   const found: PersonInventory["tenants"] = [];
@@ -296,7 +299,12 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: 
       run: async (state) => {
         const d1 = tenantDatabase(env, t);
         const ops = tenantOperations(d1, person, t.eventIds);
-        if (ops.length) await d1.batch(ops.map((o) => o.apply));
+        // The tenant's admins see that a member was erased (by the tombstone; once, however often the step runs).
+        const actor: Actor = job.requestedBy === "platform" ? { type: "platform" } : { type: "user", id: person.tombstones.user };
+        const entry = { action: "member.erased", resourceType: "member", resourceId: person.tombstones.user, details: { erasure_id: job.id, requested_by: job.requestedBy } };
+        const once = sql`NOT EXISTS (SELECT 1 FROM ${auditLog} WHERE ${auditLog.requestId} = ${job.id} AND ${auditLog.action} = 'member.erased')`;
+        const audit = auditInsert(tenantDb(env, t), t.id, actor, job.id, entry, once).toSQL();
+        await d1.batch([...ops.map((o) => o.apply), d1.prepare(audit.sql).bind(...audit.params)]);
         state.done = true;
       },
     });

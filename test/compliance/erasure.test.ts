@@ -146,6 +146,8 @@ describe("erasing a person", () => {
     const ownersA = await seed(a, a.owner.token);
     expectStatus(await call(`${a.host}/v1/conversations/${seededA.conversationId}/messages`, { token: a.owner.token, body: { content: "The owner replies" } }), 201);
     const keys = [seededA.keyId, seededB.keyId];
+    // They left b before (the owner removed them): their rows there are erased all the same.
+    expectStatus(await call(`${b.host}/v1/members/${person}`, { method: "DELETE", token: b.owner.token }), 204);
     const before = await rowsMentioning(await tenantD1(a), [person]);
     expect(before.length).toBeGreaterThan(5);
 
@@ -176,6 +178,11 @@ describe("erasing a person", () => {
     expect(await dA.prepare("SELECT created_by FROM runs WHERE id = ?").bind(seededA.runId).first()).toEqual({ created_by: tombstone });
     expect(await dA.prepare("SELECT author_id FROM post_comments WHERE post_id = ?").bind(seededA.postId).first()).toEqual({ author_id: tombstone });
     expect((await dA.prepare("SELECT count(*) AS n FROM audit_log WHERE actor_id = ?").bind(tombstone).first<{ n: number }>())!.n).toBeGreaterThan(3);
+    // Each tenant's log says a member was erased, once, by the tombstone; so does its webhook event.
+    for (const t of [a, b]) {
+      const erased = await call(`${t.host}/v1/audit-log?action=member.erased`, { token: t.owner.token });
+      expect(erased.body.data).toMatchObject([{ actor: { type: "user", id: tombstone }, resource: { type: "member", id: tombstone }, details: { requested_by: "subject" } }]);
+    }
     // Their messages: text replaced, author the tombstone; the owner's reply untouched.
     const messages = await call(`${a.host}/v1/conversations/${seededA.conversationId}/messages`, { token: a.owner.token });
     expect(messages.body.data.map((m: { content: string; author_id: string | null }) => [m.content, m.author_id])).toEqual([
