@@ -11,7 +11,7 @@ import { hmacHex, timingSafeEqualString } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { roomOf } from "../conversations/sockets";
-import { ArchiveWriter, type ArchivedFile, chunksOf, ndjson } from "./archive";
+import { ArchiveTooLarge, ArchiveWriter, type ArchivedFile, chunksOf, MAX_ARCHIVE_BYTES, ndjson } from "./archive";
 import { TENANT_TABLES } from "./plan";
 
 export type ExportRow = typeof exports.$inferSelect;
@@ -119,11 +119,11 @@ export async function downloadLink(c: Context<AppEnv>, row: ExportRow): Promise<
 
 const linkSignature = (secret: string, tenantId: string, id: string, expires: number) => hmacHex(secret, `export-download:${tenantId}:${id}:${expires}`);
 
-/** The archive a signed link names, streamed from R2; an expired or altered link is 403. */
+/** The archive a signed link names, streamed from R2; an expired or altered link (or another tenant's) is 401. */
 export async function openArchive(c: Context<AppEnv>, id: string, q: { expires: number; signature: string }): Promise<Response> {
   const expected = await linkSignature(c.var.config.SECRETS_KEY, c.var.tenant.id, id, q.expires);
-  if (!timingSafeEqualString(expected, q.signature)) throw new ApiError("FORBIDDEN", "This download link is not valid: ask GET /v1/exports/{id} for a fresh one");
-  if (q.expires * 1000 < Date.now()) throw new ApiError("FORBIDDEN", "This download link has expired: ask GET /v1/exports/{id} for a fresh one");
+  if (!timingSafeEqualString(expected, q.signature)) throw new ApiError("INVALID_TOKEN", "This download link is not valid here: ask GET /v1/exports/{id} for a fresh one");
+  if (q.expires * 1000 < Date.now()) throw new ApiError("INVALID_TOKEN", "This download link has expired: ask GET /v1/exports/{id} for a fresh one");
   const row = await c.var.db.select().from(exports).where(and(eq(exports.tenantId, c.var.tenant.id), eq(exports.id, id), eq(exports.status, "ready"))).get();
   const object = row?.objectKey ? await c.env.ARTIFACTS.get(row.objectKey) : null;
   if (!row || !object) throw new ApiError("NOT_FOUND", `No archive for export ${id}`);
@@ -158,7 +158,14 @@ export async function writeExport(env: Env, message: ExportMessage): Promise<voi
   const key = objectKey(tenant.id, row.id);
   const archive = await ArchiveWriter.open(env.ARTIFACTS, key);
   const files: (ArchivedFile & { rows?: number })[] = [];
-  const progress = async (current: string) => db.update(exports).set({ progress: JSON.stringify({ files: files.length, current, rows: files.reduce((n, f) => n + (f.rows ?? 0), 0), bytes: archive.written }) }).where(eq(exports.id, row.id)).run();
+  const rows = () => files.reduce((n, f) => n + (f.rows ?? 0), 0);
+  // At most once a second: an archive of many small objects would otherwise write a row per object.
+  let reported = 0;
+  const progress = async (current: string) => {
+    if (Date.now() - reported < 1000) return;
+    reported = Date.now();
+    await db.update(exports).set({ progress: JSON.stringify({ files: files.length, current, rows: rows(), bytes: archive.written }) }).where(eq(exports.id, row.id)).run();
+  };
   try {
     const d1 = tenantDatabase(env, tenant);
     for (const [name, pages] of rowSources(env, d1, scope)) {
@@ -182,14 +189,18 @@ export async function writeExport(env: Env, message: ExportMessage): Promise<voi
     };
     await archive.add("manifest.json", once(new TextEncoder().encode(JSON.stringify(manifest, null, 2))), true);
     const bytes = await archive.close();
-    await db
+    const ready = await db
       .update(exports)
-      .set({ status: "ready", manifest: JSON.stringify(manifest), objectKey: key, bytes, completedAt: new Date().toISOString(), progress: JSON.stringify({ files: files.length + 1, current: null, rows: files.reduce((n, f) => n + (f.rows ?? 0), 0), bytes }) })
+      .set({ status: "ready", manifest: JSON.stringify(manifest), objectKey: key, bytes, completedAt: new Date().toISOString(), progress: JSON.stringify({ files: files.length + 1, current: null, rows: rows(), bytes }) })
       .where(eq(exports.id, row.id))
-      .run();
+      .returning({ id: exports.id });
+    // Deleted while it was being written: its archive goes too.
+    if (!ready.length) await env.ARTIFACTS.delete(key);
   } catch (err) {
     await archive.abort();
-    throw err;
+    if (!(err instanceof ArchiveTooLarge)) throw err;
+    // Trying again cannot help: the job ends, saying why.
+    await db.update(exports).set({ status: "failed", error: `The archive would pass ${MAX_ARCHIVE_BYTES} bytes, the most one export holds` }).where(eq(exports.id, row.id)).run();
   }
 }
 

@@ -94,7 +94,7 @@ const archive = createRoute({
   summary: "The export's ZIP, by the signed link GET /v1/exports/{id} gives (no other credential)",
   middleware: [publicRoute()] as const,
   request: { params: ExportRef, query: z.object({ expires: z.string().regex(/^\d{1,12}$/, "seconds since the epoch"), signature: z.string().regex(/^[0-9a-f]{64}$/, "64 hex digits") }) },
-  responses: { 200: { description: "The archive", content: { "application/zip": { schema: z.string().openapi({ format: "binary" }) } } }, ...errors(400, 403, 404) },
+  responses: { 200: { description: "The archive", content: { "application/zip": { schema: z.string().openapi({ format: "binary" }) } } }, ...errors(400, 401, 404) },
 });
 
 const Days = (min: number, max: number) => z.number().int().min(min).max(max);

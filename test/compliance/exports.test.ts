@@ -115,11 +115,11 @@ describe("data exports", () => {
     // Altered: another signature, another export id, another tenant's host.
     const forged = new URL(url);
     forged.searchParams.set("signature", "0".repeat(64));
-    expectProblem(await call(forged.toString()), 403, "FORBIDDEN");
-    expectProblem(await call(`${other.host}${url.pathname}${url.search}`), 403, "FORBIDDEN");
+    expectProblem(await call(forged.toString()), 401, "INVALID_TOKEN");
+    expectProblem(await call(`${other.host}${url.pathname}${url.search}`), 401, "INVALID_TOKEN");
     const later = Date.parse(done.download.expires_at) + 1000;
     expect(later - Date.now()).toBeLessThanOrEqual(601_000);
-    expectProblem(await atTime(later, () => call(url.toString())), 403, "FORBIDDEN");
+    expectProblem(await atTime(later, () => call(url.toString())), 401, "INVALID_TOKEN");
     // Each GET makes a fresh link.
     const again = await atTime(Date.now() + 5000, () => call(`${t.host}/v1/exports/${done.id}`, { token: t.owner.token }));
     expect(again.body.download.url).not.toBe(done.download.url);
