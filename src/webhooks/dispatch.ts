@@ -69,7 +69,7 @@ export async function dispatch(env: Env, tenant: { id: string; dbBinding: string
   const now = new Date().toISOString();
   // Events older than every endpoint are wanted by none (an endpoint gets only events made after it):
   // marked at once, so a tenant's first endpoint does not wait behind its whole history, 50 a pass.
-  const oldest = endpoints.reduce((min, e) => (e.createdAt < min ? e.createdAt : min), endpoints[0]!.createdAt);
+  const oldest = endpoints.map((e) => e.createdAt).sort()[0]!;
   const [, events] = await db.batch([
     db.update(outbox).set({ publishedAt: now }).where(and(eq(outbox.tenantId, tenant.id), isNull(outbox.publishedAt), lt(outbox.createdAt, oldest))),
     db
