@@ -65,6 +65,11 @@ function allowedMethods(routes: { method: string; path: string }[]): (path: stri
   return (path) => [...new Set(compiled.filter((c) => c.regex.test(path)).flatMap((c) => c.methods))].sort();
 }
 
+/** Paths that are the API's (or its documents'): never the console's. */
+const API_PATH = /^\/(v1|\.well-known|openapi\.json|health)(\/|$)/;
+/** A page the console routes itself: no file extension. */
+const isConsolePage = (path: string) => !/\.[a-z0-9]+$/i.test(path.split("/").at(-1) ?? "");
+
 /** Builds the Worker's Hono app: middleware order, routes, OpenAPI document, error handling. */
 export function createApp() {
   const app = router();
@@ -155,10 +160,20 @@ export function createApp() {
     });
     return c.json(withCommonResponses(declared));
   });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Tessera API" }));
+  // The reference's script is served beside the console from the installed package (console/vite.config.ts), not a CDN: /docs works offline.
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Tessera API", cdn: "/docs/scalar.js" }));
 
   const methodsOf = allowedMethods(app.routes);
-  app.notFound((c) => {
+  app.notFound(async (c) => {
+    // Outside the API, a GET is the console's: its file if there is one (the asset router serves
+    // those before the Worker in production; a request that reaches the Worker anyway gets the same),
+    // else for the console's own pages (/projects, …: no file) the app page, which routes in the
+    // browser. A missing file (a name with an extension) stays a 404, never the app page.
+    if ((c.req.method === "GET" || c.req.method === "HEAD") && !API_PATH.test(c.req.path)) {
+      const asset = await c.env.ASSETS.fetch(c.req.raw);
+      if (asset.status !== 404) return asset;
+      if (isConsolePage(c.req.path)) return c.env.ASSETS.fetch(new URL("/", c.req.url));
+    }
     // A path that exists under other methods is a 405 naming them (TRACE included), not a 404.
     const allow = methodsOf(c.req.path);
     if (allow.length) {

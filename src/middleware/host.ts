@@ -20,7 +20,7 @@ const HOST_SYNTAX = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\]
  * wrangler dev and an in-process test fetch alike), but a URL parser quietly drops userinfo
  * (`demo@acme` is `acme` to it), so the header itself must be a plain host or the request is refused.
  */
-function requestHost(req: Request): string {
+export function requestHost(req: Request): string {
   const url = new URL(req.url);
   for (const host of [req.headers.get("host"), url.username || url.password ? `${url.username}@${url.host}` : url.host]) {
     if (host !== null && !HOST_SYNTAX.test(host)) {
