@@ -1,0 +1,71 @@
+// The console's one way to the API: same origin, the access token from this tab's session, and a
+// problem+json answer turned into an error that says what the API said (detail, and each field).
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** An answer the API refused: its status, code, `detail` and the fields it named. */
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    detail: string,
+    readonly fields: FieldError[] = [],
+  ) {
+    super(detail);
+  }
+}
+
+export interface Session {
+  accessToken: string;
+  refreshToken: string;
+  user: { id: string; email: string; name: string };
+}
+
+const KEY = "tessera.session";
+
+export const session = {
+  get(): Session | null {
+    const raw = sessionStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  },
+  set(s: Session) {
+    sessionStorage.setItem(KEY, JSON.stringify(s));
+  },
+  clear() {
+    sessionStorage.removeItem(KEY);
+  },
+};
+
+/** Calls the API; answers the parsed JSON (or null for 204), or throws ApiProblem. */
+export async function api<T = unknown>(path: string, init: { method?: string; body?: unknown; auth?: boolean } = {}): Promise<T> {
+  const headers: Record<string, string> = {};
+  const s = session.get();
+  if (init.auth !== false && s) headers.authorization = `Bearer ${s.accessToken}`;
+  if (init.body !== undefined) headers["content-type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetch(path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+  } catch {
+    throw new ApiProblem(0, "NETWORK", "The platform could not be reached. Check your connection and try again.");
+  }
+  if (res.status === 204) return null as T;
+  const text = await res.text();
+  const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  if (!res.ok) {
+    const errors = Array.isArray(body.errors) ? (body.errors as FieldError[]) : [];
+    if (res.status === 401 && init.auth !== false) session.clear();
+    throw new ApiProblem(res.status, String(body.code ?? res.status), String(body.detail ?? body.title ?? `The request failed (${res.status})`), errors);
+  }
+  return body as T;
+}
+
+/** Where the console is served: the platform's own host, or a tenant's. */
+export type Place = { kind: "platform"; baseDomain: string } | { kind: "tenant"; baseDomain: string; tenant: { id: string; slug: string; name: string } };
+
+export async function whereAmI(): Promise<Place> {
+  const here = await api<{ kind: "platform" | "tenant"; base_domain: string; tenant?: { id: string; slug: string; name: string } }>("/.well-known/tessera-host", { auth: false });
+  return here.kind === "tenant" && here.tenant ? { kind: "tenant", baseDomain: here.base_domain, tenant: here.tenant } : { kind: "platform", baseDomain: here.base_domain };
+}

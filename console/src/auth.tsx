@@ -1,0 +1,91 @@
+import { useState } from "preact/hooks";
+import { api, type Session, session } from "./api";
+import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+
+interface Tokens {
+  access_token: string;
+  refresh_token: string;
+}
+
+/** Signing in to the tenant whose host this is. */
+export function SignIn({ tenant, onSignedIn }: { tenant: { name: string }; onSignedIn: () => void }) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailure(null);
+    try {
+      const tokens = await api<Tokens>("/v1/auth/login", { body: { email, password }, auth: false });
+      session.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: { id: "", email, name: "" } });
+      const me = await api<{ user: Session["user"] }>("/v1/me");
+      session.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: me.user });
+      onSignedIn();
+    } catch (err) {
+      session.clear();
+      setFailure(failureOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="narrow">
+      <h1>Sign in to {tenant.name}</h1>
+      <form onSubmit={submit} noValidate>
+        <Field label="Email" name="email" type="email" autoComplete="username" value={email} onInput={setEmail} failure={failure} required />
+        <Field label="Password" name="password" type="password" autoComplete="current-password" value={password} onInput={setPassword} failure={failure} required />
+        <FormError failure={failure} />
+        <Submit busy={busy}>Sign in</Submit>
+      </form>
+    </main>
+  );
+}
+
+interface Signup extends Tokens {
+  tenant: { slug: string };
+  user: Session["user"];
+}
+
+/** Signing up on the platform's host: a new tenant and its owner, then on to the tenant's own host, signed in. */
+export function SignUp({ baseDomain }: { baseDomain: string }) {
+  const [form, setForm] = useState({ tenantName: "", slug: "", name: "", email: "", password: "" });
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [busy, setBusy] = useState(false);
+  const set = (key: keyof typeof form) => (value: string) => setForm({ ...form, [key]: value });
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailure(null);
+    try {
+      const made = await api<Signup>("/v1/signup", {
+        body: { tenant: { name: form.tenantName, slug: form.slug }, user: { name: form.name, email: form.email, password: form.password } },
+        auth: false,
+      });
+      // Another host is another origin: the session travels in the fragment, which is never sent to a server.
+      const handed = btoa(JSON.stringify({ accessToken: made.access_token, refreshToken: made.refresh_token, user: made.user } satisfies Session));
+      location.assign(`${location.protocol}//${made.tenant.slug}.${baseDomain}${location.port ? `:${location.port}` : ""}/projects#session=${handed}`);
+    } catch (err) {
+      setFailure(failureOf(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="narrow">
+      <h1>Start a Tessera workspace</h1>
+      <form onSubmit={submit} noValidate>
+        <Field label="Workspace name" name="tenant.name" value={form.tenantName} onInput={set("tenantName")} failure={failure} required />
+        <Field label="Address" name="tenant.slug" value={form.slug} onInput={set("slug")} failure={failure} required hint={`Your workspace will be at ${form.slug || "name"}.${baseDomain}`} />
+        <Field label="Your name" name="user.name" autoComplete="name" value={form.name} onInput={set("name")} failure={failure} required />
+        <Field label="Email" name="user.email" type="email" autoComplete="email" value={form.email} onInput={set("email")} failure={failure} required />
+        <Field label="Password" name="user.password" type="password" autoComplete="new-password" value={form.password} onInput={set("password")} failure={failure} required />
+        <FormError failure={failure} />
+        <Submit busy={busy}>Create workspace</Submit>
+      </form>
+      <p class="aside">
+        The API is documented at <a href="/docs">/docs</a>.
+      </p>
+    </main>
+  );
+}

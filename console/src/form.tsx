@@ -1,0 +1,61 @@
+import type { ComponentChildren } from "preact";
+import { ApiProblem, type FieldError } from "./api";
+
+/** What a failed submit shows: the API's detail, and each named field's message beside it. */
+export interface Failure {
+  message: string;
+  fields: FieldError[];
+}
+
+export const failureOf = (err: unknown): Failure =>
+  err instanceof ApiProblem ? { message: err.message, fields: err.fields } : { message: "Something went wrong; try again.", fields: [] };
+
+/** A labelled input that shows the API's message for its field (matched by the field's name). */
+export function Field(props: { label: string; name: string; type?: "text" | "email" | "password"; autoComplete?: string; failure: Failure | null; value: string; onInput: (v: string) => void; required?: boolean; hint?: string }) {
+  const error = props.failure?.fields.find((f) => f.field === props.name || f.field.endsWith(`.${props.name}`));
+  const id = `field-${props.name.replaceAll(".", "-")}`;
+  return (
+    <div class="field">
+      <label for={id}>{props.label}</label>
+      <input
+        id={id}
+        name={props.name}
+        // (Preact's types narrow `type` per input kind; the union of three is one of them at runtime.)
+        type={(props.type ?? "text") as "text"}
+        autoComplete={props.autoComplete}
+        required={props.required}
+        value={props.value}
+        aria-invalid={error ? "true" : undefined}
+        aria-describedby={error ? `${id}-error` : props.hint ? `${id}-hint` : undefined}
+        onInput={(e) => props.onInput((e.target as HTMLInputElement).value)}
+      />
+      {props.hint && !error && (
+        <small id={`${id}-hint`} class="hint">
+          {props.hint}
+        </small>
+      )}
+      {error && (
+        <small id={`${id}-error`} class="error">
+          {error.message}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** The form's own message (the API's detail) above the submit button. */
+export function FormError({ failure }: { failure: Failure | null }) {
+  return failure ? (
+    <p role="alert" class="error">
+      {failure.message}
+    </p>
+  ) : null;
+}
+
+export function Submit({ busy, children }: { busy: boolean; children: ComponentChildren }) {
+  return (
+    <button type="submit" disabled={busy} aria-busy={busy}>
+      {busy ? "Working…" : children}
+    </button>
+  );
+}

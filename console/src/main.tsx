@@ -1,0 +1,104 @@
+import { type ComponentChildren, render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiProblem, type Place, type Session, session, whereAmI } from "./api";
+import { Projects } from "./projects";
+import { SignIn, SignUp } from "./auth";
+
+/** A link inside the console: followed in the page (a modified click still opens a new tab). */
+export function Link(props: { href: string; class?: string; "aria-current"?: "page"; children: ComponentChildren }) {
+  const follow = (e: MouseEvent) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    navigate(props.href);
+  };
+  return (
+    <a href={props.href} class={props.class} aria-current={props["aria-current"]} onClick={follow}>
+      {props.children}
+    </a>
+  );
+}
+
+/** The address bar as the app's state: pages link with `navigate`, and back/forward work. */
+export function navigate(to: string) {
+  history.pushState(null, "", to);
+  dispatchEvent(new PopStateEvent("popstate"));
+}
+
+function usePath() {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const on = () => setPath(location.pathname);
+    addEventListener("popstate", on);
+    return () => removeEventListener("popstate", on);
+  }, []);
+  return path;
+}
+
+/** A session handed over in the URL's fragment (after signing up on the platform host): kept, and taken out of the address bar. */
+function adoptHandedSession() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const handed = params.get("session");
+  if (!handed) return;
+  session.set(JSON.parse(atob(handed)) as Session);
+  history.replaceState(null, "", location.pathname);
+}
+
+function App() {
+  const path = usePath();
+  const [place, setPlace] = useState<Place | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [signedIn, setSignedIn] = useState(() => session.get() !== null);
+  useEffect(() => {
+    adoptHandedSession();
+    setSignedIn(session.get() !== null);
+    whereAmI()
+      .then(setPlace)
+      .catch((err: unknown) => setFailure(err instanceof ApiProblem ? err.message : "The console could not start."));
+  }, []);
+  if (failure) return <main class="narrow"><p role="alert" class="error">{failure}</p></main>;
+  if (!place) return <main class="narrow"><p class="loading">Loading Tessera…</p></main>;
+  if (place.kind === "platform") return <SignUp baseDomain={place.baseDomain} />;
+  if (!signedIn) return <SignIn tenant={place.tenant} onSignedIn={() => setSignedIn(true)} />;
+  const signOut = async () => {
+    const s = session.get();
+    await api("/v1/auth/logout", { body: { refresh_token: s?.refreshToken } }).catch(() => {});
+    session.clear();
+    setSignedIn(false);
+    navigate("/");
+  };
+  return (
+    <>
+      <header class="bar">
+        <Link href="/" class="brand">
+          {place.tenant.name}
+        </Link>
+        <nav aria-label="Main">
+          <Link href="/projects" aria-current={path.startsWith("/projects") || path === "/" ? "page" : undefined}>
+            Projects
+          </Link>
+        </nav>
+        <span class="who">{session.get()?.user.email}</span>
+        <button type="button" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main>{path === "/" || path.startsWith("/projects") ? <Projects /> : <NotFound />}</main>
+    </>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Not here</h1>
+      <p>
+        There is no page at this address. <Link href="/projects">Go to projects</Link>.
+      </p>
+    </section>
+  );
+}
+
+// The page's own "Loading…" placeholder goes: render adds to what a container holds.
+const root = document.getElementById("app")!;
+root.textContent = "";
+render(<App />, root);

@@ -1,0 +1,66 @@
+import { useEffect, useState } from "preact/hooks";
+import { api } from "./api";
+import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+
+interface Project {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+/** The tenant's projects, and a form to make one. */
+export function Projects() {
+  const [projects, setProjects] = useState<Project[] | null>(null);
+  const [loadFailure, setLoadFailure] = useState<Failure | null>(null);
+  const [name, setName] = useState("");
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [busy, setBusy] = useState(false);
+  const load = () =>
+    api<{ data: Project[] }>("/v1/projects?limit=100")
+      .then((page) => setProjects(page.data))
+      .catch((err: unknown) => setLoadFailure(failureOf(err)));
+  useEffect(() => {
+    void load();
+  }, []);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailure(null);
+    try {
+      const made = await api<Project>("/v1/projects", { body: { name } });
+      setProjects([made, ...(projects ?? [])]);
+      setName("");
+    } catch (err) {
+      setFailure(failureOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section>
+      <h1>Projects</h1>
+      <form class="inline" onSubmit={create} noValidate aria-label="New project">
+        <Field label="Project name" name="name" value={name} onInput={setName} failure={failure} required />
+        <Submit busy={busy}>Create project</Submit>
+      </form>
+      <FormError failure={failure && !failure.fields.length ? failure : null} />
+      {loadFailure && (
+        <p role="alert" class="error">
+          {loadFailure.message}
+        </p>
+      )}
+      {projects === null && !loadFailure && <p class="loading">Loading projects…</p>}
+      {projects?.length === 0 && <p class="empty">No projects yet. A project holds agents, conversations, knowledge and content: make the first one above.</p>}
+      {projects && projects.length > 0 && (
+        <ul class="cards" aria-label="Projects">
+          {projects.map((p) => (
+            <li key={p.id}>
+              <strong>{p.name}</strong>
+              <small>Created {new Date(p.created_at).toLocaleDateString()}</small>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
