@@ -30,8 +30,30 @@ const stop = () => {
 };
 process.on("exit", stop);
 
-/** The demo owner's password, from the .dev.vars `npm run dev` made. */
-const demoPassword = () => /^DEMO_OWNER_PASSWORD='([^']+)'/m.exec(readFileSync(".dev.vars", "utf8"))![1]!;
+/** A value from the .dev.vars `npm run dev` made. */
+const devVar = (name: string) => new RegExp(`^${name}='([^']+)'`, "m").exec(readFileSync(".dev.vars", "utf8"))![1]!;
+const demoPassword = () => devVar("DEMO_OWNER_PASSWORD");
+
+/**
+ * Erases the workspaces earlier runs signed up (suspended, then erased through the operator API),
+ * so their databases go back to the local pool and repeated runs do not use it up.
+ */
+async function eraseEarlierWorkspaces() {
+  const admin = { authorization: `Bearer ${devVar("PLATFORM_ADMIN_TOKEN")}`, "content-type": "application/json" };
+  const listed = (await (await fetch(`${PLATFORM}/v1/platform/tenants?limit=100`, { headers: admin })).json()) as { data: { id: string; slug: string; status: string }[] };
+  const jobs: string[] = [];
+  for (const t of listed.data.filter((t) => t.slug.startsWith("e2e-") && (t.status === "active" || t.status === "suspended"))) {
+    await fetch(`${PLATFORM}/v1/platform/tenants/${t.id}/suspend`, { method: "POST", headers: admin });
+    jobs.push(((await (await fetch(`${PLATFORM}/v1/platform/tenants/${t.id}/erase`, { method: "POST", headers: admin })).json()) as { id: string }).id);
+  }
+  for (const id of jobs) {
+    for (let i = 0; i < 120; i++) {
+      const job = (await (await fetch(`${PLATFORM}/v1/erasures/${id}`, { headers: admin })).json()) as { status: string };
+      if (job.status === "completed") break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
 
 async function ready() {
   for (let i = 0; i < 240; i++) {
@@ -112,6 +134,84 @@ check("signs in to a tenant with the keyboard, refusing a wrong password with th
   await p.getByRole("heading", { name: /Sign in to Demo Studio/ }).waitFor();
 });
 
+/** Signs in to the demo tenant in a fresh context; answers the page. */
+async function signedIn(browser: Browser, viewport?: { width: number; height: number }) {
+  const p = await page(browser, viewport);
+  await p.goto(tenantUrl("demo"));
+  await p.getByLabel("Email").fill("owner@demo.test");
+  await p.getByLabel("Password").fill(demoPassword());
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("heading", { name: "Projects" }).waitFor();
+  return p;
+}
+
+/** Makes a project through the page and opens it. */
+async function openNewProject(p: Page, name: string) {
+  await p.getByLabel("Project name").fill(name);
+  await p.getByRole("button", { name: "Create project" }).click();
+  await p.getByRole("list", { name: "Projects" }).getByRole("link", { name }).click();
+  await p.getByRole("heading", { name, level: 1 }).waitFor();
+}
+
+check("chats live in two browser windows at once: both see the message and the reply streamed", async (browser) => {
+  const a = await signedIn(browser);
+  await openNewProject(a, `Chat ${Date.now().toString(36)}`);
+  await a.getByLabel("Conversation title").fill("Launch plan");
+  await a.getByRole("button", { name: "Start a conversation" }).click();
+  await a.getByRole("heading", { name: "Launch plan" }).waitFor();
+  await a.getByText("Live").waitFor();
+  const b = await (await browser.newContext()).newPage();
+  // The second window signs in on its own and opens the same address.
+  await b.goto(tenantUrl("demo"));
+  await b.getByLabel("Email").fill("owner@demo.test");
+  await b.getByLabel("Password").fill(demoPassword());
+  await b.getByRole("button", { name: "Sign in" }).click();
+  await b.getByRole("heading", { name: "Projects" }).waitFor();
+  await b.goto(a.url());
+  await b.getByText("Live").waitFor();
+  await a.getByRole("textbox", { name: "Message" }).fill("Give me three launch ideas");
+  await a.keyboard.press("Enter");
+  for (const p of [a, b]) await p.getByRole("list", { name: "Messages" }).getByText("Give me three launch ideas").waitFor();
+  // The reply streams into both: seen while streaming in one, and complete in both.
+  await b.locator(".message.assistant.streaming").first().waitFor({ timeout: 10_000 });
+  for (const p of [a, b]) await p.locator(".message.assistant:not(.streaming)").first().waitFor({ timeout: 20_000 });
+  const replies = await Promise.all([a, b].map((p) => p.locator(".message.assistant:not(.streaming) p").first().textContent()));
+  expect(!!replies[0] && replies[0].length > 20 && replies[0] === replies[1], `both windows hold the same full reply (${JSON.stringify(replies)})`);
+  await b.context().close();
+});
+
+check("starts a run and watches it finish, with its output", async (browser) => {
+  const p = await signedIn(browser);
+  await openNewProject(p, `Runs ${Date.now().toString(36)}`);
+  await p.getByLabel("Agent name").fill("Copywriter");
+  await p.getByRole("button", { name: "Add agent" }).click();
+  await p.getByLabel("What should it write?").fill("A tagline for a spring sale");
+  await p.getByRole("button", { name: "Start run" }).click();
+  await p.getByRole("list", { name: "Run events" }).getByText("run.created").waitFor();
+  await p.getByRole("status").getByText("SUCCEEDED").waitFor({ timeout: 30_000 });
+  await p.getByRole("list", { name: "Run events" }).getByText("run.succeeded").waitFor();
+  expect(((await p.getByRole("figure", { name: "Run output" }).textContent()) ?? "").length > 10, "the output is shown");
+  await p.getByRole("link", { name: "Open the output artifact" }).click();
+  await p.getByRole("figure", { name: /Preview of/ }).waitFor();
+  await p.screenshot({ path: `${OUT}/run-artifact.png` });
+});
+
+check("uploads an image and a text file and previews each", async (browser) => {
+  const p = await signedIn(browser, { width: 390, height: 844 });
+  await openNewProject(p, `Files ${Date.now().toString(36)}`);
+  // A 2×2 PNG, and a text file.
+  const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAYAAABytg0kAAAAFklEQVR42mP8z8DwnwEIGEEMBmYGBgA1ZAT9vS1pRwAAAABJRU5ErkJggg==", "base64");
+  await p.getByLabel("Upload a file").setInputFiles({ name: "swatch.png", mimeType: "image/png", buffer: png });
+  await p.getByRole("heading", { name: "swatch.png" }).waitFor();
+  const image = p.getByRole("img", { name: "Preview of swatch.png" });
+  await image.waitFor();
+  await p.waitForFunction(() => (document.querySelector("img.preview") as HTMLImageElement | null)?.naturalWidth === 2);
+  await p.goBack();
+  await p.getByLabel("Upload a file").setInputFiles({ name: "brief.txt", mimeType: "text/plain", buffer: Buffer.from("Spring brief: tulips and sunshine.") });
+  await p.getByRole("figure", { name: "Preview of brief.txt" }).getByText("tulips and sunshine").waitFor();
+  await p.screenshot({ path: `${OUT}/artifact-phone.png` });
+});
+
 check("serves a missing file as a 404 and the API reference offline", async (browser) => {
   const p = await page(browser);
   const missing = await p.goto(tenantUrl("demo", "/assets/nothing.js"));
@@ -128,6 +228,7 @@ check("serves a missing file as a 404 and the API reference offline", async (bro
 let failed = 0;
 try {
   await ready();
+  await eraseEarlierWorkspaces();
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   for (const c of checks) {
     const started = performance.now();
@@ -144,6 +245,7 @@ try {
     }
   }
   await browser.close();
+  await eraseEarlierWorkspaces();
 } catch (err) {
   failed++;
   console.error(err);

@@ -39,24 +39,61 @@ export const session = {
   },
 };
 
-/** Calls the API; answers the parsed JSON (or null for 204), or throws ApiProblem. */
-export async function api<T = unknown>(path: string, init: { method?: string; body?: unknown; auth?: boolean } = {}): Promise<T> {
-  const headers: Record<string, string> = {};
-  const s = session.get();
-  if (init.auth !== false && s) headers.authorization = `Bearer ${s.accessToken}`;
-  if (init.body !== undefined) headers["content-type"] = "application/json";
-  let res: Response;
+let refreshing: Promise<boolean> | null = null;
+
+/** Trades the refresh token for a new pair (access tokens live 10 minutes); one at a time. */
+export function refresh(): Promise<boolean> {
+  refreshing ??= (async () => {
+    const s = session.get();
+    if (!s) return false;
+    const res = await fetch("/v1/auth/refresh", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: s.refreshToken }) }).catch(() => null);
+    if (!res?.ok) return false;
+    const pair = (await res.json()) as { access_token: string; refresh_token: string };
+    session.set({ ...s, accessToken: pair.access_token, refreshToken: pair.refresh_token });
+    return true;
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+/** A fetch with the session's token, refreshed once if it has expired; network trouble is an ApiProblem. */
+export async function authorized(path: string, init: RequestInit = {}, auth = true): Promise<Response> {
+  const send = () => {
+    const headers = new Headers(init.headers);
+    const s = session.get();
+    if (auth && s) headers.set("authorization", `Bearer ${s.accessToken}`);
+    return fetch(path, { ...init, headers });
+  };
   try {
-    res = await fetch(path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+    const res = await send();
+    if (res.status === 401 && auth && session.get() && (await refresh())) return await send();
+    return res;
   } catch {
     throw new ApiProblem(0, "NETWORK", "The platform could not be reached. Check your connection and try again.");
   }
+}
+
+/** Calls the API; answers the parsed JSON (or null for 204), or throws ApiProblem. */
+export async function api<T = unknown>(path: string, init: { method?: string; body?: unknown; auth?: boolean } = {}): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (init.body !== undefined) headers["content-type"] = "application/json";
+  const res = await authorized(path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, init.auth !== false);
+  return answer<T>(res, init.auth !== false);
+}
+
+/** A response's JSON, or its problem as an ApiProblem. */
+export async function answer<T>(res: Response, auth = true): Promise<T> {
   if (res.status === 204) return null as T;
   const text = await res.text();
   const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   if (!res.ok) {
     const errors = Array.isArray(body.errors) ? (body.errors as FieldError[]) : [];
-    if (res.status === 401 && init.auth !== false) session.clear();
+    if (res.status === 401 && auth) {
+      // The session is over (refresh refused too): the console goes back to signing in.
+      session.clear();
+      dispatchEvent(new Event("tessera:signed-out"));
+    }
     throw new ApiProblem(res.status, String(body.code ?? res.status), String(body.detail ?? body.title ?? `The request failed (${res.status})`), errors);
   }
   return body as T;

@@ -1,38 +1,12 @@
-import { type ComponentChildren, render } from "preact";
+import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiProblem, type Place, type Session, session, whereAmI } from "./api";
-import { Projects } from "./projects";
 import { SignIn, SignUp } from "./auth";
-
-/** A link inside the console: followed in the page (a modified click still opens a new tab). */
-export function Link(props: { href: string; class?: string; "aria-current"?: "page"; children: ComponentChildren }) {
-  const follow = (e: MouseEvent) => {
-    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
-    e.preventDefault();
-    navigate(props.href);
-  };
-  return (
-    <a href={props.href} class={props.class} aria-current={props["aria-current"]} onClick={follow}>
-      {props.children}
-    </a>
-  );
-}
-
-/** The address bar as the app's state: pages link with `navigate`, and back/forward work. */
-export function navigate(to: string) {
-  history.pushState(null, "", to);
-  dispatchEvent(new PopStateEvent("popstate"));
-}
-
-function usePath() {
-  const [path, setPath] = useState(location.pathname);
-  useEffect(() => {
-    const on = () => setPath(location.pathname);
-    addEventListener("popstate", on);
-    return () => removeEventListener("popstate", on);
-  }, []);
-  return path;
-}
+import { ChatPage } from "./chat";
+import { Link, navigate, usePath } from "./nav";
+import { ArtifactPage, ProjectPage } from "./project";
+import { Projects } from "./projects";
+import { RunPage } from "./run";
 
 /** A session handed over in the URL's fragment (after signing up on the platform host): kept, and taken out of the address bar. */
 function adoptHandedSession() {
@@ -51,6 +25,8 @@ function App() {
   useEffect(() => {
     adoptHandedSession();
     setSignedIn(session.get() !== null);
+    const signedOut = () => setSignedIn(false);
+    addEventListener("tessera:signed-out", signedOut);
     whereAmI()
       .then(setPlace)
       .catch((err: unknown) => setFailure(err instanceof ApiProblem ? err.message : "The console could not start."));
@@ -82,9 +58,20 @@ function App() {
           Sign out
         </button>
       </header>
-      <main>{path === "/" || path.startsWith("/projects") ? <Projects /> : <NotFound />}</main>
+      <main>{page(path)}</main>
     </>
   );
+}
+
+/** The page an address shows. */
+function page(path: string) {
+  const [, first, id, second, childId] = path.split("/");
+  if (path === "/" || (first === "projects" && !id)) return <Projects />;
+  if (first === "projects" && id && second === "conversations" && childId) return <ChatPage projectId={id} conversationId={childId} />;
+  if (first === "projects" && id && !second) return <ProjectPage projectId={id} />;
+  if (first === "runs" && id) return <RunPage runId={id} />;
+  if (first === "artifacts" && id) return <ArtifactPage artifactId={id} />;
+  return <NotFound />;
 }
 
 function NotFound() {

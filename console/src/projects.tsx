@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+import { Link } from "./nav";
 
 interface Project {
   id: string;
@@ -55,7 +56,9 @@ export function Projects() {
         <ul class="cards" aria-label="Projects">
           {projects.map((p) => (
             <li key={p.id}>
-              <strong>{p.name}</strong>
+              <Link href={`/projects/${p.id}`}>
+                <strong>{p.name}</strong>
+              </Link>
               <small>Created {new Date(p.created_at).toLocaleDateString()}</small>
             </li>
           ))}

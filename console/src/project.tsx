@@ -1,0 +1,270 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiProblem, authorized, answer } from "./api";
+import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+import { Link, navigate } from "./nav";
+
+interface Named {
+  id: string;
+  name?: string;
+  title?: string | null;
+  status?: string;
+  created_at: string;
+}
+
+/** A list from the API, with its loading and failure states. */
+export function useList<T>(path: string) {
+  const [items, setItems] = useState<T[] | null>(null);
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const reload = () =>
+    api<{ data: T[] }>(path)
+      .then((page) => setItems(page.data))
+      .catch((err: unknown) => setFailure(failureOf(err)));
+  useEffect(() => {
+    void reload();
+  }, [path]);
+  return { items, setItems, failure, reload };
+}
+
+export function ListState({ items, failure, empty }: { items: unknown[] | null; failure: Failure | null; empty: string }) {
+  if (failure) return <p role="alert" class="error">{failure.message}</p>;
+  if (items === null) return <p class="loading">Loading…</p>;
+  return items.length === 0 ? <p class="empty">{empty}</p> : null;
+}
+
+/** One project: its conversations, agents and runs, and artifacts. */
+export function ProjectPage({ projectId }: { projectId: string }) {
+  const [project, setProject] = useState<{ name: string } | null>(null);
+  const [missing, setMissing] = useState<string | null>(null);
+  useEffect(() => {
+    api<{ name: string }>(`/v1/projects/${projectId}`)
+      .then(setProject)
+      .catch((err: unknown) => setMissing(err instanceof ApiProblem ? err.message : "This project could not be loaded."));
+  }, [projectId]);
+  if (missing) return <p role="alert" class="error">{missing}</p>;
+  if (!project) return <p class="loading">Loading project…</p>;
+  return (
+    <>
+      <p class="crumbs">
+        <Link href="/projects">Projects</Link> / {project.name}
+      </p>
+      <h1>{project.name}</h1>
+      <div class="columns">
+        <Conversations projectId={projectId} />
+        <Runs projectId={projectId} />
+        <Artifacts projectId={projectId} />
+      </div>
+    </>
+  );
+}
+
+function Conversations({ projectId }: { projectId: string }) {
+  const list = useList<Named>(`/v1/conversations?project_id=${projectId}&limit=50`);
+  const [title, setTitle] = useState("");
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [busy, setBusy] = useState(false);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      const made = await api<Named>("/v1/conversations", { body: { project_id: projectId, ...(title && { title }) } });
+      navigate(`/projects/${projectId}/conversations/${made.id}`);
+    } catch (err) {
+      setFailure(failureOf(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="conversations-heading">
+      <h2 id="conversations-heading">Conversations</h2>
+      <form onSubmit={create} noValidate aria-label="New conversation">
+        <Field label="Conversation title" name="title" value={title} onInput={setTitle} failure={failure} />
+        <FormError failure={failure} />
+        <Submit busy={busy}>Start a conversation</Submit>
+      </form>
+      <ListState items={list.items} failure={list.failure} empty="No conversations yet." />
+      <ul class="rows" aria-label="Conversations">
+        {list.items?.map((c) => (
+          <li key={c.id}>
+            <Link href={`/projects/${projectId}/conversations/${c.id}`}>{c.title || "Untitled conversation"}</Link>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Runs({ projectId }: { projectId: string }) {
+  const agents = useList<Named>(`/v1/agents?project_id=${projectId}&limit=100`);
+  const runs = useList<Named & { agent_id: string }>(`/v1/runs?project_id=${projectId}&limit=20`);
+  const [agentName, setAgentName] = useState("");
+  const [text, setText] = useState("");
+  const [agentId, setAgentId] = useState("");
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [busy, setBusy] = useState(false);
+  const chosen = agentId || agents.items?.[0]?.id || "";
+  const addAgent = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailure(null);
+    try {
+      const made = await api<Named>("/v1/agents", { body: { project_id: projectId, name: agentName, system_prompt: "You write clear, friendly copy." } });
+      agents.setItems([made, ...(agents.items ?? [])]);
+      setAgentId(made.id);
+      setAgentName("");
+    } catch (err) {
+      setFailure(failureOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const start = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailure(null);
+    try {
+      const run = await api<Named>("/v1/runs", { body: { agent_id: chosen, project_id: projectId, input: { text } } });
+      navigate(`/runs/${run.id}`);
+    } catch (err) {
+      setFailure(failureOf(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="runs-heading">
+      <h2 id="runs-heading">Agents and runs</h2>
+      {agents.items?.length ? (
+        <form onSubmit={start} noValidate aria-label="Start a run">
+          <div class="field">
+            <label for="run-agent">Agent</label>
+            <select id="run-agent" value={chosen} onChange={(e) => setAgentId((e.target as HTMLSelectElement).value)}>
+              {agents.items.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <Field label="What should it write?" name="input.text" value={text} onInput={setText} failure={failure} required />
+          <FormError failure={failure} />
+          <Submit busy={busy}>Start run</Submit>
+        </form>
+      ) : null}
+      <form onSubmit={addAgent} noValidate aria-label="New agent">
+        <Field label="Agent name" name="name" value={agentName} onInput={setAgentName} failure={failure} required />
+        <Submit busy={busy}>Add agent</Submit>
+      </form>
+      <ListState items={runs.items} failure={runs.failure} empty="No runs yet." />
+      <ul class="rows" aria-label="Runs">
+        {runs.items?.map((r) => (
+          <li key={r.id}>
+            <Link href={`/runs/${r.id}`}>{r.id}</Link> <span class={`status ${r.status?.toLowerCase()}`}>{r.status}</span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+const KINDS: [RegExp, string][] = [
+  [/^image\//, "image"],
+  [/^video\//, "video"],
+  [/json/, "json"],
+];
+
+function Artifacts({ projectId }: { projectId: string }) {
+  const list = useList<Named & { kind: string }>(`/v1/artifacts?project_id=${projectId}&limit=50`);
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [progress, setProgress] = useState<number | null>(null);
+  const upload = (e: Event) => {
+    const file = (e.target as HTMLInputElement).files?.[0];
+    if (!file) return;
+    setFailure(null);
+    const kind = KINDS.find(([type]) => type.test(file.type))?.[1] ?? "document";
+    // XMLHttpRequest, not fetch: it reports upload progress.
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/v1/artifacts?project_id=${projectId}&kind=${kind}&name=${encodeURIComponent(file.name)}`);
+    const token = JSON.parse(sessionStorage.getItem("tessera.session") ?? "{}").accessToken as string | undefined;
+    if (token) xhr.setRequestHeader("authorization", `Bearer ${token}`);
+    xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
+    xhr.upload.onprogress = (p) => setProgress(p.lengthComputable ? p.loaded / p.total : null);
+    xhr.onload = () => {
+      setProgress(null);
+      const body = JSON.parse(xhr.responseText || "{}") as { id?: string; detail?: string; errors?: { field: string; message: string }[] };
+      if (xhr.status === 201 && body.id) navigate(`/artifacts/${body.id}`);
+      else setFailure({ message: body.detail ?? `The upload failed (${xhr.status})`, fields: body.errors ?? [] });
+    };
+    xhr.onerror = () => {
+      setProgress(null);
+      setFailure({ message: "The upload did not reach the platform. Check your connection and try again.", fields: [] });
+    };
+    xhr.send(file);
+  };
+  return (
+    <section aria-labelledby="artifacts-heading">
+      <h2 id="artifacts-heading">Artifacts</h2>
+      <div class="field">
+        <label for="artifact-file">Upload a file (up to 25 MiB)</label>
+        <input id="artifact-file" type="file" onChange={upload} disabled={progress !== null} />
+      </div>
+      {progress !== null && <progress aria-label="Upload progress" max={1} value={progress} />}
+      <FormError failure={failure} />
+      <ListState items={list.items} failure={list.failure} empty="No artifacts yet." />
+      <ul class="rows" aria-label="Artifacts">
+        {list.items?.map((a) => (
+          <li key={a.id}>
+            <Link href={`/artifacts/${a.id}`}>{a.name}</Link> <small>{a.kind}</small>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** An artifact's latest version, previewed by its type (image, video, text), and a download. */
+export function ArtifactPage({ artifactId }: { artifactId: string }) {
+  const [artifact, setArtifact] = useState<{ name: string; project_id: string; latest_version: number } | null>(null);
+  const [preview, setPreview] = useState<{ url: string; type: string; text?: string } | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  useEffect(() => {
+    let url: string | undefined;
+    (async () => {
+      const a = await api<{ name: string; project_id: string; latest_version: number }>(`/v1/artifacts/${artifactId}`);
+      setArtifact(a);
+      // The content needs the Authorization header, which <img> and <video> cannot send: fetched, then shown from memory.
+      const res = await authorized(`/v1/artifacts/${artifactId}/versions/${a.latest_version}/content`);
+      if (!res.ok) await answer(res);
+      const blob = await res.blob();
+      url = URL.createObjectURL(blob);
+      setPreview({ url, type: blob.type, ...(/^text\/|json/.test(blob.type) && { text: await blob.text() }) });
+    })().catch((err: unknown) => setFailure(err instanceof ApiProblem ? err.message : "This artifact could not be loaded."));
+    return () => url && URL.revokeObjectURL(url);
+  }, [artifactId]);
+  if (failure) return <p role="alert" class="error">{failure}</p>;
+  if (!artifact) return <p class="loading">Loading artifact…</p>;
+  return (
+    <section>
+      <p class="crumbs">
+        <Link href={`/projects/${artifact.project_id}`}>Project</Link> / {artifact.name}
+      </p>
+      <h1>{artifact.name}</h1>
+      {!preview && <p class="loading">Loading preview…</p>}
+      {preview?.type.startsWith("image/") && <img class="preview" src={preview.url} alt={`Preview of ${artifact.name}`} />}
+      {preview?.type.startsWith("video/") && (
+        // biome-ignore lint/a11y/useMediaCaption: uploaded videos come without captions; the file name labels it.
+        <video class="preview" src={preview.url} controls aria-label={`Preview of ${artifact.name}`} />
+      )}
+      {preview?.text !== undefined && (
+        <figure aria-label={`Preview of ${artifact.name}`}>
+          <pre class="preview">{preview.text}</pre>
+        </figure>
+      )}
+      {preview && (
+        <p>
+          <a href={preview.url} download={artifact.name}>
+            Download {artifact.name}
+          </a>
+        </p>
+      )}
+    </section>
+  );
+}
