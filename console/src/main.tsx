@@ -6,7 +6,9 @@ import { ChatPage } from "./chat";
 import { Link, navigate, usePath } from "./nav";
 import { ArtifactPage, ProjectPage } from "./project";
 import { Projects } from "./projects";
+import { GuestReview } from "./guest";
 import { RunPage } from "./run";
+import { UsagePage } from "./usage";
 
 /** A session handed over in the URL's fragment (after signing up on the platform host): kept, and taken out of the address bar. */
 function adoptHandedSession() {
@@ -34,6 +36,8 @@ function App() {
   if (failure) return <main class="narrow"><p role="alert" class="error">{failure}</p></main>;
   if (!place) return <main class="narrow"><p class="loading">Loading Tessera…</p></main>;
   if (place.kind === "platform") return <SignUp baseDomain={place.baseDomain} />;
+  // A review link needs no account: its token is the credential.
+  if (path.startsWith("/review/")) return <GuestReview token={decodeURIComponent(path.slice("/review/".length))} />;
   if (!signedIn) return <SignIn tenant={place.tenant} onSignedIn={() => setSignedIn(true)} />;
   const signOut = async () => {
     const s = session.get();
@@ -51,6 +55,9 @@ function App() {
         <nav aria-label="Main">
           <Link href="/projects" aria-current={path.startsWith("/projects") || path === "/" ? "page" : undefined}>
             Projects
+          </Link>
+          <Link href="/usage" aria-current={path === "/usage" ? "page" : undefined}>
+            Usage
           </Link>
         </nav>
         <span class="who">{session.get()?.user.email}</span>
@@ -70,6 +77,7 @@ function page(path: string) {
   if (first === "projects" && id && second === "conversations" && childId) return <ChatPage projectId={id} conversationId={childId} />;
   if (first === "projects" && id && !second) return <ProjectPage projectId={id} />;
   if (first === "runs" && id) return <RunPage runId={id} />;
+  if (first === "usage") return <UsagePage />;
   if (first === "artifacts" && id) return <ArtifactPage artifactId={id} />;
   return <NotFound />;
 }
