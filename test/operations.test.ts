@@ -37,7 +37,9 @@ describe("operations", () => {
   it("answers an unknown route with a 404 problem", async () => {
     const t = await createTenant();
     expectProblem(await call(`${t.host}/v1/nothing-here`, { token: t.owner.token }), 404, "NOT_FOUND");
-    expectProblem(await call(`${PLATFORM}/nowhere`), 404, "NOT_FOUND");
+    expectProblem(await call(`${PLATFORM}/v1/nowhere`), 404, "NOT_FOUND");
+    // Outside the API a path is the console's: a missing file is a 404 (test/console.test.ts has the rest).
+    expect((await call(`${PLATFORM}/nowhere.js`)).status).toBe(404);
   });
 
   it("answers an unknown host with a 404 problem", async () => {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiProblem, authorized, answer } from "./api";
+import { api, ApiProblem, authorized, answer, session } from "./api";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
 import { Link, navigate } from "./nav";
 
@@ -175,15 +175,17 @@ function Artifacts({ projectId }: { projectId: string }) {
   const list = useList<Named & { kind: string }>(`/v1/artifacts?project_id=${projectId}&limit=50`);
   const [failure, setFailure] = useState<Failure | null>(null);
   const [progress, setProgress] = useState<number | null>(null);
-  const upload = (e: Event) => {
+  const upload = async (e: Event) => {
     const file = (e.target as HTMLInputElement).files?.[0];
     if (!file) return;
     setFailure(null);
+    // A cheap authorized read first: it renews an expired access token, which the upload then carries.
+    await authorized("/v1/me").catch(() => {});
     const kind = KINDS.find(([type]) => type.test(file.type))?.[1] ?? "document";
     // XMLHttpRequest, not fetch: it reports upload progress.
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/v1/artifacts?project_id=${projectId}&kind=${kind}&name=${encodeURIComponent(file.name)}`);
-    const token = JSON.parse(sessionStorage.getItem("tessera.session") ?? "{}").accessToken as string | undefined;
+    const token = session.get()?.accessToken;
     if (token) xhr.setRequestHeader("authorization", `Bearer ${token}`);
     xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
     xhr.upload.onprogress = (p) => setProgress(p.lengthComputable ? p.loaded / p.total : null);

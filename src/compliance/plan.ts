@@ -124,5 +124,10 @@ export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv"
   COMPLIANCE_QUEUE: { kind: "queue", person: "messages carry job ids only", tenant: "a tenant's erasure is itself a message here; its exports' messages are dropped once it is erased" },
 };
 
+/** Bindings that hold nothing a tenant or a person wrote, and why. */
+export const NOT_STORES: Record<string, string> = {
+  ASSETS: "the console's built files, deployed with the Worker",
+};
+
 /** D1 Time Travel and Durable Object point-in-time recovery keep 30 days of history that cannot be switched off. */
 export const RESIDUAL_COPY_DAYS = 30;
