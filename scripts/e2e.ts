@@ -1,9 +1,9 @@
 // `npm run test:e2e`: the console driven in a real browser (Debian's Chromium through playwright-core)
 // against `npm run dev` on its own port, as a person would use it. Each journey is a named check;
 // the run fails on the first that does not hold, with a screenshot of the page as it was.
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { eraseWorkspaces, makeWorkspace, startDev } from "./dev-server.ts";
 
 const PORT = Number(process.env.E2E_PORT ?? 8799);
 const PLATFORM = `http://localhost:${PORT}`;
@@ -20,53 +20,7 @@ if (!existsSync(CHROMIUM)) {
 mkdirSync(OUT, { recursive: true });
 mkdirSync(SHOTS, { recursive: true });
 
-const dev: ChildProcess = spawn("npm", ["run", "dev", "--", "--port", String(PORT)], { stdio: ["ignore", "pipe", "pipe"], detached: true });
-let devLog = "";
-dev.stdout!.on("data", (b: Buffer) => (devLog += b.toString()));
-dev.stderr!.on("data", (b: Buffer) => (devLog += b.toString()));
-const stop = () => {
-  try {
-    process.kill(-dev.pid!, "SIGTERM");
-  } catch {
-    // already gone
-  }
-};
-process.on("exit", stop);
-
-/** A value from the .dev.vars `npm run dev` made. */
-const devVar = (name: string) => new RegExp(`^${name}='([^']+)'`, "m").exec(readFileSync(".dev.vars", "utf8"))![1]!;
-
-/**
- * Erases the workspaces earlier runs signed up (suspended, then erased through the operator API),
- * so their databases go back to the local pool and repeated runs do not use it up.
- */
-async function eraseEarlierWorkspaces() {
-  const admin = { authorization: `Bearer ${devVar("PLATFORM_ADMIN_TOKEN")}`, "content-type": "application/json" };
-  const listed = (await (await fetch(`${PLATFORM}/v1/platform/tenants?limit=100`, { headers: admin })).json()) as { data: { id: string; slug: string; status: string }[] };
-  const jobs: string[] = [];
-  for (const t of listed.data.filter((t) => t.slug.startsWith("e2e-") && (t.status === "active" || t.status === "suspended"))) {
-    await fetch(`${PLATFORM}/v1/platform/tenants/${t.id}/suspend`, { method: "POST", headers: admin });
-    jobs.push(((await (await fetch(`${PLATFORM}/v1/platform/tenants/${t.id}/erase`, { method: "POST", headers: admin })).json()) as { id: string }).id);
-  }
-  for (const id of jobs) {
-    for (let i = 0; i < 120; i++) {
-      const job = (await (await fetch(`${PLATFORM}/v1/erasures/${id}`, { headers: admin })).json()) as { status: string };
-      if (job.status === "completed") break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
-
-async function ready() {
-  for (let i = 0; i < 240; i++) {
-    // The dev script prints its banner once the pool is registered and the demo tenant seeded.
-    if (devLog.includes("Tessera is running")) return;
-    if (dev.exitCode !== null) throw new Error(`npm run dev exited:\n${devLog}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`npm run dev did not come up in 120 s:\n${devLog}`);
-}
-
+const dev = startDev(PORT);
 const checks: { name: string; run: (browser: Browser) => Promise<void> }[] = [];
 const check = (name: string, run: (browser: Browser) => Promise<void>) => checks.push({ name, run });
 function expect(condition: boolean, what: string): asserts condition {
@@ -144,18 +98,6 @@ check("signs in with the keyboard, refusing a wrong password with the API's word
 /** The run's own workspace (signed up before the checks, erased after), so runs never pile data on the demo tenant. */
 const WS = { slug: `e2e-ws-${Date.now().toString(36)}`, email: "", password: "correct horse battery" };
 WS.email = `owner@${WS.slug}.test`;
-async function makeWorkspace() {
-  const res = await fetch(`${PLATFORM}/v1/signup`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ tenant: { name: "E2E Workspace", slug: WS.slug }, user: { email: WS.email, password: WS.password, name: "E2E Owner" } }),
-  });
-  if (res.status !== 201) throw new Error(`workspace signup: ${res.status} ${await res.text()}`);
-  const { tenant } = (await res.json()) as { tenant: { id: string } };
-  // The Pro plan's limits: the checks make a handful of projects and many requests a minute.
-  await fetch(`${PLATFORM}/v1/platform/tenants/${tenant.id}/plan`, { method: "POST", headers: { authorization: `Bearer ${devVar("PLATFORM_ADMIN_TOKEN")}`, "content-type": "application/json" }, body: JSON.stringify({ plan: "pro" }) });
-}
-
 /** Signs in to the run's workspace in a fresh context; answers the page. */
 async function signedIn(browser: Browser, viewport?: { width: number; height: number }) {
   const p = await page(browser, viewport);
@@ -316,9 +258,9 @@ check("serves a missing file as a 404 and the API reference offline", async (bro
 
 let failed = 0;
 try {
-  await ready();
-  await eraseEarlierWorkspaces();
-  await makeWorkspace();
+  await dev.ready();
+  await eraseWorkspaces(PLATFORM, "e2e-");
+  await makeWorkspace(PLATFORM, { slug: WS.slug, name: "E2E Workspace", email: WS.email, password: WS.password });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   for (const c of checks) {
     const started = performance.now();
@@ -335,11 +277,11 @@ try {
     }
   }
   await browser.close();
-  await eraseEarlierWorkspaces();
+  await eraseWorkspaces(PLATFORM, "e2e-");
 } catch (err) {
   failed++;
   console.error(err);
 }
-stop();
+dev.stop();
 console.log(failed ? `\n${failed} of ${checks.length} failed` : `\nall ${checks.length} passed`);
 process.exit(failed ? 1 : 0);
