@@ -21,13 +21,14 @@ export function startDev(port: number) {
   };
   process.on("exit", stop);
   const ready = async () => {
-    for (let i = 0; i < 240; i++) {
+    // A fresh clone migrates every local database first (a wrangler process each): minutes on a busy machine.
+    for (let i = 0; i < 720; i++) {
       // The dev script prints its banner once the pool is registered and the demo tenant seeded.
       if (log.includes("Tessera is running")) return;
       if (dev.exitCode !== null) throw new Error(`npm run dev exited:\n${log}`);
       await new Promise((r) => setTimeout(r, 500));
     }
-    throw new Error(`npm run dev did not come up in 120 s:\n${log}`);
+    throw new Error(`npm run dev did not come up in 6 minutes:\n${log}`);
   };
   return { ready, stop };
 }
