@@ -1,3 +1,4 @@
+import { LIMITER_KEYS } from "../limits/rate-limit";
 import type { Env } from "../env";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -22,7 +23,7 @@ export interface Attempt {
  */
 export async function startAttempt(env: Env, email: string): Promise<Attempt> {
   const ns = env.RATE_LIMITER;
-  const limiter = ns.get(ns.idFromName(`account-failures:${await sha256Hex(email)}`));
+  const limiter = ns.get(ns.idFromName(LIMITER_KEYS.accountFailures(await sha256Hex(email))));
   const answer = await limiter.lease(ACCOUNT_FAILURES.limit, ACCOUNT_FAILURES.windowSeconds, 1);
   if (!answer.granted) {
     const retryAfter = Math.max(1, Math.ceil(answer.resetMs / 1000));

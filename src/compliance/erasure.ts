@@ -13,6 +13,7 @@ import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { createLogger } from "../lib/log";
+import { LIMITER_KEYS } from "../limits/rate-limit";
 import { vectorStore } from "../providers/vectors";
 import { roomOf } from "../conversations/sockets";
 import { countOperations, type Person, tenantOperations, controlOperations, tombstonesFor } from "./person";
@@ -313,8 +314,9 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: 
     name: "rate_limiters",
     notBefore: () => (progress.control?.doneAt ?? 0) + MEMBERSHIP_CACHE_TTL_MS + 1000,
     run: async (state) => {
-      const names = [`account-failures:${await sha256Hex(person.email)}`, ...person.keyIds.map((k) => `key:${k}`)];
-      for (const t of inv.tenants) names.push(`member:${t.id}:${person.userId}`, `streams:${t.id}:member:${person.userId}`, ...person.keyIds.map((k) => `streams:${t.id}:key:${k}`));
+      const K = LIMITER_KEYS;
+      const names = [K.accountFailures(await sha256Hex(person.email)), ...person.keyIds.map(K.apiKey)];
+      for (const t of inv.tenants) names.push(K.member(t.id, person.userId), K.streams(t.id, { userId: person.userId }), ...person.keyIds.map((keyId) => K.streams(t.id, { keyId })));
       state.deleted = await eraseObjects(env.RATE_LIMITER, names);
       state.done = true;
     },
@@ -369,16 +371,17 @@ async function tenantInventory(env: Env, job: ErasureRow): Promise<TenantInvento
   ]);
   const [endpoints, accounts] = await d1.batch<{ id: string }>([d1.prepare("SELECT id FROM webhook_endpoints"), d1.prepare("SELECT id FROM channel_accounts")]);
   const ids = (r: D1Result<{ id: string }>) => r.results.map((x) => x.id);
+  const K = LIMITER_KEYS;
   const limiters = [
-    `tenant:${tenant.id}`,
-    ...ids(members!).flatMap((u) => [`member:${tenant.id}:${u}`, `streams:${tenant.id}:member:${u}`]),
-    ...ids(keys!).flatMap((k) => [`key:${k}`, `streams:${tenant.id}:key:${k}`]),
-    ...ids(endpoints!).map((e) => `webhook:${tenant.id}:${e}`),
+    K.tenant(tenant.id),
+    ...ids(members!).flatMap((userId) => [K.member(tenant.id, userId), K.streams(tenant.id, { userId })]),
+    ...ids(keys!).flatMap((keyId) => [K.apiKey(keyId), K.streams(tenant.id, { keyId })]),
+    ...ids(endpoints!).map((e) => K.webhookEndpoint(tenant.id, e)),
   ];
-  const control: Record<string, number> = {};
-  for (const table of Object.keys(CONTROL_TABLES).filter((n) => CONTROL_TABLES[n]!.tenant === "erase")) {
-    control[table] = (await env.CONTROL_DB.prepare(`SELECT count(*) AS n FROM "${table}" WHERE ${controlScope(table)}`).bind(tenant.id).first<{ n: number }>())!.n;
-  }
+  // Every control table the tenant's erasure empties, counted in one round trip.
+  const erased = Object.keys(CONTROL_TABLES).filter((n) => CONTROL_TABLES[n]!.tenant === "erase");
+  const counts = await env.CONTROL_DB.batch<{ n: number }>(erased.map((table) => env.CONTROL_DB.prepare(`SELECT count(*) AS n FROM "${table}" WHERE ${controlScope(table)}`).bind(tenant.id)));
+  const control = Object.fromEntries(erased.map((table, i) => [table, counts[i]!.results[0]!.n]));
   return { kind: "tenant", tenant: ref, hosts: [`${tenant.slug}.${loadConfig(env).BASE_DOMAIN}`, ...ids(hosts!)], limiters, channelAccounts: ids(accounts!), tables, control };
 }
 

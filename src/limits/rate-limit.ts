@@ -1,5 +1,20 @@
 import type { LeaseResult, RateLimiter } from "../../durable-objects/rate-limiter";
 
+/**
+ * The name of every RateLimiter object, in one place: the limits count under these, and erasure
+ * (src/compliance/erasure.ts) empties the objects of an erased person or tenant by the same names.
+ */
+export const LIMITER_KEYS = {
+  tenant: (tenantId: string) => `tenant:${tenantId}`,
+  member: (tenantId: string, userId: string) => `member:${tenantId}:${userId}`,
+  apiKey: (keyId: string) => `key:${keyId}`,
+  /** Open event streams of a credential: a member's (all their tokens together) or a key's. */
+  streams: (tenantId: string, credential: { userId: string } | { keyId: string }) => `streams:${tenantId}:${"keyId" in credential ? `key:${credential.keyId}` : `member:${credential.userId}`}`,
+  webhookEndpoint: (tenantId: string, endpointId: string) => `webhook:${tenantId}:${endpointId}`,
+  /** Failed sign-ins of an account, by the SHA-256 hex of its email. */
+  accountFailures: (emailHash: string) => `account-failures:${emailHash}`,
+};
+
 /** One limit on a request: a named policy, the limiter key it counts under, and its quota per window. */
 export interface Limit {
   /** The policy name in the RateLimit headers: "tenant", "member" or "api_key". */

@@ -3,13 +3,13 @@ import type { AppEnv, Principal } from "../context";
 import type { TenantRecord } from "../db/directory";
 import type { Plan } from "../db/plans";
 import { ApiError } from "../lib/errors";
-import { type Limit, rateLimitHeaders, take } from "../limits/rate-limit";
+import { type Limit, LIMITER_KEYS, rateLimitHeaders, take } from "../limits/rate-limit";
 
 const WINDOW_SECONDS = 60;
 
 /** The whole tenant's limit, from its plan: spent only by authenticated members and keys. */
 export function tenantLimit(tenant: TenantRecord, plan: Plan): Limit {
-  return { policy: "tenant", key: `tenant:${tenant.id}`, limit: plan.requestsPerMinute, windowSeconds: WINDOW_SECONDS };
+  return { policy: "tenant", key: LIMITER_KEYS.tenant(tenant.id), limit: plan.requestsPerMinute, windowSeconds: WINDOW_SECONDS };
 }
 
 /** Signups a client address may make per minute, and other platform-host requests. */
@@ -48,11 +48,11 @@ export function anonymousLimit(ip: string): Limit {
  * creator too, so minting keys does not multiply a member's budget), then the whole tenant.
  */
 export function principalLimits(tenant: TenantRecord, plan: Plan, principal: Principal): Limit[] {
-  const member: Limit = { policy: "member", key: `member:${tenant.id}:${principal.userId}`, limit: plan.memberRequestsPerMinute, windowSeconds: WINDOW_SECONDS };
+  const member: Limit = { policy: "member", key: LIMITER_KEYS.member(tenant.id, principal.userId), limit: plan.memberRequestsPerMinute, windowSeconds: WINDOW_SECONDS };
   const limits = [member, tenantLimit(tenant, plan)];
   if (principal.kind === "api_key") {
     const limit = Math.min(principal.keyLimit ?? plan.memberRequestsPerMinute, plan.memberRequestsPerMinute);
-    limits.unshift({ policy: "api_key", key: `key:${principal.keyId}`, limit, windowSeconds: WINDOW_SECONDS });
+    limits.unshift({ policy: "api_key", key: LIMITER_KEYS.apiKey(principal.keyId), limit, windowSeconds: WINDOW_SECONDS });
   }
   return limits;
 }

@@ -9,7 +9,7 @@ import { type TenantDb, tenantDb } from "../db/router";
 import { webhookAttempts, webhookEndpoints, webhookMessages } from "../db/tenant/schema";
 import { type Env, loadConfig } from "../env";
 import { newId } from "../lib/ids";
-import { take } from "../limits/rate-limit";
+import { LIMITER_KEYS, take } from "../limits/rate-limit";
 import { createLogger, errorFields } from "../lib/log";
 import { dispatch, forgetEndpoints } from "./dispatch";
 import { type EndpointRow, liveSecrets } from "./endpoints";
@@ -395,7 +395,7 @@ async function deliverOne(
   if (endpoint.rateLimitPerSecond !== null) {
     // The endpoint's own limit: a delivery over it gives its claim back and waits its turn, no attempt counted.
     const background: Promise<unknown>[] = [];
-    const decision = await take(env.RATE_LIMITER, { policy: "webhook_endpoint", key: `webhook:${tenant.id}:${endpoint.id}`, limit: endpoint.rateLimitPerSecond, windowSeconds: 1 }, (p) => background.push(p));
+    const decision = await take(env.RATE_LIMITER, { policy: "webhook_endpoint", key: LIMITER_KEYS.webhookEndpoint(tenant.id, endpoint.id), limit: endpoint.rateLimitPerSecond, windowSeconds: 1 }, (p) => background.push(p));
     await Promise.allSettled(background);
     if (!decision.ok) {
       await db.batch([
