@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
+import { base64url } from "jose";
 import * as erasure from "../compliance/erasure";
 import { users } from "../db/control/schema";
 import { controlDb } from "../db/router";
@@ -40,12 +41,11 @@ function render(row: erasure.ErasureRow): z.infer<typeof ErasureSchema> {
     created_at: row.createdAt,
     started_at: row.startedAt,
     completed_at: row.completedAt,
-    receipt: row.receipt ? JSON.parse(new TextDecoder().decode(base64url(row.receipt.split(".")[1]!))) : null,
+    // The receipt's content is the JWS's payload (signed once; the row keeps only the JWS).
+    receipt: row.receipt ? JSON.parse(new TextDecoder().decode(base64url.decode(row.receipt.split(".")[1]!))) : null,
     receipt_jws: row.receipt,
   };
 }
-
-const base64url = (s: string) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
 
 const admin = [{ platformAdmin: [] }];
 const tags = ["Compliance"];
