@@ -89,3 +89,42 @@ export function SignUp({ baseDomain }: { baseDomain: string }) {
     </main>
   );
 }
+
+/**
+ * What an invitation link opens: a new person chooses their name and password, someone with an
+ * account here already gives theirs; either way they join and are signed in.
+ */
+export function AcceptInvitation({ tenant, token, onSignedIn }: { tenant: { name: string }; token: string; onSignedIn: () => void }) {
+  const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailure(null);
+    try {
+      const joined = await api<Tokens & { user: Session["user"] }>(`/v1/invitations/${encodeURIComponent(token)}/accept`, { body: { name, password }, auth: false });
+      session.set({ accessToken: joined.access_token, refreshToken: joined.refresh_token, user: joined.user });
+      // The token leaves the address bar (and history): it is spent.
+      history.replaceState(null, "", "/projects");
+      dispatchEvent(new PopStateEvent("popstate"));
+      onSignedIn();
+    } catch (err) {
+      setFailure(failureOf(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="narrow">
+      <h1>Join {tenant.name}</h1>
+      <p class="aside">New here? Choose your name and a password. Already have a Tessera account with this email? Give its password.</p>
+      <form onSubmit={submit} noValidate aria-label="Accept the invitation">
+        <Field label="Your name" name="name" autoComplete="name" value={name} onInput={setName} failure={failure} required />
+        <Field label="Password" name="password" type="password" autoComplete="new-password" value={password} onInput={setPassword} failure={failure} required hint="At least 10 characters." />
+        <FormError failure={failure} />
+        <Submit busy={busy}>Join</Submit>
+      </form>
+    </main>
+  );
+}

@@ -11,24 +11,38 @@ export const failureOf = (err: unknown): Failure =>
   err instanceof ApiProblem ? { message: err.message, fields: err.fields } : { message: "Something went wrong; try again.", fields: [] };
 
 /** A labelled input that shows the API's message for its field (matched by the field's name). */
-export function Field(props: { label: string; name: string; type?: "text" | "email" | "password"; autoComplete?: string; failure: Failure | null; value: string; onInput: (v: string) => void; required?: boolean; hint?: string }) {
+export function Field(props: { label: string; name: string; type?: "text" | "email" | "password" | "number" | "url" | "date" | "datetime-local" | "search"; multiline?: boolean; id?: string; autoComplete?: string; failure: Failure | null; value: string; onInput: (v: string) => void; required?: boolean; hint?: string }) {
   const error = props.failure?.fields.find((f) => f.field === props.name || f.field.endsWith(`.${props.name}`));
-  const id = `field-${props.name.replaceAll(".", "-")}`;
+  // Two forms on a page may name the same field: `id` tells their inputs apart.
+  const id = props.id ?? `field-${props.name.replaceAll(".", "-")}`;
   return (
     <div class="field">
       <label for={id}>{props.label}</label>
-      <input
-        id={id}
-        name={props.name}
-        // (Preact's types narrow `type` per input kind; the union of three is one of them at runtime.)
-        type={(props.type ?? "text") as "text"}
-        autoComplete={props.autoComplete}
-        required={props.required}
-        value={props.value}
-        aria-invalid={error ? "true" : undefined}
-        aria-describedby={error ? `${id}-error` : props.hint ? `${id}-hint` : undefined}
-        onInput={(e) => props.onInput((e.target as HTMLInputElement).value)}
-      />
+      {props.multiline ? (
+        <textarea
+          id={id}
+          name={props.name}
+          rows={5}
+          required={props.required}
+          value={props.value}
+          aria-invalid={error ? "true" : undefined}
+          aria-describedby={error ? `${id}-error` : props.hint ? `${id}-hint` : undefined}
+          onInput={(e) => props.onInput((e.target as HTMLTextAreaElement).value)}
+        />
+      ) : (
+        <input
+          id={id}
+          name={props.name}
+          // (Preact's types narrow `type` per input kind; the union is one of them at runtime.)
+          type={(props.type ?? "text") as "text"}
+          autoComplete={props.autoComplete}
+          required={props.required}
+          value={props.value}
+          aria-invalid={error ? "true" : undefined}
+          aria-describedby={error ? `${id}-error` : props.hint ? `${id}-hint` : undefined}
+          onInput={(e) => props.onInput((e.target as HTMLInputElement).value)}
+        />
+      )}
       {props.hint && !error && (
         <small id={`${id}-hint`} class="hint">
           {props.hint}

@@ -1,7 +1,10 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiProblem, type Place, type Session, session, whereAmI } from "./api";
-import { SignIn, SignUp } from "./auth";
+import { AcceptInvitation, SignIn, SignUp } from "./auth";
+import { AuditPage, CompliancePage } from "./audit";
+import { TeamPage } from "./team";
+import { EndpointPage, WebhooksPage } from "./webhooks";
 import { ChatPage } from "./chat";
 import { Link, navigate, usePath } from "./nav";
 import { ArtifactPage, ProjectPage } from "./project";
@@ -24,10 +27,14 @@ function App() {
   const [place, setPlace] = useState<Place | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [signedIn, setSignedIn] = useState(() => session.get() !== null);
+  const [me, setMe] = useState<Me | null>(null);
   useEffect(() => {
     adoptHandedSession();
     setSignedIn(session.get() !== null);
-    const signedOut = () => setSignedIn(false);
+    const signedOut = () => {
+      setSignedIn(false);
+      setMe(null);
+    };
     addEventListener("tessera:signed-out", signedOut);
     whereAmI()
       .then(setPlace)
@@ -38,12 +45,15 @@ function App() {
   if (place.kind === "platform") return <SignUp baseDomain={place.baseDomain} />;
   // A review link needs no account: its token is the credential.
   if (path.startsWith("/review/")) return <GuestReview token={decodeURIComponent(path.slice("/review/".length))} />;
+  if (path.startsWith("/invite/") && !signedIn) return <AcceptInvitation tenant={place.tenant} token={decodeURIComponent(path.slice("/invite/".length))} onSignedIn={() => setSignedIn(true)} />;
   if (!signedIn) return <SignIn tenant={place.tenant} onSignedIn={() => setSignedIn(true)} />;
+  if (!me) return <Who onMe={setMe} />;
   const signOut = async () => {
     const s = session.get();
     await api("/v1/auth/logout", { body: { refresh_token: s?.refreshToken } }).catch(() => {});
     session.clear();
     setSignedIn(false);
+    setMe(null);
     navigate("/");
   };
   return (
@@ -53,25 +63,53 @@ function App() {
           {place.tenant.name}
         </Link>
         <nav aria-label="Main">
-          <Link href="/projects" aria-current={path.startsWith("/projects") || path === "/" ? "page" : undefined}>
-            Projects
-          </Link>
-          <Link href="/usage" aria-current={path === "/usage" ? "page" : undefined}>
-            Usage
-          </Link>
+          {SECTIONS.filter((sec) => !sec.needs || me.permissions.includes(sec.needs)).map((sec) => (
+            <Link key={sec.href} href={sec.href} aria-current={sec.current(path) ? "page" : undefined}>
+              {sec.label}
+            </Link>
+          ))}
         </nav>
         <span class="who">{session.get()?.user.email}</span>
         <button type="button" onClick={signOut}>
           Sign out
         </button>
       </header>
-      <main>{page(path)}</main>
+      <main>{page(path, me)}</main>
     </>
   );
 }
 
+interface Me {
+  user: { id: string; email: string; name: string };
+  role: string;
+  permissions: string[];
+}
+
+/** The signed-in person's role and permissions: which sections and controls the console shows. */
+function Who({ onMe }: { onMe: (me: Me) => void }) {
+  const [failure, setFailure] = useState<string | null>(null);
+  useEffect(() => {
+    api<Me>("/v1/me")
+      .then(onMe)
+      .catch((err: unknown) => setFailure(err instanceof ApiProblem ? err.message : "Your account could not be loaded."));
+  }, []);
+  return <main class="narrow">{failure ? <p role="alert" class="error">{failure}</p> : <p class="loading">Loading your workspace…</p>}</main>;
+}
+
+/** The main navigation; a section shows when the person holds its permission. */
+const SECTIONS: { href: string; label: string; needs?: string; current: (path: string) => boolean }[] = [
+  { href: "/projects", label: "Projects", current: (p) => p === "/" || p.startsWith("/projects") },
+  { href: "/prompts", label: "Prompts", needs: "prompts:read", current: (p) => p.startsWith("/prompts") },
+  { href: "/usage", label: "Usage", needs: "usage:read", current: (p) => p === "/usage" },
+  { href: "/team", label: "Team", needs: "members:read", current: (p) => p === "/team" },
+  { href: "/webhooks", label: "Webhooks", needs: "webhooks:read", current: (p) => p.startsWith("/webhooks") },
+  { href: "/audit", label: "Audit", needs: "audit:read", current: (p) => p === "/audit" },
+  { href: "/compliance", label: "Data", current: (p) => p === "/compliance" },
+];
+
 /** The page an address shows. */
-function page(path: string) {
+function page(path: string, me: Me) {
+  const can = (p: string) => me.permissions.includes(p);
   const [, first, id, second, childId] = path.split("/");
   if (path === "/" || (first === "projects" && !id)) return <Projects />;
   if (first === "projects" && id && second === "conversations" && childId) return <ChatPage projectId={id} conversationId={childId} />;
@@ -79,6 +117,12 @@ function page(path: string) {
   if (first === "runs" && id) return <RunPage runId={id} />;
   if (first === "usage") return <UsagePage />;
   if (first === "artifacts" && id) return <ArtifactPage artifactId={id} />;
+  if (first === "team") return <TeamPage me={me} />;
+  if (first === "webhooks" && id) return <EndpointPage endpointId={id} canWrite={can("webhooks:write")} />;
+  if (first === "webhooks") return <WebhooksPage canWrite={can("webhooks:write")} />;
+  if (first === "audit") return <AuditPage />;
+  if (first === "compliance") return <CompliancePage canManage={can("compliance:manage")} />;
+  if (first === "invite") return <p class="empty">You are signed in already: sign out to accept an invitation as someone else.</p>;
   return <NotFound />;
 }
 

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiProblem, authorized, answer, session } from "./api";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
 import { Link, navigate } from "./nav";
+import { ListState, useList } from "./data";
 
 interface Named {
   id: string;
@@ -9,26 +10,6 @@ interface Named {
   title?: string | null;
   status?: string;
   created_at: string;
-}
-
-/** A list from the API, with its loading and failure states. */
-export function useList<T>(path: string) {
-  const [items, setItems] = useState<T[] | null>(null);
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const reload = () =>
-    api<{ data: T[] }>(path)
-      .then((page) => setItems(page.data))
-      .catch((err: unknown) => setFailure(failureOf(err)));
-  useEffect(() => {
-    void reload();
-  }, [path]);
-  return { items, setItems, failure, reload };
-}
-
-export function ListState({ items, failure, empty }: { items: unknown[] | null; failure: Failure | null; empty: string }) {
-  if (failure) return <p role="alert" class="error">{failure.message}</p>;
-  if (items === null) return <p class="loading">Loading…</p>;
-  return items.length === 0 ? <p class="empty">{empty}</p> : null;
 }
 
 /** One project: its conversations, agents and runs, and artifacts. */
