@@ -350,6 +350,116 @@ check("exports my data with progress, then offers the ZIP", async (browser) => {
   await p.getByRole("status").getByText("Saved.").waitFor();
 });
 
+check("writes a post, revises it, comments, approves it on the board and schedules it onto the calendar", async (browser) => {
+  const p = await signedIn(browser);
+  await openNewProject(p, `Content ${Date.now().toString(36)}`);
+  await p.getByRole("navigation", { name: "Project" }).getByRole("link", { name: "Content" }).click();
+  await p.getByText("No posts yet").waitFor();
+  await p.getByLabel("Approval").selectOption("required");
+  await p.getByLabel("Channel", { exact: true }).first().waitFor();
+  await p.getByRole("form", { name: "Connect a channel" }).getByLabel("Channel").fill("linkedin");
+  await p.getByLabel("Account name").fill("Acme on LinkedIn");
+  await p.getByRole("button", { name: "Connect" }).click();
+  await p.getByRole("list", { name: "Channels" }).getByText("Acme on LinkedIn").waitFor();
+  await p.getByLabel("Campaign name").fill("Spring");
+  await p.getByRole("button", { name: "Add campaign" }).click();
+  await p.getByRole("list", { name: "Campaigns" }).getByText("Spring").waitFor();
+  await p.getByLabel("Title").fill("Tulip week");
+  await p.getByRole("form", { name: "New post" }).getByLabel("Text").fill("Tulips, sunshine and 20% off.");
+  await p.getByLabel("Campaign", { exact: true }).selectOption({ label: "Spring" });
+  await p.getByRole("button", { name: "Write post" }).click();
+  await p.getByRole("heading", { name: "Tulip week", level: 1 }).waitFor();
+  // A second revision; the first stays readable.
+  await p.getByLabel("Text for linkedin").fill("Tulips, sunshine and 25% off all week.");
+  await p.getByRole("button", { name: "Save as revision 2" }).click();
+  await p.getByRole("heading", { name: "Edit revision 2" }).waitFor();
+  await p.getByRole("list", { name: "Revisions" }).getByRole("button", { name: "Revision 1" }).click();
+  await p.getByRole("list", { name: "Revisions" }).getByText("20% off.").waitFor();
+  await p.getByLabel("Comment", { exact: true }).fill("Shall we say which tulips?");
+  await p.getByRole("button", { name: "Comment", exact: true }).click();
+  await p.getByRole("list", { name: "Comments" }).getByText("Shall we say which tulips?").waitFor();
+  await p.getByRole("button", { name: "Submit for review" }).click();
+  await p.getByTestId("post-status").getByText("in review").waitFor();
+  // The board: approve from the "In review" lane; the card moves to "Approved".
+  await p.getByRole("link", { name: "Content", exact: true }).click();
+  await p.getByRole("region", { name: /^In review/ }).getByText("Tulip week").waitFor();
+  await p.screenshot({ path: `${SHOTS}/approval-board.png` });
+  await p.getByRole("button", { name: "Approve Tulip week" }).click();
+  await p.getByRole("region", { name: /^Approved/ }).getByText("Tulip week").waitFor();
+  await p.getByRole("region", { name: /^Approved/ }).getByRole("link", { name: "Tulip week" }).click();
+  await p.getByTestId("post-status").getByText("approved").waitFor();
+  const at = new Date(Date.now() + 2 * 86_400_000);
+  at.setHours(10, 0, 0, 0);
+  const local = `${at.getFullYear()}-${String(at.getMonth() + 1).padStart(2, "0")}-${String(at.getDate()).padStart(2, "0")}T10:00`;
+  await p.getByLabel("Publish at (your time)").fill(local);
+  await p.getByRole("button", { name: "Schedule", exact: true }).click();
+  await p.getByTestId("post-status").getByText("scheduled").waitFor();
+  await p.getByRole("list", { name: "Reviews" }).getByText("approved").waitFor();
+  await p.screenshot({ path: `${SHOTS}/post-editor.png` });
+  await p.getByRole("link", { name: "Content", exact: true }).click();
+  await p.getByRole("navigation", { name: "Project" }).getByRole("link", { name: "Calendar" }).click();
+  if (at.getMonth() !== new Date().getMonth()) await p.getByRole("button", { name: "Next month" }).click();
+  const day = p.getByRole("list", { name: /^Posts in/ }).getByRole("listitem", { name: new RegExp(`\\b${at.getDate()}\\b.*1 post`) });
+  await day.getByRole("link", { name: /Tulip week/ }).waitFor();
+  await p.screenshot({ path: `${SHOTS}/calendar.png` });
+});
+
+check("uploads a document to a knowledge base, waits for it to be ready, and searches it with scores", async (browser) => {
+  const p = await signedIn(browser);
+  await openNewProject(p, `Knowledge ${Date.now().toString(36)}`);
+  await p.getByRole("navigation", { name: "Project" }).getByRole("link", { name: "Knowledge" }).click();
+  await p.getByLabel("Knowledge base name").fill("Handbook");
+  await p.getByRole("button", { name: "Create" }).click();
+  await p.getByRole("list", { name: "Knowledge bases" }).getByRole("link", { name: "Handbook" }).click();
+  await p.getByRole("heading", { name: "Handbook", level: 1 }).waitFor();
+  const text = "# Returns\n\nCustomers may return any item within 30 days for a full refund. Sale items are final.\n\n# Shipping\n\nOrders ship within two business days from our Rotterdam warehouse.\n";
+  await p.getByLabel(/^Add a document/).setInputFiles({ name: "policies.md", mimeType: "text/markdown", buffer: Buffer.from(text) });
+  const doc = p.getByRole("list", { name: "Documents" }).getByRole("listitem").filter({ hasText: "policies.md" });
+  await doc.getByText("ready").waitFor({ timeout: 30_000 });
+  await p.getByLabel("Question or words").fill("how long do I have to return something for a refund?");
+  await p.getByRole("button", { name: "Search", exact: true }).click();
+  const results = p.getByRole("list", { name: "Results" });
+  await results.getByText("within 30 days").waitFor();
+  const score = Number(await results.locator(".score").first().textContent());
+  expect(score > 0, `each result shows its score (${score})`);
+  await p.screenshot({ path: `${SHOTS}/knowledge.png` });
+});
+
+check("makes a prompt with two versions split 50/50, and a run by its agent shows in the version stats", async (browser) => {
+  const p = await signedIn(browser);
+  const key = `greeting-${Date.now().toString(36)}`;
+  await p.getByRole("link", { name: "Prompts" }).click();
+  await p.getByLabel("Key").fill("Not A Key");
+  await p.getByLabel("Template").fill("You are cheerful.");
+  await p.getByRole("button", { name: "Create prompt" }).click();
+  await p.locator("#prompt-key[aria-invalid=true]").waitFor();
+  await p.getByLabel("Key").fill(key);
+  await p.getByRole("button", { name: "Create prompt" }).click();
+  await p.getByRole("heading", { name: key, level: 1 }).waitFor();
+  await p.getByLabel("Template").fill("You are cheerful and brief.");
+  await p.getByLabel("Note").fill("shorter answers");
+  await p.getByRole("button", { name: "Add version 2" }).click();
+  await p.getByLabel("Weight of version 2").waitFor();
+  await p.getByLabel("Weight of version 1").fill("50");
+  await p.getByLabel("Weight of version 2").fill("50");
+  await p.getByRole("button", { name: "Save weights" }).click();
+  await p.getByRole("table", { name: "Versions" }).getByText("50.0%").first().waitFor();
+  // An agent on this prompt runs once; the run counts against the version it drew.
+  await p.getByRole("link", { name: "Projects" }).click();
+  await openNewProject(p, `Prompts ${Date.now().toString(36)}`);
+  await p.getByLabel("Agent name").fill("Greeter");
+  await p.getByLabel("Prompt").selectOption(key);
+  await p.getByRole("button", { name: "Add agent" }).click();
+  await p.getByLabel("What should it write?").fill("Say hello");
+  await p.getByRole("button", { name: "Start run" }).click();
+  await p.getByRole("status").getByText("SUCCEEDED").waitFor({ timeout: 30_000 });
+  await p.goto(tenantUrl(WS.slug, `/prompts/${key}`));
+  await p.getByRole("table", { name: "Versions" }).waitFor();
+  const runs = (await p.getByTestId("runs-v1").textContent()) + " " + (await p.getByTestId("runs-v2").textContent());
+  expect(/^1 \(1 ok\) 0$|^0 1 \(1 ok\)$/.test(runs), `one version counts the run (${runs})`);
+  await p.screenshot({ path: `${SHOTS}/prompt.png` });
+});
+
 check("serves a missing file as a 404 and the API reference offline", async (browser) => {
   const p = await page(browser);
   const missing = await p.goto(tenantUrl("demo", "/assets/nothing.js"));

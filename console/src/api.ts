@@ -106,3 +106,27 @@ export async function whereAmI(): Promise<Place> {
   const here = await api<{ kind: "platform" | "tenant"; base_domain: string; tenant?: { id: string; slug: string; name: string } }>("/.well-known/tessera-host", { auth: false });
   return here.kind === "tenant" && here.tenant ? { kind: "tenant", baseDomain: here.base_domain, tenant: here.tenant } : { kind: "platform", baseDomain: here.base_domain };
 }
+
+/**
+ * Sends a file as the request body, reporting progress (XMLHttpRequest: fetch cannot report an
+ * upload's progress). Renews an expired access token first; answers the JSON or throws ApiProblem.
+ */
+export async function upload<T>(path: string, file: Blob, contentType: string, onProgress: (fraction: number | null) => void): Promise<T> {
+  // A cheap authorized read first: it renews an expired access token, which the upload then carries.
+  await authorized("/v1/me").catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    const token = session.get()?.accessToken;
+    if (token) xhr.setRequestHeader("authorization", `Bearer ${token}`);
+    xhr.setRequestHeader("content-type", contentType);
+    xhr.upload.onprogress = (p) => onProgress(p.lengthComputable ? p.loaded / p.total : null);
+    xhr.onload = () => {
+      const body = JSON.parse(xhr.responseText || "{}") as Record<string, unknown>;
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as T);
+      else reject(new ApiProblem(xhr.status, String(body.code ?? xhr.status), String(body.detail ?? `The upload failed (${xhr.status})`), Array.isArray(body.errors) ? (body.errors as FieldError[]) : []));
+    };
+    xhr.onerror = () => reject(new ApiProblem(0, "NETWORK", "The upload did not reach the platform. Check your connection and try again."));
+    xhr.send(file);
+  });
+}

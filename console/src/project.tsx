@@ -1,7 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiProblem, authorized, answer, session } from "./api";
+import { api, ApiProblem, authorized, answer, upload } from "./api";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
 import { Link, navigate } from "./nav";
+import { ProjectHeader } from "./content";
 import { ListState, useList } from "./data";
 
 interface Named {
@@ -14,21 +15,9 @@ interface Named {
 
 /** One project: its conversations, agents and runs, and artifacts. */
 export function ProjectPage({ projectId }: { projectId: string }) {
-  const [project, setProject] = useState<{ name: string } | null>(null);
-  const [missing, setMissing] = useState<string | null>(null);
-  useEffect(() => {
-    api<{ name: string }>(`/v1/projects/${projectId}`)
-      .then(setProject)
-      .catch((err: unknown) => setMissing(err instanceof ApiProblem ? err.message : "This project could not be loaded."));
-  }, [projectId]);
-  if (missing) return <p role="alert" class="error">{missing}</p>;
-  if (!project) return <p class="loading">Loading project…</p>;
   return (
     <>
-      <p class="crumbs">
-        <Link href="/projects">Projects</Link> / {project.name}
-      </p>
-      <h1>{project.name}</h1>
+      <ProjectHeader projectId={projectId} here="overview" />
       <div class="columns">
         <Conversations projectId={projectId} />
         <Runs projectId={projectId} />
@@ -78,6 +67,10 @@ function Runs({ projectId }: { projectId: string }) {
   const agents = useList<Named>(`/v1/agents?project_id=${projectId}&limit=100`);
   const runs = useList<Named & { agent_id: string }>(`/v1/runs?project_id=${projectId}&limit=20`);
   const [agentName, setAgentName] = useState("");
+  const prompts = useList<{ key: string }>("/v1/prompts?limit=100");
+  const bases = useList<{ id: string; name: string }>(`/v1/knowledge-bases?project_id=${projectId}&limit=100`);
+  const [promptKey, setPromptKey] = useState("");
+  const [kbIds, setKbIds] = useState<string[]>([]);
   const [text, setText] = useState("");
   const [agentId, setAgentId] = useState("");
   const [failure, setFailure] = useState<Failure | null>(null);
@@ -88,7 +81,7 @@ function Runs({ projectId }: { projectId: string }) {
     setBusy(true);
     setFailure(null);
     try {
-      const made = await api<Named>("/v1/agents", { body: { project_id: projectId, name: agentName, system_prompt: "You write clear, friendly copy." } });
+      const made = await api<Named>("/v1/agents", { body: { project_id: projectId, name: agentName, ...(promptKey ? { prompt_key: promptKey } : { system_prompt: "You write clear, friendly copy." }), knowledge_base_ids: kbIds } });
       agents.setItems([made, ...(agents.items ?? [])]);
       setAgentId(made.id);
       setAgentName("");
@@ -132,6 +125,28 @@ function Runs({ projectId }: { projectId: string }) {
       ) : null}
       <form onSubmit={addAgent} noValidate aria-label="New agent">
         <Field label="Agent name" name="name" value={agentName} onInput={setAgentName} failure={failure} required />
+        {(prompts.items?.length ?? 0) > 0 && (
+          <div class="field">
+            <label for="agent-prompt">Prompt</label>
+            <select id="agent-prompt" value={promptKey} onChange={(e) => setPromptKey((e.target as HTMLSelectElement).value)}>
+              <option value="">a plain system prompt</option>
+              {prompts.items!.map((p) => (
+                <option key={p.key}>{p.key}</option>
+              ))}
+            </select>
+          </div>
+        )}
+        {(bases.items?.length ?? 0) > 0 && (
+          <fieldset class="picker">
+            <legend>Answers from</legend>
+            {bases.items!.map((kb) => (
+              <label class="check" key={kb.id}>
+                <input type="checkbox" checked={kbIds.includes(kb.id)} onChange={(e) => setKbIds((e.target as HTMLInputElement).checked ? [...kbIds, kb.id] : kbIds.filter((x) => x !== kb.id))} />
+                {kb.name}
+              </label>
+            ))}
+          </fieldset>
+        )}
         <Submit busy={busy}>Add agent</Submit>
       </form>
       <ListState items={runs.items} failure={runs.failure} empty="No runs yet." />
@@ -156,38 +171,27 @@ function Artifacts({ projectId }: { projectId: string }) {
   const list = useList<Named & { kind: string }>(`/v1/artifacts?project_id=${projectId}&limit=50`);
   const [failure, setFailure] = useState<Failure | null>(null);
   const [progress, setProgress] = useState<number | null>(null);
-  const upload = async (e: Event) => {
+  const send = async (e: Event) => {
     const file = (e.target as HTMLInputElement).files?.[0];
     if (!file) return;
     setFailure(null);
-    // A cheap authorized read first: it renews an expired access token, which the upload then carries.
-    await authorized("/v1/me").catch(() => {});
+    setProgress(0);
     const kind = KINDS.find(([type]) => type.test(file.type))?.[1] ?? "document";
-    // XMLHttpRequest, not fetch: it reports upload progress.
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/v1/artifacts?project_id=${projectId}&kind=${kind}&name=${encodeURIComponent(file.name)}`);
-    const token = session.get()?.accessToken;
-    if (token) xhr.setRequestHeader("authorization", `Bearer ${token}`);
-    xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
-    xhr.upload.onprogress = (p) => setProgress(p.lengthComputable ? p.loaded / p.total : null);
-    xhr.onload = () => {
+    try {
+      const made = await upload<{ id: string }>(`/v1/artifacts?project_id=${projectId}&kind=${kind}&name=${encodeURIComponent(file.name)}`, file, file.type || "application/octet-stream", setProgress);
+      navigate(`/artifacts/${made.id}`);
+    } catch (err) {
+      setFailure(failureOf(err));
+    } finally {
       setProgress(null);
-      const body = JSON.parse(xhr.responseText || "{}") as { id?: string; detail?: string; errors?: { field: string; message: string }[] };
-      if (xhr.status === 201 && body.id) navigate(`/artifacts/${body.id}`);
-      else setFailure({ message: body.detail ?? `The upload failed (${xhr.status})`, fields: body.errors ?? [] });
-    };
-    xhr.onerror = () => {
-      setProgress(null);
-      setFailure({ message: "The upload did not reach the platform. Check your connection and try again.", fields: [] });
-    };
-    xhr.send(file);
+    }
   };
   return (
     <section aria-labelledby="artifacts-heading">
       <h2 id="artifacts-heading">Artifacts</h2>
       <div class="field">
         <label for="artifact-file">Upload a file (up to 25 MiB)</label>
-        <input id="artifact-file" type="file" onChange={upload} disabled={progress !== null} />
+        <input id="artifact-file" type="file" onChange={send} disabled={progress !== null} />
       </div>
       {progress !== null && <progress aria-label="Upload progress" max={1} value={progress} />}
       <FormError failure={failure} />
