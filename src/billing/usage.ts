@@ -38,9 +38,11 @@ export async function usageBetween(c: Context<AppEnv>, q: { from?: string; to?: 
   return { from, to, group_by: q.group_by, data: rows, total: totals[0]! };
 }
 
-/** The tenant's credit balance and its ledger, newest first. */
-export async function creditsPage(c: Context<AppEnv>, { limit, cursor }: { limit: number; cursor?: string }) {
-  const tenantId = c.var.tenant.id;
+/** The request's tenant's credit balance and its ledger, newest first. */
+export const creditsPage = (c: Context<AppEnv>, q: { limit: number; cursor?: string }) => creditsOf(c, c.var.tenant.id, q);
+
+/** A tenant's credit balance and its ledger, newest first. */
+export async function creditsOf(c: Context<AppEnv>, tenantId: string, { limit, cursor }: { limit: number; cursor?: string }) {
   const db = controlDb(c.env);
   const entries = await listOwned(db, creditLedger, tenantId, { limit, cursor, prefix: "crd" }, (r) => ({ id: r.id, amount_micros: r.amountMicros, kind: r.kind, reason: r.reason, reference: r.reference, created_at: r.createdAt }));
   return { balance_micros: await creditBalance(db, tenantId), ...entries };

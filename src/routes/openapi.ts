@@ -193,6 +193,15 @@ export const PromptKey = z
   .max(100)
   .regex(/^[a-z0-9][a-z0-9._-]*$/, "lowercase letters, digits, '.', '_' and '-', starting with a letter or digit");
 
+/** A tenant's prepaid credit: the balance, and a page of its ledger. */
+export const CreditsSchema = z
+  .object({
+    balance_micros: z.number().int(),
+    data: z.array(z.object({ id: z.string(), amount_micros: z.number().int(), kind: z.enum(["grant", "debit"]), reason: z.string(), reference: z.string().nullable(), created_at: z.string() })),
+    next_cursor: z.string().nullable(),
+  })
+  .openapi("Credits");
+
 /** A tenant as the API shows it. */
 export const TenantSchema = z
   .object({

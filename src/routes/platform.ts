@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { creditsOf } from "../billing/usage";
 import { poolStatus, syncPool } from "../db/pool";
 import { PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
 import * as ops from "../tenants/operations";
-import { errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, TenantSchema } from "./openapi";
+import { CreditsSchema, errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, TenantSchema } from "./openapi";
 
 /** A tenant as the API shows it (its database binding stays internal). */
 
@@ -18,7 +19,7 @@ const listTenants = createRoute({
   summary: "List tenants",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
-  request: { query: PageQuery.extend({ status: z.enum(["active", "suspended"]).optional() }) },
+  request: { query: PageQuery.extend({ status: z.enum(["active", "suspended", "erasing", "erased"]).optional() }) },
   responses: { 200: jsonResponse(pageOf(PlatformTenant), "A page of tenants"), ...errors(400, 401) },
 });
 
@@ -43,6 +44,41 @@ const changePlan = createRoute({
   middleware: [requirePlatformAdmin()] as const,
   request: { params: TenantRef, body: jsonBody(z.object({ plan: z.string().min(1).max(40) })) },
   responses: { 200: jsonResponse(PlatformTenant, "The tenant"), ...errors(400, 401, 404, 415) },
+});
+
+const PlanSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    requests_per_minute: z.number().int(),
+    member_requests_per_minute: z.number().int(),
+    monthly_tokens: z.number().int(),
+    seats: z.number().int(),
+    projects: z.number().int(),
+    storage_bytes: z.number().int(),
+    tenants: z.number().int().openapi({ description: "Tenants on the plan (erased ones not counted)" }),
+  })
+  .openapi("Plan");
+
+const listPlans = createRoute({
+  method: "get",
+  path: "/v1/platform/plans",
+  tags: ["Platform"],
+  summary: "List the plans with their limits and how many tenants are on each",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  responses: { 200: jsonResponse(z.object({ data: z.array(PlanSchema) }), "The plans"), ...errors(401) },
+});
+
+const tenantCredits = createRoute({
+  method: "get",
+  path: "/v1/platform/tenants/{id}/credits",
+  tags: ["Platform"],
+  summary: "A tenant's prepaid credit: the balance and its ledger, newest first",
+  security: admin,
+  middleware: [requirePlatformAdmin()] as const,
+  request: { params: TenantRef, query: PageQuery },
+  responses: { 200: jsonResponse(CreditsSchema, "Balance and ledger"), ...errors(400, 401, 404) },
 });
 
 const grantCredits = createRoute({
@@ -141,6 +177,8 @@ export const platformRoutes = router()
   .openapi(setStatus("suspend"), async (c) => c.json(platformTenant(await ops.changeStatus(c, c.req.valid("param").id, "suspended")), 200))
   .openapi(setStatus("reactivate"), async (c) => c.json(platformTenant(await ops.changeStatus(c, c.req.valid("param").id, "active")), 200))
   .openapi(changePlan, async (c) => c.json(platformTenant(await ops.changePlan(c, c.req.valid("param").id, c.req.valid("json").plan)), 200))
+  .openapi(listPlans, async (c) => c.json({ data: await ops.listPlans(c) }, 200))
+  .openapi(tenantCredits, async (c) => c.json(await creditsOf(c, (await ops.findTenant(c, c.req.valid("param").id)).id, c.req.valid("query")), 200))
   .openapi(grantCredits, async (c) => c.json(await ops.grantCredits(c, c.req.valid("param").id, c.req.valid("json")), 201))
   .openapi(attachDomain, async (c) => c.json(await ops.attachDomain(c, c.req.valid("json")), 201))
   .openapi(listDomains, async (c) => c.json({ data: await ops.listDomains(c, c.req.valid("query").tenant) }, 200))

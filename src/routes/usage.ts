@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as usage from "../billing/usage";
 import { PageQuery } from "../lib/pagination";
-import { errors, guarded, jsonResponse, router } from "./openapi";
+import { CreditsSchema, errors, guarded, jsonResponse, router } from "./openapi";
 
 /** A real calendar day (`format: date` in the document), so nothing downstream meets 2026-13-45. */
 const Day = z.iso.date("a UTC day as YYYY-MM-DD");
@@ -66,11 +66,7 @@ const listCredits = createRoute({
   request: { query: PageQuery },
   responses: {
     200: jsonResponse(
-      z.object({
-        balance_micros: z.number().int(),
-        data: z.array(z.object({ id: z.string(), amount_micros: z.number().int(), kind: z.enum(["grant", "debit"]), reason: z.string(), reference: z.string().nullable(), created_at: z.string() })),
-        next_cursor: z.string().nullable(),
-      }).openapi("Credits"),
+      CreditsSchema,
       "Balance and ledger",
     ),
     ...errors(400, 401, 403),

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, inArray, lt, ne, or, type SQL } from "drizzle-orm";
 import type { Context } from "hono";
 import { CLOSE_CODES } from "../../durable-objects/conversation-protocol";
 import type { AppEnv } from "../context";
@@ -55,6 +55,27 @@ export async function listTenants(c: Context<AppEnv>, { limit, cursor, status }:
     .orderBy(desc(tenants.id))
     .limit(limit + 1);
   return page(rows, limit, (t) => t);
+}
+
+/** Every plan with its limits, and how many tenants (not erased) are on it. */
+export async function listPlans(c: Context<AppEnv>) {
+  const db = controlDb(c.env);
+  const [rows, counts] = await db.batch([
+    db.select().from(plans).orderBy(plans.monthlyTokens),
+    db.select({ plan: tenants.planId, n: count() }).from(tenants).where(ne(tenants.status, "erased")).groupBy(tenants.planId),
+  ]);
+  const on = new Map(counts.map((r) => [r.plan, r.n]));
+  return rows.map((p) => ({
+    id: p.id,
+    name: p.name,
+    requests_per_minute: p.requestsPerMinute,
+    member_requests_per_minute: p.memberRequestsPerMinute,
+    monthly_tokens: p.monthlyTokens,
+    seats: p.seats,
+    projects: p.projects,
+    storage_bytes: p.storageBytes,
+    tenants: on.get(p.id) ?? 0,
+  }));
 }
 
 /** Moves a tenant to another plan (which must exist). */

@@ -60,6 +60,34 @@ describe("platform operator API", () => {
     expect(await cached()).toMatchObject({ id: t.id, status: "active" });
   });
 
+  it("lists the plans with their limits and how many tenants are on each", async () => {
+    const before = await admin("/v1/platform/plans");
+    expectStatus(before, 200);
+    const pro = () => (before.body.data as { id: string; tenants: number }[]).find((p) => p.id === "pro")!;
+    expect(before.body.data.map((p: { id: string }) => p.id)).toEqual(["free", "pro", "enterprise"]);
+    expect(pro()).toMatchObject({ name: "Pro", monthly_tokens: 5_000_000, seats: 25, projects: 100, storage_bytes: 53_687_091_200 });
+    const t = await createTenant();
+    expectStatus(await admin(`/v1/platform/tenants/${t.id}/plan`, { body: { plan: "pro" } }), 200);
+    const after = await admin("/v1/platform/plans");
+    expect(after.body.data.find((p: { id: string }) => p.id === "pro").tenants).toBe(pro().tenants + 1);
+    expectProblem(await call(`${PLATFORM}/v1/platform/plans`, { token: t.owner.token }), 401, "INVALID_TOKEN");
+  });
+
+  it("shows a tenant's credit balance and ledger to the operator", async () => {
+    const t = await createTenant();
+    expect((await admin(`/v1/platform/tenants/${t.id}/credits`)).body).toEqual({ balance_micros: 0, data: [], next_cursor: null });
+    await admin(`/v1/platform/tenants/${t.id}/credits`, { body: { amount_micros: 5_000_000, reason: "welcome" } });
+    await admin(`/v1/platform/tenants/${t.slug}/credits`, { body: { amount_micros: 250_000, reason: "apology" } });
+    const res = await admin(`/v1/platform/tenants/${t.slug}/credits?limit=1`);
+    expectStatus(res, 200);
+    expect(res.body).toMatchObject({ balance_micros: 5_250_000, data: [{ amount_micros: 250_000, kind: "grant", reason: "apology" }], next_cursor: expect.any(String) });
+    // The tenant sees the same ledger; the operator's view of another tenant is its own.
+    expect((await call(`${t.host}/v1/credits`, { token: t.owner.token })).body.balance_micros).toBe(5_250_000);
+    const other = await createTenant();
+    expect((await admin(`/v1/platform/tenants/${other.id}/credits`)).body.balance_micros).toBe(0);
+    expectProblem(await admin("/v1/platform/tenants/ten_nope/credits"), 404, "NOT_FOUND");
+  });
+
   it("attaches a verified custom hostname that then reaches the tenant", async () => {
     const t = await createTenant();
     const host = `studio-${t.slug}.example.com`;
