@@ -3,7 +3,7 @@
 // the run fails on the first that does not hold, with a screenshot of the page as it was.
 import { existsSync, mkdirSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { eraseWorkspaces, makeWorkspace, startDev } from "./dev-server.ts";
+import { devVar, eraseWorkspaces, makeWorkspace, startDev } from "./dev-server.ts";
 
 const PORT = Number(process.env.E2E_PORT ?? 8799);
 const PLATFORM = `http://localhost:${PORT}`;
@@ -455,9 +455,64 @@ check("makes a prompt with two versions split 50/50, and a run by its agent show
   await p.getByRole("status").getByText("SUCCEEDED").waitFor({ timeout: 30_000 });
   await p.goto(tenantUrl(WS.slug, `/prompts/${key}`));
   await p.getByRole("table", { name: "Versions" }).waitFor();
-  const runs = (await p.getByTestId("runs-v1").textContent()) + " " + (await p.getByTestId("runs-v2").textContent());
+  const runs = `${await p.getByTestId("runs-v1").textContent()} ${await p.getByTestId("runs-v2").textContent()}`;
   expect(/^1 \(1 ok\) 0$|^0 1 \(1 ok\)$/.test(runs), `one version counts the run (${runs})`);
   await p.screenshot({ path: `${SHOTS}/prompt.png` });
+});
+
+check("runs the platform as its operator: plan, credit, suspension, erasure, domains and the pool", async (browser) => {
+  const slug = `e2e-op-${Date.now().toString(36)}`;
+  const made = await makeWorkspace(PLATFORM, { slug, name: "Operator Target", email: `owner@${slug}.test`, password: WS.password }, "free");
+  const p = await page(browser);
+  await p.goto(PLATFORM);
+  await p.getByRole("link", { name: "Operator sign-in" }).click();
+  await p.getByLabel("Operator token").fill("pat_wrong");
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("alert").waitFor();
+  await p.getByLabel("Operator token").fill(devVar("PLATFORM_ADMIN_TOKEN"));
+  await p.getByRole("button", { name: "Sign in" }).click();
+  // (Erasure frees the slug: the tombstone's row is then found by the tenant's id.)
+  const row = p.getByRole("table", { name: "Tenants" }).getByRole("row").filter({ hasText: new RegExp(`${slug}|${made.tenant.id}`) });
+  await row.waitFor();
+  await row.getByLabel("Plan of Operator Target").selectOption({ label: "Enterprise" });
+  await p.getByRole("list", { name: "Plans" }).getByRole("listitem").filter({ hasText: "Enterprise" }).getByText(/[1-9]\d* tenants?/).waitFor();
+  await row.getByRole("button", { name: "Credits of Operator Target" }).click();
+  await p.getByLabel("Amount (USD)").fill("12.5");
+  await p.getByLabel("Reason").fill("launch promo");
+  await p.getByRole("button", { name: "Grant" }).click();
+  await p.getByTestId("balance").getByText("$12.50").waitFor();
+  await p.getByRole("list", { name: "Ledger of Operator Target" }).getByText("launch promo").waitFor();
+  await p.getByLabel("Hostname (verified)").fill(`shop.${slug}.example.com`);
+  await p.getByLabel("Tenant (id or address)").fill(slug);
+  await p.getByRole("button", { name: "Attach" }).click();
+  await p.getByRole("list", { name: "Domains" }).getByText(`shop.${slug}.example.com`).waitFor();
+  await p.getByTestId("pool").getByText(/free of \d+ registered/).waitFor();
+  await p.screenshot({ path: `${SHOTS}/operator.png` });
+  await row.getByRole("button", { name: "Suspend Operator Target" }).click();
+  await row.getByText("suspended").waitFor();
+  // (From a page on the tenant's host: Node does not resolve *.localhost.)
+  const owner = await p.context().newPage();
+  await owner.goto(tenantUrl(slug));
+  const refused = await owner.evaluate(async (email) => (await fetch("/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: "correct horse battery" }) })).status, `owner@${slug}.test`);
+  expect(refused === 403, `a suspended tenant refuses sign-in (${refused})`);
+  await owner.close();
+  // Erasing asks for the tenant's address typed out; then it runs to the end (its database goes back to the pool).
+  await p.getByLabel("Status", { exact: true }).selectOption("");
+  await row.getByText("suspended").waitFor();
+  p.once("dialog", (d) => void d.accept(slug));
+  await row.getByRole("button", { name: "Erase Operator Target" }).click();
+  await row.getByText("erasing").waitFor();
+  const erased = row.getByText("erased", { exact: true });
+  for (let i = 0; i < 120 && !(await erased.count()); i++) {
+    await p.waitForTimeout(500);
+    await p.getByRole("button", { name: "Refresh tenants" }).click();
+  }
+  await erased.waitFor({ timeout: 1000 });
+  // The erasure took the tenant's control rows with it: its domain is gone from the list.
+  await p.reload();
+  await p.getByRole("heading", { name: "Custom domains" }).waitFor();
+  await p.getByTestId("pool").waitFor();
+  expect((await p.getByRole("list", { name: "Domains" }).getByText(`shop.${slug}.example.com`).count()) === 0, "the erased tenant's domain is detached");
 });
 
 check("serves a missing file as a 404 and the API reference offline", async (browser) => {

@@ -74,12 +74,18 @@ export async function authorized(path: string, init: RequestInit = {}, auth = tr
   }
 }
 
-/** Calls the API; answers the parsed JSON (or null for 204), or throws ApiProblem. */
-export async function api<T = unknown>(path: string, init: { method?: string; body?: unknown; auth?: boolean } = {}): Promise<T> {
+/**
+ * Calls the API; answers the parsed JSON (or null for 204), or throws ApiProblem. `bearer` sends
+ * that credential instead of the session's (the operator's token): nothing to refresh, and a 401
+ * does not end the session.
+ */
+export async function api<T = unknown>(path: string, init: { method?: string; body?: unknown; auth?: boolean; bearer?: string } = {}): Promise<T> {
   const headers: Record<string, string> = {};
   if (init.body !== undefined) headers["content-type"] = "application/json";
-  const res = await authorized(path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, init.auth !== false);
-  return answer<T>(res, init.auth !== false);
+  if (init.bearer) headers.authorization = `Bearer ${init.bearer}`;
+  const sessionAuth = init.auth !== false && !init.bearer;
+  const res = await authorized(path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, sessionAuth);
+  return answer<T>(res, sessionAuth);
 }
 
 /** A response's JSON, or its problem as an ApiProblem. */

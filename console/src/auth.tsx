@@ -84,7 +84,7 @@ export function SignUp({ baseDomain }: { baseDomain: string }) {
         <Submit busy={busy}>Create workspace</Submit>
       </form>
       <p class="aside">
-        The API is documented at <a href="/docs">/docs</a>.
+        The API is documented at <a href="/docs">/docs</a>. Running this platform? <a href="/operator">Operator sign-in</a>.
       </p>
     </main>
   );

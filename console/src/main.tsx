@@ -7,6 +7,7 @@ import { CalendarPage, ContentPage } from "./content";
 import { KnowledgeBasePage, KnowledgePage } from "./knowledge";
 import { PostPage } from "./post";
 import { PromptPage, PromptsPage } from "./prompts";
+import { OperatorApp } from "./operator";
 import { TeamPage } from "./team";
 import { EndpointPage, WebhooksPage } from "./webhooks";
 import { ChatPage } from "./chat";
@@ -46,7 +47,7 @@ function App() {
   }, []);
   if (failure) return <main class="narrow"><p role="alert" class="error">{failure}</p></main>;
   if (!place) return <main class="narrow"><p class="loading">Loading Tessera…</p></main>;
-  if (place.kind === "platform") return <SignUp baseDomain={place.baseDomain} />;
+  if (place.kind === "platform") return path.startsWith("/operator") ? <OperatorApp /> : <SignUp baseDomain={place.baseDomain} />;
   // A review link needs no account: its token is the credential.
   if (path.startsWith("/review/")) return <GuestReview token={decodeURIComponent(path.slice("/review/".length))} />;
   if (path.startsWith("/invite/") && !signedIn) return <AcceptInvitation tenant={place.tenant} token={decodeURIComponent(path.slice("/invite/".length))} onSignedIn={() => setSignedIn(true)} />;
