@@ -1,7 +1,8 @@
 // `npm run test:e2e`: the console driven in a real browser (Debian's Chromium through playwright-core)
 // against `npm run dev` on its own port, as a person would use it. Each journey is a named check;
 // the run fails on the first that does not hold, with a screenshot of the page as it was.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { devVar, eraseWorkspaces, makeWorkspace, startDev } from "./dev-server.ts";
 
@@ -513,6 +514,64 @@ check("runs the platform as its operator: plan, credit, suspension, erasure, dom
   await p.getByRole("heading", { name: "Custom domains" }).waitFor();
   await p.getByTestId("pool").waitFor();
   expect((await p.getByRole("list", { name: "Domains" }).getByText(`shop.${slug}.example.com`).count()) === 0, "the erased tenant's domain is detached");
+});
+
+check("passes axe on every page, on a phone and a desktop, with nothing wider than the screen", async (browser) => {
+  const owner = await signedIn(browser);
+  const made = await inPage<Record<string, string>>(
+    owner,
+    `const project = await call("/v1/projects", { name: "Every page " + Date.now().toString(36) });
+     const conversation = await call("/v1/conversations", { project_id: project.id, title: "Kickoff" });
+     const agent = await call("/v1/agents", { project_id: project.id, name: "Writer" });
+     const run = await call("/v1/runs", { agent_id: agent.id, project_id: project.id, input: { text: "hello" } });
+     const post = await call("/v1/posts", { project_id: project.id, title: "Checked post", variants: [{ channel: "linkedin", text: "Hello" }] });
+     const kb = await call("/v1/knowledge-bases", { project_id: project.id, name: "Checked base" });
+     const key = "checked-" + Date.now().toString(36);
+     await call("/v1/prompts/" + key + "/versions", { template: "Be kind." });
+     const endpoint = await call("/v1/webhooks/endpoints", { url: "${PLATFORM}/v1/not-a-receiver", event_types: ["webhook.test"] });
+     const res = await fetch("/v1/artifacts?project_id=" + project.id + "&kind=document&name=notes.txt", { method: "POST", headers: { authorization: "Bearer " + JSON.parse(sessionStorage.getItem("tessera.session")).accessToken, "content-type": "text/plain" }, body: "Some notes." });
+     const artifact = await res.json();
+     return { project: project.id, conversation: conversation.id, run: run.id, post: post.id, kb: kb.id, key, endpoint: endpoint.id, artifact: artifact.id };`,
+  );
+  const pages = [
+    "/projects",
+    `/projects/${made.project}`,
+    `/projects/${made.project}/content`,
+    `/projects/${made.project}/calendar`,
+    `/projects/${made.project}/knowledge`,
+    `/projects/${made.project}/conversations/${made.conversation}`,
+    `/runs/${made.run}`,
+    `/artifacts/${made.artifact}`,
+    `/posts/${made.post}`,
+    `/knowledge/${made.kb}`,
+    "/prompts",
+    `/prompts/${made.key}`,
+    "/usage",
+    "/team",
+    "/webhooks",
+    `/webhooks/${made.endpoint}`,
+    "/audit",
+    "/compliance",
+    "/no-such-page",
+  ];
+  const axe = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  const problems: string[] = [];
+  for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
+    await owner.setViewportSize(viewport);
+    for (const path of pages) {
+      await owner.goto(tenantUrl(WS.slug, path));
+      await owner.locator("main h1").first().waitFor();
+      await owner.waitForFunction(() => document.querySelectorAll(".loading").length === 0, null, { timeout: 15_000 });
+      await owner.addScriptTag({ content: axe });
+      const found = await owner.evaluate(async () => {
+        const results = await (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run({ resultTypes: ["violations"] });
+        return { violations: results.violations.map((v) => `${v.id} (${v.impact}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`), wide: document.documentElement.scrollWidth - window.innerWidth };
+      });
+      for (const v of found.violations) problems.push(`${viewport.width}px ${path}: ${v}`);
+      if (found.wide > 1) problems.push(`${viewport.width}px ${path}: ${found.wide}px wider than the screen`);
+    }
+  }
+  expect(problems.length === 0, `every page is clean:\n${problems.join("\n")}`);
 });
 
 check("serves a missing file as a 404 and the API reference offline", async (browser) => {
