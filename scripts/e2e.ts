@@ -376,6 +376,20 @@ check("writes a post, revises it, comments, approves it on the board and schedul
   await p.getByRole("heading", { name: "Edit revision 2" }).waitFor();
   await p.getByRole("list", { name: "Revisions" }).getByRole("button", { name: "Revision 1" }).click();
   await p.getByRole("list", { name: "Revisions" }).getByText("20% off.").waitFor();
+  // A colleague saves revision 3 meanwhile: this page's save (made on 2) is refused, not lost, and the newer one loads on request.
+  const colleague = await signedIn(browser);
+  await colleague.goto(p.url());
+  await colleague.getByLabel("Title").fill("Tulip week!");
+  await colleague.getByRole("button", { name: "Save as revision 3" }).click();
+  await colleague.getByRole("heading", { name: "Edit revision 3" }).waitFor();
+  current = p;
+  await p.getByLabel("Text for linkedin").fill("Tulips and 30% off.");
+  await p.getByRole("button", { name: "Save as revision 3" }).click();
+  await p.getByRole("form", { name: "Edit post" }).getByRole("alert").waitFor();
+  expect((await p.getByLabel("Text for linkedin").inputValue()) === "Tulips and 30% off.", "the refused edit stays on the page");
+  await p.getByRole("button", { name: /^Load the newer revision/ }).click();
+  await p.getByRole("heading", { name: "Edit revision 3" }).waitFor();
+  await colleague.context().close();
   await p.getByLabel("Comment", { exact: true }).fill("Shall we say which tulips?");
   await p.getByRole("button", { name: "Comment", exact: true }).click();
   await p.getByRole("list", { name: "Comments" }).getByText("Shall we say which tulips?").waitFor();
