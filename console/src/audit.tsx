@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, answer, authorized } from "./api";
-import { ListState, submit, useAction, useList, useOne, when } from "./data";
+import { ListState, submit, useAction, useLatest, useList, useOne, when } from "./data";
 import { Field, FormError, Submit } from "./form";
 
 interface Entry {
@@ -50,17 +50,21 @@ export function AuditPage() {
   const [cursor, setCursor] = useState<string | null>(null);
   const [stats, setStats] = useState<Stats | null>(null);
   const action = useAction();
+  const latest = useLatest();
   const load = (f: Filters, after: string | null) =>
     action.run(async () => {
+      const fresh = latest.start();
       const q = query(f);
       q.set("limit", "50");
       if (after) q.set("cursor", after);
       const page = await api<{ data: Entry[]; next_cursor: string | null }>(`/v1/audit-log?${q}`);
+      if (!fresh()) return;
       setEntries(after ? [...(entries ?? []), ...page.data] : page.data);
       setCursor(page.next_cursor);
       if (!after) {
         const s = new URLSearchParams([...query(f)].filter(([k]) => k === "from" || k === "to"));
-        setStats(await api<Stats>(`/v1/audit-log/stats?${s}`));
+        const counted = await api<Stats>(`/v1/audit-log/stats?${s}`);
+        if (fresh()) setStats(counted);
       }
     });
   useEffect(() => {

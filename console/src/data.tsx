@@ -1,42 +1,53 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "./api";
 import { type Failure, failureOf } from "./form";
 
-/** A list from the API, with its loading and failure states. */
-export function useList<T>(path: string | null) {
-  const [items, setItems] = useState<T[] | null>(null);
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const reload = () =>
-    path === null
-      ? Promise.resolve()
-      : api<{ data: T[] }>(path)
-          .then((page) => {
-            setItems(page.data);
-            setFailure(null);
-          })
-          .catch((err: unknown) => setFailure(failureOf(err)));
-  useEffect(() => {
-    setItems(null);
-    void reload();
-  }, [path]);
-  return { items, setItems, failure, reload };
+/**
+ * Which answer may still land: `start` marks a new request and answers whether it is still the
+ * latest; `bump` marks a local change, which an answer to an earlier request must not overwrite
+ * (a slow first load must not wipe the row just made, a slow unfiltered page the filtered one).
+ */
+export function useLatest() {
+  const gen = useRef(0);
+  return {
+    start: () => {
+      const mine = ++gen.current;
+      return () => mine === gen.current;
+    },
+    bump: () => {
+      gen.current++;
+    },
+  };
 }
 
-/** One object from the API. */
-export function useOne<T>(path: string | null) {
-  const [value, setValue] = useState<T | null>(null);
+/** A list from the API, with its loading and failure states. */
+export function useList<T>(path: string | null) {
+  const one = useOne<{ data: T[] }>(path);
+  return { items: one.value?.data ?? null, setItems: (items: T[] | null) => one.setValue(items && { data: items }), failure: one.failure, reload: one.reload };
+}
+
+/** One object from the API (`bearer`: with that credential instead of the session's). */
+export function useOne<T>(path: string | null, bearer?: string) {
+  const [value, setRaw] = useState<T | null>(null);
   const [failure, setFailure] = useState<Failure | null>(null);
-  const reload = () =>
-    path === null
-      ? Promise.resolve()
-      : api<T>(path)
-          .then((v) => {
-            setValue(v);
-            setFailure(null);
-          })
-          .catch((err: unknown) => setFailure(failureOf(err)));
+  const latest = useLatest();
+  const reload = () => {
+    if (path === null) return Promise.resolve();
+    const fresh = latest.start();
+    return api<T>(path, { bearer })
+      .then((v) => {
+        if (!fresh()) return;
+        setRaw(v);
+        setFailure(null);
+      })
+      .catch((err: unknown) => fresh() && setFailure(failureOf(err)));
+  };
+  const setValue = (v: T | null) => {
+    latest.bump();
+    setRaw(v);
+  };
   useEffect(() => {
-    setValue(null);
+    setRaw(null);
     void reload();
   }, [path]);
   return { value, setValue, failure, reload };

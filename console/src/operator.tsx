@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api";
-import { ListState, submit, useAction, when } from "./data";
-import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+import { ListState, submit, useAction, useLatest, useOne, when } from "./data";
+import { Field, FormError, Submit } from "./form";
 
 // The platform operator's console, on the platform host: tenants, plans, credits, domains and the
 // database pool, behind the operator's token (PLATFORM_ADMIN_TOKEN), kept in this tab only.
@@ -43,22 +43,8 @@ const op = <T,>(path: string, init: { method?: string; body?: unknown } = {}) =>
 const dollars = (micros: number) => `$${(micros / 1e6).toFixed(2)}`;
 const gib = (n: number) => `${(n / 1024 ** 3).toLocaleString()} GiB`;
 
-/** A list the operator reads, reloaded on demand. */
-function useOp<T>(path: string) {
-  const [value, setValue] = useState<T | null>(null);
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const reload = () =>
-    op<T>(path)
-      .then((v) => {
-        setValue(v);
-        setFailure(null);
-      })
-      .catch((err: unknown) => setFailure(failureOf(err)));
-  useEffect(() => {
-    void reload();
-  }, [path]);
-  return { value, setValue, failure, reload };
-}
+/** What the operator reads, with the operator's token. */
+const useOp = <T,>(path: string) => useOne<T>(path, token());
 
 export function OperatorApp() {
   const [signedIn, setSignedIn] = useState(() => token() !== "");
@@ -125,17 +111,23 @@ function Tenants({ plans }: { plans: SharedPlans }) {
   const [cursor, setCursor] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
   const action = useAction();
+  const latest = useLatest();
   const load = (after: string | null) =>
     action.run(async () => {
+      const fresh = latest.start();
       const q = new URLSearchParams({ limit: "50", ...(status && { status }), ...(after && { cursor: after }) });
       const page = await op<{ data: Tenant[]; next_cursor: string | null }>(`/v1/platform/tenants?${q}`);
+      if (!fresh()) return;
       setTenants(after ? [...(tenants ?? []), ...page.data] : page.data);
       setCursor(page.next_cursor);
     });
   useEffect(() => {
     void load(null);
   }, [status]);
-  const replace = (t: Tenant) => setTenants(tenants?.map((x) => (x.id === t.id ? t : x)) ?? null);
+  const replace = (t: Tenant) => {
+    latest.bump();
+    setTenants((list) => list?.map((x) => (x.id === t.id ? t : x)) ?? null);
+  };
   const act = (t: Tenant, path: string, body: unknown = {}) =>
     action.run(async () => {
       replace(await op<Tenant>(`/v1/platform/tenants/${t.id}/${path}`, { body }));

@@ -1,7 +1,8 @@
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { api } from "./api";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
 import { Link } from "./nav";
+import { useList } from "./data";
 
 interface Project {
   id: string;
@@ -11,25 +12,19 @@ interface Project {
 
 /** The tenant's projects, and a form to make one. */
 export function Projects() {
-  const [projects, setProjects] = useState<Project[] | null>(null);
-  const [loadFailure, setLoadFailure] = useState<Failure | null>(null);
+  const list = useList<Project>("/v1/projects?limit=100");
+  const projects = list.items;
+  const loadFailure = list.failure;
   const [name, setName] = useState("");
   const [failure, setFailure] = useState<Failure | null>(null);
   const [busy, setBusy] = useState(false);
-  const load = () =>
-    api<{ data: Project[] }>("/v1/projects?limit=100")
-      .then((page) => setProjects(page.data))
-      .catch((err: unknown) => setLoadFailure(failureOf(err)));
-  useEffect(() => {
-    void load();
-  }, []);
   const create = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setFailure(null);
     try {
       const made = await api<Project>("/v1/projects", { body: { name } });
-      setProjects([made, ...(projects ?? [])]);
+      list.setItems([made, ...(projects ?? [])]);
       setName("");
     } catch (err) {
       setFailure(failureOf(err));
