@@ -398,6 +398,7 @@ check("writes a post, revises it, comments, approves it on the board and schedul
   // The board: approve from the "In review" lane; the card moves to "Approved".
   await p.getByRole("link", { name: "Content", exact: true }).click();
   await p.getByRole("region", { name: /^In review/ }).getByText("Tulip week").waitFor();
+  await p.getByRole("heading", { name: "Approval board" }).evaluate((h) => h.scrollIntoView());
   await p.screenshot({ path: `${SHOTS}/approval-board.png` });
   await p.getByRole("button", { name: "Approve Tulip week" }).click();
   await p.getByRole("region", { name: /^Approved/ }).getByText("Tulip week").waitFor();

@@ -45,6 +45,15 @@ function App() {
       .then(setPlace)
       .catch((err: unknown) => setFailure(err instanceof ApiProblem ? err.message : "The console could not start."));
   }, []);
+  const [meFailure, setMeFailure] = useState<string | null>(null);
+  useEffect(() => {
+    if (!signedIn || me) return;
+    // Asked beside the host's own question rather than after it: one round trip less before the first page.
+    setMeFailure(null);
+    api<Me>("/v1/me")
+      .then(setMe)
+      .catch((err: unknown) => setMeFailure(err instanceof ApiProblem ? err.message : "Your account could not be loaded."));
+  }, [signedIn]);
   if (failure) return <main class="narrow"><p role="alert" class="error">{failure}</p></main>;
   if (!place) return <main class="narrow"><p class="loading">Loading Tessera…</p></main>;
   if (place.kind === "platform") return path.startsWith("/operator") ? <OperatorApp /> : <SignUp baseDomain={place.baseDomain} />;
@@ -52,7 +61,7 @@ function App() {
   if (path.startsWith("/review/")) return <GuestReview token={decodeURIComponent(path.slice("/review/".length))} />;
   if (path.startsWith("/invite/") && !signedIn) return <AcceptInvitation tenant={place.tenant} token={decodeURIComponent(path.slice("/invite/".length))} onSignedIn={() => setSignedIn(true)} />;
   if (!signedIn) return <SignIn tenant={place.tenant} onSignedIn={() => setSignedIn(true)} />;
-  if (!me) return <Who onMe={setMe} />;
+  if (!me) return <main class="narrow">{meFailure ? <p role="alert" class="error">{meFailure}</p> : <p class="loading">Loading your workspace…</p>}</main>;
   const signOut = async () => {
     const s = session.get();
     await api("/v1/auth/logout", { body: { refresh_token: s?.refreshToken } }).catch(() => {});
@@ -84,21 +93,11 @@ function App() {
   );
 }
 
+/** The signed-in person's role and permissions: which sections and controls the console shows. */
 interface Me {
   user: { id: string; email: string; name: string };
   role: string;
   permissions: string[];
-}
-
-/** The signed-in person's role and permissions: which sections and controls the console shows. */
-function Who({ onMe }: { onMe: (me: Me) => void }) {
-  const [failure, setFailure] = useState<string | null>(null);
-  useEffect(() => {
-    api<Me>("/v1/me")
-      .then(onMe)
-      .catch((err: unknown) => setFailure(err instanceof ApiProblem ? err.message : "Your account could not be loaded."));
-  }, []);
-  return <main class="narrow">{failure ? <p role="alert" class="error">{failure}</p> : <p class="loading">Loading your workspace…</p>}</main>;
 }
 
 /** The main navigation; a section shows when the person holds its permission. */
