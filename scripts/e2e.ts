@@ -246,6 +246,7 @@ check("shows usage charts that move when a run spends tokens", async (browser) =
 
 check("invites a member who joins through the link, and shows a new API key's secret once", async (browser) => {
   const owner = await signedIn(browser);
+  await inPage(owner, `await call("/v1/projects", { name: "Team project " + Date.now().toString(36) });`);
   await owner.getByRole("link", { name: "Team" }).click();
   await owner.getByRole("heading", { name: "Team", level: 1 }).waitFor();
   const email = `ed-${Date.now().toString(36)}@${WS.slug}.test`;
@@ -269,6 +270,14 @@ check("invites a member who joins through the link, and shows a new API key's se
   await ed.context().close();
   await owner.reload();
   await owner.getByRole("list", { name: "Members" }).getByText("Ed Itor").waitFor();
+  // Limit Ed to one project: the row then names it.
+  await owner.getByRole("button", { name: "Projects of Ed Itor" }).click();
+  const reach = owner.getByRole("form", { name: "Projects Ed Itor reaches" });
+  const first = reach.getByRole("checkbox").first();
+  const projectName = ((await reach.locator("label.check").first().textContent()) ?? "").trim();
+  await first.check();
+  await reach.getByRole("button", { name: "Save projects" }).click();
+  await owner.getByRole("list", { name: "Members" }).getByRole("listitem").filter({ hasText: "Ed Itor" }).getByText(projectName).waitFor();
   expect((await owner.getByRole("list", { name: "Open invitations" }).getByText(email).count()) === 0, "the accepted invitation is no longer open");
   // An API key: its secret once, then only its prefix; and it works.
   await owner.getByLabel("Key name").fill("CI deploy");
@@ -283,6 +292,40 @@ check("invites a member who joins through the link, and shows a new API key's se
   await owner.reload();
   await owner.getByRole("list", { name: "API keys" }).getByText("CI deploy").waitFor();
   expect((await owner.getByLabel("New API key").count()) === 0, "the secret is not shown again");
+});
+
+check("a client sees only their project's posts, reviews them on the board, and is offered nothing else", async (browser) => {
+  const owner = await signedIn(browser);
+  const email = `client-${Date.now().toString(36)}@${WS.slug}.test`;
+  const { link } = await inPage<{ link: string }>(
+    owner,
+    `const mine = await call("/v1/projects", { name: "Client project " + Date.now().toString(36) });
+     await call("/v1/projects", { name: "Agency internal " + Date.now().toString(36) });
+     await fetch("/v1/projects/" + mine.id + "/approval-policy", { method: "PUT", headers: { authorization: "Bearer " + JSON.parse(sessionStorage.getItem("tessera.session")).accessToken, "content-type": "application/json" }, body: JSON.stringify({ mode: "required" }) });
+     const post = await call("/v1/posts", { project_id: mine.id, title: "For the client", variants: [{ channel: "linkedin", text: "Hello" }] });
+     await call("/v1/posts/" + post.id + "/submit", {});
+     const inv = await call("/v1/invitations", { email: "${email}", role: "client", projects: [mine.id] });
+     return { link: "/invite/" + inv.token };`,
+  );
+  const client = await page(browser, { width: 390, height: 844 });
+  await client.goto(tenantUrl(WS.slug, link));
+  await client.getByLabel("Your name").fill("Carla Client");
+  await client.getByLabel("Password").fill("a long enough password");
+  await client.getByRole("button", { name: "Join" }).click();
+  const cards = client.getByRole("list", { name: "Projects" }).getByRole("listitem");
+  await cards.first().waitFor();
+  const names = await cards.allTextContents();
+  expect(names.length === 1 && names[0]!.startsWith("Client project"), `only the client's project is listed (${names.join(", ")})`);
+  const nav = (await client.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents()).join(",");
+  expect(nav === "Projects,Data", `the navigation offers projects and their own data only (${nav})`);
+  await cards.first().getByRole("link").click();
+  await client.getByRole("link", { name: "Review this project's posts" }).click();
+  await client.getByRole("region", { name: /^In review/ }).getByText("For the client").waitFor();
+  expect((await client.getByRole("form", { name: "New post" }).count()) === 0, "a client is not offered a new post");
+  expect((await client.getByRole("alert").count()) === 0, "no section answers a refusal");
+  await client.getByRole("button", { name: "Approve For the client" }).click();
+  await client.getByRole("region", { name: /^Approved/ }).getByText("For the client").waitFor();
+  await client.context().close();
 });
 
 check("sends a webhook test event, shows its failed attempt, and replays it", async (browser) => {

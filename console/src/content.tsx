@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, ApiProblem } from "./api";
-import { ListState, submit, useAction, useList, useOne, when } from "./data";
+import { ListState, submit, useAction, useCan, useList, useOne, when } from "./data";
 import { Field, FormError, Submit } from "./form";
 import { Link, navigate } from "./nav";
 
@@ -45,12 +45,16 @@ const COLUMNS: { status: string; label: string }[] = [
 /** A project's name (what it is in the path to it) and its tabs: overview, content, calendar, knowledge. */
 export function ProjectHeader({ projectId, here }: { projectId: string; here: "overview" | "content" | "calendar" | "knowledge" }) {
   const project = useOne<{ name: string }>(`/v1/projects/${projectId}`);
-  const tabs = [
-    ["overview", "Overview", `/projects/${projectId}`],
-    ["content", "Content", `/projects/${projectId}/content`],
-    ["calendar", "Calendar", `/projects/${projectId}/calendar`],
-    ["knowledge", "Knowledge", `/projects/${projectId}/knowledge`],
-  ] as const;
+  const can = useCan();
+  // A tab shows when the person may read what it holds (a client reviews content and nothing else).
+  const tabs = (
+    [
+      ["overview", "Overview", `/projects/${projectId}`, "projects:read"],
+      ["content", "Content", `/projects/${projectId}/content`, "posts:read"],
+      ["calendar", "Calendar", `/projects/${projectId}/calendar`, "posts:read"],
+      ["knowledge", "Knowledge", `/projects/${projectId}/knowledge`, "knowledge:read"],
+    ] as const
+  ).filter(([, , , needs]) => can(needs));
   if (project.failure) return <p role="alert" class="error">{project.failure.message}</p>;
   return (
     <>

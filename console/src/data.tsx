@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { createContext } from "preact";
+import { useContext, useEffect, useRef, useState } from "preact/hooks";
 import { api } from "./api";
 import { type Failure, failureOf } from "./form";
 
@@ -18,6 +19,15 @@ export function useLatest() {
       gen.current++;
     },
   };
+}
+
+/** The signed-in person's permissions (from `GET /v1/me`): what the console offers them. */
+export const Permissions = createContext<readonly string[]>([]);
+
+/** Whether the signed-in person holds a permission. */
+export function useCan() {
+  const held = useContext(Permissions);
+  return (permission: string) => held.includes(permission);
 }
 
 /** A list from the API, with its loading and failure states. */

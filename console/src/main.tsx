@@ -4,6 +4,7 @@ import { api, ApiProblem, type Place, type Session, session, whereAmI } from "./
 import { AcceptInvitation, SignIn, SignUp } from "./auth";
 import { AuditPage, CompliancePage } from "./audit";
 import { CalendarPage, ContentPage } from "./content";
+import { Permissions } from "./data";
 import { KnowledgeBasePage, KnowledgePage } from "./knowledge";
 import { PostPage } from "./post";
 import { PromptPage, PromptsPage } from "./prompts";
@@ -88,7 +89,9 @@ function App() {
           Sign out
         </button>
       </header>
-      <main>{page(path, me)}</main>
+      <Permissions.Provider value={me.permissions}>
+        <main>{page(path, me)}</main>
+      </Permissions.Provider>
     </>
   );
 }

@@ -3,7 +3,7 @@ import { api, ApiProblem, authorized, answer, upload } from "./api";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
 import { Link, navigate } from "./nav";
 import { ProjectHeader } from "./content";
-import { ListState, useList } from "./data";
+import { ListState, useCan, useList } from "./data";
 
 interface Named {
   id: string;
@@ -15,14 +15,20 @@ interface Named {
 
 /** One project: its conversations, agents and runs, and artifacts. */
 export function ProjectPage({ projectId }: { projectId: string }) {
+  const can = useCan();
   return (
     <>
       <ProjectHeader projectId={projectId} here="overview" />
       <div class="columns">
-        <Conversations projectId={projectId} />
-        <Runs projectId={projectId} />
-        <Artifacts projectId={projectId} />
+        {can("conversations:read") && <Conversations projectId={projectId} />}
+        {can("agents:read") && can("runs:read") && <Runs projectId={projectId} canWrite={can("runs:write")} />}
+        {can("artifacts:read") && <Artifacts projectId={projectId} canWrite={can("artifacts:write")} />}
       </div>
+      {can("posts:read") && !can("conversations:read") && (
+        <p>
+          <Link href={`/projects/${projectId}/content`}>Review this project's posts</Link>.
+        </p>
+      )}
     </>
   );
 }
@@ -63,7 +69,7 @@ function Conversations({ projectId }: { projectId: string }) {
   );
 }
 
-function Runs({ projectId }: { projectId: string }) {
+function Runs({ projectId, canWrite }: { projectId: string; canWrite: boolean }) {
   const agents = useList<Named>(`/v1/agents?project_id=${projectId}&limit=100`);
   const runs = useList<Named & { agent_id: string }>(`/v1/runs?project_id=${projectId}&limit=20`);
   const [agentName, setAgentName] = useState("");
@@ -106,7 +112,7 @@ function Runs({ projectId }: { projectId: string }) {
   return (
     <section aria-labelledby="runs-heading">
       <h2 id="runs-heading">Agents and runs</h2>
-      {agents.items?.length ? (
+      {canWrite && agents.items?.length ? (
         <form onSubmit={start} noValidate aria-label="Start a run">
           <div class="field">
             <label for="run-agent">Agent</label>
@@ -123,32 +129,34 @@ function Runs({ projectId }: { projectId: string }) {
           <Submit busy={busy}>Start run</Submit>
         </form>
       ) : null}
-      <form onSubmit={addAgent} noValidate aria-label="New agent">
-        <Field label="Agent name" name="name" value={agentName} onInput={setAgentName} failure={failure} required />
-        {(prompts.items?.length ?? 0) > 0 && (
-          <div class="field">
-            <label for="agent-prompt">Prompt</label>
-            <select id="agent-prompt" value={promptKey} onChange={(e) => setPromptKey((e.target as HTMLSelectElement).value)}>
-              <option value="">a plain system prompt</option>
-              {prompts.items!.map((p) => (
-                <option key={p.key}>{p.key}</option>
+      {canWrite && (
+        <form onSubmit={addAgent} noValidate aria-label="New agent">
+          <Field label="Agent name" name="name" value={agentName} onInput={setAgentName} failure={failure} required />
+          {(prompts.items?.length ?? 0) > 0 && (
+            <div class="field">
+              <label for="agent-prompt">Prompt</label>
+              <select id="agent-prompt" value={promptKey} onChange={(e) => setPromptKey((e.target as HTMLSelectElement).value)}>
+                <option value="">a plain system prompt</option>
+                {prompts.items!.map((p) => (
+                  <option key={p.key}>{p.key}</option>
+                ))}
+              </select>
+            </div>
+          )}
+          {(bases.items?.length ?? 0) > 0 && (
+            <fieldset class="picker">
+              <legend>Answers from</legend>
+              {bases.items!.map((kb) => (
+                <label class="check" key={kb.id}>
+                  <input type="checkbox" checked={kbIds.includes(kb.id)} onChange={(e) => setKbIds((e.target as HTMLInputElement).checked ? [...kbIds, kb.id] : kbIds.filter((x) => x !== kb.id))} />
+                  {kb.name}
+                </label>
               ))}
-            </select>
-          </div>
-        )}
-        {(bases.items?.length ?? 0) > 0 && (
-          <fieldset class="picker">
-            <legend>Answers from</legend>
-            {bases.items!.map((kb) => (
-              <label class="check" key={kb.id}>
-                <input type="checkbox" checked={kbIds.includes(kb.id)} onChange={(e) => setKbIds((e.target as HTMLInputElement).checked ? [...kbIds, kb.id] : kbIds.filter((x) => x !== kb.id))} />
-                {kb.name}
-              </label>
-            ))}
-          </fieldset>
-        )}
-        <Submit busy={busy}>Add agent</Submit>
-      </form>
+            </fieldset>
+          )}
+          <Submit busy={busy}>Add agent</Submit>
+        </form>
+      )}
       <ListState items={runs.items} failure={runs.failure} empty="No runs yet." />
       <ul class="rows" aria-label="Runs">
         {runs.items?.map((r) => (
@@ -167,7 +175,7 @@ const KINDS: [RegExp, string][] = [
   [/json/, "json"],
 ];
 
-function Artifacts({ projectId }: { projectId: string }) {
+function Artifacts({ projectId, canWrite }: { projectId: string; canWrite: boolean }) {
   const list = useList<Named & { kind: string }>(`/v1/artifacts?project_id=${projectId}&limit=50`);
   const [failure, setFailure] = useState<Failure | null>(null);
   const [progress, setProgress] = useState<number | null>(null);
@@ -189,10 +197,12 @@ function Artifacts({ projectId }: { projectId: string }) {
   return (
     <section aria-labelledby="artifacts-heading">
       <h2 id="artifacts-heading">Artifacts</h2>
-      <div class="field">
-        <label for="artifact-file">Upload a file (up to 25 MiB)</label>
-        <input id="artifact-file" type="file" onChange={send} disabled={progress !== null} />
-      </div>
+      {canWrite && (
+        <div class="field">
+          <label for="artifact-file">Upload a file (up to 25 MiB)</label>
+          <input id="artifact-file" type="file" onChange={send} disabled={progress !== null} />
+        </div>
+      )}
       {progress !== null && <progress aria-label="Upload progress" max={1} value={progress} />}
       <FormError failure={failure} />
       <ListState items={list.items} failure={list.failure} empty="No artifacts yet." />

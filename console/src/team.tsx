@@ -61,7 +61,7 @@ export function TeamPage({ me }: { me: { user: { id: string }; permissions: stri
     <>
       <h1>Team</h1>
       <div class="columns">
-        <Members meId={me.user.id} canWrite={can("members:write")} names={names} />
+        <Members meId={me.user.id} canWrite={can("members:write")} projects={projects.items ?? []} />
         {can("invitations:write") && <Invitations projects={projects.items ?? []} names={names} />}
       </div>
       {can("api_keys:read") && <Keys canWrite={can("api_keys:write")} />}
@@ -69,31 +69,43 @@ export function TeamPage({ me }: { me: { user: { id: string }; permissions: stri
   );
 }
 
-function Members({ meId, canWrite, names }: { meId: string; canWrite: boolean; names: Record<string, string> }) {
-  const list = useList<Member>("/v1/members?limit=100");
+function Members({ meId, canWrite, projects }: { meId: string; canWrite: boolean; projects: Project[] }) {
+  const members = useList<Member>("/v1/members?limit=100");
+  const names = Object.fromEntries(projects.map((p) => [p.id, p.name]));
   const action = useAction();
   const setRole = (m: Member, role: string) =>
     action.run(async () => {
-      // A client must be limited to projects, and owners/admins may not be: moving between them
-      // carries a list or clears it.
-      const projects = role === "client" ? (m.projects ?? Object.keys(names).slice(0, 1)) : ["owner", "admin"].includes(role) ? null : m.projects;
+      // Owners and admins reach every project, so their list goes; a client must have one (the API
+      // says so, naming `projects`, until one is chosen with "Projects").
+      const projects = ["owner", "admin"].includes(role) ? null : m.projects;
       const changed = await api<Member>(`/v1/members/${m.user_id}`, { method: "PATCH", body: { role, projects } });
-      list.setItems(list.items?.map((x) => (x.user_id === m.user_id ? changed : x)) ?? null);
+      members.setItems(members.items?.map((x) => (x.user_id === m.user_id ? changed : x)) ?? null);
+    });
+  const [picking, setPicking] = useState<string | null>(null);
+  const [chosen, setChosen] = useState<string[] | null>(null);
+  const limit = (m: Member) =>
+    action.run(async () => {
+      const ids = chosen ?? m.projects ?? [];
+      // None chosen: every project (a client's empty list goes as sent, for the API to refuse).
+      const changed = await api<Member>(`/v1/members/${m.user_id}`, { method: "PATCH", body: { projects: ids.length > 0 || m.role === "client" ? ids : null } });
+      setPicking(null);
+      setChosen(null);
+      members.setItems(members.items?.map((x) => (x.user_id === m.user_id ? changed : x)) ?? null);
     });
   const remove = (m: Member) => {
     if (!confirm(`Remove ${m.name} (${m.email}) from this workspace? Their sessions and keys here stop working at once.`)) return;
     void action.run(async () => {
       await api(`/v1/members/${m.user_id}`, { method: "DELETE" });
-      list.setItems(list.items?.filter((x) => x.user_id !== m.user_id) ?? null);
+      members.setItems(members.items?.filter((x) => x.user_id !== m.user_id) ?? null);
     });
   };
   return (
     <section aria-labelledby="members-heading">
       <h2 id="members-heading">Members</h2>
       <FormError failure={action.failure} />
-      <ListState items={list.items} failure={list.failure} empty="No members." />
+      <ListState items={members.items} failure={members.failure} empty="No members." />
       <ul class="rows" aria-label="Members">
-        {list.items?.map((m) => (
+        {members.items?.map((m) => (
           <li key={m.user_id} class="member">
             <span>
               <strong>{m.name}</strong> <small>{m.email}</small>
@@ -106,9 +118,23 @@ function Members({ meId, canWrite, names }: { meId: string; canWrite: boolean; n
                     <option key={r}>{r}</option>
                   ))}
                 </select>
+                {!["owner", "admin"].includes(m.role) && (
+                  <button type="button" class="link" aria-expanded={picking === m.user_id} onClick={() => {
+                      setChosen(null);
+                      setPicking(picking === m.user_id ? null : m.user_id);
+                    }} aria-label={`Projects of ${m.name}`}>
+                    Projects
+                  </button>
+                )}
                 <button type="button" class="secondary" onClick={() => remove(m)} disabled={action.busy} aria-label={`Remove ${m.name}`}>
                   Remove
                 </button>
+                {picking === m.user_id && (
+                  <form class="attempts" onSubmit={submit(() => limit(m))} noValidate aria-label={`Projects ${m.name} reaches`}>
+                    <ProjectPicker projects={projects} chosen={chosen ?? m.projects ?? []} onChange={setChosen} legend={m.role === "client" ? "Projects they review" : "Limit to projects (none: every project)"} />
+                    <Submit busy={action.busy}>Save projects</Submit>
+                  </form>
+                )}
               </>
             ) : (
               <span class="status">{m.role}</span>
