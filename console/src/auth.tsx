@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, type Session, session } from "./api";
+import { submit, useAction } from "./data";
 import { Field, type Failure, FormError, failureOf, Submit } from "./form";
 
 interface Tokens {
@@ -11,29 +12,25 @@ interface Tokens {
 export function SignIn({ tenant, onSignedIn }: { tenant: { name: string }; onSignedIn: () => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setFailure(null);
-    try {
-      const tokens = await api<Tokens>("/v1/auth/login", { body: { email, password }, auth: false });
-      session.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: { id: "", email, name: "" } });
-      const me = await api<{ user: Session["user"] }>("/v1/me");
-      session.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: me.user });
-      onSignedIn();
-    } catch (err) {
-      session.clear();
-      setFailure(failureOf(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, failure, run } = useAction();
+  const signIn = submit(() =>
+    run(async () => {
+      try {
+        const tokens = await api<Tokens>("/v1/auth/login", { body: { email, password }, auth: false });
+        session.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: { id: "", email, name: "" } });
+        const me = await api<{ user: Session["user"] }>("/v1/me");
+        session.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: me.user });
+        onSignedIn();
+      } catch (err) {
+        session.clear();
+        throw err;
+      }
+    }),
+  );
   return (
     <main class="narrow">
       <h1>Sign in to {tenant.name}</h1>
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={signIn} noValidate>
         <Field label="Email" name="email" type="email" autoComplete="username" value={email} onInput={setEmail} failure={failure} required />
         <Field label="Password" name="password" type="password" autoComplete="current-password" value={password} onInput={setPassword} failure={failure} required />
         <FormError failure={failure} />
@@ -97,29 +94,22 @@ export function SignUp({ baseDomain }: { baseDomain: string }) {
 export function AcceptInvitation({ tenant, token, onSignedIn }: { tenant: { name: string }; token: string; onSignedIn: () => void }) {
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setFailure(null);
-    try {
+  const { busy, failure, run } = useAction();
+  const join = submit(() =>
+    run(async () => {
       const joined = await api<Tokens & { user: Session["user"] }>(`/v1/invitations/${encodeURIComponent(token)}/accept`, { body: { name, password }, auth: false });
       session.set({ accessToken: joined.access_token, refreshToken: joined.refresh_token, user: joined.user });
       // The token leaves the address bar (and history): it is spent.
       history.replaceState(null, "", "/projects");
       dispatchEvent(new PopStateEvent("popstate"));
       onSignedIn();
-    } catch (err) {
-      setFailure(failureOf(err));
-      setBusy(false);
-    }
-  };
+    }),
+  );
   return (
     <main class="narrow">
       <h1>Join {tenant.name}</h1>
       <p class="aside">New here? Choose your name and a password. Already have a Tessera account with this email? Give its password.</p>
-      <form onSubmit={submit} noValidate aria-label="Accept the invitation">
+      <form onSubmit={join} noValidate aria-label="Accept the invitation">
         <Field label="Your name" name="name" autoComplete="name" value={name} onInput={setName} failure={failure} required />
         <Field label="Password" name="password" type="password" autoComplete="new-password" value={password} onInput={setPassword} failure={failure} required hint="At least 10 characters." />
         <FormError failure={failure} />

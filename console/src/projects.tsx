@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
 import { api } from "./api";
-import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+import { Field, FormError, Submit } from "./form";
 import { Link } from "./nav";
-import { useList } from "./data";
+import { submit, useAction, useList } from "./data";
 
 interface Project {
   id: string;
@@ -16,22 +16,14 @@ export function Projects() {
   const projects = list.items;
   const loadFailure = list.failure;
   const [name, setName] = useState("");
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const [busy, setBusy] = useState(false);
-  const create = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setFailure(null);
-    try {
+  const { busy, failure, run } = useAction();
+  const create = submit(() =>
+    run(async () => {
       const made = await api<Project>("/v1/projects", { body: { name } });
       list.setItems([made, ...(projects ?? [])]);
       setName("");
-    } catch (err) {
-      setFailure(failureOf(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    }),
+  );
   return (
     <section>
       <h1>Projects</h1>
