@@ -14,6 +14,7 @@ export { ConversationRoom } from "../durable-objects/conversation-room";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 export { LocalVectorIndex } from "../durable-objects/vector-index";
 export { PublisherSandbox } from "../durable-objects/publisher-sandbox";
+export { MigrationRunner } from "../durable-objects/migration-runner";
 export { PublishScheduler } from "../durable-objects/publish-scheduler";
 
 const app = createApp();

@@ -1,10 +1,10 @@
-import { applyD1Migrations, env, SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { poolStatus, syncPool } from "../src/db/pool";
 import { drizzle } from "drizzle-orm/d1";
 import { type ModelCall, reserve, settle } from "../src/billing/metering";
 import * as tenantSchema from "../src/db/tenant/schema";
 import { expect } from "vitest";
-import { boundTenantDatabases, tenantBinding } from "../src/db/router";
+import { tenantBinding } from "../src/db/router";
 import type { Role } from "../src/auth/permissions";
 
 /** The platform host (BASE_DOMAIN). In-process fetches take the host from the URL. */
@@ -78,14 +78,9 @@ export function ensureFreeDatabases(n = 2): Promise<void> {
   const next = provisioning.then(async () => {
     const { free } = await poolStatus(env);
     if (free >= n) return;
-    const known = await env.CONTROL_DB.prepare("SELECT binding FROM tenant_databases").all<{ binding: string }>();
-    const registered = new Set(known.results.map((r) => r.binding));
-    // A few beyond what was asked, so the next signups do not each pay for a migration.
-    const fresh = boundTenantDatabases(env)
-      .filter((b) => !registered.has(b))
-      .slice(0, n - free + 3);
-    await Promise.all(fresh.map((b) => applyD1Migrations(tenantBinding(env, b)!, env.TENANT_MIGRATIONS)));
-    await syncPool(env);
+    // A few beyond what was asked, so the next signups do not each pay for a migration; migrated by
+    // the platform's own sync, through the migrations bundled with the Worker.
+    await syncPool(env, { limit: n - free + 3 });
   });
   provisioning = next.catch(() => {});
   return next;

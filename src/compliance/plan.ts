@@ -40,6 +40,7 @@ export interface TablePlan {
 export const CONTROL_TABLES: Record<string, TablePlan> = {
   plans: { person: { none: "the platform's plans" }, tenant: { keep: "the platform's plans, shared by every tenant" } },
   tenants: { person: { none: "a tenant's name and slug" }, tenant: { keep: "the row stays as a tombstone (status erased) so its id is never reused and the receipt can name it" } },
+  migration_rollouts: { person: { none: "schema rollouts: versions and database bindings" }, tenant: { keep: "names bindings, not tenants" } },
   tenant_databases: { person: { none: "the pool's bookkeeping" }, tenant: { keep: "the database goes back to the pool only after it is verified empty" } },
   hostnames: { person: { none: "a tenant's host names" }, tenant: "erase" },
   users: { person: { erase: { by: ["id"], with: ["email", "password_hash"] } }, tenant: { keep: "people are global; a person who belonged to the tenant is erased on their own request" } },
@@ -127,6 +128,7 @@ export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv"
 /** Bindings that hold nothing a tenant or a person wrote, and why. */
 export const NOT_STORES: Record<string, string> = {
   ASSETS: "the console's built files, deployed with the Worker",
+  MIGRATION_RUNNER: "drives schema rollouts: holds which rollout it is running, never a tenant's data",
 };
 
 /** D1 Time Travel and Durable Object point-in-time recovery keep 30 days of history that cannot be switched off. */

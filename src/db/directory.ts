@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { type Env, loadConfig } from "../env";
 import { TtlCache } from "../lib/ttl-cache";
-import { hostnames, type TENANT_STATUSES, tenants } from "./control/schema";
+import { hostnames, type TENANT_STATUSES, tenantDatabases, tenants } from "./control/schema";
 import { controlDb } from "./router";
 
 /** What a request needs to know about its tenant; cached per host. */
@@ -12,6 +12,8 @@ export interface TenantRecord {
   status: (typeof TENANT_STATUSES)[number];
   planId: string;
   dbBinding: string;
+  /** The newest migration applied to its database (the pool's record of it), for the schema gate. */
+  schema?: string | null;
 }
 
 /** Where a host points: the platform itself, a tenant, or nothing. */
@@ -54,7 +56,8 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number)
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };
 }
 
-const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding };
+const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding, schema: tenantDatabases.migration };
+const ofDatabase = eq(tenantDatabases.binding, tenants.dbBinding);
 
 async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> {
   const db = controlDb(env);
@@ -62,9 +65,9 @@ async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> 
   if (host.endsWith(suffix)) {
     const slug = host.slice(0, -suffix.length);
     if (!SLUG_LABEL.test(slug)) return null;
-    return (await db.select(columns).from(tenants).where(eq(tenants.slug, slug)).get()) ?? null;
+    return (await db.select(columns).from(tenants).leftJoin(tenantDatabases, ofDatabase).where(eq(tenants.slug, slug)).get()) ?? null;
   }
-  const row = await db.select(columns).from(hostnames).innerJoin(tenants, eq(hostnames.tenantId, tenants.id)).where(eq(hostnames.hostname, host)).get();
+  const row = await db.select(columns).from(hostnames).innerJoin(tenants, eq(hostnames.tenantId, tenants.id)).leftJoin(tenantDatabases, ofDatabase).where(eq(hostnames.hostname, host)).get();
   return row ?? null;
 }
 
@@ -77,7 +80,7 @@ async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> 
 export async function publishTenant(env: Env, tenantId: string, detached: string[] = []): Promise<void> {
   const db = controlDb(env);
   const [tenant, attached] = await db.batch([
-    db.select(columns).from(tenants).where(eq(tenants.id, tenantId)),
+    db.select(columns).from(tenants).leftJoin(tenantDatabases, ofDatabase).where(eq(tenants.id, tenantId)),
     db.select({ hostname: hostnames.hostname }).from(hostnames).where(eq(hostnames.tenantId, tenantId)),
   ]);
   const record = tenant[0];

@@ -1,6 +1,8 @@
-import { isNotNull, isNull, sql } from "drizzle-orm";
+import { isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Env } from "../env";
 import { tenantDatabases } from "./control/schema";
+import { LATEST_SCHEMA, migrateTo } from "./migrations/apply";
+import { ROLLOUT_CONCURRENCY } from "./migrations/rollouts";
 import { boundTenantDatabases, controlDb, tenantBinding } from "./router";
 
 /** Counts of the tenant database pool. */
@@ -9,49 +11,49 @@ export interface PoolStatus {
   registered: number;
   free: number;
   assigned: number;
+  /** Registered databases behind the newest schema this Worker carries (a rollout brings them up). */
+  behind: number;
 }
 
 /** How many tenant databases are bound, registered, free and assigned. */
 export async function poolStatus(env: Env): Promise<PoolStatus> {
   const db = controlDb(env);
-  const [free, assigned] = await db.batch([
+  const [free, assigned, behind] = await db.batch([
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNull(tenantDatabases.tenantId)),
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNotNull(tenantDatabases.tenantId)),
+    db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(lt(tenantDatabases.migration, LATEST_SCHEMA)),
   ]);
   const f = free[0]?.n ?? 0;
   const a = assigned[0]?.n ?? 0;
-  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a };
+  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0 };
 }
 
 /**
- * Registers every bound tenant database that has its migrations applied and is not in the
- * pool yet. A database is only ever handed to a signup once it is registered, so a binding
- * deployed before `npm run db:migrate` reached it is never used half-made.
+ * Brings every bound tenant database that is not in the pool yet to the newest bundled schema
+ * (through its binding, a few at a time) and registers it. A database is only ever handed to a
+ * signup once it is registered, so one whose migration failed is never used half-made: it is
+ * listed, with the error, and left out until a later sync succeeds. `limit`: at most that many.
  */
-export async function syncPool(env: Env): Promise<{ registered: string[]; unmigrated: string[]; status: PoolStatus }> {
+export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY }: { limit?: number } = {}): Promise<{ registered: string[]; unmigrated: string[]; errors: Record<string, string>; status: PoolStatus }> {
   const db = controlDb(env);
   const known = new Set((await db.select({ binding: tenantDatabases.binding }).from(tenantDatabases)).map((r) => r.binding));
+  const fresh = boundTenantDatabases(env)
+    .filter((b) => !known.has(b))
+    .slice(0, limit);
   const registered: string[] = [];
-  const unmigrated: string[] = [];
-  for (const binding of boundTenantDatabases(env)) {
-    if (known.has(binding)) continue;
-    const migration = await latestMigration(tenantBinding(env, binding)!);
-    if (!migration) {
-      unmigrated.push(binding);
-      continue;
-    }
-    await db.insert(tenantDatabases).values({ binding, migration }).onConflictDoNothing().run();
-    registered.push(binding);
+  const errors: Record<string, string> = {};
+  for (let i = 0; i < fresh.length; i += ROLLOUT_CONCURRENCY) {
+    await Promise.all(
+      fresh.slice(i, i + ROLLOUT_CONCURRENCY).map(async (binding) => {
+        try {
+          const { to } = await migrateTo(tenantBinding(env, binding)!);
+          await db.insert(tenantDatabases).values({ binding, migration: to ?? LATEST_SCHEMA }).onConflictDoNothing().run();
+          registered.push(binding);
+        } catch (err) {
+          errors[binding] = err instanceof Error ? err.message : String(err);
+        }
+      }),
+    );
   }
-  return { registered, unmigrated, status: await poolStatus(env) };
-}
-
-async function latestMigration(d1: D1Database): Promise<string | null> {
-  try {
-    const row = await d1.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
-    return row?.name ?? null;
-  } catch {
-    // No d1_migrations table: migrations were never applied to this database.
-    return null;
-  }
+  return { registered: registered.sort(), unmigrated: Object.keys(errors).sort(), errors, status: await poolStatus(env) };
 }

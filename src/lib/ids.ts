@@ -1,7 +1,7 @@
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 
 /** Prefixes of every id the platform mints, so an id says what it names. */
-export type IdPrefix = "ten" | "usr" | "prj" | "key" | "inv" | "rtf" | "rtk" | "req" | "aud" | "cnv" | "msg" | "use" | "crd" | "agt" | "run" | "evt" | "art" | "upl" | "sck" | "sev" | "kb" | "doc" | "srch" | "whe" | "whm" | "wha" | "cmp" | "pst" | "prv" | "pcm" | "rvl" | "chn" | "psn" | "ida" | "exp" | "era";
+export type IdPrefix = "ten" | "usr" | "prj" | "key" | "inv" | "rtf" | "rtk" | "req" | "aud" | "cnv" | "msg" | "use" | "crd" | "agt" | "run" | "evt" | "art" | "upl" | "sck" | "sev" | "kb" | "doc" | "srch" | "whe" | "whm" | "wha" | "cmp" | "pst" | "prv" | "pcm" | "rvl" | "chn" | "psn" | "ida" | "exp" | "era" | "mig";
 
 /**
  * A prefixed, time-ordered id: 10 characters of millisecond time then 16 random ones

@@ -1,4 +1,5 @@
-import { applyD1Migrations, env } from "cloudflare:test";
+import { env } from "cloudflare:test";
+import { LATEST_SCHEMA, schemaOf } from "../../src/db/migrations/apply";
 import { boundTenantDatabases, tenantBinding } from "../../src/db/router";
 import { describe, expect, it } from "vitest";
 import { adminToken, call, createKey, createTenant, ensureFreeDatabases, expectProblem, expectStatus, PLATFORM } from "../harness";
@@ -135,11 +136,18 @@ describe("platform operator API", () => {
     const known = new Set((await env.CONTROL_DB.prepare("SELECT binding FROM tenant_databases").all<{ binding: string }>()).results.map((r) => r.binding));
     const unmigrated = boundTenantDatabases(env).filter((b) => !known.has(b));
     expect(unmigrated.length).toBeGreaterThan(1);
-    // Sync registers a database once it is migrated, and names the ones that are not.
-    await applyD1Migrations(tenantBinding(env, unmigrated[0]!)!, env.TENANT_MIGRATIONS);
-    const sync = await admin("/v1/platform/databases/sync", { method: "POST" });
+    // Sync migrates a bound database the pool does not know (through the bundled migrations) and registers it.
+    const sync = await admin("/v1/platform/databases/sync?limit=1", { method: "POST" });
     expectStatus(sync, 200);
-    expect(sync.body).toMatchObject({ registered: [unmigrated[0]], unmigrated: unmigrated.slice(1) });
-    expect(sync.body.pool.free).toBe(after.body.free + 1);
+    expect(sync.body).toMatchObject({ registered: [unmigrated[0]], unmigrated: [], errors: {} });
+    expect(sync.body.pool).toMatchObject({ free: after.body.free + 1, behind: 0 });
+    expect(await schemaOf(tenantBinding(env, unmigrated[0]!)!)).toBe(LATEST_SCHEMA);
+    // One that fails to migrate is named with the error and stays out of the pool.
+    await tenantBinding(env, unmigrated[1]!)!.exec("CREATE TABLE projects (id text)");
+    const refused = await admin("/v1/platform/databases/sync?limit=1", { method: "POST" });
+    expect(refused.body).toMatchObject({ registered: [], unmigrated: [unmigrated[1]] });
+    expect(refused.body.errors[unmigrated[1]!]).toMatch(/0000_init\.sql, statement 1: table `projects` already exists/);
+    expect(refused.body.pool.free).toBe(after.body.free + 1);
+    await tenantBinding(env, unmigrated[1]!)!.exec("DROP TABLE projects");
   });
 });

@@ -245,3 +245,26 @@ export const erasures = sqliteTable(
   },
   (t) => [uniqueIndex("erasures_subject").on(t.subject, t.subjectId)],
 );
+
+/**
+ * A rollout of the tenant schema over the pool's databases (issue 16): the canary databases first,
+ * then the rest, a few at a time, driven by the MigrationRunner Durable Object. Where each database
+ * is lives in `tenant_databases.migration`; a failure stops the rollout and is recorded here. At most
+ * one rollout is running or paused (a partial unique index, migration 0010).
+ */
+export const migrationRollouts = sqliteTable("migration_rollouts", {
+  id: text().primaryKey(),
+  target: text().notNull(),
+  /** How many databases (the first by binding) go first; the rest wait until they are all done. */
+  canary: integer().notNull().default(0),
+  status: text({ enum: ["running", "paused", "failed", "completed"] }).notNull().default("running"),
+  /** Databases registered when the rollout started. */
+  total: integer().notNull(),
+  failedBinding: text(),
+  failedMigration: text(),
+  failedStatement: text(),
+  error: text(),
+  createdAt: createdAt(),
+  updatedAt: createdAt(),
+  completedAt: text(),
+});
