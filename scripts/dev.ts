@@ -1,12 +1,14 @@
 // `npm run dev [-- --port N]`: the whole platform locally and offline (`--local`: the AI and
 // Vectorize bindings are not proxied to Cloudflare; the local providers answer instead). Creates .dev.vars,
-// migrates every local database, starts wrangler dev, registers the tenant database pool
-// and seeds the demo tenant, then prints how to reach it.
+// migrates the control database, starts wrangler dev, lets the platform migrate its own tenant
+// databases (new ones join the pool through sync; ones behind the newest schema get a rollout — so a
+// start with nothing to apply costs one query, however many databases there are) and seeds the demo
+// tenant, then prints how to reach it.
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { parseArgs } from "node:util";
 import { ensureDevVars } from "./dev-vars.ts";
-import { migrateAll } from "./migrate.ts";
+import { migrateControl } from "./migrate.ts";
 
 const DEMO = { slug: "demo", name: "Demo Studio", email: "owner@demo.test", ownerName: "Demo Owner" };
 
@@ -16,7 +18,8 @@ const port = Number(values.port);
 const base = `http://localhost:${port}`;
 
 const vars = await ensureDevVars();
-await migrateAll("local");
+const started = performance.now();
+await migrateControl("local");
 
 const dev = spawn("wrangler", ["dev", "--local", "--port", String(port), ...passthrough.filter((a, i, all) => a !== "--port" && all[i - 1] !== "--port" && !a.startsWith("--port="))], {
   stdio: "inherit",
@@ -27,7 +30,10 @@ dev.on("exit", (code) => process.exit(code ?? 0));
 
 await waitForHealth(`${base}/health`);
 const admin = { authorization: `Bearer ${vars.PLATFORM_ADMIN_TOKEN}`, "content-type": "application/json" };
-await fetch(`${base}/v1/platform/databases/sync`, { method: "POST", headers: admin });
+const synced = (await (await fetch(`${base}/v1/platform/databases/sync`, { method: "POST", headers: admin })).json()) as { registered: string[]; unmigrated: string[]; errors: Record<string, string>; pool: { behind: number } };
+if (synced.registered.length) console.log(`  ${synced.registered.length} tenant databases migrated and added to the pool`);
+for (const [binding, error] of Object.entries(synced.errors ?? {})) console.warn(`  ${binding} could not be migrated: ${error}`);
+if (synced.pool.behind > 0) await rollOut(synced.pool.behind);
 const signup = await fetch(`${base}/v1/signup`, {
   method: "POST",
   headers: { "content-type": "application/json" },
@@ -49,10 +55,25 @@ console.log(`
   demo owner      ${DEMO.email} / ${vars.DEMO_OWNER_PASSWORD}   (DEMO_OWNER_PASSWORD in .dev.vars)
   platform admin  Bearer token PLATFORM_ADMIN_TOKEN in .dev.vars
   tenant databases ${pool.free} free of ${pool.registered} (npm run db:provision adds more)
+  ready in ${((performance.now() - started) / 1000).toFixed(1)} s
 
   curl -s http://${DEMO.slug}.localhost:${port}/v1/auth/login -H 'content-type: application/json' \\
     -d '{"email":"${DEMO.email}","password":"${vars.DEMO_OWNER_PASSWORD}"}'
 `);
+
+/** Rolls the newest schema out over the databases behind it, and waits for the rollout to end. */
+async function rollOut(behind: number): Promise<void> {
+  console.log(`  ${behind} tenant databases are behind the newest schema: rolling it out`);
+  const res = await fetch(`${base}/v1/platform/migrations`, { method: "POST", headers: admin, body: "{}" });
+  const rollout = (await res.json()) as { id?: string; detail?: string };
+  if (!rollout.id) return console.warn(`  the rollout did not start: ${rollout.detail ?? res.status}`);
+  for (;;) {
+    const now = (await (await fetch(`${base}/v1/platform/migrations/${rollout.id}`, { headers: admin })).json()) as { status: string; failure: { database: string; error: string } | null };
+    if (now.status === "completed") return;
+    if (now.status !== "running") return console.warn(`  the rollout ${now.status}${now.failure ? ` at ${now.failure.database}: ${now.failure.error}` : ""}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 async function waitForHealth(url: string): Promise<void> {
   for (let i = 0; i < 120; i++) {

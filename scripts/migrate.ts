@@ -4,11 +4,20 @@
 import { parseArgs } from "node:util";
 import { eachLimit, tenantBindings, wrangler } from "./wrangler-config.ts";
 
-/** Applies every pending migration; prints one progress line per database. */
+/** Applies the control database's pending migrations. */
+export async function migrateControl(target: "local" | "remote"): Promise<void> {
+  await wrangler(["d1", "migrations", "apply", "CONTROL_DB", `--${target}`], { quiet: true });
+  console.log(`[control] CONTROL_DB migrated (${target})`);
+}
+
+/**
+ * Applies every pending migration, one wrangler process per database; prints one progress line per
+ * database. For databases the platform cannot reach yet; a running platform migrates its own pool
+ * (`POST /v1/platform/databases/sync`, `POST /v1/platform/migrations`), which is what `npm run dev` uses.
+ */
 export async function migrateAll(target: "local" | "remote", concurrency = 4): Promise<void> {
   const flag = `--${target}`;
-  await wrangler(["d1", "migrations", "apply", "CONTROL_DB", flag], { quiet: true });
-  console.log(`[control] CONTROL_DB migrated (${target})`);
+  await migrateControl(target);
   const bindings = tenantBindings();
   let done = 0;
   await eachLimit(bindings, concurrency, async (binding) => {
