@@ -33,6 +33,14 @@ interface Pool {
   registered: number;
   free: number;
   assigned: number;
+  behind: number;
+}
+interface Rollout {
+  id: string;
+  target: string;
+  status: string;
+  progress: { done: number; failed: number; pending: number };
+  failure: { database: string; migration: string | null; statement: string | null; error: string } | null;
 }
 interface Credits {
   balance_micros: number;
@@ -316,6 +324,20 @@ function DatabasePool() {
       pool.setValue(result.pool);
       setSynced(result);
     });
+  const [rollout, setRollout] = useState<Rollout | null>(null);
+  const rollOut = () =>
+    action.run(async () => {
+      setRollout(await op<Rollout>("/v1/platform/migrations", { body: {} }));
+    });
+  // A running rollout is followed until it stops, and the pool's counts with it.
+  useEffect(() => {
+    if (rollout?.status !== "running") return;
+    const timer = setTimeout(async () => {
+      setRollout(await op<Rollout>(`/v1/platform/migrations/${rollout.id}`));
+      await pool.reload();
+    }, 1000);
+    return () => clearTimeout(timer);
+  }, [rollout]);
   const p = pool.value;
   return (
     <section aria-labelledby="pool-heading">
@@ -335,8 +357,22 @@ function DatabasePool() {
         </>
       )}
       <button type="button" class="secondary" onClick={sync} disabled={action.busy}>
-        Register bound databases
+        Migrate and register new databases
       </button>
+      {p && p.behind > 0 && (
+        <p>
+          {p.behind} behind the newest schema.{" "}
+          <button type="button" class="link" onClick={rollOut} disabled={action.busy}>
+            Roll it out
+          </button>
+        </p>
+      )}
+      {rollout && (
+        <p role="status">
+          Rollout to {rollout.target}: {rollout.status} — {rollout.progress.done} done, {rollout.progress.pending} pending
+          {rollout.failure && `; failed at ${rollout.failure.database} (${rollout.failure.migration}): ${rollout.failure.error}`}
+        </p>
+      )}
       {synced && (
         <p role="status">
           Registered {synced.registered.length}
