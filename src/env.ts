@@ -57,6 +57,8 @@ const ConfigSchema = z.object({
   COMPLIANCE_SLICE_MS: z.coerce.number().int().min(0).max(600_000).default(20_000),
   /** Milliseconds a webhook attempt may take before it is abandoned: 15 s, shortened only by the tests' config. */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(15_000).default(15_000),
+  /** Free tenant databases below which the pool warns (a log line at signup, `low` in GET /v1/platform/databases). */
+  POOL_LOW_WATER: z.coerce.number().int().min(0).max(100_000).default(10),
   /** JSON array of public JWKs still accepted after a key rotation. */
   JWT_PREVIOUS_PUBLIC_KEYS: z.string().optional(),
 });

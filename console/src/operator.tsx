@@ -34,6 +34,8 @@ interface Pool {
   free: number;
   assigned: number;
   behind: number;
+  low_water: number;
+  low: boolean;
 }
 interface Rollout {
   id: string;
@@ -348,10 +350,10 @@ function DatabasePool() {
           <p data-testid="pool">
             <strong>{p.free}</strong> free of {p.registered} registered ({p.assigned} assigned; {p.bound} bound to this Worker)
           </p>
-          <meter min={0} max={Math.max(1, p.registered)} low={Math.max(1, p.registered) * 0.2} optimum={p.registered} value={p.free} aria-label="Free databases" />
-          {p.free < 2 && (
+          <meter min={0} max={Math.max(1, p.registered)} low={p.low_water} optimum={p.registered} value={p.free} aria-label="Free databases" />
+          {p.low && (
             <p role="alert" class="error">
-              Fewer than 2 free databases: sign-ups will be refused. Provision more (npm run db:provision).
+              Fewer than {p.low_water} free databases: provision more (npm run db:provision) before sign-ups are refused.
             </p>
           )}
         </>

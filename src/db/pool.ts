@@ -1,5 +1,5 @@
 import { isNotNull, isNull, lt, sql } from "drizzle-orm";
-import type { Env } from "../env";
+import { type Env, loadConfig } from "../env";
 import { tenantDatabases } from "./control/schema";
 import { LATEST_SCHEMA, migrateTo } from "./migrations/apply";
 import { ROLLOUT_CONCURRENCY } from "./migrations/rollouts";
@@ -13,6 +13,9 @@ export interface PoolStatus {
   assigned: number;
   /** Registered databases behind the newest schema this Worker carries (a rollout brings them up). */
   behind: number;
+  /** The free count below which the pool warns (POOL_LOW_WATER), and whether it is below. */
+  low_water: number;
+  low: boolean;
 }
 
 /** How many tenant databases are bound, registered, free and assigned. */
@@ -25,7 +28,8 @@ export async function poolStatus(env: Env): Promise<PoolStatus> {
   ]);
   const f = free[0]?.n ?? 0;
   const a = assigned[0]?.n ?? 0;
-  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0 };
+  const lowWater = loadConfig(env).POOL_LOW_WATER;
+  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0, low_water: lowWater, low: f < lowWater };
 }
 
 /**

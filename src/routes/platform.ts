@@ -142,7 +142,15 @@ const detachDomain = createRoute({
 });
 
 const PoolSchema = z
-  .object({ bound: z.number(), registered: z.number(), free: z.number(), assigned: z.number(), behind: z.number().openapi({ description: "Registered databases behind the newest schema this Worker carries" }) })
+  .object({
+    bound: z.number(),
+    registered: z.number(),
+    free: z.number(),
+    assigned: z.number(),
+    behind: z.number().openapi({ description: "Registered databases behind the newest schema this Worker carries" }),
+    low_water: z.number().openapi({ description: "POOL_LOW_WATER: the free count below which the pool warns" }),
+    low: z.boolean().openapi({ description: "free < low_water: signups log pool.low; provision more" }),
+  })
   .openapi("DatabasePool");
 
 const getPool = createRoute({

@@ -7,9 +7,11 @@ import { isNotNullViolation, isUniqueViolation } from "../db/constraints";
 import { memberships, tenantDatabases, tenants, users } from "../db/control/schema";
 import { publishTenant } from "../db/directory";
 import { controlDb } from "../db/router";
+import { poolStatus } from "../db/pool";
 import { hashPassword, verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { createLogger } from "../lib/log";
 import { tokenConfig } from "../middleware/auth";
 
 /** A signup as the API takes it. */
@@ -69,6 +71,9 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
   }
 
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, tenantId)).get())!;
+  // Each signup takes a database: when the pool runs low the operator hears of it before signups fail.
+  const pool = await poolStatus(c.env);
+  if (pool.low) createLogger({ component: "pool" }).warn("pool.low", { free: pool.free, low_water: pool.low_water, registered: pool.registered });
   // A lookup of this host before signup remembered "unknown" in this isolate; publishing replaces it.
   await publishTenant(c.env, tenantId);
   // The audit log is the tenant's to read: it names nothing of the platform's inside (such as the database binding).

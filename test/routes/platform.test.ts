@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { LATEST_SCHEMA, schemaOf } from "../../src/db/migrations/apply";
 import { boundTenantDatabases, tenantBinding } from "../../src/db/router";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { adminToken, call, createKey, createTenant, ensureFreeDatabases, expectProblem, expectStatus, PLATFORM } from "../harness";
 
 const admin = (path: string, opts: { method?: string; body?: unknown } = {}) => call(`${PLATFORM}${path}`, { ...opts, token: adminToken() });
@@ -129,7 +129,15 @@ describe("platform operator API", () => {
     expectStatus(before, 200);
     expect(before.body.bound).toBe(boundTenantDatabases(env).length);
     expect(before.body.registered).toBe(before.body.free + before.body.assigned);
+    // The low-water mark (POOL_LOW_WATER, 10 by default): below it the pool says so.
+    expect(before.body.low_water).toBe(10);
+    expect(before.body.low).toBe(before.body.free < 10);
+    const warned = vi.spyOn(console, "warn");
     await createTenant();
+    // Below the mark, each signup says so in the log.
+    const lines = warned.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('"pool.low"'));
+    warned.mockRestore();
+    expect(lines.length).toBe(before.body.free - 1 < 10 ? 1 : 0);
     const after = await admin("/v1/platform/databases");
     expect(after.body.free).toBe(before.body.free - 1);
     // The harness migrates databases as tests need them: the rest are bound but not migrated.
