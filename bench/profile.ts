@@ -23,7 +23,7 @@ const mf = new Miniflare({
   },
 });
 await mf.ready;
-const { api, token } = await preparePlatform(mf, options.d1Databases ?? {}, adminToken, "bench");
+const { api, token } = await preparePlatform(mf, adminToken, "bench");
 const project = await api(`http://${TENANT_HOST}/v1/projects`, { method: "POST", token, body: JSON.stringify({ name: "Profiled" }) });
 const url = new URL(`/v1/projects/${project.id as string}`, await mf.unsafeGetDirectURL("tessera")).href;
 const headers = { host: TENANT_HOST, authorization: `Bearer ${token}` };

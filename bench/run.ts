@@ -236,7 +236,7 @@ const mf = new Miniflare({
 });
 await mf.ready;
 
-const { api, token: jwt, tenantId } = await preparePlatform(mf, appOptions.d1Databases ?? {}, adminToken, "bench");
+const { api, token: jwt, tenantId } = await preparePlatform(mf, adminToken, "bench");
 const listed = (await api("http://localhost/v1/platform/tenants", { token: adminToken })).data as { id: string; db_binding: string }[];
 const binding = listed.find((t) => t.id === tenantId)!.db_binding;
 const project = await api(`http://${TENANT_HOST}/v1/projects`, { method: "POST", token: jwt, body: JSON.stringify({ name: "Benchmarked" }) });

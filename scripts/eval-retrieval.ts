@@ -13,7 +13,7 @@ for (const q of questions) for (const name of q.relevant) if (!documents.some((d
 console.log(`golden set: ${documents.length} documents, ${questions.length} questions`);
 
 const { mf, options, adminToken } = await startPlatform(".eval/dist");
-const { api, token } = await preparePlatform(mf, options.d1Databases ?? {}, adminToken, "eval");
+const { api, token } = await preparePlatform(mf, adminToken, "eval");
 const host = "http://eval.localhost";
 const project = await api(`${host}/v1/projects`, { method: "POST", token, body: JSON.stringify({ name: "Retrieval eval" }) });
 const base = await api(`${host}/v1/knowledge-bases`, { method: "POST", token, body: JSON.stringify({ project_id: project.id, name: "Golden set" }) });

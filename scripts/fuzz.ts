@@ -59,7 +59,7 @@ const { mf, options, adminToken } = await startPlatform(
 );
 /** Client addresses as Cloudflare's edge sets them, so the per-address limits apply as in production. */
 const CLIENTS = ["203.0.113.10", "203.0.113.11", "198.51.100.20", "2001:db8::7"];
-const platform = await preparePlatform(mf, options.d1Databases ?? {}, adminToken, TENANT);
+const platform = await preparePlatform(mf, adminToken, TENANT);
 const doc = (await (await mf.dispatchFetch("http://localhost/openapi.json")).json()) as Doc;
 
 const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });

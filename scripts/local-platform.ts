@@ -43,10 +43,14 @@ export async function startPlatform(outdir: string, extraDatabases: Record<strin
   return { mf, options, adminToken };
 }
 
-async function migrate(mf: Miniflare, binding: string, dir: string) {
+/** Applies a directory of migrations to one database from Node, as wrangler would (the control database; floors and benchmarks). */
+export async function migrate(mf: Miniflare, binding: string, dir: string, files?: (names: string[]) => string[]) {
   const db = await mf.getD1Database(binding, "tessera");
   await db.exec("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)");
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
+  for (const file of files ? files(names) : names) {
     const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8").replaceAll("--> statement-breakpoint", ""));
     await db.batch([...statements.map((s) => db.prepare(s)), db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file)]);
   }
@@ -69,9 +73,9 @@ export function apiClient(mf: Miniflare) {
  * Migrates every database, registers the pool, and signs up tenant `slug` on a plan whose limits
  * the load cannot reach (so limits are exercised admitting, never refusing).
  */
-export async function preparePlatform(mf: Miniflare, d1Databases: Record<string, string>, adminToken: string, slug: string) {
+export async function preparePlatform(mf: Miniflare, adminToken: string, slug: string) {
   await migrate(mf, "CONTROL_DB", "migrations/control");
-  for (const binding of Object.keys(d1Databases).filter((b) => b.startsWith("TENANT_DB_"))) await migrate(mf, binding, "migrations/tenant");
+  // The platform migrates its tenant databases itself as they join the pool.
   const api = apiClient(mf);
   await api("http://localhost/v1/platform/databases/sync", { method: "POST", token: adminToken });
   await (await mf.getD1Database("CONTROL_DB", "tessera"))

@@ -4,6 +4,7 @@ import { resolveHost } from "../db/directory";
 import { planOf } from "../db/plans";
 import { tenantDb } from "../db/router";
 import { REQUIRED_SCHEMA, schemaAtLeast } from "../db/migrations/apply";
+import { refreshSchema } from "../db/migrations/rollouts";
 import { ApiError } from "../lib/errors";
 import { clientLimit, enforceLimits } from "./rate-limit";
 
@@ -50,10 +51,15 @@ export function hostRouting() {
     if (target.kind === "platform") throw new ApiError("NOT_FOUND", `Tenant routes are served on a tenant's host, such as {slug}.${c.var.config.BASE_DOMAIN}`);
     if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
-    // A database behind the schema this code needs waits for its rollout (records cached before the
-    // pool recorded schemas carry none: those databases were migrated before the deploy).
+    // A database behind the schema this code needs waits for its rollout. The recorded schema is
+    // checked against the database itself before refusing (one read, only while the record says
+    // behind), so a record that lags never refuses a database that is ready. Records cached before
+    // the pool carried schemas have none: those databases were migrated before the deploy.
     if (target.tenant.schema !== undefined && !schemaAtLeast(target.tenant.schema, REQUIRED_SCHEMA)) {
-      throw new ApiError("SCHEMA_BEHIND", `This workspace's database is at ${target.tenant.schema ?? "no schema"} and is being upgraded to ${REQUIRED_SCHEMA}; try again shortly`, { headers: { "retry-after": "30" } });
+      const actual = await refreshSchema(c.env, target.tenant.dbBinding, target.tenant.id);
+      if (!schemaAtLeast(actual, REQUIRED_SCHEMA)) {
+        throw new ApiError("SCHEMA_BEHIND", `This workspace's database is at ${actual ?? "no schema"} and is being upgraded to ${REQUIRED_SCHEMA}; try again shortly`, { headers: { "retry-after": "30" } });
+      }
     }
     c.set("tenant", target.tenant);
     c.set("db", tenantDb(c.env, target.tenant));

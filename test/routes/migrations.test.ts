@@ -2,15 +2,19 @@ import { applyD1Migrations, env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { publishTenant } from "../../src/db/directory";
 import { BUNDLED_MIGRATIONS } from "../../src/db/migrations/tenant.generated";
-import { LATEST_SCHEMA, schemaOf } from "../../src/db/migrations/apply";
+import { LATEST_SCHEMA, REQUIRED_SCHEMA, schemaOf } from "../../src/db/migrations/apply";
 import { boundTenantDatabases, tenantBinding } from "../../src/db/router";
 import { adminToken, call, createTenant, ensureFreeDatabases, expectProblem, expectStatus, PLATFORM } from "../harness";
 
 const admin = (path: string, opts: { method?: string; body?: unknown } = {}) => call(`${PLATFORM}${path}`, { ...opts, token: adminToken() });
 const PREVIOUS = BUNDLED_MIGRATIONS.at(-2)!.name;
 
-/** Bound databases the pool does not know yet, brought to the previous schema by hand and registered there: `n` databases one migration behind. */
-async function behindDatabases(n: number, drift?: (d1: D1Database, i: number) => Promise<void>): Promise<string[]> {
+/**
+ * Bound databases the pool does not know yet, brought by hand to the migration before `upTo` (the
+ * newest: one migration behind) and registered there.
+ */
+async function behindDatabases(n: number, drift?: (d1: D1Database, i: number) => Promise<void>, upTo = LATEST_SCHEMA): Promise<string[]> {
+  const applied = env.TENANT_MIGRATIONS.filter((m) => m.name < upTo);
   await ensureFreeDatabases(2);
   const known = new Set((await env.CONTROL_DB.prepare("SELECT binding FROM tenant_databases").all<{ binding: string }>()).results.map((r) => r.binding));
   const picked = boundTenantDatabases(env)
@@ -18,9 +22,9 @@ async function behindDatabases(n: number, drift?: (d1: D1Database, i: number) =>
     .slice(0, n);
   for (const [i, binding] of picked.entries()) {
     const d1 = tenantBinding(env, binding)!;
-    await applyD1Migrations(d1, env.TENANT_MIGRATIONS.slice(0, -1));
+    await applyD1Migrations(d1, applied);
     await drift?.(d1, i);
-    await env.CONTROL_DB.prepare("INSERT INTO tenant_databases (binding, migration) VALUES (?, ?)").bind(binding, PREVIOUS).run();
+    await env.CONTROL_DB.prepare("INSERT INTO tenant_databases (binding, migration) VALUES (?, ?)").bind(binding, applied.at(-1)!.name).run();
   }
   return picked;
 }
@@ -93,14 +97,27 @@ describe("tenant schema migrations inside the platform", () => {
     for (const b of [drifted!, ...rest]) expect(await schemaOf(d1(b))).toBe(LATEST_SCHEMA);
   });
 
-  it("holds a tenant whose database is behind the schema the code needs with 503 and Retry-After, until its rollout reaches it", async () => {
+  it("holds a tenant whose database is behind the schema the code needs with 503 and Retry-After, until its rollout reaches it; a record that only lags is corrected, not refused", async () => {
     const t = await createTenant();
-    const binding = (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!.db_binding;
-    await env.CONTROL_DB.prepare("UPDATE tenant_databases SET migration = ? WHERE binding = ?").bind("0010_older.sql", binding).run();
+    const own = (await env.CONTROL_DB.prepare("SELECT db_binding FROM tenants WHERE id = ?").bind(t.id).first<{ db_binding: string }>())!.db_binding;
+    // A record that lags behind its database: the request checks the database, goes through, and mends the record.
+    await env.CONTROL_DB.prepare("UPDATE tenant_databases SET migration = '0010_older.sql' WHERE binding = ?").bind(own).run();
+    await publishTenant(env, t.id);
+    expectStatus(await call(`${t.host}/v1/projects`, { token: t.owner.token }), 200);
+    expect((await env.CONTROL_DB.prepare("SELECT migration FROM tenant_databases WHERE binding = ?").bind(own).first<{ migration: string }>())!.migration).toBe(LATEST_SCHEMA);
+
+    // A database that really is behind: the tenant is moved onto one a migration short of the schema the code requires.
+    const [behind] = await behindDatabases(1, undefined, REQUIRED_SCHEMA);
+    await env.CONTROL_DB.batch([
+      env.CONTROL_DB.prepare("UPDATE tenant_databases SET tenant_id = NULL WHERE binding = ?").bind(own),
+      env.CONTROL_DB.prepare("UPDATE tenant_databases SET tenant_id = ? WHERE binding = ?").bind(t.id, behind),
+      env.CONTROL_DB.prepare("UPDATE tenants SET db_binding = ? WHERE id = ?").bind(behind, t.id),
+    ]);
     await publishTenant(env, t.id);
     const held = await call(`${t.host}/v1/projects`, { token: t.owner.token });
     expectProblem(held, 503, "SCHEMA_BEHIND");
     expect(held.headers.get("retry-after")).toBe("30");
+    expect(held.body.detail).toContain(env.TENANT_MIGRATIONS.filter((m) => m.name < REQUIRED_SCHEMA).at(-1)!.name);
     const started = await admin("/v1/platform/migrations", { body: {} });
     expectStatus(started, 202);
     expect((await settle(started.body.id)).body.status).toBe("completed");

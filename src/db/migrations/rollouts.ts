@@ -6,7 +6,7 @@ import { createLogger, errorFields } from "../../lib/log";
 import { migrationRollouts, tenantDatabases } from "../control/schema";
 import { publishTenant } from "../directory";
 import { controlDb, tenantBinding } from "../router";
-import { LATEST_SCHEMA, MigrationFailed, migrateTo } from "./apply";
+import { LATEST_SCHEMA, MigrationFailed, migrateTo, schemaOf } from "./apply";
 import { BUNDLED_MIGRATIONS } from "./tenant.generated";
 
 // Schema rollouts over the tenant database pool: rules and SQL here, the MigrationRunner Durable
@@ -87,6 +87,19 @@ export async function renderRollout(env: Env, id: string, databases = false) {
     ...rendered,
     databases: rows.map((d) => ({ database: d.binding, tenant_id: d.tenantId, schema: d.migration, state: (d.binding === row.failedBinding ? "failed" : d.migration >= row.target ? "done" : "pending") as "failed" | "done" | "pending" })),
   };
+}
+
+/**
+ * A database's schema as the pool records it, read from the database itself, and published with its
+ * tenant's host record: for a record that lags (the pool wrote it once at registration before it
+ * kept it current), so the schema gate answers from the truth. Answers the schema.
+ */
+export async function refreshSchema(env: Env, binding: string, tenantId: string | null): Promise<string | null> {
+  const d1 = tenantBinding(env, binding);
+  const schema = d1 ? await schemaOf(d1) : null;
+  if (schema) await controlDb(env).update(tenantDatabases).set({ migration: schema }).where(eq(tenantDatabases.binding, binding)).run();
+  if (tenantId) await publishTenant(env, tenantId);
+  return schema;
 }
 
 /** The newest rollouts first. */
