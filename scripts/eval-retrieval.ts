@@ -12,7 +12,7 @@ const questions = JSON.parse(readFileSync("eval/retrieval/questions.json", "utf8
 for (const q of questions) for (const name of q.relevant) if (!documents.some((d) => d.name === name)) throw new Error(`question "${q.q}" names unknown document ${name}`);
 console.log(`golden set: ${documents.length} documents, ${questions.length} questions`);
 
-const { mf, options, adminToken } = await startPlatform(".eval/dist");
+const { mf, adminToken } = await startPlatform(".eval/dist");
 const { api, token } = await preparePlatform(mf, adminToken, "eval");
 const host = "http://eval.localhost";
 const project = await api(`${host}/v1/projects`, { method: "POST", token, body: JSON.stringify({ name: "Retrieval eval" }) });

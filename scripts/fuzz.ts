@@ -53,7 +53,7 @@ const outdir = ".fuzz/dist";
 // Signups made by the fuzzer each take a tenant database; with a pool this size and signups limited
 // per client address, a run of a few minutes never drains it (a drained pool is a 503 by design).
 const EXTRA_DATABASES = 120;
-const { mf, options, adminToken } = await startPlatform(
+const { mf, adminToken } = await startPlatform(
   outdir,
   Object.fromEntries(Array.from({ length: EXTRA_DATABASES }, (_, i) => [`TENANT_DB_${String(9001 + i)}`, `fuzz-tenant-${9001 + i}`])),
 );
