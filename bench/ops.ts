@@ -12,7 +12,7 @@ import { eachLimit, tenantBindings, wrangler } from "../scripts/wrangler-config.
 const DATABASES = Number(process.env.DATABASES ?? 500);
 const SAMPLE = Number(process.env.SAMPLE ?? 16);
 const PLATFORM = "http://localhost";
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const seconds = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`);
 const time = async (work: () => Promise<unknown>) => {
   const started = performance.now();
   await work();
