@@ -18,6 +18,7 @@ import { invitationRoutes } from "./routes/invitations";
 import { memberRoutes } from "./routes/members";
 import { meRoutes } from "./routes/me";
 import { router, withCommonResponses } from "./routes/openapi";
+import { migrationRoutes } from "./routes/migrations";
 import { platformRoutes } from "./routes/platform";
 import { projectRoutes } from "./routes/projects";
 import { promptRoutes } from "./routes/prompts";
@@ -106,6 +107,7 @@ export function createApp() {
 
   app.route("/", signupRoutes);
   app.route("/", platformRoutes);
+  app.route("/", migrationRoutes);
   app.route("/", authRoutes);
   app.route("/", meRoutes);
   app.route("/", memberRoutes);
