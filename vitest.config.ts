@@ -19,10 +19,15 @@ const tenantMigrations = await readD1Migrations("migrations/tenant");
  * pool has to outlast the whole project. The harness migrates them only as tenants take them.
  */
 function tenantDatabases(count: number): Record<string, string> {
-  return Object.fromEntries(Array.from({ length: count }, (_, i) => {
-    const n = String(i + 1).padStart(4, "0");
-    return [`TENANT_DB_${n}`, `tessera-tenant-${n}`];
-  }));
+  const eu = Array.from({ length: 4 }, (_, i) => [`TENANT_DB_EU_${String(i + 1).padStart(4, "0")}`, `tessera-tenant-eu-${i + 1}`]);
+  return Object.fromEntries([
+    ...Array.from({ length: count }, (_, i) => {
+      const n = String(i + 1).padStart(4, "0");
+      return [`TENANT_DB_${n}`, `tessera-tenant-${n}`];
+    }),
+    // Four in the EU jurisdiction's pool, for the residency tests.
+    ...eu,
+  ]);
 }
 
 function project(name: string, include: string[], exclude: string[], tenantDbCount: number, opts: { queueConsumers: boolean; isolate?: boolean }) {

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 /** The tenant database bindings declared in wrangler.toml, in order. */
 export function tenantBindings(configPath = "wrangler.toml"): string[] {
   const toml = readFileSync(configPath, "utf8");
-  return [...toml.matchAll(/^binding\s*=\s*"(TENANT_DB_\d{4,})"/gm)].map((m) => m[1]!);
+  return [...toml.matchAll(/^binding\s*=\s*"(TENANT_DB_(?:EU_)?\d{4,})"/gm)].map((m) => m[1]!);
 }
 
 /** Runs wrangler with these arguments; resolves with its output, rejects on a non-zero exit. */

@@ -76,11 +76,11 @@ let provisioning: Promise<unknown> = Promise.resolve();
  */
 export function ensureFreeDatabases(n = 2): Promise<void> {
   const next = provisioning.then(async () => {
-    const { free } = await poolStatus(env);
+    const free = (await poolStatus(env)).jurisdictions.default.free;
     if (free >= n) return;
     // A few beyond what was asked, so the next signups do not each pay for a migration; migrated by
     // the platform's own sync, through the migrations bundled with the Worker.
-    await syncPool(env, { limit: n - free + 3 });
+    await syncPool(env, { limit: n - free + 3, jurisdiction: "default" });
   });
   provisioning = next.catch(() => {});
   return next;

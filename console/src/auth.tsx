@@ -47,7 +47,7 @@ interface Signup extends Tokens {
 
 /** Signing up on the platform's host: a new tenant and its owner, then on to the tenant's own host, signed in. */
 export function SignUp({ baseDomain }: { baseDomain: string }) {
-  const [form, setForm] = useState({ tenantName: "", slug: "", name: "", email: "", password: "" });
+  const [form, setForm] = useState({ tenantName: "", slug: "", jurisdiction: "default", name: "", email: "", password: "" });
   const [failure, setFailure] = useState<Failure | null>(null);
   const [busy, setBusy] = useState(false);
   const set = (key: keyof typeof form) => (value: string) => setForm({ ...form, [key]: value });
@@ -57,7 +57,7 @@ export function SignUp({ baseDomain }: { baseDomain: string }) {
     setFailure(null);
     try {
       const made = await api<Signup>("/v1/signup", {
-        body: { tenant: { name: form.tenantName, slug: form.slug }, user: { name: form.name, email: form.email, password: form.password } },
+        body: { tenant: { name: form.tenantName, slug: form.slug, jurisdiction: form.jurisdiction }, user: { name: form.name, email: form.email, password: form.password } },
         auth: false,
       });
       // Another host is another origin: the session travels in the fragment, which is never sent to a server.
@@ -74,6 +74,13 @@ export function SignUp({ baseDomain }: { baseDomain: string }) {
       <form onSubmit={submit} noValidate>
         <Field label="Workspace name" name="tenant.name" value={form.tenantName} onInput={set("tenantName")} failure={failure} required />
         <Field label="Address" name="tenant.slug" value={form.slug} onInput={set("slug")} failure={failure} required hint={`Your workspace will be at ${form.slug || "name"}.${baseDomain}`} />
+        <div class="field">
+          <label for="field-tenant-jurisdiction">Where your data lives</label>
+          <select id="field-tenant-jurisdiction" value={form.jurisdiction} onChange={(e) => set("jurisdiction")((e.target as HTMLSelectElement).value)}>
+            <option value="default">Anywhere Cloudflare places it</option>
+            <option value="eu">In the EU</option>
+          </select>
+        </div>
         <Field label="Your name" name="user.name" autoComplete="name" value={form.name} onInput={set("name")} failure={failure} required />
         <Field label="Email" name="user.email" type="email" autoComplete="email" value={form.email} onInput={set("email")} failure={failure} required />
         <Field label="Password" name="user.password" type="password" autoComplete="new-password" value={form.password} onInput={set("password")} failure={failure} required />

@@ -3,7 +3,7 @@ import { type Env, loadConfig } from "../env";
 import { tenantDatabases } from "./control/schema";
 import { LATEST_SCHEMA, migrateTo } from "./migrations/apply";
 import { ROLLOUT_CONCURRENCY } from "./migrations/rollouts";
-import { boundTenantDatabases, controlDb, tenantBinding } from "./router";
+import { boundTenantDatabases, controlDb, type Jurisdiction, jurisdictionOf, tenantBinding } from "./router";
 
 /** Counts of the tenant database pool. */
 export interface PoolStatus {
@@ -16,20 +16,28 @@ export interface PoolStatus {
   /** The free count below which the pool warns (POOL_LOW_WATER), and whether it is below. */
   low_water: number;
   low: boolean;
+  /** Free and assigned databases in each jurisdiction's pool (a tenant only takes from its own). */
+  jurisdictions: Record<Jurisdiction, { free: number; assigned: number }>;
 }
 
 /** How many tenant databases are bound, registered, free and assigned. */
 export async function poolStatus(env: Env): Promise<PoolStatus> {
   const db = controlDb(env);
-  const [free, assigned, behind] = await db.batch([
+  const [free, assigned, behind, split] = await db.batch([
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNull(tenantDatabases.tenantId)),
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNotNull(tenantDatabases.tenantId)),
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(lt(tenantDatabases.migration, LATEST_SCHEMA)),
+    db
+      .select({ jurisdiction: tenantDatabases.jurisdiction, free: sql<number>`count(*) - count(${tenantDatabases.tenantId})`, assigned: sql<number>`count(${tenantDatabases.tenantId})` })
+      .from(tenantDatabases)
+      .groupBy(tenantDatabases.jurisdiction),
   ]);
+  const jurisdictions = { default: { free: 0, assigned: 0 }, eu: { free: 0, assigned: 0 } };
+  for (const r of split) jurisdictions[r.jurisdiction] = { free: r.free, assigned: r.assigned };
   const f = free[0]?.n ?? 0;
   const a = assigned[0]?.n ?? 0;
   const lowWater = loadConfig(env).POOL_LOW_WATER;
-  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0, low_water: lowWater, low: f < lowWater };
+  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0, low_water: lowWater, low: f < lowWater, jurisdictions };
 }
 
 /**
@@ -38,11 +46,11 @@ export async function poolStatus(env: Env): Promise<PoolStatus> {
  * signup once it is registered, so one whose migration failed is never used half-made: it is
  * listed, with the error, and left out until a later sync succeeds. `limit`: at most that many.
  */
-export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY }: { limit?: number } = {}): Promise<{ registered: string[]; unmigrated: string[]; errors: Record<string, string>; status: PoolStatus }> {
+export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY, jurisdiction }: { limit?: number; jurisdiction?: Jurisdiction } = {}): Promise<{ registered: string[]; unmigrated: string[]; errors: Record<string, string>; status: PoolStatus }> {
   const db = controlDb(env);
   const known = new Set((await db.select({ binding: tenantDatabases.binding }).from(tenantDatabases)).map((r) => r.binding));
   const fresh = boundTenantDatabases(env)
-    .filter((b) => !known.has(b))
+    .filter((b) => !known.has(b) && (!jurisdiction || jurisdictionOf(b) === jurisdiction))
     .slice(0, limit);
   const registered: string[] = [];
   const errors: Record<string, string> = {};
@@ -51,7 +59,7 @@ export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY }: {
       fresh.slice(i, i + ROLLOUT_CONCURRENCY).map(async (binding) => {
         try {
           const { to } = await migrateTo(tenantBinding(env, binding)!);
-          await db.insert(tenantDatabases).values({ binding, migration: to ?? LATEST_SCHEMA }).onConflictDoNothing().run();
+          await db.insert(tenantDatabases).values({ binding, migration: to ?? LATEST_SCHEMA, jurisdiction: jurisdictionOf(binding) }).onConflictDoNothing().run();
           registered.push(binding);
         } catch (err) {
           errors[binding] = err instanceof Error ? err.message : String(err);

@@ -3,8 +3,18 @@ import type { Env } from "../env";
 import * as controlSchema from "./control/schema";
 import * as tenantSchema from "./tenant/schema";
 
-/** Tenant database bindings are named `TENANT_DB_` and four or more digits. */
-export const TENANT_DB_BINDING = /^TENANT_DB_\d{4,}$/;
+/**
+ * Tenant database bindings are named `TENANT_DB_` and four or more digits; `TENANT_DB_EU_` and digits
+ * for databases created in the EU jurisdiction (`npm run db:provision -- --jurisdiction eu`).
+ */
+export const TENANT_DB_BINDING = /^TENANT_DB_(?:EU_)?\d{4,}$/;
+
+/** Where a tenant's data may live: Cloudflare's default placement, or the EU jurisdiction. */
+export const JURISDICTIONS = ["default", "eu"] as const;
+export type Jurisdiction = (typeof JURISDICTIONS)[number];
+
+/** The jurisdiction a tenant database binding was created in, read from its name. */
+export const jurisdictionOf = (binding: string): Jurisdiction => (binding.startsWith("TENANT_DB_EU_") ? "eu" : "default");
 
 const openControlDb = (d1: D1Database) => drizzle(d1, { schema: controlSchema, casing: "snake_case" });
 export type ControlDb = ReturnType<typeof openControlDb>;

@@ -210,6 +210,7 @@ export const TenantSchema = z
     name: z.string(),
     status: z.enum(TENANT_STATUSES),
     plan: z.string(),
+    jurisdiction: z.enum(["default", "eu"]).openapi({ description: "Where its data lives (its database's jurisdiction)" }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -217,7 +218,7 @@ export const TenantSchema = z
 
 /** Renders a tenant row. */
 export function renderTenant(t: typeof tenants.$inferSelect): z.infer<typeof TenantSchema> {
-  return { id: t.id, slug: t.slug, name: t.name, status: t.status, plan: t.planId, created_at: t.createdAt, updated_at: t.updatedAt };
+  return { id: t.id, slug: t.slug, name: t.name, status: t.status, plan: t.planId, jurisdiction: t.jurisdiction, created_at: t.createdAt, updated_at: t.updatedAt };
 }
 
 export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), created_at: z.string() }).openapi("User");

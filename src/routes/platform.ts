@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { creditsOf } from "../billing/usage";
 import { poolStatus, syncPool } from "../db/pool";
+import { JURISDICTIONS } from "../db/router";
 import { PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
 import * as ops from "../tenants/operations";
@@ -149,6 +150,7 @@ const PoolSchema = z
     behind: z.number().openapi({ description: "Registered databases behind the newest schema this Worker carries" }),
     low_water: z.number().openapi({ description: "POOL_LOW_WATER: the free count below which the pool warns" }),
     low: z.boolean().openapi({ description: "free < low_water: signups log pool.low; provision more" }),
+    jurisdictions: z.record(z.enum(JURISDICTIONS), z.object({ free: z.number(), assigned: z.number() })).openapi({ description: "Each jurisdiction's pool: a tenant only takes a database from its own" }),
   })
   .openapi("DatabasePool");
 
@@ -170,7 +172,12 @@ const syncDatabases = createRoute({
   description: "Through the bindings, with the migrations bundled with the Worker, a few at a time. A database whose migration fails is named with the error and left out of the pool.",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
-  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(5000).optional().openapi({ description: "At most this many databases" }) }) },
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(5000).optional().openapi({ description: "At most this many databases" }),
+      jurisdiction: z.enum(JURISDICTIONS).optional().openapi({ description: "Only databases of this jurisdiction" }),
+    }),
+  },
   responses: {
     200: jsonResponse(z.object({ registered: z.array(z.string()), unmigrated: z.array(z.string()), errors: z.record(z.string(), z.string()), pool: PoolSchema }), "What was registered"),
     ...errors(400, 401),
@@ -200,6 +207,6 @@ export const platformRoutes = router()
   })
   .openapi(getPool, async (c) => c.json(await poolStatus(c.env), 200))
   .openapi(syncDatabases, async (c) => {
-    const result = await syncPool(c.env, { limit: c.req.valid("query").limit });
+    const result = await syncPool(c.env, c.req.valid("query"));
     return c.json({ registered: result.registered, unmigrated: result.unmigrated, errors: result.errors, pool: result.status }, 200);
   });

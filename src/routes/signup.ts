@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { JURISDICTIONS } from "../db/router";
 import { signUp } from "../tenants/signup";
 import { Email, errors, jsonBody, jsonResponse, NonBlank, Password, PersonName, renderTenant, renderUser, router, Slug, TenantSchema, TokenPairSchema, UserSchema } from "./openapi";
 
@@ -10,6 +11,7 @@ const SignupBody = z
     tenant: z.object({
       name: NonBlank(120),
       slug: Slug.refine((s) => !RESERVED_SLUGS.has(s), "reserved for the platform"),
+      jurisdiction: z.enum(JURISDICTIONS).default("default").openapi({ description: "Where its data lives: its database comes from this jurisdiction's pool" }),
     }),
     user: z.object({ email: Email, password: Password, name: PersonName }),
   })
@@ -22,7 +24,7 @@ const signupRoute = createRoute({
   path: "/v1/signup",
   tags: ["Platform"],
   summary: "Create a tenant and its owner",
-  description: "Served on the platform host. Claims a free tenant database from the pool; when none is free the answer is 503 and nothing is written.",
+  description: "Served on the platform host. Claims a free tenant database from the chosen jurisdiction's pool; when none is free the answer is 503 naming the jurisdiction and nothing is written.",
   request: { body: jsonBody(SignupBody) },
   responses: { 201: jsonResponse(SignupResponse, "Tenant, owner and tokens"), ...errors(400, 409, 413, 415, 503) },
 });

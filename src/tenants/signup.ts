@@ -6,7 +6,7 @@ import { recordAudit } from "../db/audit";
 import { isNotNullViolation, isUniqueViolation } from "../db/constraints";
 import { memberships, tenantDatabases, tenants, users } from "../db/control/schema";
 import { publishTenant } from "../db/directory";
-import { controlDb } from "../db/router";
+import { controlDb, type Jurisdiction } from "../db/router";
 import { poolStatus } from "../db/pool";
 import { hashPassword, verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -16,7 +16,7 @@ import { tokenConfig } from "../middleware/auth";
 
 /** A signup as the API takes it. */
 export interface Signup {
-  tenant: { name: string; slug: string };
+  tenant: { name: string; slug: string; jurisdiction: Jurisdiction };
   user: { email: string; name: string; password: string };
 }
 
@@ -54,12 +54,13 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
       db
         .update(tenantDatabases)
         .set({ tenantId, assignedAt: now })
-        .where(eq(tenantDatabases.binding, sql`(SELECT binding FROM tenant_databases WHERE tenant_id IS NULL ORDER BY binding LIMIT 1)`)),
+        .where(eq(tenantDatabases.binding, sql`(SELECT binding FROM tenant_databases WHERE tenant_id IS NULL AND jurisdiction = ${body.tenant.jurisdiction} ORDER BY binding LIMIT 1)`)),
       db.insert(tenants).values({
         id: tenantId,
         slug: body.tenant.slug,
         name: body.tenant.name,
         planId: "free",
+        jurisdiction: body.tenant.jurisdiction,
         dbBinding: sql`(SELECT binding FROM tenant_databases WHERE tenant_id = ${tenantId})`,
       }),
       ...(newUser ? [db.insert(users).values(newUser)] : []),
@@ -67,13 +68,14 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
       ...session.statements,
     ]);
   } catch (err) {
-    throw signupConflict(err) ?? err;
+    throw signupConflict(err, body.tenant.jurisdiction) ?? err;
   }
 
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, tenantId)).get())!;
   // Each signup takes a database: when the pool runs low the operator hears of it before signups fail.
   const pool = await poolStatus(c.env);
-  if (pool.low) createLogger({ component: "pool" }).warn("pool.low", { free: pool.free, low_water: pool.low_water, registered: pool.registered });
+  const left = pool.jurisdictions[body.tenant.jurisdiction].free;
+  if (left < pool.low_water) createLogger({ component: "pool" }).warn("pool.low", { jurisdiction: body.tenant.jurisdiction, free: left, low_water: pool.low_water, registered: pool.registered });
   // A lookup of this host before signup remembered "unknown" in this isolate; publishing replaces it.
   await publishTenant(c.env, tenantId);
   // The audit log is the tenant's to read: it names nothing of the platform's inside (such as the database binding).
@@ -85,9 +87,12 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
   return { tokens: session.tokens, tenant, user };
 }
 
-function signupConflict(err: unknown): ApiError | undefined {
+function signupConflict(err: unknown, jurisdiction: Jurisdiction): ApiError | undefined {
   if (isNotNullViolation(err, tenants, "dbBinding")) {
-    return new ApiError("NO_TENANT_DATABASE", "Every tenant database is in use; the operator must provision more. Try again later.", { headers: { "Retry-After": "300" } });
+    return new ApiError("NO_TENANT_DATABASE", `Every tenant database in the ${jurisdiction} jurisdiction is in use; the operator must provision more. Try again later.`, {
+      headers: { "Retry-After": "300" },
+      errors: [{ in: "body", field: "tenant.jurisdiction", message: `no free database in ${jurisdiction}` }],
+    });
   }
   if (isUniqueViolation(err, tenants, ["slug"])) {
     return new ApiError("SLUG_TAKEN", "The slug is taken", { errors: [{ in: "body", field: "tenant.slug", message: "taken" }] });

@@ -28,6 +28,8 @@ export const tenants = sqliteTable("tenants", {
   status: text({ enum: TENANT_STATUSES }).notNull().default("active"),
   planId: text().notNull().references(() => plans.id),
   dbBinding: text().notNull().unique(),
+  /** Chosen at signup: its database comes from this jurisdiction's pool. */
+  jurisdiction: text({ enum: ["default", "eu"] }).notNull().default("default"),
   createdAt: createdAt(),
   updatedAt: createdAt(),
 });
@@ -40,6 +42,8 @@ export const tenantDatabases = sqliteTable("tenant_databases", {
   binding: text().primaryKey(),
   tenantId: text().unique(),
   migration: text().notNull(),
+  /** Where the database was created (from its binding's name): a tenant takes one from its own jurisdiction's pool. */
+  jurisdiction: text({ enum: ["default", "eu"] }).notNull().default("default"),
   registeredAt: createdAt(),
   assignedAt: text(),
 });
