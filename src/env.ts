@@ -3,7 +3,7 @@ import { z } from "@hono/zod-openapi";
 /**
  * Every binding, var and secret the Worker has, as `npm run types` (wrangler types) generates them
  * from wrangler.toml and config/secrets.env into src/worker-env.d.ts — never written by hand, and
- * checked against the config by `npm run typecheck`. Tenant databases are named `TENANT_DB_NNNN`;
+ * checked against the config by `npm run typecheck`. Tenant databases are named `TENANT_DB_NNNN` (`TENANT_DB_EU_NNNN` in the EU);
  * a deploy may bind more than the config lists, so any such name may be one. Vars are read through
  * `loadConfig`, which checks them.
  */

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { CONTROL_TABLES, NOT_STORES, OTHER_STORES, PERSONAL_COLUMN, type TablePlan, TENANT_TABLES, treatedColumns } from "../../src/compliance/plan";
 import * as control from "../../src/db/control/schema";
 import * as tenant from "../../src/db/tenant/schema";
+import { TENANT_DB_BINDING } from "../../src/db/router";
 
 /** Every table a schema module defines, by its SQL name, with its columns' SQL names. */
 const tablesOf = (schema: Record<string, unknown>) =>
@@ -58,7 +59,7 @@ describe("the erasure plan", () => {
   it("classifies every store the Worker is bound to (the tenant databases are the tenant tables)", () => {
     const stores = Object.entries(env as unknown as Record<string, unknown>)
       .map(([name, binding]) => [name, storeKind(binding)] as const)
-      .filter(([name, kind]) => kind !== null && !/^TENANT_DB_\d+$/.test(name) && !TEST_ONLY.has(name) && !NOT_STORES[name]);
+      .filter(([name, kind]) => kind !== null && !TENANT_DB_BINDING.test(name) && !TEST_ONLY.has(name) && !NOT_STORES[name]);
     expect(stores.length).toBeGreaterThan(8);
     // What is declared to hold nothing is a binding the Worker has.
     for (const name of Object.keys(NOT_STORES)) expect(Object.keys(env), name).toContain(name);
