@@ -50,12 +50,18 @@ type Doc = { paths: Record<string, Record<string, Operation>>; components: { sch
 
 console.log(`fuzz: seed ${SEED}, ${SECONDS} s; bundling the Worker…`);
 const outdir = ".fuzz/dist";
-// Signups made by the fuzzer each take a tenant database; with a pool this size and signups limited
-// per client address, a run of a few minutes never drains it (a drained pool is a 503 by design).
+// Signups made by the fuzzer each take a tenant database from the jurisdiction they name; with pools
+// this size and signups limited per client address, a run of a few minutes drains neither (a drained
+// pool is a 503 by design).
 const EXTRA_DATABASES = 120;
 const { mf, adminToken } = await startPlatform(
   outdir,
-  Object.fromEntries(Array.from({ length: EXTRA_DATABASES }, (_, i) => [`TENANT_DB_${String(9001 + i)}`, `fuzz-tenant-${9001 + i}`])),
+  Object.fromEntries(
+    Array.from({ length: EXTRA_DATABASES }, (_, i) => [
+      [`TENANT_DB_${String(9001 + i)}`, `fuzz-tenant-${9001 + i}`],
+      [`TENANT_DB_EU_${String(9001 + i)}`, `fuzz-tenant-eu-${9001 + i}`],
+    ]).flat(),
+  ),
 );
 /** Client addresses as Cloudflare's edge sets them, so the per-address limits apply as in production. */
 const CLIENTS = ["203.0.113.10", "203.0.113.11", "198.51.100.20", "2001:db8::7"];
