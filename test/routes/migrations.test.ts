@@ -24,7 +24,8 @@ async function behindDatabases(n: number, drift?: (d1: D1Database, i: number) =>
     const d1 = tenantBinding(env, binding)!;
     await applyD1Migrations(d1, applied);
     await drift?.(d1, i);
-    await env.CONTROL_DB.prepare("INSERT INTO tenant_databases (binding, migration) VALUES (?, ?)").bind(binding, applied.at(-1)!.name).run();
+    // Registered as taken (by no real tenant), so a signup in a file running beside this one never gets a database left behind here.
+    await env.CONTROL_DB.prepare("INSERT INTO tenant_databases (binding, migration, tenant_id) VALUES (?, ?, ?)").bind(binding, applied.at(-1)!.name, `ten_held_${binding}`).run();
   }
   return picked;
 }
@@ -109,7 +110,7 @@ describe("tenant schema migrations inside the platform", () => {
     // A database that really is behind: the tenant is moved onto one a migration short of the schema the code requires.
     const [behind] = await behindDatabases(1, undefined, REQUIRED_SCHEMA);
     await env.CONTROL_DB.batch([
-      env.CONTROL_DB.prepare("UPDATE tenant_databases SET tenant_id = NULL WHERE binding = ?").bind(own),
+      env.CONTROL_DB.prepare("UPDATE tenant_databases SET tenant_id = ? WHERE binding = ?").bind(`ten_held_${own}`, own),
       env.CONTROL_DB.prepare("UPDATE tenant_databases SET tenant_id = ? WHERE binding = ?").bind(t.id, behind),
       env.CONTROL_DB.prepare("UPDATE tenants SET db_binding = ? WHERE id = ?").bind(behind, t.id),
     ]);
