@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, answer, authorized } from "./api";
 import { ListState, submit, useAction, useLatest, useList, useOne, when } from "./data";
-import { Field, FormError, Submit } from "./form";
+import { Field, SelectField, FormError, Submit } from "./form";
 
 interface Entry {
   id: string;
@@ -273,13 +273,7 @@ function RetentionSettings() {
         <Field id="retention-runs" label="Keep runs for (days)" name="run_retention_days" type="number" value={form.run} onInput={set("run")} failure={action.failure} hint="Empty: keep runs for as long as the workspace exists." />
         <Field id="retention-audit" label="Keep audit entries for (days)" name="audit_retention_days" type="number" value={form.audit} onInput={set("audit")} failure={action.failure} />
         <Field id="retention-webhooks" label="Keep webhook attempts for (days)" name="webhook_retention_days" type="number" value={form.webhook} onInput={set("webhook")} failure={action.failure} />
-        <div class="field">
-          <label for="retention-uploads">A departing member's uploads on erasure</label>
-          <select id="retention-uploads" value={form.uploads} onChange={(e) => set("uploads")((e.target as HTMLSelectElement).value)}>
-            <option value="keep">keep (they belong to the workspace)</option>
-            <option value="erase">erase with the person</option>
-          </select>
-        </div>
+        <SelectField id="retention-uploads" label="A departing member's uploads on erasure" value={form.uploads} onChange={set("uploads")} options={[["keep", "keep (they belong to the workspace)"], ["erase", "erase with the person"]]} />
         <FormError failure={action.failure} />
         <Submit busy={action.busy}>Save retention</Submit>
         {saved && <p role="status">Saved.</p>}

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api, type Session, session } from "./api";
 import { submit, useAction } from "./data";
-import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+import { Field, SelectField, type Failure, FormError, failureOf, Submit } from "./form";
 
 interface Tokens {
   access_token: string;
@@ -74,13 +74,7 @@ export function SignUp({ baseDomain }: { baseDomain: string }) {
       <form onSubmit={submit} noValidate>
         <Field label="Workspace name" name="tenant.name" value={form.tenantName} onInput={set("tenantName")} failure={failure} required />
         <Field label="Address" name="tenant.slug" value={form.slug} onInput={set("slug")} failure={failure} required hint={`Your workspace will be at ${form.slug || "name"}.${baseDomain}`} />
-        <div class="field">
-          <label for="field-tenant-jurisdiction">Where your data lives</label>
-          <select id="field-tenant-jurisdiction" value={form.jurisdiction} onChange={(e) => set("jurisdiction")((e.target as HTMLSelectElement).value)}>
-            <option value="default">Anywhere Cloudflare places it</option>
-            <option value="eu">In the EU</option>
-          </select>
-        </div>
+        <SelectField id="field-tenant-jurisdiction" label="Where your data lives" value={form.jurisdiction} onChange={set("jurisdiction")} options={[["default", "Anywhere Cloudflare places it"], ["eu", "In the EU"]]} />
         <Field label="Your name" name="user.name" autoComplete="name" value={form.name} onInput={set("name")} failure={failure} required />
         <Field label="Email" name="user.email" type="email" autoComplete="email" value={form.email} onInput={set("email")} failure={failure} required />
         <Field label="Password" name="user.password" type="password" autoComplete="new-password" value={form.password} onInput={set("password")} failure={failure} required />

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api, ApiProblem } from "./api";
 import { ListState, submit, useAction, useCan, useList, useOne, when } from "./data";
-import { Field, FormError, Submit } from "./form";
+import { Field, SelectField, FormError, Submit } from "./form";
 import { Link, navigate } from "./nav";
 
 export interface Post {
@@ -203,17 +203,7 @@ function NewPost({ projectId, campaigns }: { projectId: string; campaigns: Campa
         <Field id="post-title" label="Title" name="title" value={title} onInput={setTitle} failure={action.failure} required />
         <Field id="post-channel" label="Channel" name="variants.0.channel" value={channel} onInput={setChannel} failure={action.failure} required hint="linkedin, instagram, x… (more in the editor)" />
         <Field id="post-text" label="Text" name="variants.0.text" multiline value={text} onInput={setText} failure={action.failure} />
-        <div class="field">
-          <label for="post-campaign">Campaign</label>
-          <select id="post-campaign" value={campaignId} onChange={(e) => setCampaignId((e.target as HTMLSelectElement).value)}>
-            <option value="">none</option>
-            {campaigns.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </div>
+        <SelectField id="post-campaign" label="Campaign" value={campaignId} onChange={setCampaignId} options={[["", "none"], ...campaigns.map((c) => [c.id, c.name] as const)]} />
         <FormError failure={action.failure} />
         <Submit busy={action.busy}>Write post</Submit>
       </form>

@@ -73,3 +73,39 @@ export function Submit({ busy, children }: { busy: boolean; children: ComponentC
     </button>
   );
 }
+
+/** A labelled select; `options` are values, or [value, label] pairs. */
+export function SelectField(props: { id: string; label: string; value: string; onChange: (v: string) => void; options: readonly (string | readonly [string, string])[]; disabled?: boolean }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <select id={props.id} value={props.value} disabled={props.disabled} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        {props.options.map((o) => {
+          const [value, label] = typeof o === "string" ? [o, o] : o;
+          return (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          );
+        })}
+      </select>
+    </div>
+  );
+}
+
+/** A group of checkboxes choosing some of `options` ([value, label] pairs); `wide` lays them out in columns. */
+export function Choices(props: { legend: string; options: readonly (readonly [string, string])[]; chosen: readonly string[]; onChange: (chosen: string[]) => void; wide?: boolean; empty?: string }) {
+  const toggle = (value: string, on: boolean) => props.onChange(on ? [...props.chosen, value] : props.chosen.filter((x) => x !== value));
+  return (
+    <fieldset class={props.wide ? "picker scopes" : "picker"}>
+      <legend>{props.legend}</legend>
+      {props.options.length === 0 && props.empty && <p class="empty">{props.empty}</p>}
+      {props.options.map(([value, label]) => (
+        <label class="check" key={value}>
+          <input type="checkbox" checked={props.chosen.includes(value)} onChange={(e) => toggle(value, (e.target as HTMLInputElement).checked)} />
+          {label}
+        </label>
+      ))}
+    </fieldset>
+  );
+}

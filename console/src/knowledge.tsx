@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, upload } from "./api";
 import { ProjectHeader } from "./content";
 import { ListState, submit, useAction, useList, useOne, when } from "./data";
-import { Field, FormError, Submit } from "./form";
+import { Field, SelectField, FormError, Submit } from "./form";
 import { Link } from "./nav";
 
 interface KnowledgeBase {
@@ -179,14 +179,7 @@ function Search({ kbId }: { kbId: string }) {
       <h2 id="search-heading">Search</h2>
       <form onSubmit={search} noValidate aria-label="Search the knowledge base">
         <Field id="search-query" label="Question or words" name="query" type="search" value={query} onInput={setQuery} failure={action.failure} required />
-        <div class="field">
-          <label for="search-mode">Mode</label>
-          <select id="search-mode" value={mode} onChange={(e) => setMode((e.target as HTMLSelectElement).value)}>
-            <option value="hybrid">hybrid (meaning and words)</option>
-            <option value="vector">meaning only</option>
-            <option value="keyword">words only</option>
-          </select>
-        </div>
+        <SelectField id="search-mode" label="Mode" value={mode} onChange={setMode} options={[["hybrid", "hybrid (meaning and words)"], ["vector", "meaning only"], ["keyword", "words only"]]} />
         <FormError failure={action.failure} />
         <Submit busy={action.busy}>Search</Submit>
       </form>

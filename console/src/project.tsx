@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiProblem, authorized, answer, upload } from "./api";
-import { Field, type Failure, FormError, failureOf, Submit } from "./form";
+import { Choices, Field, SelectField, type Failure, FormError, failureOf, Submit } from "./form";
 import { Link, navigate } from "./nav";
 import { ProjectHeader } from "./content";
 import { ListState, useCan, useList } from "./data";
@@ -114,16 +114,7 @@ function Runs({ projectId, canWrite }: { projectId: string; canWrite: boolean })
       <h2 id="runs-heading">Agents and runs</h2>
       {canWrite && agents.items?.length ? (
         <form onSubmit={start} noValidate aria-label="Start a run">
-          <div class="field">
-            <label for="run-agent">Agent</label>
-            <select id="run-agent" value={chosen} onChange={(e) => setAgentId((e.target as HTMLSelectElement).value)}>
-              {agents.items.map((a) => (
-                <option key={a.id} value={a.id}>
-                  {a.name}
-                </option>
-              ))}
-            </select>
-          </div>
+          <SelectField id="run-agent" label="Agent" value={chosen} onChange={setAgentId} options={agents.items.map((a) => [a.id, a.name ?? a.id] as const)} />
           <Field label="What should it write?" name="input.text" value={text} onInput={setText} failure={failure} required />
           <FormError failure={failure} />
           <Submit busy={busy}>Start run</Submit>
@@ -133,26 +124,10 @@ function Runs({ projectId, canWrite }: { projectId: string; canWrite: boolean })
         <form onSubmit={addAgent} noValidate aria-label="New agent">
           <Field label="Agent name" name="name" value={agentName} onInput={setAgentName} failure={failure} required />
           {(prompts.items?.length ?? 0) > 0 && (
-            <div class="field">
-              <label for="agent-prompt">Prompt</label>
-              <select id="agent-prompt" value={promptKey} onChange={(e) => setPromptKey((e.target as HTMLSelectElement).value)}>
-                <option value="">a plain system prompt</option>
-                {prompts.items!.map((p) => (
-                  <option key={p.key}>{p.key}</option>
-                ))}
-              </select>
-            </div>
+            <SelectField id="agent-prompt" label="Prompt" value={promptKey} onChange={setPromptKey} options={[["", "a plain system prompt"], ...prompts.items!.map((p) => p.key)]} />
           )}
           {(bases.items?.length ?? 0) > 0 && (
-            <fieldset class="picker">
-              <legend>Answers from</legend>
-              {bases.items!.map((kb) => (
-                <label class="check" key={kb.id}>
-                  <input type="checkbox" checked={kbIds.includes(kb.id)} onChange={(e) => setKbIds((e.target as HTMLInputElement).checked ? [...kbIds, kb.id] : kbIds.filter((x) => x !== kb.id))} />
-                  {kb.name}
-                </label>
-              ))}
-            </fieldset>
+            <Choices legend="Answers from" options={bases.items!.map((kb) => [kb.id, kb.name] as const)} chosen={kbIds} onChange={setKbIds} />
           )}
           <Submit busy={busy}>Add agent</Submit>
         </form>

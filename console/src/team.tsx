@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api } from "./api";
 import { ListState, submit, useAction, useList, when } from "./data";
-import { Field, FormError, Submit } from "./form";
+import { Choices, Field, SelectField, FormError, Submit } from "./form";
 
 const ROLES = ["owner", "admin", "editor", "viewer", "client"] as const;
 const SCOPES = ["projects:read", "projects:write", "conversations:read", "conversations:write", "agents:read", "agents:write", "prompts:read", "prompts:write", "runs:read", "runs:write", "artifacts:read", "artifacts:write", "knowledge:read", "knowledge:write", "campaigns:read", "campaigns:write", "posts:read", "posts:write", "posts:review", "webhooks:read", "webhooks:write", "members:read", "members:write", "invitations:write", "api_keys:read", "api_keys:write", "audit:read", "usage:read", "compliance:manage"] as const;
@@ -38,18 +38,7 @@ interface Project {
 
 /** Choosing projects for a client or a limited member (a client must have at least one). */
 function ProjectPicker({ projects, chosen, onChange, legend }: { projects: Project[]; chosen: string[]; onChange: (ids: string[]) => void; legend: string }) {
-  return (
-    <fieldset class="picker">
-      <legend>{legend}</legend>
-      {projects.length === 0 && <p class="empty">No projects yet.</p>}
-      {projects.map((p) => (
-        <label class="check" key={p.id}>
-          <input type="checkbox" checked={chosen.includes(p.id)} onChange={(e) => onChange((e.target as HTMLInputElement).checked ? [...chosen, p.id] : chosen.filter((id) => id !== p.id))} />
-          {p.name}
-        </label>
-      ))}
-    </fieldset>
-  );
+  return <Choices legend={legend} options={projects.map((p) => [p.id, p.name] as const)} chosen={chosen} onChange={onChange} empty="No projects yet." />;
 }
 
 /** The tenant's people: members and their roles, invitations, and API keys. */
@@ -173,14 +162,7 @@ function Invitations({ projects, names }: { projects: Project[]; names: Record<s
       <h2 id="invitations-heading">Invitations</h2>
       <form onSubmit={invite} noValidate aria-label="Invite someone">
         <Field id="invite-email" label="Email" name="email" type="email" value={email} onInput={setEmail} failure={action.failure} required />
-        <div class="field">
-          <label for="invite-role">Role</label>
-          <select id="invite-role" value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
-            {ROLES.map((r) => (
-              <option key={r}>{r}</option>
-            ))}
-          </select>
-        </div>
+        <SelectField id="invite-role" label="Role" value={role} onChange={setRole} options={ROLES} />
         {!["owner", "admin"].includes(role) && <ProjectPicker projects={projects} chosen={chosen} onChange={setChosen} legend={role === "client" ? "Projects they review (at least one)" : "Limit to projects (none: every project)"} />}
         <FormError failure={action.failure} />
         <Submit busy={action.busy}>Invite</Submit>
@@ -239,15 +221,7 @@ function Keys({ canWrite }: { canWrite: boolean }) {
       {canWrite && (
         <form onSubmit={create} noValidate aria-label="Create an API key">
           <Field id="key-name" label="Key name" name="name" value={name} onInput={setName} failure={action.failure} required />
-          <fieldset class="picker scopes">
-            <legend>Scopes (a key never reaches more than you do)</legend>
-            {SCOPES.map((s) => (
-              <label class="check" key={s}>
-                <input type="checkbox" checked={scopes.includes(s)} onChange={(e) => setScopes((e.target as HTMLInputElement).checked ? [...scopes, s] : scopes.filter((x) => x !== s))} />
-                {s}
-              </label>
-            ))}
-          </fieldset>
+          <Choices legend="Scopes (a key never reaches more than you do)" options={SCOPES.map((x) => [x, x] as const)} chosen={scopes} onChange={setScopes} wide />
           <FormError failure={action.failure} />
           <Submit busy={action.busy}>Create key</Submit>
         </form>

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api } from "./api";
 import { ListState, submit, useAction, useList, useOne, when } from "./data";
-import { Field, FormError, Submit } from "./form";
+import { Choices, Field, FormError, Submit } from "./form";
 import { Link } from "./nav";
 
 interface Endpoint {
@@ -63,15 +63,7 @@ export function WebhooksPage({ canWrite }: { canWrite: boolean }) {
             <Field id="endpoint-url" label="Endpoint URL" name="url" type="url" value={url} onInput={setUrl} failure={action.failure} required hint="An https address that answers 2xx within 15 seconds." />
             <details>
               <summary>Event types ({chosen.length === 0 ? "all" : chosen.length})</summary>
-              <fieldset class="picker scopes">
-                <legend>Send only these (none chosen: every event)</legend>
-                {types.items?.map((t) => (
-                  <label class="check" key={t.type} title={t.description}>
-                    <input type="checkbox" checked={chosen.includes(t.type)} onChange={(e) => setChosen((e.target as HTMLInputElement).checked ? [...chosen, t.type] : chosen.filter((x) => x !== t.type))} />
-                    {t.type}
-                  </label>
-                ))}
-              </fieldset>
+              <Choices legend="Send only these (none chosen: every event)" options={(types.items ?? []).map((t) => [t.type, t.type] as const)} chosen={chosen} onChange={setChosen} wide />
             </details>
             <FormError failure={action.failure} />
             <Submit busy={action.busy}>Add endpoint</Submit>

@@ -59,9 +59,13 @@ async function requireRollout(env: Env, id: string): Promise<Row> {
   return row;
 }
 
+/** How many databases are at or past `target`. */
+async function doneAt(env: Env, target: string): Promise<number> {
+  return (await controlDb(env).select({ n: count() }).from(tenantDatabases).where(gte(tenantDatabases.migration, target)).get())?.n ?? 0;
+}
+
 /** The databases at or past the rollout's target, and how many the failure holds back. */
-async function progressOf(env: Env, row: Row) {
-  const done = (await controlDb(env).select({ n: count() }).from(tenantDatabases).where(gte(tenantDatabases.migration, row.target)).get())?.n ?? 0;
+function progressOf(row: Row, done: number) {
   const failed = row.failedBinding ? 1 : 0;
   return { done, failed, pending: Math.max(0, row.total - done - failed) };
 }
@@ -69,18 +73,7 @@ async function progressOf(env: Env, row: Row) {
 /** A rollout as the API shows it; with `databases`, where each database of the pool is. */
 export async function renderRollout(env: Env, id: string, databases = false) {
   const row = await requireRollout(env, id);
-  const rendered = {
-    id: row.id,
-    target: row.target,
-    canary: row.canary,
-    status: row.status,
-    total: row.total,
-    progress: await progressOf(env, row),
-    failure: row.failedBinding ? { database: row.failedBinding, migration: row.failedMigration, statement: row.failedStatement, error: row.error ?? "" } : null,
-    created_at: row.createdAt,
-    updated_at: row.updatedAt,
-    completed_at: row.completedAt,
-  };
+  const rendered = render(row, await doneAt(env, row.target));
   if (!databases) return rendered;
   const rows = await controlDb(env).select({ binding: tenantDatabases.binding, tenantId: tenantDatabases.tenantId, migration: tenantDatabases.migration }).from(tenantDatabases).orderBy(asc(tenantDatabases.binding));
   return {
@@ -102,10 +95,26 @@ export async function refreshSchema(env: Env, binding: string, tenantId: string 
   return schema;
 }
 
-/** The newest rollouts first. */
+function render(row: Row, done: number) {
+  return {
+    id: row.id,
+    target: row.target,
+    canary: row.canary,
+    status: row.status,
+    total: row.total,
+    progress: progressOf(row, done),
+    failure: row.failedBinding ? { database: row.failedBinding, migration: row.failedMigration, statement: row.failedStatement, error: row.error ?? "" } : null,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+    completed_at: row.completedAt,
+  };
+}
+
+/** The newest rollouts first: read once, with one count per distinct target (most share one). */
 export async function listRollouts(env: Env) {
-  const rows = await controlDb(env).select({ id: migrationRollouts.id }).from(migrationRollouts).orderBy(desc(migrationRollouts.id)).limit(20);
-  return Promise.all(rows.map((r) => renderRollout(env, r.id)));
+  const rows = await controlDb(env).select().from(migrationRollouts).orderBy(desc(migrationRollouts.id)).limit(20);
+  const done = new Map(await Promise.all([...new Set(rows.map((r) => r.target))].map(async (t) => [t, await doneAt(env, t)] as const)));
+  return rows.map((r) => render(r, done.get(r.target)!));
 }
 
 /**
