@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { FIRST_SHARD, SHARD_NAME } from "./shards/names";
 
 /**
  * Every binding, var and secret the Worker has, as `npm run types` (wrangler types) generates them
@@ -19,6 +20,12 @@ export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DE
   /** Optional: milliseconds a webhook attempt may take (15 s unless shortened, as the tests do). */
   WEBHOOK_TIMEOUT_MS?: string;
   [tenantDatabase: `TENANT_DB_${string}`]: D1Database;
+  /** On a router: a service binding to another shard's Worker (`SHARD_S2` → shard `s2`); see src/shards/. */
+  [shard: `SHARD_${string}`]: Fetcher;
+  /** On a router in production: the Workers for Platforms dispatch namespace holding the other shards' Workers. */
+  DISPATCHER?: DispatchNamespace;
+  /** Optional: which shard this Worker is (`s1` unless set). */
+  SHARD?: string;
 };
 
 const ConfigSchema = z.object({
@@ -59,6 +66,8 @@ const ConfigSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(15_000).default(15_000),
   /** Free tenant databases below which the pool warns (a log line at signup, `low` in GET /v1/platform/databases). */
   POOL_LOW_WATER: z.coerce.number().int().min(0).max(100_000).default(10),
+  /** The shard this Worker is: it binds that shard's tenant databases and serves their tenants (src/shards/). */
+  SHARD: z.string().regex(SHARD_NAME, "s1, s2, …").default(FIRST_SHARD),
   /** JSON array of public JWKs still accepted after a key rotation. */
   JWT_PREVIOUS_PUBLIC_KEYS: z.string().optional(),
 });

@@ -9,6 +9,7 @@ import { consumeDeadWebhooks, consumeWebhooks } from "./webhooks/deliver";
 import { dispatchFor } from "./webhooks/dispatch";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
 import { requeueStuckRuns } from "./runs/sweeper";
+import { canonicalQueue } from "./shards/shards";
 
 export { ConversationRoom } from "../durable-objects/conversation-room";
 export { RateLimiter } from "../durable-objects/rate-limiter";
@@ -19,7 +20,7 @@ export { PublishScheduler } from "../durable-objects/publish-scheduler";
 
 const app = createApp();
 
-/** Queue names as wrangler.toml declares them; the handler picks the consumer by the batch's queue. */
+/** Queue names as wrangler.toml declares them for shard s1; the handler picks the consumer by the batch's queue (another shard's are prefixed with its name). */
 export const QUEUES = {
   runs: "tessera-runs",
   runsDead: "tessera-runs-dlq",
@@ -36,7 +37,7 @@ export const QUEUES = {
 export default {
   fetch: app.fetch,
   async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-    switch (batch.queue) {
+    switch (canonicalQueue(env, batch.queue)) {
       case QUEUES.runs:
         await consumeRuns(batch, env);
         // The events the batch wrote go to webhooks now, not at the next sweep.

@@ -14,6 +14,8 @@ export interface TenantRecord {
   dbBinding: string;
   /** The newest migration applied to its database (the pool's record of it), for the schema gate. */
   schema?: string | null;
+  /** The shard whose Worker binds its database (`s1` for records cached before shards). */
+  shard?: string | null;
 }
 
 /** Where a host points: the platform itself, a tenant, or nothing. */
@@ -56,7 +58,7 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number)
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };
 }
 
-const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding, schema: tenantDatabases.migration };
+const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding, schema: tenantDatabases.migration, shard: tenantDatabases.shard };
 const ofDatabase = eq(tenantDatabases.binding, tenants.dbBinding);
 
 async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> {

@@ -3,6 +3,7 @@ import { type Env, loadConfig } from "../env";
 import { tenantDatabases } from "./control/schema";
 import { LATEST_SCHEMA, migrateTo } from "./migrations/apply";
 import { ROLLOUT_CONCURRENCY } from "./migrations/rollouts";
+import { ownShard } from "../shards/shards";
 import { boundTenantDatabases, controlDb, type Jurisdiction, jurisdictionOf, tenantBinding } from "./router";
 
 /** Counts of the tenant database pool. */
@@ -18,12 +19,16 @@ export interface PoolStatus {
   low: boolean;
   /** Free and assigned databases in each jurisdiction's pool (a tenant only takes from its own). */
   jurisdictions: Record<Jurisdiction, { free: number; assigned: number }>;
+  /** The shard that answered: `bound` counts its bindings, and a rollout or sync started there acts on them. */
+  shard: string;
+  /** Each shard's databases (a signup goes to the shard with the most free in its jurisdiction). */
+  shards: Record<string, { free: number; assigned: number; behind: number }>;
 }
 
 /** How many tenant databases are bound, registered, free and assigned. */
 export async function poolStatus(env: Env): Promise<PoolStatus> {
   const db = controlDb(env);
-  const [free, assigned, behind, split] = await db.batch([
+  const [free, assigned, behind, split, byShard] = await db.batch([
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNull(tenantDatabases.tenantId)),
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNotNull(tenantDatabases.tenantId)),
     db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(lt(tenantDatabases.migration, LATEST_SCHEMA)),
@@ -31,13 +36,23 @@ export async function poolStatus(env: Env): Promise<PoolStatus> {
       .select({ jurisdiction: tenantDatabases.jurisdiction, free: sql<number>`count(*) - count(${tenantDatabases.tenantId})`, assigned: sql<number>`count(${tenantDatabases.tenantId})` })
       .from(tenantDatabases)
       .groupBy(tenantDatabases.jurisdiction),
+    db
+      .select({
+        shard: tenantDatabases.shard,
+        free: sql<number>`count(*) - count(${tenantDatabases.tenantId})`,
+        assigned: sql<number>`count(${tenantDatabases.tenantId})`,
+        behind: sql<number>`count(*) FILTER (WHERE ${tenantDatabases.migration} < ${LATEST_SCHEMA})`,
+      })
+      .from(tenantDatabases)
+      .groupBy(tenantDatabases.shard),
   ]);
   const jurisdictions = { default: { free: 0, assigned: 0 }, eu: { free: 0, assigned: 0 } };
   for (const r of split) jurisdictions[r.jurisdiction] = { free: r.free, assigned: r.assigned };
   const f = free[0]?.n ?? 0;
   const a = assigned[0]?.n ?? 0;
   const lowWater = loadConfig(env).POOL_LOW_WATER;
-  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0, low_water: lowWater, low: f < lowWater, jurisdictions };
+  const shards = Object.fromEntries(byShard.map(({ shard, ...counts }) => [shard, counts]));
+  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0, low_water: lowWater, low: f < lowWater, jurisdictions, shard: ownShard(env), shards };
 }
 
 /**
@@ -59,7 +74,7 @@ export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY, jur
       fresh.slice(i, i + ROLLOUT_CONCURRENCY).map(async (binding) => {
         try {
           const { to } = await migrateTo(tenantBinding(env, binding)!);
-          await db.insert(tenantDatabases).values({ binding, migration: to ?? LATEST_SCHEMA, jurisdiction: jurisdictionOf(binding) }).onConflictDoNothing().run();
+          await db.insert(tenantDatabases).values({ binding, migration: to ?? LATEST_SCHEMA, jurisdiction: jurisdictionOf(binding), shard: ownShard(env) }).onConflictDoNothing().run();
           registered.push(binding);
         } catch (err) {
           errors[binding] = err instanceof Error ? err.message : String(err);

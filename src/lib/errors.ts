@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   TOO_MANY_CONNECTIONS: { status: 429, title: "Too many open connections for this credential" },
   TOO_MANY_LOGIN_ATTEMPTS: { status: 429, title: "Too many failed sign-in attempts for this account" },
   NO_TENANT_DATABASE: { status: 503, title: "No tenant database available" },
+  SHARD_UNAVAILABLE: { status: 503, title: "The tenant's shard is not reachable from here" },
   SCHEMA_BEHIND: { status: 503, title: "This tenant's database is being upgraded" },
   ROLLOUT_ACTIVE: { status: 409, title: "A schema rollout is already running" },
   ROLLOUT_STATE: { status: 409, title: "The rollout is not in a state for that" },

@@ -5,7 +5,7 @@ import { controlOutbox } from "../db/control/schema";
 import { tenantById } from "../db/directory";
 import { insertWhere } from "../db/insert-where";
 import type { EventType } from "../db/outbox";
-import { type ControlDb, controlDb, tenantDb } from "../db/router";
+import { type ControlDb, controlDb, tenantBinding, tenantDb } from "../db/router";
 import { outbox } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
@@ -93,7 +93,8 @@ export async function sweepMemberEvents(env: Env, now = Date.now()): Promise<num
   for (const { tenantId } of waiting) {
     try {
       const tenant = await tenantById(env, tenantId);
-      if (tenant) relayed += await relayMemberEvents(env, tenant);
+      // Another shard's tenant is relayed by that shard's cron (its database is bound there).
+      if (tenant && tenantBinding(env, tenant.dbBinding)) relayed += await relayMemberEvents(env, tenant);
     } catch (err) {
       log.error("members.relay_failed", { ...errorFields(err), tenant_id: tenantId });
     }

@@ -6,6 +6,7 @@ import { tenantDb } from "../db/router";
 import { REQUIRED_SCHEMA, schemaAtLeast } from "../db/migrations/apply";
 import { refreshSchema } from "../db/migrations/rollouts";
 import { ApiError } from "../lib/errors";
+import { FIRST_SHARD, forwardTo, platformShard } from "../shards/shards";
 import { clientLimit, enforceLimits } from "./rate-limit";
 
 /** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */
@@ -36,7 +37,8 @@ export function requestHost(req: Request): string {
 
 /**
  * Binds a `/v1` request to its host: platform paths must arrive on the platform host,
- * tenant paths on a known tenant's host; a suspended tenant gets 403 TENANT_SUSPENDED.
+ * tenant paths on a known tenant's host; a suspended tenant gets 403 TENANT_SUSPENDED. A request
+ * for a tenant (or platform work) on another shard is forwarded to that shard's Worker.
  */
 export function hostRouting() {
   return createMiddleware<AppEnv>(async function hostRouting(c, next) {
@@ -46,10 +48,14 @@ export function hostRouting() {
       // Platform routes have no tenant to count against: signup and the operator API count per client address.
       const ip = c.req.header("cf-connecting-ip");
       if (ip) await enforceLimits(c, [clientLimit(ip, c.req.path === "/v1/signup")]);
-      return next();
+      const elsewhere = await forwardTo(c.env, await platformShard(c.env, c.req.raw), c.req.raw, c.var.requestId);
+      return elsewhere ?? next();
     }
     if (target.kind === "platform") throw new ApiError("NOT_FOUND", `Tenant routes are served on a tenant's host, such as {slug}.${c.var.config.BASE_DOMAIN}`);
     if (target.kind === "unknown") throw new ApiError("TENANT_NOT_FOUND", "No tenant is served at this host");
+    // A tenant on another shard is served there, the rest of this chain included (a WebSocket too).
+    const elsewhere = await forwardTo(c.env, target.tenant.shard ?? FIRST_SHARD, c.req.raw, c.var.requestId);
+    if (elsewhere) return elsewhere;
     if (target.tenant.status === "suspended") throw new ApiError("TENANT_SUSPENDED", "This tenant is suspended; contact the platform operator");
     // A database behind the schema this code needs waits for its rollout. The recorded schema is
     // checked against the database itself before refusing (one read, only while the record says

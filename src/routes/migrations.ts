@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as rollouts from "../db/migrations/rollouts";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
-import { errors, jsonBody, jsonResponse, router } from "./openapi";
+import { errors, jsonBody, jsonResponse, router, ShardQuery } from "./openapi";
 
 // Tenant schema rollouts over the database pool (the operator's, on the platform host): rules and SQL
 // in src/db/migrations/rollouts.ts, the MigrationRunner Durable Object drives them.
@@ -13,6 +13,7 @@ const RolloutSchema = z
     id: z.string(),
     target: z.string(),
     canary: z.number().int(),
+    shard: z.string().openapi({ description: "The shard whose databases it migrates" }),
     status: z.enum(["running", "paused", "failed", "completed"]),
     total: z.number().int(),
     progress: z.object({ done: z.number().int(), failed: z.number().int(), pending: z.number().int() }),
@@ -30,10 +31,11 @@ const startRollout = createRoute({
   path: "/v1/platform/migrations",
   tags: ["Platform"],
   summary: "Roll the tenant schema out over the pool: the canary databases first, then the rest",
-  description: "Driven by a Durable Object, a few databases at a time; a database already at the target costs one read. A failure stops the rollout and names the database, the migration and the statement; that database stays at its previous version. One rollout at a time (409).",
+  description: "Driven by a Durable Object, a few databases at a time; a database already at the target costs one read. A failure stops the rollout and names the database, the migration and the statement; that database stays at its previous version. One rollout at a time per shard (409); `?shard=` picks the shard.",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
   request: {
+    query: z.object({ shard: ShardQuery }),
     body: jsonBody(
       z.object({
         target: z.string().min(1).max(100).optional().openapi({ description: "A bundled migration's name; the newest by default" }),
@@ -51,7 +53,8 @@ const listRollouts = createRoute({
   summary: "The newest schema rollouts",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
-  responses: { 200: jsonResponse(z.object({ data: z.array(RolloutSchema) }), "Rollouts, newest first"), ...errors(401) },
+  request: { query: z.object({ shard: ShardQuery }) },
+  responses: { 200: jsonResponse(z.object({ data: z.array(RolloutSchema) }), "Rollouts, newest first"), ...errors(400, 401) },
 });
 
 const getRollout = createRoute({

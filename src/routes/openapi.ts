@@ -8,6 +8,7 @@ import { requirePermission } from "../middleware/auth";
 import { isPlatformPath } from "../middleware/host";
 import { ApiError, ERROR_CODES, type ErrorCode, type FieldError } from "../lib/errors";
 import { TENANT_STATUSES, type tenants } from "../db/control/schema";
+import { SHARD_NAME } from "../shards/names";
 
 const LOCATION: Record<string, string> = { json: "body", query: "query", param: "path", header: "header", cookie: "cookie", form: "body" };
 
@@ -227,3 +228,10 @@ export const UserSchema = z.object({ id: z.string(), email: z.string(), name: z.
 export function renderUser(u: { id: string; email: string; name: string; createdAt: string }): z.infer<typeof UserSchema> {
   return { id: u.id, email: u.email, name: u.name, created_at: u.createdAt };
 }
+
+/** `?shard=` on the pool and rollout routes: the router sends the request to that shard's Worker (src/shards/). */
+export const ShardQuery = z
+  .string()
+  .regex(SHARD_NAME)
+  .optional()
+  .openapi({ description: "The shard to act on (each shard's Worker binds its own databases); the shard that answers by default" });

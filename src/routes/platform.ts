@@ -1,15 +1,20 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../context";
 import { creditsOf } from "../billing/usage";
 import { poolStatus, syncPool } from "../db/pool";
 import { JURISDICTIONS } from "../db/router";
 import { PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
 import * as ops from "../tenants/operations";
-import { CreditsSchema, errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, TenantSchema } from "./openapi";
+import { CreditsSchema, errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, ShardQuery, TenantSchema } from "./openapi";
 
 /** A tenant as the API shows it (its database binding stays internal). */
 
-const PlatformTenant = TenantSchema.extend({ db_binding: z.string() }).openapi("PlatformTenant");
+const PlatformTenant = TenantSchema.extend({
+  db_binding: z.string(),
+  shard: z.string().nullable().openapi({ description: "The shard whose Worker binds its database and serves it; null once erased" }),
+}).openapi("PlatformTenant");
 const admin = [{ platformAdmin: [] }];
 const TenantRef = z.object({ id: z.string().min(1).max(64) });
 
@@ -151,6 +156,8 @@ const PoolSchema = z
     low_water: z.number().openapi({ description: "POOL_LOW_WATER: the free count below which the pool warns" }),
     low: z.boolean().openapi({ description: "free < low_water: signups log pool.low; provision more" }),
     jurisdictions: z.record(z.enum(JURISDICTIONS), z.object({ free: z.number(), assigned: z.number() })).openapi({ description: "Each jurisdiction's pool: a tenant only takes a database from its own" }),
+    shard: z.string().openapi({ description: "The shard that answered: `bound` counts its bindings" }),
+    shards: z.record(z.string(), z.object({ free: z.number(), assigned: z.number(), behind: z.number() })).openapi({ description: "Each shard's databases: a signup goes to the shard with the most free in its jurisdiction" }),
   })
   .openapi("DatabasePool");
 
@@ -161,7 +168,8 @@ const getPool = createRoute({
   summary: "Tenant database pool: bound, registered, free, assigned",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
-  responses: { 200: jsonResponse(PoolSchema, "Pool counts"), ...errors(401) },
+  request: { query: z.object({ shard: ShardQuery }) },
+  responses: { 200: jsonResponse(PoolSchema, "Pool counts"), ...errors(400, 401) },
 });
 
 const syncDatabases = createRoute({
@@ -176,6 +184,7 @@ const syncDatabases = createRoute({
     query: z.object({
       limit: z.coerce.number().int().min(1).max(5000).optional().openapi({ description: "At most this many databases" }),
       jurisdiction: z.enum(JURISDICTIONS).optional().openapi({ description: "Only databases of this jurisdiction" }),
+      shard: ShardQuery,
     }),
   },
   responses: {
@@ -185,17 +194,18 @@ const syncDatabases = createRoute({
 });
 
 /** A tenant as the operator sees it: with its database binding. */
-const platformTenant = (t: ops.TenantRow) => ({ ...renderTenant(t), db_binding: t.dbBinding });
+const platformTenants = async (c: Context<AppEnv>, rows: ops.TenantRow[]) => (await ops.withShards(c, rows)).map((t) => ({ ...renderTenant(t), db_binding: t.dbBinding, shard: t.shard }));
+const platformTenant = async (c: Context<AppEnv>, row: ops.TenantRow) => (await platformTenants(c, [row]))[0]!;
 
 /** Platform operator API, on the platform host behind PLATFORM_ADMIN_TOKEN. */
 export const platformRoutes = router()
   .openapi(listTenants, async (c) => {
     const listed = await ops.listTenants(c, c.req.valid("query"));
-    return c.json({ data: listed.data.map(platformTenant), next_cursor: listed.next_cursor }, 200);
+    return c.json({ data: await platformTenants(c, listed.data), next_cursor: listed.next_cursor }, 200);
   })
-  .openapi(setStatus("suspend"), async (c) => c.json(platformTenant(await ops.changeStatus(c, c.req.valid("param").id, "suspended")), 200))
-  .openapi(setStatus("reactivate"), async (c) => c.json(platformTenant(await ops.changeStatus(c, c.req.valid("param").id, "active")), 200))
-  .openapi(changePlan, async (c) => c.json(platformTenant(await ops.changePlan(c, c.req.valid("param").id, c.req.valid("json").plan)), 200))
+  .openapi(setStatus("suspend"), async (c) => c.json(await platformTenant(c, await ops.changeStatus(c, c.req.valid("param").id, "suspended")), 200))
+  .openapi(setStatus("reactivate"), async (c) => c.json(await platformTenant(c, await ops.changeStatus(c, c.req.valid("param").id, "active")), 200))
+  .openapi(changePlan, async (c) => c.json(await platformTenant(c, await ops.changePlan(c, c.req.valid("param").id, c.req.valid("json").plan)), 200))
   .openapi(listPlans, async (c) => c.json({ data: await ops.listPlans(c) }, 200))
   .openapi(tenantCredits, async (c) => c.json(await creditsOf(c, (await ops.findTenant(c, c.req.valid("param").id)).id, c.req.valid("query")), 200))
   .openapi(grantCredits, async (c) => c.json(await ops.grantCredits(c, c.req.valid("param").id, c.req.valid("json")), 201))

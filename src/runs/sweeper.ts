@@ -1,6 +1,6 @@
 import { and, eq, lt } from "drizzle-orm";
 import { releaseStaleHolds } from "../billing/metering";
-import { tenants } from "../db/control/schema";
+import { tenantDatabases, tenants } from "../db/control/schema";
 import { controlDb, tenantDb } from "../db/router";
 import { runs } from "../db/tenant/schema";
 import type { Env } from "../env";
@@ -10,6 +10,7 @@ import { queueDuePosts } from "../content/publishing";
 import { collectMetrics } from "../content/analytics";
 import { remindReviewers } from "../content/reviews";
 import { createLogger, errorFields } from "../lib/log";
+import { ownShard } from "../shards/shards";
 import { expireExports } from "../compliance/exports";
 import { sweepRetention } from "../compliance/settings";
 import type { RunMessage } from "./consumer";
@@ -34,7 +35,12 @@ const TENANTS_AT_ONCE = 10;
 export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ tenants: number; requeued: number }> {
   const log = createLogger({ component: "sweeper" });
   const cutoff = new Date(now - STUCK_AFTER_MS).toISOString();
-  const active = await controlDb(env).select({ id: tenants.id, dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.status, "active"));
+  // This shard's tenants: each shard's Worker runs its own cron over the databases it binds.
+  const active = await controlDb(env)
+    .select({ id: tenants.id, dbBinding: tenants.dbBinding })
+    .from(tenants)
+    .innerJoin(tenantDatabases, eq(tenantDatabases.binding, tenants.dbBinding))
+    .where(and(eq(tenants.status, "active"), eq(tenantDatabases.shard, ownShard(env))));
   let requeued = 0;
   for (let i = 0; i < active.length; i += TENANTS_AT_ONCE) {
     await Promise.all(

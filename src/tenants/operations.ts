@@ -4,7 +4,7 @@ import { CLOSE_CODES } from "../../durable-objects/conversation-protocol";
 import type { AppEnv } from "../context";
 import { closeSockets } from "../conversations/sockets";
 import { recordAudit } from "../db/audit";
-import { hostnames, plans, tenants } from "../db/control/schema";
+import { hostnames, plans, tenantDatabases, tenants } from "../db/control/schema";
 import { moveCredit } from "../db/credits";
 import { publishTenant } from "../db/directory";
 import { controlDb } from "../db/router";
@@ -41,6 +41,20 @@ export async function changeStatus(c: Context<AppEnv>, id: string, status: "acti
   const action = status === "suspended" ? "tenant.suspended" : "tenant.reactivated";
   await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated, actor: { type: "platform" } });
   return updated;
+}
+
+/**
+ * The rows with the shard each tenant's database is on (the Worker that serves it), in one read;
+ * null once the tenant no longer holds a database (erased).
+ */
+export async function withShards<T extends { id: string; dbBinding: string }>(c: Context<AppEnv>, rows: T[]): Promise<(T & { shard: string | null })[]> {
+  if (!rows.length) return [];
+  const held = await controlDb(c.env)
+    .select({ binding: tenantDatabases.binding, tenantId: tenantDatabases.tenantId, shard: tenantDatabases.shard })
+    .from(tenantDatabases)
+    .where(inArray(tenantDatabases.binding, rows.map((r) => r.dbBinding)));
+  const shardOf = new Map(held.filter((d) => d.tenantId !== null).map((d) => [`${d.tenantId}:${d.binding}`, d.shard]));
+  return rows.map((r) => ({ ...r, shard: shardOf.get(`${r.id}:${r.dbBinding}`) ?? null }));
 }
 
 /** Tenants, newest first, optionally by status. */

@@ -8,6 +8,7 @@ import { memberships, tenantDatabases, tenants, users } from "../db/control/sche
 import { publishTenant } from "../db/directory";
 import { controlDb, type Jurisdiction } from "../db/router";
 import { poolStatus } from "../db/pool";
+import { ownShard } from "../shards/shards";
 import { hashPassword, verifyPassword } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -47,6 +48,8 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
   const tenantId = newId("ten");
   const now = new Date().toISOString();
   const session = await startSession(db, tokenConfig(c), { userId: user.id, tenantId, role: "owner" });
+  // Only this Worker's own databases: the router sent the signup to the shard with the most free.
+  const shard = ownShard(c.env);
   try {
     await db.batch([
       // Claim the first free database; if none is free the tenant insert below fails on its
@@ -54,7 +57,7 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
       db
         .update(tenantDatabases)
         .set({ tenantId, assignedAt: now })
-        .where(eq(tenantDatabases.binding, sql`(SELECT binding FROM tenant_databases WHERE tenant_id IS NULL AND jurisdiction = ${body.tenant.jurisdiction} ORDER BY binding LIMIT 1)`)),
+        .where(eq(tenantDatabases.binding, sql`(SELECT binding FROM tenant_databases WHERE tenant_id IS NULL AND jurisdiction = ${body.tenant.jurisdiction} AND shard = ${shard} ORDER BY binding LIMIT 1)`)),
       db.insert(tenants).values({
         id: tenantId,
         slug: body.tenant.slug,
@@ -68,7 +71,7 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
       ...session.statements,
     ]);
   } catch (err) {
-    throw signupConflict(err, body.tenant.jurisdiction) ?? err;
+    throw signupConflict(err, body.tenant.jurisdiction, shard) ?? err;
   }
 
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, tenantId)).get())!;
@@ -87,11 +90,11 @@ export async function signUp(c: Context<AppEnv>, body: Signup) {
   return { tokens: session.tokens, tenant, user };
 }
 
-function signupConflict(err: unknown, jurisdiction: Jurisdiction): ApiError | undefined {
+function signupConflict(err: unknown, jurisdiction: Jurisdiction, shard: string): ApiError | undefined {
   if (isNotNullViolation(err, tenants, "dbBinding")) {
-    return new ApiError("NO_TENANT_DATABASE", `Every tenant database in the ${jurisdiction} jurisdiction is in use; the operator must provision more. Try again later.`, {
+    return new ApiError("NO_TENANT_DATABASE", `Every tenant database in the ${jurisdiction} jurisdiction on shard ${shard} is in use; the operator must provision more. Try again later.`, {
       headers: { "Retry-After": "300" },
-      errors: [{ in: "body", field: "tenant.jurisdiction", message: `no free database in ${jurisdiction}` }],
+      errors: [{ in: "body", field: "tenant.jurisdiction", message: `no free database in ${jurisdiction} on shard ${shard}` }],
     });
   }
   if (isUniqueViolation(err, tenants, ["slug"])) {

@@ -43,7 +43,7 @@ describe("data residency", () => {
     const refused = await signup(slug, "eu");
     expectProblem(refused, 503, "NO_TENANT_DATABASE");
     expect(refused.body.detail).toContain("eu");
-    expect(refused.body.errors).toEqual([{ in: "body", field: "tenant.jurisdiction", message: "no free database in eu" }]);
+    expect(refused.body.errors).toEqual([{ in: "body", field: "tenant.jurisdiction", message: "no free database in eu on shard s1" }]);
     expect(await env.CONTROL_DB.prepare("SELECT id FROM tenants WHERE slug = ?").bind(slug).first()).toBeNull();
     expect(await env.CONTROL_DB.prepare("SELECT id FROM users WHERE email = ?").bind(`owner@${slug}.test`).first()).toBeNull();
     // The default pool is its own: a default signup still succeeds.

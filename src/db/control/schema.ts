@@ -44,6 +44,8 @@ export const tenantDatabases = sqliteTable("tenant_databases", {
   migration: text().notNull(),
   /** Where the database was created (from its binding's name): a tenant takes one from its own jurisdiction's pool. */
   jurisdiction: text({ enum: ["default", "eu"] }).notNull().default("default"),
+  /** The shard (a Worker) that binds the database: only that Worker can open it, so its tenant's requests go there. */
+  shard: text().notNull().default("s1"),
   registeredAt: createdAt(),
   assignedAt: text(),
 });
@@ -261,6 +263,8 @@ export const migrationRollouts = sqliteTable("migration_rollouts", {
   target: text().notNull(),
   /** How many databases (the first by binding) go first; the rest wait until they are all done. */
   canary: integer().notNull().default(0),
+  /** The shard whose databases it migrates: each shard's Worker binds only its own. */
+  shard: text().notNull().default("s1"),
   status: text({ enum: ["running", "paused", "failed", "completed"] }).notNull().default("running"),
   /** Databases registered when the rollout started. */
   total: integer().notNull(),

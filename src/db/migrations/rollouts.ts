@@ -6,6 +6,7 @@ import { createLogger, errorFields } from "../../lib/log";
 import { migrationRollouts, tenantDatabases } from "../control/schema";
 import { publishTenant } from "../directory";
 import { controlDb, tenantBinding } from "../router";
+import { ownShard } from "../../shards/shards";
 import { LATEST_SCHEMA, MigrationFailed, migrateTo, schemaOf } from "./apply";
 import { BUNDLED_MIGRATIONS } from "./tenant.generated";
 
@@ -17,7 +18,10 @@ export const ROLLOUT_CONCURRENCY = 8;
 
 type Row = typeof migrationRollouts.$inferSelect;
 
-/** The runner: one object drives every rollout, so steps never overlap. */
+/** This shard's databases: a shard's Worker binds only its own, so it migrates only those. */
+const onShard = (env: Env) => eq(tenantDatabases.shard, ownShard(env));
+
+/** The runner: one object per shard's Worker drives its rollouts, so steps never overlap. */
 const runner = (env: Env) => env.MIGRATION_RUNNER.get(env.MIGRATION_RUNNER.idFromName("platform"));
 
 /** Starts a rollout to `target` (the newest bundled migration by default); 409 while another runs or is paused. */
@@ -27,10 +31,10 @@ export async function startRollout(env: Env, body: { target?: string; canary?: n
     throw new ApiError("VALIDATION_FAILED", `No migration ${target} is bundled with this Worker`, { errors: [{ in: "body", field: "target", message: `one of ${BUNDLED_MIGRATIONS.at(0)!.name} … ${LATEST_SCHEMA}` }] });
   }
   const db = controlDb(env);
-  const total = (await db.select({ n: count() }).from(tenantDatabases).get())?.n ?? 0;
-  const row = { id: newId("mig"), target, canary: body.canary ?? 0, total };
+  const total = (await db.select({ n: count() }).from(tenantDatabases).where(onShard(env)).get())?.n ?? 0;
+  const row = { id: newId("mig"), target, canary: body.canary ?? 0, total, shard: ownShard(env) };
   const made = await db.insert(migrationRollouts).values(row).onConflictDoNothing().returning().get();
-  if (!made) throw new ApiError("ROLLOUT_ACTIVE", "Another rollout is running or paused: finish, or let it fail, first");
+  if (!made) throw new ApiError("ROLLOUT_ACTIVE", `Another rollout is running or paused on shard ${row.shard}: finish, or let it fail, first`);
   await runner(env).run(made.id);
   return made;
 }
@@ -42,7 +46,7 @@ export async function setPaused(env: Env, id: string, paused: boolean): Promise<
   const row = await db
     .update(migrationRollouts)
     .set({ status: to, updatedAt: new Date().toISOString() })
-    .where(and(eq(migrationRollouts.id, id), eq(migrationRollouts.status, from)))
+    .where(and(eq(migrationRollouts.id, id), eq(migrationRollouts.shard, ownShard(env)), eq(migrationRollouts.status, from)))
     .returning()
     .get();
   if (!row) {
@@ -54,14 +58,14 @@ export async function setPaused(env: Env, id: string, paused: boolean): Promise<
 }
 
 async function requireRollout(env: Env, id: string): Promise<Row> {
-  const row = await controlDb(env).select().from(migrationRollouts).where(eq(migrationRollouts.id, id)).get();
+  const row = await controlDb(env).select().from(migrationRollouts).where(and(eq(migrationRollouts.id, id), eq(migrationRollouts.shard, ownShard(env)))).get();
   if (!row) throw new ApiError("NOT_FOUND", "No such rollout");
   return row;
 }
 
-/** How many databases are at or past `target`. */
+/** How many of this shard's databases are at or past `target`. */
 async function doneAt(env: Env, target: string): Promise<number> {
-  return (await controlDb(env).select({ n: count() }).from(tenantDatabases).where(gte(tenantDatabases.migration, target)).get())?.n ?? 0;
+  return (await controlDb(env).select({ n: count() }).from(tenantDatabases).where(and(onShard(env), gte(tenantDatabases.migration, target))).get())?.n ?? 0;
 }
 
 /** The databases at or past the rollout's target, and how many the failure holds back. */
@@ -75,7 +79,7 @@ export async function renderRollout(env: Env, id: string, databases = false) {
   const row = await requireRollout(env, id);
   const rendered = render(row, await doneAt(env, row.target));
   if (!databases) return rendered;
-  const rows = await controlDb(env).select({ binding: tenantDatabases.binding, tenantId: tenantDatabases.tenantId, migration: tenantDatabases.migration }).from(tenantDatabases).orderBy(asc(tenantDatabases.binding));
+  const rows = await controlDb(env).select({ binding: tenantDatabases.binding, tenantId: tenantDatabases.tenantId, migration: tenantDatabases.migration }).from(tenantDatabases).where(onShard(env)).orderBy(asc(tenantDatabases.binding));
   return {
     ...rendered,
     databases: rows.map((d) => ({ database: d.binding, tenant_id: d.tenantId, schema: d.migration, state: (d.binding === row.failedBinding ? "failed" : d.migration >= row.target ? "done" : "pending") as "failed" | "done" | "pending" })),
@@ -100,6 +104,7 @@ function render(row: Row, done: number) {
     id: row.id,
     target: row.target,
     canary: row.canary,
+    shard: row.shard,
     status: row.status,
     total: row.total,
     progress: progressOf(row, done),
@@ -112,7 +117,7 @@ function render(row: Row, done: number) {
 
 /** The newest rollouts first: read once, with one count per distinct target (most share one). */
 export async function listRollouts(env: Env) {
-  const rows = await controlDb(env).select().from(migrationRollouts).orderBy(desc(migrationRollouts.id)).limit(20);
+  const rows = await controlDb(env).select().from(migrationRollouts).where(eq(migrationRollouts.shard, ownShard(env))).orderBy(desc(migrationRollouts.id)).limit(20);
   const done = new Map(await Promise.all([...new Set(rows.map((r) => r.target))].map(async (t) => [t, await doneAt(env, t)] as const)));
   return rows.map((r) => render(r, done.get(r.target)!));
 }
@@ -127,8 +132,8 @@ export async function stepRollout(env: Env, id: string): Promise<boolean> {
   const db = controlDb(env);
   const row = await db.select().from(migrationRollouts).where(eq(migrationRollouts.id, id)).get();
   if (row?.status !== "running") return false;
-  const behind = lt(tenantDatabases.migration, row.target);
-  const edge = row.canary > 0 ? (await db.select({ binding: tenantDatabases.binding }).from(tenantDatabases).orderBy(asc(tenantDatabases.binding)).limit(1).offset(row.canary - 1).get())?.binding : undefined;
+  const behind = and(onShard(env), lt(tenantDatabases.migration, row.target))!;
+  const edge = row.canary > 0 ? (await db.select({ binding: tenantDatabases.binding }).from(tenantDatabases).where(onShard(env)).orderBy(asc(tenantDatabases.binding)).limit(1).offset(row.canary - 1).get())?.binding : undefined;
   const pick = (where: typeof behind) => db.select({ binding: tenantDatabases.binding, tenantId: tenantDatabases.tenantId }).from(tenantDatabases).where(where).orderBy(asc(tenantDatabases.binding)).limit(ROLLOUT_CONCURRENCY);
   let work = edge ? await pick(and(behind, lte(tenantDatabases.binding, edge))!) : [];
   if (work.length === 0) work = await pick(behind);
