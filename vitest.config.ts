@@ -2,6 +2,7 @@ import { webcrypto } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { shardBinding, shardWorkerOptions } from "./scripts/shard-worker.ts";
 
 // A signing key and admin token made fresh for each test run; nothing secret is committed.
 const pair = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
@@ -30,7 +31,12 @@ function tenantDatabases(count: number): Record<string, string> {
   ]);
 }
 
-function project(name: string, include: string[], exclude: string[], tenantDbCount: number, opts: { queueConsumers: boolean; isolate?: boolean }) {
+const secrets = { JWT_PRIVATE_KEY, PLATFORM_ADMIN_TOKEN, SECRETS_KEY };
+
+function project(name: string, include: string[], exclude: string[], tenantDbCount: number, opts: { queueConsumers: boolean; isolate?: boolean; shards?: boolean }) {
+  // A second shard's Worker beside this one (which is shard s1 and the router): bound as SHARD_S2,
+  // with its own 12 databases (TENANT_DB_5001…), queues and Durable Objects.
+  const s2 = opts.shards ? [shardWorkerOptions("s2", { first: 5001, databases: 12, controlDatabaseId: "tessera-control", bindings: secrets })] : [];
   return {
     plugins: [
       cloudflareTest({
@@ -46,7 +52,7 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" }, INGEST_QUEUE: { queueName: "tessera-ingest-undelivered" }, WEBHOOKS_QUEUE: { queueName: "tessera-webhooks-undelivered" }, PUBLISH_QUEUE: { queueName: "tessera-publish-undelivered" }, COMPLIANCE_QUEUE: { queueName: "tessera-compliance-undelivered" } } }),
           // Every fetch the Worker makes (webhook deliveries) goes to the test receiver, reachable from tests as RECEIVER.
           outboundService: "receiver",
-          serviceBindings: { RECEIVER: "receiver" },
+          serviceBindings: { RECEIVER: "receiver", ...(opts.shards ? { [shardBinding("s2")]: "tessera-s2" } : {}) },
           workers: [
             {
               name: "receiver",
@@ -55,11 +61,10 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
               compatibilityDate: "2026-08-01",
               durableObjects: { INBOX: { className: "Inbox", useSQLite: true } },
             },
+            ...s2,
           ],
           bindings: {
-            JWT_PRIVATE_KEY,
-            PLATFORM_ADMIN_TOKEN,
-            SECRETS_KEY,
+            ...secrets,
             // A webhook attempt is abandoned after 15 s; the tests' receiver hangs past 2 s instead.
             WEBHOOK_TIMEOUT_MS: "2000",
             CONTROL_MIGRATIONS: controlMigrations,
@@ -81,11 +86,13 @@ export default defineConfig({
     onConsoleLog: (_log, type) => type === "stderr",
     projects: [
       // Reuses its workers across files (about 1.5 s of startup each saved): tests never rely on an empty database.
-      project("api", ["test/**/*.test.ts"], ["test/pool/**", "test/live/**"], 512, { queueConsumers: false, isolate: false }),
+      project("api", ["test/**/*.test.ts"], ["test/pool/**", "test/live/**", "test/shards/**"], 512, { queueConsumers: false, isolate: false }),
       // Its own workerd with only wrangler.toml's databases: it drains the pool on purpose.
       project("pool", ["test/pool/**/*.test.ts"], [], 0, { queueConsumers: false }),
       // Queues as wrangler.toml configures them: the runtime delivers messages to the consumers.
       project("live", ["test/live/**/*.test.ts"], [], 8, { queueConsumers: true }),
+      // A router and two shards: this Worker (s1, with wrangler.toml's databases) and tessera-s2.
+      project("shards", ["test/shards/**/*.test.ts"], [], 0, { queueConsumers: true, shards: true }),
     ],
   },
 });
