@@ -2,7 +2,7 @@ import { webcrypto } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { shardBinding, shardWorkerOptions } from "./scripts/shard-worker.ts";
+import { shardBinding, shardWorkerOptions } from "./scripts/local-platform.ts";
 
 // A signing key and admin token made fresh for each test run; nothing secret is committed.
 const pair = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);

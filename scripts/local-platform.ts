@@ -1,27 +1,78 @@
 // The platform in one local workerd (Miniflare over the bundled Worker and wrangler.toml's local
 // bindings), migrated, its pool registered and one tenant signed up: what the benchmark and the
 // fuzzer drive from Node, without a wrangler dev process per run.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { randomBytes } from "node:crypto";
 import { newSigningKey } from "./dev-vars.ts";
 import { wrangler } from "./wrangler-config.ts";
+import { shardScript } from "../src/shards/names.ts";
+
+export { shardBinding } from "../src/shards/names.ts";
 
 /** Bundles the Worker as `wrangler deploy` would, into `outdir` (inside the project: workerd names modules relative to it). */
 export async function bundleWorker(outdir: string, config = "wrangler.toml"): Promise<void> {
   await wrangler(["deploy", "--dry-run", "--config", config, "--outdir", outdir], { quiet: true });
 }
 
+type Options = WorkerOptions & { compatibilityDate?: string; d1Databases?: Record<string, string> };
+
 /** wrangler.toml's bindings for Miniflare, without Workers AI and Vectorize (no local simulation; the local providers answer). */
-export async function appWorkerOptions() {
+function wranglerOptions(): Options {
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
   // The bundle is one module, so wrangler's module rules do not apply.
   const { ai: _ai, vectorize: _vectorize, modulesRules: _rules, ...options } = workerOptions as typeof workerOptions & { ai?: unknown; vectorize?: unknown };
+  return options as Options;
+}
+
+/** wrangler.toml's options and bindings, with fresh secrets and an admin token, for the first shard's Worker. */
+export async function appWorkerOptions() {
+  const options = wranglerOptions();
   const adminToken = `pat_local_${crypto.randomUUID()}`;
   const bindings = { ...(options.bindings ?? {}), JWT_PRIVATE_KEY: await newSigningKey(), PLATFORM_ADMIN_TOKEN: adminToken, SECRETS_KEY: randomBytes(32).toString("base64"), LOCAL_AI_WORD_DELAY_MS: "0" };
-  return { options: options as WorkerOptions & { compatibilityDate?: string; d1Databases?: Record<string, string> }, bindings, adminToken };
+  return { options, bindings, adminToken };
+}
+
+/** Where `npm run build:shard` writes the Worker's bundle for another shard. */
+export const SHARD_BUNDLE = "dist/shard/index.js";
+
+/**
+ * Another shard's Worker, run locally beside the first: the same code bundled, with wrangler.toml's
+ * bindings except what makes it another shard — its name, `databases` tenant databases numbered from
+ * `first` (binding names are unique across shards: the pool is keyed by them), and every queue renamed
+ * `tessera-{shard}-…` with its consumer. The control database (by `controlDatabaseId`), KV and R2 are
+ * the first shard's, by id; its Durable Objects are its own. No static assets: the router serves them.
+ */
+export function shardWorkerOptions(shard: string, opts: { first: number; databases: number; controlDatabaseId: string; bindings: Record<string, string>; scriptPath?: string }): WorkerOptions {
+  const scriptPath = opts.scriptPath ?? SHARD_BUNDLE;
+  if (!existsSync(scriptPath)) throw new Error(`${scriptPath} is missing: run \`npm run build:shard\` (npm test does)`);
+  const w = wranglerOptions();
+  const rename = (queue: string) => queue.replace(/^tessera-/, `${shardScript(shard)}-`);
+  const queueProducers = Object.fromEntries(Object.entries((w.queueProducers ?? {}) as Record<string, { queueName: string }>).map(([b, q]) => [b, { ...q, queueName: rename(q.queueName) }]));
+  const queueConsumers = Object.fromEntries(
+    Object.entries((w.queueConsumers ?? {}) as Record<string, { deadLetterQueue?: string }>).map(([q, c]) => [rename(q), { ...c, ...(c.deadLetterQueue ? { deadLetterQueue: rename(c.deadLetterQueue) } : {}) }]),
+  );
+  const d1Databases: Record<string, string> = { CONTROL_DB: opts.controlDatabaseId };
+  for (let i = 0; i < opts.databases; i++) {
+    const n = String(opts.first + i).padStart(4, "0");
+    d1Databases[`TENANT_DB_${n}`] = `tessera-tenant-${n}`;
+  }
+  return {
+    name: shardScript(shard),
+    modules: true,
+    scriptPath,
+    compatibilityDate: w.compatibilityDate,
+    compatibilityFlags: w.compatibilityFlags,
+    bindings: { ...w.bindings, ...opts.bindings, SHARD: shard },
+    d1Databases,
+    kvNamespaces: w.kvNamespaces,
+    r2Buckets: w.r2Buckets,
+    durableObjects: w.durableObjects,
+    queueProducers,
+    queueConsumers,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 // How shards are named: plain rules with no imports, so the scripts that run shards locally
-// (scripts/shard-worker.ts) share them with the Worker.
+// (scripts/local-platform.ts) share them with the Worker.
 
 /** The first shard: the router, whose Worker, queues and databases keep their unsharded names. */
 export const FIRST_SHARD = "s1";

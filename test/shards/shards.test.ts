@@ -6,7 +6,7 @@ import { createAgent, getRun, runEvents, startRun } from "../runs";
 import { open } from "../ws";
 
 // A router and two shards over local bindings: the Worker under test is shard s1 and the router;
-// tessera-s2 (scripts/shard-worker.ts) is the same code bundled, with its own twelve databases
+// tessera-s2 (scripts/local-platform.ts, shardWorkerOptions) is the same code bundled, with its own twelve databases
 // (TENANT_DB_5001…), queues and Durable Objects, reached only through the router's SHARD_S2.
 
 const admin = { token: adminToken() };
