@@ -86,13 +86,15 @@ export default defineConfig({
     onConsoleLog: (_log, type) => type === "stderr",
     projects: [
       // Reuses its workers across files (about 1.5 s of startup each saved): tests never rely on an empty database.
-      project("api", ["test/**/*.test.ts"], ["test/pool/**", "test/live/**", "test/shards/**"], 512, { queueConsumers: false, isolate: false }),
+      project("api", ["test/**/*.test.ts"], ["test/pool/**", "test/live/**", "test/shards/**", "test/scripts/**"], 512, { queueConsumers: false, isolate: false }),
       // Its own workerd with only wrangler.toml's databases: it drains the pool on purpose.
       project("pool", ["test/pool/**/*.test.ts"], [], 0, { queueConsumers: false }),
       // Queues as wrangler.toml configures them: the runtime delivers messages to the consumers.
       project("live", ["test/live/**/*.test.ts"], [], 8, { queueConsumers: true }),
       // A router and two shards: this Worker (s1, with wrangler.toml's databases) and tessera-s2.
       project("shards", ["test/shards/**/*.test.ts"], [], 0, { queueConsumers: true, shards: true }),
+      // The operator's scripts, in Node: what they do to configs and the APIs they call.
+      { test: { name: "scripts", include: ["test/scripts/**/*.test.ts"], environment: "node" } },
     ],
   },
 });
