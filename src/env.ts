@@ -31,6 +31,8 @@ export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DE
 const ConfigSchema = z.object({
   BASE_DOMAIN: z.string().min(1).regex(/^[a-z0-9.-]+$/, "a lowercase host name"),
   AI_PROVIDER: z.enum(["local", "cloudflare"]),
+  /** How an EU tenant's Durable Objects are placed: restricted by Cloudflare, or given ids of their own locally (src/tenants/residency.ts). */
+  RESIDENCY: z.enum(["simulated", "cloudflare"]),
   VECTOR_PROVIDER: z.enum(["local", "cloudflare"]),
   TENANT_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(300),
   RATE_LIMITS: z.enum(["on", "off"]),

@@ -3,6 +3,7 @@ import type { AppEnv } from "../context";
 import { ApiError } from "../lib/errors";
 import type { VersionRow } from "./service";
 import { etagListMatches, parseRange } from "./store";
+import { bucketOf } from "../tenants/residency";
 
 /**
  * Answers a GET of a version's bytes from R2: strong ETag, conditional requests (If-Match,
@@ -30,7 +31,7 @@ export async function serveContent(c: Context<AppEnv>, v: VersionRow): Promise<R
   if (range === "unsatisfiable") {
     throw new ApiError("RANGE_NOT_SATISFIABLE", `The content is ${v.size} bytes`, { headers: { "content-range": `bytes */${v.size}` } });
   }
-  const object = await c.env.ARTIFACTS.get(v.r2Key, range ? { range } : undefined);
+  const object = await bucketOf(c.env, c.var.tenant).get(v.r2Key, range ? { range } : undefined);
   if (!object) throw new Error(`artifact ${v.artifactId} version ${v.version}: object ${v.r2Key} is missing from R2`);
   headers.set("content-type", v.contentType);
   if (!range) {

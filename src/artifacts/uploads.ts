@@ -3,6 +3,7 @@ import type { AppEnv } from "../context";
 import { storageUsedQuery } from "../db/artifacts";
 import { ApiError } from "../lib/errors";
 import { ClientAborted, ContentLengthMismatch, putContent, type StoredContent } from "./store";
+import { bucketOf } from "../tenants/residency";
 
 /**
  * Uploads streamed from a request body into R2: artifact versions and knowledge documents. Both
@@ -46,9 +47,9 @@ export const storageFull = (c: Context<AppEnv>) =>
 /** Streams the request body to `key`; a body that is not what its headers said is a 400, and leaves nothing behind. */
 export async function upload(c: Context<AppEnv>, key: string, length: number, contentType: string): Promise<StoredContent> {
   try {
-    return await putContent(c.env.ARTIFACTS, key, c.req.raw.body, length, contentType);
+    return await putContent(bucketOf(c.env, c.var.tenant), key, c.req.raw.body, length, contentType);
   } catch (err) {
-    await c.env.ARTIFACTS.delete(key).catch(() => {});
+    await bucketOf(c.env, c.var.tenant).delete(key).catch(() => {});
     if (err instanceof ClientAborted) {
       // The client's own doing: no stack, no error level; answered in case anyone still listens.
       c.var.log.info("upload.aborted", { key, reason: err.message });
@@ -67,9 +68,9 @@ export async function recordUpload<T>(c: Context<AppEnv>, key: string, write: ()
   try {
     result = await write();
   } catch (err) {
-    await c.env.ARTIFACTS.delete(key);
+    await bucketOf(c.env, c.var.tenant).delete(key);
     throw err;
   }
-  if (!wrote(result)) await c.env.ARTIFACTS.delete(key);
+  if (!wrote(result)) await bucketOf(c.env, c.var.tenant).delete(key);
   return result;
 }

@@ -1,6 +1,7 @@
 import { CLOSE_CODES } from "../../durable-objects/conversation-protocol";
 import { closeSockets } from "../conversations/sockets";
 import type { Env } from "../env";
+import type { Placed } from "../tenants/residency";
 import { forgetCachedApiKeys } from "./api-keys";
 import { forgetMembership } from "./membership";
 
@@ -10,7 +11,7 @@ import { forgetMembership } from "./membership";
  * at once (4401), so they reconnect — or not — with what they hold now. Other isolates follow
  * within their 10-second memory for reads; writes everywhere read the membership fresh.
  */
-export async function revokeLiveAccess(env: Env, tenant: { id: string; dbBinding: string }, who: { userId?: string; apiKeyId?: string }, reason: string): Promise<void> {
+export async function revokeLiveAccess(env: Env, tenant: { id: string; dbBinding: string } & Placed, who: { userId?: string; apiKeyId?: string }, reason: string): Promise<void> {
   forgetCachedApiKeys();
   if (who.userId) forgetMembership(tenant.id, who.userId);
   await closeSockets(env, tenant, who, CLOSE_CODES.credential, reason);

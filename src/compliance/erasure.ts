@@ -4,7 +4,7 @@ import { apiKeys, erasures, hostnames, memberships, memberTenants, refreshTokenF
 import { BY_ID_MS, publishTenant } from "../db/directory";
 import { insertWhere } from "../db/insert-where";
 import { MEMBERSHIP_CACHE_TTL_MS } from "../auth/membership";
-import { controlDb, tenantDatabase, tenantDb } from "../db/router";
+import { controlDb, type Jurisdiction, tenantDatabase, tenantDb } from "../db/router";
 import { auditLog, knowledgeDocuments } from "../db/tenant/schema";
 import { type Actor, auditInsert } from "../db/audit";
 import { deleteDocumentRows } from "../knowledge/store";
@@ -16,6 +16,7 @@ import { createLogger } from "../lib/log";
 import { LIMITER_KEYS } from "../limits/rate-limit";
 import { vectorStore } from "../providers/vectors";
 import { roomOf } from "../conversations/sockets";
+import { bucketOf, type Placed } from "../tenants/residency";
 import { countOperations, type Person, tenantOperations, controlOperations, tombstonesFor } from "./person";
 import { CONTROL_TABLES, RESIDUAL_COPY_DAYS, TENANT_TABLES } from "./plan";
 
@@ -51,7 +52,11 @@ interface StepState {
 interface TenantRef {
   id: string;
   dbBinding: string;
+  /** Where its objects and rooms are; inventories written before residency lack it (then "default", where those were made). */
+  jurisdiction?: Jurisdiction;
 }
+
+const placed = (t: TenantRef): Placed => ({ jurisdiction: t.jurisdiction ?? "default" });
 
 /** What a person's erasure found before it changed anything. */
 interface PersonInventory {
@@ -244,7 +249,7 @@ async function personInventory(env: Env, job: ErasureRow): Promise<PersonInvento
     db.select({ id: refreshTokenFamilies.id }).from(refreshTokenFamilies).where(eq(refreshTokenFamilies.userId, userId)),
     // Every tenant they ever belonged to: a former member's rows are still in its database.
     db
-      .select({ id: tenants.id, dbBinding: tenants.dbBinding })
+      .select({ id: tenants.id, dbBinding: tenants.dbBinding, jurisdiction: tenants.jurisdiction })
       .from(memberTenants)
       .innerJoin(tenants, eq(tenants.id, memberTenants.tenantId))
       .where(and(eq(memberTenants.userId, userId), sql`${tenants.status} NOT IN ('erasing', 'erased')`)),
@@ -351,7 +356,7 @@ async function erasePersonObjects(env: Env, t: TenantRef & { uploads: "keep" | "
       state.deleted += 1 + gone.chunkIds.length;
     }
   }
-  for (let i = 0; i < keys.length; i += R2_PAGE) await env.ARTIFACTS.delete(keys.slice(i, i + R2_PAGE));
+  for (let i = 0; i < keys.length; i += R2_PAGE) await bucketOf(env, placed(t)).delete(keys.slice(i, i + R2_PAGE));
   state.deleted += keys.length;
   state.done = true;
 }
@@ -359,7 +364,7 @@ async function erasePersonObjects(env: Env, t: TenantRef & { uploads: "keep" | "
 async function tenantInventory(env: Env, job: ErasureRow): Promise<TenantInventory> {
   const db = controlDb(env);
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, job.subjectId)).get())!;
-  const ref = { id: tenant.id, dbBinding: tenant.dbBinding, slug: tenant.slug };
+  const ref = { id: tenant.id, dbBinding: tenant.dbBinding, jurisdiction: tenant.jurisdiction, slug: tenant.slug };
   const d1 = tenantDatabase(env, ref);
   const names = Object.keys(TENANT_TABLES);
   const counted = await d1.batch<{ n: number }>(names.map((n) => d1.prepare(`SELECT count(*) AS n FROM "${n}"`)));
@@ -429,8 +434,9 @@ function tenantSteps(env: Env, job: ErasureRow, inv: TenantInventory): Step[] {
     {
       name: "r2",
       run: async (state) => {
-        const listed = await env.ARTIFACTS.list({ prefix: `tenants/${t.id}/`, limit: R2_PAGE });
-        if (listed.objects.length) await env.ARTIFACTS.delete(listed.objects.map((o) => o.key));
+        const bucket = bucketOf(env, placed(t));
+        const listed = await bucket.list({ prefix: `tenants/${t.id}/`, limit: R2_PAGE });
+        if (listed.objects.length) await bucket.delete(listed.objects.map((o) => o.key));
         state.deleted += listed.objects.length;
         state.done = !listed.truncated;
       },
@@ -511,7 +517,7 @@ async function eachRoom(env: Env, t: TenantRef, state: StepState, visit: (room: 
   const d1 = tenantDatabase(env, t);
   const page = await d1.prepare("SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?").bind(state.cursor ?? "", PAGE).all<{ id: string }>();
   for (const row of page.results) {
-    await visit(roomOf(env, t.id, row.id));
+    await visit(roomOf(env, { id: t.id, ...placed(t) }, row.id));
     state.cursor = row.id;
   }
   state.done = page.results.length < PAGE;

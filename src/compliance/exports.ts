@@ -11,6 +11,7 @@ import { hmacHex, timingSafeEqualString } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { roomOf } from "../conversations/sockets";
+import { bucketOf, type Placed } from "../tenants/residency";
 import { ArchiveTooLarge, ArchiveWriter, type ArchivedFile, chunksOf, MAX_ARCHIVE_BYTES, ndjson } from "./archive";
 import { TENANT_TABLES } from "./plan";
 
@@ -106,7 +107,7 @@ export async function deleteExport(c: Context<AppEnv>, id: string): Promise<void
     auditChange(c, { action: "export.deleted", resourceType: "export", resourceId: id, details: { scope: row.scope } }),
   ]);
   if (!deleted.length) throw new ApiError("NOT_FOUND", `No export ${id}`);
-  await c.env.ARTIFACTS.delete(objectKey(c.var.tenant.id, id));
+  await bucketOf(c.env, c.var.tenant).delete(objectKey(c.var.tenant.id, id));
 }
 
 /** A signed link to an export's archive, good for DOWNLOAD_LINK_SECONDS: the link is the credential. */
@@ -125,7 +126,7 @@ export async function openArchive(c: Context<AppEnv>, id: string, q: { expires: 
   if (!timingSafeEqualString(expected, q.signature)) throw new ApiError("INVALID_TOKEN", "This download link is not valid here: ask GET /v1/exports/{id} for a fresh one");
   if (q.expires * 1000 < Date.now()) throw new ApiError("INVALID_TOKEN", "This download link has expired: ask GET /v1/exports/{id} for a fresh one");
   const row = await c.var.db.select().from(exports).where(and(eq(exports.tenantId, c.var.tenant.id), eq(exports.id, id), eq(exports.status, "ready"))).get();
-  const object = row?.objectKey ? await c.env.ARTIFACTS.get(row.objectKey) : null;
+  const object = row?.objectKey ? await bucketOf(c.env, c.var.tenant).get(row.objectKey) : null;
   if (!row || !object) throw new ApiError("NOT_FOUND", `No archive for export ${id}`);
   return new Response(object.body, {
     headers: { "content-type": "application/zip", "content-length": String(object.size), "content-disposition": `attachment; filename="tessera-${row.scope}-${row.id}.zip"`, "cache-control": "private, no-store" },
@@ -136,6 +137,8 @@ export async function openArchive(c: Context<AppEnv>, id: string, q: { expires: 
 
 interface Scope {
   tenantId: string;
+  /** Where the tenant's objects and rooms are (its jurisdiction). */
+  tenant: Placed;
   scope: "me" | "tenant";
   userId: string;
   /** The person's ids (theirs and their keys'), for a `me` export. */
@@ -154,9 +157,10 @@ export async function writeExport(env: Env, message: ExportMessage): Promise<voi
   if (!row || row.status === "ready" || row.status === "expired") return;
   await db.update(exports).set({ status: "running", startedAt: new Date().toISOString(), error: null }).where(eq(exports.id, row.id)).run();
   const keys = row.scope === "me" ? (await env.CONTROL_DB.prepare("SELECT id FROM api_keys WHERE tenant_id = ? AND created_by = ?").bind(tenant.id, row.requestedBy).all<{ id: string }>()).results.map((k) => k.id) : [];
-  const scope: Scope = { tenantId: tenant.id, scope: row.scope, userId: row.requestedBy, ids: [row.requestedBy, ...keys] };
+  const scope: Scope = { tenantId: tenant.id, tenant, scope: row.scope, userId: row.requestedBy, ids: [row.requestedBy, ...keys] };
   const key = objectKey(tenant.id, row.id);
-  const archive = await ArchiveWriter.open(env.ARTIFACTS, key);
+  const bucket = bucketOf(env, tenant);
+  const archive = await ArchiveWriter.open(bucket, key);
   const files: (ArchivedFile & { rows?: number })[] = [];
   const rows = () => files.reduce((n, f) => n + (f.rows ?? 0), 0);
   // At most once a second: an archive of many small objects would otherwise write a row per object.
@@ -195,7 +199,7 @@ export async function writeExport(env: Env, message: ExportMessage): Promise<voi
       .where(eq(exports.id, row.id))
       .returning({ id: exports.id });
     // Deleted while it was being written: its archive goes too.
-    if (!ready.length) await env.ARTIFACTS.delete(key);
+    if (!ready.length) await bucket.delete(key);
   } catch (err) {
     await archive.abort();
     if (!(err instanceof ArchiveTooLarge)) throw err;
@@ -272,7 +276,7 @@ async function* messages(env: Env, d1: D1Database, s: Scope): AsyncIterable<unkn
   for (;;) {
     const conversations = (await d1.prepare("SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT 100").bind(cursor).all<{ id: string }>()).results;
     for (const { id } of conversations) {
-      const room = roomOf(env, s.tenantId, id);
+      const room = roomOf(env, { id: s.tenantId, jurisdiction: s.tenant.jurisdiction }, id);
       let after = 0;
       for (;;) {
         const page = await room.history(after, PAGE, s.scope === "me" ? s.userId : undefined);
@@ -299,7 +303,7 @@ async function* objectSources(env: Env, d1: D1Database, s: Scope): AsyncIterable
     for (;;) {
       const rows = (await d1.prepare(query).bind(after, ...(mine ? [s.userId] : [])).all<{ _rowid: number; name: string; r2_key: string }>()).results;
       for (const row of rows) {
-        const object = await env.ARTIFACTS.get(row.r2_key);
+        const object = await bucketOf(env, s.tenant).get(row.r2_key);
         if (object) yield [`${folder}/${row.name.replace(/[^\w.\-/]/g, "_")}`, object.body];
       }
       if (rows.length < 100) break;
@@ -309,7 +313,7 @@ async function* objectSources(env: Env, d1: D1Database, s: Scope): AsyncIterable
 }
 
 /** Deletes the tenant's exports past their expiry, archives first. Answers how many. */
-export async function expireExports(env: Env, tenant: { id: string; dbBinding: string }, now = Date.now()): Promise<number> {
+export async function expireExports(env: Env, tenant: { id: string; dbBinding: string } & Placed, now = Date.now()): Promise<number> {
   const db: TenantDb = tenantDb(env, tenant);
   const due = await db
     .select({ id: exports.id, objectKey: exports.objectKey })
@@ -317,7 +321,7 @@ export async function expireExports(env: Env, tenant: { id: string; dbBinding: s
     .where(and(eq(exports.tenantId, tenant.id), lt(exports.expiresAt, new Date(now).toISOString())))
     .limit(100);
   if (!due.length) return 0;
-  await env.ARTIFACTS.delete(due.map((d) => objectKey(tenant.id, d.id)));
+  await bucketOf(env, tenant).delete(due.map((d) => objectKey(tenant.id, d.id)));
   await db.delete(exports).where(inArray(exports.id, due.map((d) => d.id))).run();
   return due.length;
 }

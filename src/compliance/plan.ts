@@ -118,6 +118,7 @@ export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv"
   PUBLISH_SCHEDULER: { kind: "durable_object", person: "nothing personal: the next due time", tenant: "storage deleted" },
   PUBLISHER_SANDBOX: { kind: "durable_object", person: "nothing personal: what a local account published", tenant: "storage deleted" },
   ARTIFACTS: { kind: "r2", person: "the person's exports are deleted; their uploads follow the tenant's policy: kept as the tenant's content, or deleted", tenant: "every object under the tenant's prefix: deleted" },
+  ARTIFACTS_EU: { kind: "r2", person: "as ARTIFACTS, for EU tenants' objects (src/tenants/residency.ts)", tenant: "as ARTIFACTS: every object under the tenant's prefix, deleted" },
   RUNS_QUEUE: QUEUED,
   INGEST_QUEUE: QUEUED,
   WEBHOOKS_QUEUE: QUEUED,

@@ -6,6 +6,7 @@ import { type TenantDb, tenantDb } from "../db/router";
 import { artifacts, artifactVersions, auditLog, complianceSettings, runs, webhookAttempts } from "../db/tenant/schema";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
+import { bucketOf, type Placed } from "../tenants/residency";
 
 export type ComplianceSettings = Omit<typeof complianceSettings.$inferSelect, "tenantId" | "updatedBy" | "updatedAt"> & { updatedBy: string | null; updatedAt: string | null };
 
@@ -51,7 +52,7 @@ const PER_SWEEP = 1000;
  * finished runs with the artifacts they produced (bytes included). Ids are time-ordered, so "older
  * than N days" is "id below the id minted N days ago", read off the primary key. Answers how many rows went.
  */
-export async function sweepRetention(env: Env, tenant: { id: string; dbBinding: string }, now = Date.now()): Promise<number> {
+export async function sweepRetention(env: Env, tenant: { id: string; dbBinding: string } & Placed, now = Date.now()): Promise<number> {
   const db = tenantDb(env, tenant);
   const s = await settingsOf(db, tenant.id);
   const before = (prefix: "aud" | "wha" | "run", days: number) => newId(prefix, now - days * DAY_MS).slice(0, 14);
@@ -59,7 +60,7 @@ export async function sweepRetention(env: Env, tenant: { id: string; dbBinding: 
     db.delete(table).where(inArray(table.id, db.select({ id: table.id }).from(table).where(and(eq(table.tenantId, tenant.id), lt(table.id, before(prefix, days)))).limit(PER_SWEEP)));
   const results = await db.batch([oldest(auditLog, "aud", s.auditRetentionDays), oldest(webhookAttempts, "wha", s.webhookRetentionDays)]);
   let deleted = results.reduce((n, r) => n + (r.meta.changes ?? 0), 0);
-  if (s.runRetentionDays !== null) deleted += await sweepRuns(env, db, tenant.id, before("run", s.runRetentionDays));
+  if (s.runRetentionDays !== null) deleted += await sweepRuns(bucketOf(env, tenant), db, tenant.id, before("run", s.runRetentionDays));
   return deleted;
 }
 
@@ -67,7 +68,7 @@ export async function sweepRetention(env: Env, tenant: { id: string; dbBinding: 
 const RUNS_PER_SWEEP = 50;
 
 /** Finished runs older than the cutoff, with their artifacts: the bytes first, then the rows in one batch. */
-async function sweepRuns(env: Env, db: TenantDb, tenantId: string, cutoff: string): Promise<number> {
+async function sweepRuns(bucket: R2Bucket, db: TenantDb, tenantId: string, cutoff: string): Promise<number> {
   const due = await db
     .select({ id: runs.id })
     .from(runs)
@@ -77,7 +78,7 @@ async function sweepRuns(env: Env, db: TenantDb, tenantId: string, cutoff: strin
   const ids = due.map((r) => r.id);
   const produced = db.select({ id: artifacts.id }).from(artifacts).where(and(eq(artifacts.tenantId, tenantId), inArray(artifacts.runId, ids)));
   const keys = await db.select({ key: artifactVersions.r2Key }).from(artifactVersions).where(inArray(artifactVersions.artifactId, produced));
-  for (let i = 0; i < keys.length; i += 1000) await env.ARTIFACTS.delete(keys.slice(i, i + 1000).map((k) => k.key));
+  for (let i = 0; i < keys.length; i += 1000) await bucket.delete(keys.slice(i, i + 1000).map((k) => k.key));
   const results = await db.batch([
     db.delete(artifactVersions).where(inArray(artifactVersions.artifactId, produced)),
     db.delete(artifacts).where(and(eq(artifacts.tenantId, tenantId), inArray(artifacts.runId, ids))),

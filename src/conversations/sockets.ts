@@ -10,13 +10,16 @@ import type { Env } from "../env";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Limit } from "../limits/rate-limit";
+import { objectOf, type Placed } from "../tenants/residency";
 
-type Tenant = { id: string; dbBinding: string };
+type Tenant = { id: string; dbBinding: string } & Placed;
 
-/** The room of one conversation of one tenant: the name carries both, so ids never collide across tenants. */
-export function roomOf(env: Env, tenantId: string, conversationId: string): DurableObjectStub<ConversationRoom> {
-  const ns = env.CONVERSATION_ROOM;
-  return ns.get(ns.idFromName(`${tenantId}:${conversationId}`));
+/**
+ * The room of one conversation of one tenant, made in the tenant's jurisdiction: the name carries
+ * tenant and conversation, so ids never collide across tenants.
+ */
+export function roomOf(env: Env, tenant: { id: string } & Placed, conversationId: string): DurableObjectStub<ConversationRoom> {
+  return objectOf(env, env.CONVERSATION_ROOM, tenant, `${tenant.id}:${conversationId}`);
 }
 
 /**
@@ -41,7 +44,7 @@ export async function openSocket(env: Env, tenant: Tenant, plan: Plan, p: Princi
   if (protocols) headers.set("sec-websocket-protocol", protocols);
   const apiKeyId = p.kind === "api_key" ? p.keyId : null;
   await recordSocket(env, tenant, { id: newId("sck"), conversationId, userId: p.userId, apiKeyId, expiresAt: p.expiresAt });
-  const room = roomOf(env, tenant.id, conversationId);
+  const room = roomOf(env, tenant, conversationId);
   const res = (await room.fetch(new Request(upgrade.url, { headers }))) as unknown as Response;
   if (res.status === 429) {
     const refused = (await res.json()) as { limit: number; retry_after: number };
@@ -80,6 +83,6 @@ export async function closeSockets(env: Env, tenant: Tenant, who: SocketMatch, c
     .selectDistinct({ conversationId: liveSockets.conversationId })
     .from(liveSockets)
     .where(and(eq(liveSockets.tenantId, tenant.id), gt(liveSockets.expiresAt, now), whose));
-  const closed = await Promise.all(rooms.map((r) => roomOf(env, tenant.id, r.conversationId).closeSockets(who, code, reason)));
+  const closed = await Promise.all(rooms.map((r) => roomOf(env, tenant, r.conversationId).closeSockets(who, code, reason)));
   return closed.reduce((a, b) => a + b, 0);
 }

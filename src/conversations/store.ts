@@ -29,7 +29,7 @@ export interface ConversationFields {
   persona_id?: string | null;
 }
 
-const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant.id, conversationId);
+const room = (c: Context<AppEnv>, conversationId: string) => roomOf(c.env, c.var.tenant, conversationId);
 const isConversation = (c: Context<AppEnv>, id: string) => and(eq(conversations.id, id), eq(conversations.tenantId, c.var.tenant.id), withinReach(c, conversations.projectId));
 
 /**

@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import { type Env, loadConfig } from "../env";
 import { TtlCache } from "../lib/ttl-cache";
 import { hostnames, type TENANT_STATUSES, tenantDatabases, tenants } from "./control/schema";
-import { controlDb } from "./router";
+import { controlDb, type Jurisdiction } from "./router";
 
 /** What a request needs to know about its tenant; cached per host. */
 export interface TenantRecord {
@@ -14,6 +14,8 @@ export interface TenantRecord {
   dbBinding: string;
   /** The newest migration applied to its database (the pool's record of it), for the schema gate. */
   schema?: string | null;
+  /** Where its data lives (its database, R2 objects and Durable Objects). */
+  jurisdiction: Jurisdiction;
   /** The shard whose Worker binds its database (`s1` for records cached before shards). */
   shard?: string | null;
 }
@@ -52,13 +54,16 @@ export async function resolveHost(env: Env, rawHost: string, ttlSeconds: number)
   const hit = memory.get(host);
   if (hit) return hit.tenant ? { kind: "tenant", tenant: hit.tenant } : { kind: "unknown" };
 
-  let tenant = (await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json")) ?? (await lookupHost(env, host));
+  let tenant = await env.TENANT_CACHE.get<TenantRecord>(kvKey(host), "json");
+  // A record cached before records carried the tenant's placement is read again from the database:
+  // answering from it would put an EU tenant's objects in the default bucket.
+  if (tenant?.jurisdiction === undefined || tenant.shard === undefined) tenant = await lookupHost(env, host);
   if (tenant && isGone(tenant)) tenant = null;
   memory.set(host, { tenant }, ttlSeconds * 1000);
   return tenant ? { kind: "tenant", tenant } : { kind: "unknown" };
 }
 
-const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding, schema: tenantDatabases.migration, shard: tenantDatabases.shard };
+const columns = { id: tenants.id, slug: tenants.slug, name: tenants.name, status: tenants.status, planId: tenants.planId, dbBinding: tenants.dbBinding, jurisdiction: tenants.jurisdiction, schema: tenantDatabases.migration, shard: tenantDatabases.shard };
 const ofDatabase = eq(tenantDatabases.binding, tenants.dbBinding);
 
 async function lookupHost(env: Env, host: string): Promise<TenantRecord | null> {

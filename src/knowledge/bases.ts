@@ -11,6 +11,7 @@ import { newId } from "../lib/ids";
 import { requireProject } from "../projects/store";
 import { vectorStore } from "../providers/vectors";
 import { deleteBaseRows } from "./store";
+import { bucketOf } from "../tenants/residency";
 
 export type KnowledgeBaseRow = typeof knowledgeBases.$inferSelect;
 
@@ -143,6 +144,6 @@ export async function deleteKnowledgeBase(c: Context<AppEnv>, id: string): Promi
   const deleted = removed.extra[0] as D1Result;
   if (!deleted.meta.changes) throw new ApiError("NOT_FOUND", `No knowledge base ${id}`);
   if (removed.chunkIds.length) await vectorStore(c.env).deleteByIds(c.var.tenant.id, removed.chunkIds);
-  for (let i = 0; i < removed.r2Keys.length; i += 1000) await c.env.ARTIFACTS.delete(removed.r2Keys.slice(i, i + 1000));
+  for (let i = 0; i < removed.r2Keys.length; i += 1000) await bucketOf(c.env, c.var.tenant).delete(removed.r2Keys.slice(i, i + 1000));
   return { documents: removed.documents, chunks: removed.chunkIds.length };
 }

@@ -17,6 +17,7 @@ import { findKnowledgeBase } from "./bases";
 import type { IngestMessage } from "./ingest";
 import { type DocumentRow, deleteDocumentRows, documentSummary } from "./store";
 import { DOCUMENT_TYPES, documentType, MAX_DOCUMENT_BYTES } from "./text";
+import { bucketOf } from "../tenants/residency";
 
 export type { DocumentRow } from "./store";
 export type ChunkRow = typeof knowledgeChunks.$inferSelect;
@@ -161,7 +162,7 @@ export async function uploadDocument(c: Context<AppEnv>, baseId: string, q: { na
     throw storageFull(c);
   }
   // The previous version's chunks hold its text; its original is replaced by this one.
-  if (existing) c.executionCtx.waitUntil(c.env.ARTIFACTS.delete(existing.r2Key));
+  if (existing) c.executionCtx.waitUntil(bucketOf(c.env, c.var.tenant).delete(existing.r2Key));
   await enqueueIngest(c, doc);
   return doc;
 }
@@ -217,6 +218,6 @@ export async function deleteDocument(c: Context<AppEnv>, baseId: string, id: str
   ]);
   if (!removed) throw new ApiError("NOT_FOUND", `No document ${id} in knowledge base ${baseId}`);
   if (removed.chunkIds.length) await vectorStore(c.env).deleteByIds(c.var.tenant.id, removed.chunkIds);
-  await c.env.ARTIFACTS.delete(removed.doc.r2Key);
+  await bucketOf(c.env, c.var.tenant).delete(removed.doc.r2Key);
   return { chunks: removed.chunkIds.length, vectors: removed.chunkIds.length, full_text_rows: removed.ftsRows, bytes: removed.doc.size };
 }

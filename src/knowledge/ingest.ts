@@ -26,6 +26,7 @@ import {
   unheld,
 } from "./store";
 import { chunkText, extractText, IngestError, MAX_DOCUMENT_TOKENS } from "./text";
+import { bucketOf } from "../tenants/residency";
 
 /** The body of a `tessera-ingest` message: one version of one document. Versioned, like run messages. */
 export const IngestMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), document_id: z.string().min(1).max(64), version: z.number().int().min(1) });
@@ -39,6 +40,8 @@ const STATEMENTS_PER_BATCH = 10;
 
 interface Target {
   db: TenantDb;
+  /** The tenant's bucket (its jurisdiction's). */
+  bucket: R2Bucket;
   monthlyTokens: number;
   suspended: boolean;
 }
@@ -47,7 +50,7 @@ async function targetOf(env: Env, tenantId: string): Promise<Target | null> {
   const tenant = await tenantById(env, tenantId);
   if (!tenant) return null;
   const plan = await planOf(env, tenant.planId);
-  return { db: tenantDb(env, tenant), monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
+  return { db: tenantDb(env, tenant), bucket: bucketOf(env, tenant), monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
 }
 
 const readDocument = (db: TenantDb, tenantId: string, id: string) =>
@@ -108,7 +111,7 @@ async function ingest(env: Env, message: Message<unknown>, body: IngestMessage, 
     .from(knowledgeBases)
     .where(and(eq(knowledgeBases.tenantId, doc.tenantId), eq(knowledgeBases.id, doc.knowledgeBaseId)))
     .get();
-  const object = base && (await env.ARTIFACTS.get(doc.r2Key));
+  const object = base && (await target.bucket.get(doc.r2Key));
   if (!base || !object) {
     log.info("ingest.skipped", { ...fields, status: base ? "replaced" : "base_deleted" });
     return message.ack();

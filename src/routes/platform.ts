@@ -7,6 +7,7 @@ import { JURISDICTIONS } from "../db/router";
 import { PageQuery } from "../lib/pagination";
 import { requirePlatformAdmin } from "../middleware/platform-admin";
 import * as ops from "../tenants/operations";
+import { residencyOf } from "../tenants/residency";
 import { CreditsSchema, errors, jsonBody, jsonResponse, NonBlank, pageOf, renderTenant, router, ShardQuery, TenantSchema } from "./openapi";
 
 /** A tenant as the API shows it (its database binding stays internal). */
@@ -14,6 +15,14 @@ import { CreditsSchema, errors, jsonBody, jsonResponse, NonBlank, pageOf, render
 const PlatformTenant = TenantSchema.extend({
   db_binding: z.string(),
   shard: z.string().nullable().openapi({ description: "The shard whose Worker binds its database and serves it; null once erased" }),
+  residency: z
+    .object({
+      database: z.object({ binding: z.string(), jurisdiction: z.enum(JURISDICTIONS) }),
+      objects: z.object({ bucket: z.string(), jurisdiction: z.enum(JURISDICTIONS) }),
+      conversations: z.object({ jurisdiction: z.enum(JURISDICTIONS), placement: z.enum(["default", "cloudflare", "simulated"]) }),
+      unplaced: z.array(z.string()),
+    })
+    .openapi({ description: "Where each part of its data lives; `simulated` where jurisdictions are simulated (locally)" }),
 }).openapi("PlatformTenant");
 const admin = [{ platformAdmin: [] }];
 const TenantRef = z.object({ id: z.string().min(1).max(64) });
@@ -194,7 +203,7 @@ const syncDatabases = createRoute({
 });
 
 /** A tenant as the operator sees it: with its database binding. */
-const platformTenants = async (c: Context<AppEnv>, rows: ops.TenantRow[]) => (await ops.withShards(c, rows)).map((t) => ({ ...renderTenant(t), db_binding: t.dbBinding, shard: t.shard }));
+const platformTenants = async (c: Context<AppEnv>, rows: ops.TenantRow[]) => (await ops.withShards(c, rows)).map((t) => ({ ...renderTenant(t), db_binding: t.dbBinding, shard: t.shard, residency: residencyOf(c.env, t) }));
 const platformTenant = async (c: Context<AppEnv>, row: ops.TenantRow) => (await platformTenants(c, [row]))[0]!;
 
 /** Platform operator API, on the platform host behind PLATFORM_ADMIN_TOKEN. */

@@ -30,6 +30,7 @@ import {
   secondsUntilLeaseEnds,
   unheld,
 } from "./store";
+import { bucketOf } from "../tenants/residency";
 
 /** The body of a `runs` queue message. Versioned, so a deploy can change it while old messages drain. */
 export const RunMessage = z.object({ v: z.literal(1), tenant_id: z.string().min(1).max(64), run_id: z.string().min(1).max(64) });
@@ -49,6 +50,8 @@ export function backoffSeconds(attempts: number, roll = Math.random()): number {
 interface Target {
   db: TenantDb;
   tenantId: string;
+  /** The tenant's bucket (its jurisdiction's): where its artifacts go. */
+  bucket: R2Bucket;
   monthlyTokens: number;
   suspended: boolean;
 }
@@ -58,7 +61,7 @@ async function targetOf(env: Env, tenantId: string, databases?: Databases): Prom
   const tenant = await tenantById(env, tenantId);
   if (!tenant) return null;
   const plan = await planOf(env, tenant.planId);
-  return { db: databases ? databases.tenant(tenant) : tenantDb(env, tenant), tenantId: tenant.id, monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
+  return { db: databases ? databases.tenant(tenant) : tenantDb(env, tenant), tenantId: tenant.id, bucket: bucketOf(env, tenant), monthlyTokens: plan.monthlyTokens, suspended: tenant.status === "suspended" };
 }
 
 async function readRun(db: TenantDb, tenantId: string, runId: string): Promise<RunRow | undefined> {
@@ -196,13 +199,13 @@ async function deliver(env: Env, databases: Databases, message: Message<unknown>
     const body = call.structured ? `${JSON.stringify(call.structured.answer, null, 2)}\n` : result.text;
     const bytes = new TextEncoder().encode(body);
     const contentType = task ? "application/json" : "text/markdown; charset=utf-8";
-    const stored = await putContent(env.ARTIFACTS, contentKey(run.tenantId, run.artifactId), new Blob([bytes]).stream(), bytes.byteLength, contentType);
+    const stored = await putContent(target.bucket, contentKey(run.tenantId, run.artifactId), new Blob([bytes]).stream(), bytes.byteLength, contentType);
     artifact = { content: { ...stored, contentType }, name: task ? task.name : `Output of ${run.id}` };
   }
   const finished = await finishRun(target.db, claim.run, leaseToken, { result, latencyMs: Date.now() - started, artifact, records: call.structured?.records });
   if (!finished) {
     // Another attempt took the run over (this one outlived its lease): it owns the outcome; drop ours.
-    if (artifact) await env.ARTIFACTS.delete(artifact.content.key);
+    if (artifact) await target.bucket.delete(artifact.content.key);
     log.warn("run.lease_lost", fields);
     return message.ack();
   }

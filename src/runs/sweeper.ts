@@ -37,7 +37,7 @@ export async function requeueStuckRuns(env: Env, now = Date.now()): Promise<{ te
   const cutoff = new Date(now - STUCK_AFTER_MS).toISOString();
   // This shard's tenants: each shard's Worker runs its own cron over the databases it binds.
   const active = await controlDb(env)
-    .select({ id: tenants.id, dbBinding: tenants.dbBinding })
+    .select({ id: tenants.id, dbBinding: tenants.dbBinding, jurisdiction: tenants.jurisdiction })
     .from(tenants)
     .innerJoin(tenantDatabases, eq(tenantDatabases.binding, tenants.dbBinding))
     .where(and(eq(tenants.status, "active"), eq(tenantDatabases.shard, ownShard(env))));

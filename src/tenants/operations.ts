@@ -37,7 +37,7 @@ export async function changeStatus(c: Context<AppEnv>, id: string, status: "acti
   if (!updated) throw new ApiError("CONFLICT", `The tenant is ${tenant.status === "erased" ? "erased" : "being erased"}; its status no longer changes`);
   await publishTenant(c.env, tenant.id);
   // Open sockets do not pass the host check again: a suspension closes them itself (4403).
-  if (status === "suspended") await closeSockets(c.env, { id: tenant.id, dbBinding: updated.dbBinding }, { everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
+  if (status === "suspended") await closeSockets(c.env, updated, { everyone: true }, CLOSE_CODES.suspended, "tenant suspended");
   const action = status === "suspended" ? "tenant.suspended" : "tenant.reactivated";
   await recordAudit(c, { action, resourceType: "tenant", resourceId: tenant.id }, { tenant: updated, actor: { type: "platform" } });
   return updated;

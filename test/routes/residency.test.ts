@@ -1,6 +1,8 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { syncPool } from "../../src/db/pool";
+import { tenantBinding } from "../../src/db/router";
+import { runErasure } from "../compliance";
 import { adminToken, call, ensureFreeDatabases, expectProblem, expectStatus, PASSWORD, PLATFORM, uniqueSlug } from "../harness";
 
 const signup = (slug: string, jurisdiction?: string) =>
@@ -29,6 +31,47 @@ describe("data residency", () => {
     // The tenant sees it too.
     const me = await call(`http://${eu.body.tenant.slug}.localhost/v1/me`, { token: eu.body.access_token });
     expectStatus(me, 200);
+  });
+
+  it("keeps an EU tenant's R2 objects in the EU bucket and its conversation rooms in EU objects, and its erasure finds them there", async () => {
+    await syncPool(env, { jurisdiction: "eu", limit: 2 });
+    const slug = uniqueSlug("eu-data");
+    const made = await signup(slug, "eu");
+    expectStatus(made, 201);
+    const t = { id: made.body.tenant.id as string, host: `http://${slug}.localhost`, token: made.body.access_token as string };
+    const project = await call(`${t.host}/v1/projects`, { token: t.token, body: { name: "EU work" } });
+
+    // An upload: written to ARTIFACTS_EU only, and read back from there.
+    const up = await call(`${t.host}/v1/artifacts?project_id=${project.body.id}&kind=document&name=Notes`, { token: t.token, rawBody: "kept in the EU", headers: { "content-type": "text/plain" } });
+    expectStatus(up, 201);
+    const d1 = tenantBinding(env, await bindingOf(t.id))!;
+    const key = (await d1.prepare("SELECT r2_key FROM artifact_versions WHERE artifact_id = ?").bind(up.body.id).first<{ r2_key: string }>())!.r2_key;
+    expect(await env.ARTIFACTS_EU.head(key)).not.toBeNull();
+    expect(await env.ARTIFACTS.head(key)).toBeNull();
+    expect((await call(`${t.host}/v1/artifacts/${up.body.id}/versions/1/content`, { token: t.token })).text).toBe("kept in the EU");
+
+    // A conversation: its log is in the room made for the EU, not the one a default tenant's id names.
+    const conv = await call(`${t.host}/v1/conversations`, { token: t.token, body: { project_id: project.body.id } });
+    expectStatus(await call(`${t.host}/v1/conversations/${conv.body.id}/messages`, { token: t.token, body: { content: "bonjour" } }), 201);
+    const room = (name: string) => env.CONVERSATION_ROOM.get(env.CONVERSATION_ROOM.idFromName(name));
+    expect((await room(`eu:${t.id}:${conv.body.id}`).history(0, 10)).map((m) => m.content)).toEqual(["bonjour"]);
+    expect(await room(`${t.id}:${conv.body.id}`).history(0, 10)).toEqual([]);
+
+    // The operator sees where each part lives, and that rooms are placed by simulation here.
+    const listed = await call(`${PLATFORM}/v1/platform/tenants?limit=100`, { token: adminToken() });
+    expect(listed.body.data.find((x: { id: string }) => x.id === t.id).residency).toMatchObject({
+      database: { jurisdiction: "eu" },
+      objects: { bucket: "ARTIFACTS_EU", jurisdiction: "eu" },
+      conversations: { jurisdiction: "eu", placement: "simulated" },
+    });
+
+    // Erasing the tenant reaches its objects and rooms where they are.
+    expectStatus(await call(`${PLATFORM}/v1/platform/tenants/${t.id}/suspend`, { token: adminToken(), body: {} }), 200);
+    const asked = await call(`${PLATFORM}/v1/platform/tenants/${t.id}/erase`, { token: adminToken(), body: {} });
+    expectStatus(asked, 202);
+    await runErasure(asked.body.id);
+    expect(await env.ARTIFACTS_EU.head(key)).toBeNull();
+    expect(await room(`eu:${t.id}:${conv.body.id}`).history(0, 10)).toEqual([]);
   });
 
   it("answers 503 NO_TENANT_DATABASE naming the jurisdiction when its pool is empty, with nothing written, while the other still serves", async () => {
