@@ -49,18 +49,27 @@ export async function schemaOf(d1: D1Database): Promise<string | null> {
 
 /**
  * Brings a database to `target`: each pending migration in one batch with its `d1_migrations` row,
- * so it applies whole or not at all. A database already at the target costs one read. On a failure
- * the database stays at its last whole migration, and the error names the statement.
+ * so it applies whole or not at all (a new database: all of them in one). A database already at the
+ * target costs one read. On a failure the database stays at its last whole migration, and the error
+ * names the statement.
  */
 export async function migrateTo(d1: D1Database, target = LATEST_SCHEMA, migrations: readonly Migration[] = BUNDLED_MIGRATIONS): Promise<{ from: string | null; to: string | null; applied: string[] }> {
   const from = await schemaOf(d1);
   if (schemaAtLeast(from, target)) return { from, to: from, applied: [] };
   await d1.prepare(TABLE).run();
   const done = new Set((await d1.prepare("SELECT name FROM d1_migrations").all<{ name: string }>()).results.map((r) => r.name));
+  const pending = migrations.filter((m) => m.name <= target && !done.has(m.name));
+  // A new database (nothing applied) takes every migration in one batch — one round trip instead
+  // of one per migration, and still all or nothing. Should it fail, the database is as it was, and
+  // the migrations go one by one below to find and name the statement.
+  if (done.size === 0 && pending.length > 1) {
+    try {
+      await d1.batch(pending.flatMap((m) => [...m.statements.map((s) => d1.prepare(s)), d1.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(m.name)]));
+      return { from, to: pending.at(-1)!.name, applied: pending.map((m) => m.name) };
+    } catch {}
+  }
   const applied: string[] = [];
-  for (const m of migrations) {
-    if (m.name > target) break;
-    if (done.has(m.name)) continue;
+  for (const m of pending) {
     try {
       await d1.batch([...m.statements.map((s) => d1.prepare(s)), d1.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(m.name)]);
     } catch (err) {
