@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, isNull, sql } from "drizzle-orm";
 import { type Env, loadConfig } from "../env";
 import { ApiError } from "../lib/errors";
+import { createLogger, errorFields } from "../lib/log";
 import { migrationRollouts, tenantDatabases, tenants } from "../db/control/schema";
 import { controlDb, type Jurisdiction } from "../db/router";
 import { FIRST_SHARD, SHARD_NAME, shardBinding, shardScript } from "./names";
@@ -26,7 +27,7 @@ function shardFetcher(env: Env, shard: string): Fetcher | undefined {
 /** A router reaches other shards; a shard that is not one serves only its own tenants. */
 export const isRouter = (env: Env): boolean => env.DISPATCHER !== undefined || Object.keys(env).some((k) => k.startsWith("SHARD_"));
 
-/** The shards this Worker can serve or reach, own first. */
+/** Whether this Worker serves `shard` or can reach it. */
 function reachable(env: Env, shard: string): boolean {
   return shard === ownShard(env) || shardFetcher(env, shard) !== undefined;
 }
@@ -50,8 +51,9 @@ export async function forwardTo(env: Env, shard: string, request: Request, reque
   try {
     return await fetcher.fetch(new Request(request, { headers }));
   } catch (err) {
-    // A dispatch namespace without the shard's Worker throws here; the deploy is missing a shard.
-    throw new ApiError("SHARD_UNAVAILABLE", `Shard ${shard} did not answer: ${err instanceof Error ? err.message : String(err)}`, { headers: { "retry-after": "30" } });
+    // A dispatch namespace without the shard's Worker throws here: the deploy is missing a shard.
+    createLogger({ request_id: requestId }).error("shard.unreachable", { ...errorFields(err), shard });
+    throw new ApiError("SHARD_UNAVAILABLE", `Shard ${shard} did not answer; try again shortly`, { headers: { "retry-after": "30" } });
   }
 }
 
