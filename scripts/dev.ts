@@ -10,6 +10,9 @@ import { parseArgs } from "node:util";
 import { ensureDevVars } from "./dev-vars.ts";
 import { migrateControl } from "./migrate.ts";
 
+/** New databases synced before the platform is ready; the rest after, in batches of SYNC_BATCH. */
+const FIRST_SYNC = 32;
+const SYNC_BATCH = 100;
 const DEMO = { slug: "demo", name: "Demo Studio", email: "owner@demo.test", ownerName: "Demo Owner" };
 
 const passthrough = process.argv.slice(2);
@@ -20,6 +23,7 @@ const base = `http://localhost:${port}`;
 const vars = await ensureDevVars();
 const started = performance.now();
 await migrateControl("local");
+const controlMigrated = performance.now();
 
 const dev = spawn("wrangler", ["dev", "--local", "--port", String(port), ...passthrough.filter((a, i, all) => a !== "--port" && all[i - 1] !== "--port" && !a.startsWith("--port="))], {
   stdio: "inherit",
@@ -29,10 +33,22 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => de
 dev.on("exit", (code) => process.exit(code ?? 0));
 
 await waitForHealth(`${base}/health`);
+const answering = performance.now();
 const admin = { authorization: `Bearer ${vars.PLATFORM_ADMIN_TOKEN}`, "content-type": "application/json" };
-const synced = (await (await fetch(`${base}/v1/platform/databases/sync`, { method: "POST", headers: admin })).json()) as { registered: string[]; unmigrated: string[]; errors: Record<string, string>; pool: { behind: number } };
-if (synced.registered.length) console.log(`  ${synced.registered.length} tenant databases migrated and added to the pool`);
-for (const [binding, error] of Object.entries(synced.errors ?? {})) console.warn(`  ${binding} could not be migrated: ${error}`);
+// Enough new databases for the next signups join the pool before the platform is ready; the rest
+// join in the background after it (a start with hundreds of new databases is ready in seconds).
+type Synced = { registered: string[]; unmigrated: string[]; errors: Record<string, string>; pool: { behind: number } };
+const sync = async (limit: number, jurisdiction?: string): Promise<Synced> => {
+  const query = `limit=${limit}${jurisdiction ? `&jurisdiction=${jurisdiction}` : ""}`;
+  const synced = (await (await fetch(`${base}/v1/platform/databases/sync?${query}`, { method: "POST", headers: admin })).json()) as Synced;
+  for (const [binding, error] of Object.entries(synced.errors ?? {})) console.warn(`  ${binding} could not be migrated: ${error}`);
+  return synced;
+};
+// Each jurisdiction's pool gets some first, so a signup in either finds a database at once.
+const firstEu = await sync(FIRST_SYNC / 4, "eu");
+const synced = await sync(FIRST_SYNC, "default");
+const firstCount = firstEu.registered.length + synced.registered.length;
+if (firstCount) console.log(`  ${firstCount} tenant databases migrated and added to the pool`);
 if (synced.pool.behind > 0) await rollOut(synced.pool.behind);
 const signup = await fetch(`${base}/v1/signup`, {
   method: "POST",
@@ -55,11 +71,28 @@ console.log(`
   demo owner      ${DEMO.email} / ${vars.DEMO_OWNER_PASSWORD}   (DEMO_OWNER_PASSWORD in .dev.vars)
   platform admin  Bearer token PLATFORM_ADMIN_TOKEN in .dev.vars
   tenant databases ${pool.free} free of ${pool.registered} (npm run db:provision adds more)
-  ready in ${((performance.now() - started) / 1000).toFixed(1)} s
+  ready in ${((performance.now() - started) / 1000).toFixed(1)} s (control database ${seconds(controlMigrated - started)}, wrangler dev answering ${seconds(answering - controlMigrated)}, pool and demo ${seconds(performance.now() - answering)})
 
   curl -s http://${DEMO.slug}.localhost:${port}/v1/auth/login -H 'content-type: application/json' \\
     -d '{"email":"${DEMO.email}","password":"${vars.DEMO_OWNER_PASSWORD}"}'
 `);
+
+// The rest of the new databases, in the background: each batch registers what it migrated, so the
+// pool grows while the platform serves. A sync that registers nothing (all in, or failing) ends it.
+if (synced.registered.length === FIRST_SYNC || firstEu.registered.length === FIRST_SYNC / 4) {
+  const since = performance.now();
+  let joined = 0;
+  for (;;) {
+    const more = await sync(SYNC_BATCH);
+    joined += more.registered.length;
+    if (more.registered.length < SYNC_BATCH) break;
+  }
+  if (joined) console.log(`  ${joined} more tenant databases joined the pool in the background (${((performance.now() - since) / 1000).toFixed(1)} s)`);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
 
 /** Rolls the newest schema out over the databases behind it, and waits for the rollout to end. */
 async function rollOut(behind: number): Promise<void> {
