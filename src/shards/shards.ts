@@ -106,6 +106,8 @@ const ROLLOUT_PATH = /^\/v1\/platform\/migrations\/([^/]+)(?:\/|$)/;
  */
 export async function platformShard(env: Env, request: Request): Promise<string> {
   const url = new URL(request.url);
+  // A Worker that reaches no other shard serves every platform request itself (a `?shard=` is still checked).
+  if (!isRouter(env) && !url.searchParams.has("shard")) return ownShard(env);
   if (url.pathname === "/v1/signup" && request.method === "POST") {
     const body = await request
       .clone()
