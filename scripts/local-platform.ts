@@ -50,7 +50,11 @@ export function shardWorkerOptions(shard: string, opts: { first: number; databas
   if (!existsSync(scriptPath)) throw new Error(`${scriptPath} is missing: run \`npm run build:shard\` (npm test does)`);
   const w = wranglerOptions();
   const rename = (queue: string) => queue.replace(/^tessera-/, `${shardScript(shard)}-`);
-  const queueProducers = Object.fromEntries(Object.entries((w.queueProducers ?? {}) as Record<string, { queueName: string }>).map(([b, q]) => [b, { ...q, queueName: rename(q.queueName) }]));
+  const queueProducers = {
+    ...Object.fromEntries(Object.entries((w.queueProducers ?? {}) as Record<string, { queueName: string }>).map(([b, q]) => [b, { ...q, queueName: rename(q.queueName) }])),
+    // A person's erasure runs on the router (it spans every shard).
+    ROUTER_COMPLIANCE_QUEUE: { queueName: "tessera-compliance" },
+  };
   const queueConsumers = Object.fromEntries(
     Object.entries((w.queueConsumers ?? {}) as Record<string, { deadLetterQueue?: string }>).map(([q, c]) => [rename(q), { ...c, ...(c.deadLetterQueue ? { deadLetterQueue: rename(c.deadLetterQueue) } : {}) }]),
   );

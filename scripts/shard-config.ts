@@ -24,6 +24,8 @@ toml = toml
   // The router serves the console; a shard answers only what the router forwards.
   .replace(/^\[assets\]\n(?:(?!\[)[^\n]*\n)*/m, "")
   .replace(/^\[vars\]$/m, `[vars]\n# This Worker is shard ${shard}: it binds that shard's tenant databases and serves their tenants.\nSHARD = "${shard}"`)
-  .replace(new RegExp(`(${BEGIN.source})[\\s\\S]*?${END}`, "m"), `$1\n${END}`);
+  .replace(new RegExp(`(${BEGIN.source})[\\s\\S]*?${END}`, "m"), `$1\n${END}`)
+  // A person's erasure spans every shard, so it runs on the router: a shard queues it there.
+  .replace(BEGIN, (m) => `# A person's erasure runs on the router (it spans every shard): a shard queues it there.\n[[queues.producers]]\nbinding = "ROUTER_COMPLIANCE_QUEUE"\nqueue = "tessera-compliance"\n\n${m}`);
 writeFileSync(out, `# Shard ${shard}'s Worker, written by \`npm run shard:config -- --shard ${shard}\` from ${values.from}.\n${toml}`);
 console.log(`${out}: ${name}, its queues ${name}-…; next: npm run db:provision -- --config ${out} --total N --remote`);

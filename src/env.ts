@@ -24,6 +24,8 @@ export type Env = Omit<WorkerEnv, "JWT_PREVIOUS_PUBLIC_KEYS" | "LOCAL_AI_WORD_DE
   [shard: `SHARD_${string}`]: Fetcher;
   /** On a router in production: the Workers for Platforms dispatch namespace holding the other shards' Workers. */
   DISPATCHER?: DispatchNamespace;
+  /** On a shard that is not the router: the router's compliance queue, where a person's erasure runs (it spans every shard). */
+  ROUTER_COMPLIANCE_QUEUE?: Queue;
   /** Optional: which shard this Worker is (`s1` unless set). */
   SHARD?: string;
 };

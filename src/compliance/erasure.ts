@@ -16,6 +16,8 @@ import { createLogger } from "../lib/log";
 import { LIMITER_KEYS } from "../limits/rate-limit";
 import { vectorStore } from "../providers/vectors";
 import { roomOf } from "../conversations/sockets";
+import { ownShard } from "../shards/shards";
+import { delegateInventory, delegateStep } from "./delegation";
 import { bucketOf, type Placed } from "../tenants/residency";
 import { countOperations, type Person, tenantOperations, controlOperations, tombstonesFor } from "./person";
 import { CONTROL_TABLES, RESIDUAL_COPY_DAYS, TENANT_TABLES } from "./plan";
@@ -40,7 +42,7 @@ export interface StoreOutcome {
 }
 
 /** Each step's state in `progress`: done or not, what it changed so far, and where a paged step is. */
-interface StepState {
+export interface StepState {
   done: boolean;
   deleted: number;
   pseudonymised: number;
@@ -54,7 +56,12 @@ interface TenantRef {
   dbBinding: string;
   /** Where its objects and rooms are; inventories written before residency lack it (then "default", where those were made). */
   jurisdiction?: Jurisdiction;
+  /** The shard whose Worker binds its database: its part of a person's erasure runs there (src/compliance/delegation.ts). */
+  shard?: string;
 }
+
+/** A tenant of a person's inventory: what its part of the erasure needs to know. */
+export type PersonTenant = TenantRef & { uploads: "keep" | "erase"; eventIds: string[]; counts: Record<string, Counts> };
 
 const placed = (t: TenantRef): Placed => ({ jurisdiction: t.jurisdiction ?? "default" });
 
@@ -64,7 +71,7 @@ interface PersonInventory {
   email: string;
   keyIds: string[];
   familyIds: string[];
-  tenants: (TenantRef & { uploads: "keep" | "erase"; eventIds: string[]; counts: Record<string, Counts> })[];
+  tenants: PersonTenant[];
   control: Record<string, Counts>;
 }
 
@@ -127,7 +134,7 @@ export async function requestPersonErasure(env: Env, userId: string, requestedBy
     .returning()
     .get();
   if (!row) return { erasure: (await db.select().from(erasures).where(and(eq(erasures.subject, "user"), eq(erasures.subjectId, userId))).get())!, receiptToken: null };
-  await env.COMPLIANCE_QUEUE.send({ v: 1, kind: "erasure", erasure_id: row.id } satisfies ErasureMessage);
+  await erasureQueue(env, "user").send({ v: 1, kind: "erasure", erasure_id: row.id } satisfies ErasureMessage);
   return { erasure: row, receiptToken };
 }
 
@@ -158,11 +165,20 @@ export async function requestTenantErasure(env: Env, tenantId: string): Promise<
   return (await db.select().from(erasures).where(eq(erasures.id, id)).get())!;
 }
 
+/**
+ * Where an erasure's job runs. A person's spans tenants on every shard, so it runs on the router,
+ * which reaches them all: a shard (asked through DELETE /v1/me on one of its tenants) queues it on
+ * the router's compliance queue. A tenant's runs on the tenant's own shard.
+ */
+function erasureQueue(env: Env, subject: ErasureRow["subject"]): Queue {
+  return subject === "user" && env.ROUTER_COMPLIANCE_QUEUE ? env.ROUTER_COMPLIANCE_QUEUE : env.COMPLIANCE_QUEUE;
+}
+
 /** A failed job asked for again goes on from its progress. */
 async function resumeIfFailed(env: Env, job: ErasureRow): Promise<ErasureRow> {
   if (job.status !== "failed") return job;
   const resumed = await controlDb(env).update(erasures).set({ status: "running", error: null }).where(and(eq(erasures.id, job.id), eq(erasures.status, "failed"))).returning().get();
-  if (resumed) await env.COMPLIANCE_QUEUE.send({ v: 1, kind: "erasure", erasure_id: job.id } satisfies ErasureMessage);
+  if (resumed) await erasureQueue(env, job.subject).send({ v: 1, kind: "erasure", erasure_id: job.id } satisfies ErasureMessage);
   return resumed ?? job;
 }
 
@@ -181,7 +197,7 @@ export async function erasureByToken(env: Env, id: string, token: string): Promi
 
 // ---- Carrying it out ---------------------------------------------------------------------------
 
-interface Step {
+export interface Step {
   name: string;
   run(state: StepState): Promise<void>;
   /** When the step may start (ms): a cache elsewhere must first forget what the job changed. */
@@ -249,26 +265,37 @@ async function personInventory(env: Env, job: ErasureRow): Promise<PersonInvento
     db.select({ id: refreshTokenFamilies.id }).from(refreshTokenFamilies).where(eq(refreshTokenFamilies.userId, userId)),
     // Every tenant they ever belonged to: a former member's rows are still in its database.
     db
-      .select({ id: tenants.id, dbBinding: tenants.dbBinding, jurisdiction: tenants.jurisdiction })
+      .select({ id: tenants.id, dbBinding: tenants.dbBinding, jurisdiction: tenants.jurisdiction, shard: tenantDatabases.shard })
       .from(memberTenants)
       .innerJoin(tenants, eq(tenants.id, memberTenants.tenantId))
+      .leftJoin(tenantDatabases, eq(tenantDatabases.binding, tenants.dbBinding))
       .where(and(eq(memberTenants.userId, userId), sql`${tenants.status} NOT IN ('erasing', 'erased')`)),
   ]);
   const person: Person = { userId, email: user[0]?.email ?? "", keyIds: keys.map((k) => k.id), familyIds: families.map((f) => f.id), tombstones: tombstonesFor(job.id) };
   const found: PersonInventory["tenants"] = [];
-  for (const t of member) {
-    const d1 = tenantDatabase(env, t);
-    const [settings, events] = await d1.batch<{ uploads_on_erasure?: string; id?: string }>([
-      d1.prepare("SELECT uploads_on_erasure FROM compliance_settings LIMIT 1"),
-      d1.prepare("SELECT id FROM outbox WHERE subject_id = ?").bind(userId),
-    ]);
-    const eventIds = events!.results.map((r) => r.id!);
-    const counts = await countOperations(d1, tenantOperations(d1, person, eventIds));
-    found.push({ ...t, uploads: settings!.results[0]?.uploads_on_erasure === "erase" ? "erase" : "keep", eventIds, counts });
+  for (const row of member) {
+    const t = { ...row, shard: row.shard ?? undefined };
+    // A tenant on another shard takes its own inventory: only that shard's Worker opens its database.
+    found.push(elsewhere(env, t) ? await delegateInventory(env, job.id, person, t) : await personTenantInventory(env, t, person));
   }
   const controlEvents = (await env.CONTROL_DB.prepare("SELECT id FROM outbox WHERE subject_id = ?").bind(userId).all<{ id: string }>()).results.map((r) => r.id);
   return { kind: "user", email: person.email, keyIds: person.keyIds, familyIds: person.familyIds, tenants: found, control: await countOperations(env.CONTROL_DB, controlOperations(env.CONTROL_DB, person, controlEvents)) };
 }
+
+/** What a person left in one tenant's database: the tenant's upload policy, their events, the counts of what will change. */
+export async function personTenantInventory(env: Env, t: TenantRef, person: Person): Promise<PersonTenant> {
+  const d1 = tenantDatabase(env, t);
+  const [settings, events] = await d1.batch<{ uploads_on_erasure?: string; id?: string }>([
+    d1.prepare("SELECT uploads_on_erasure FROM compliance_settings LIMIT 1"),
+    d1.prepare("SELECT id FROM outbox WHERE subject_id = ?").bind(person.userId),
+  ]);
+  const eventIds = events!.results.map((r) => r.id!);
+  const counts = await countOperations(d1, tenantOperations(d1, person, eventIds));
+  return { ...t, uploads: settings!.results[0]?.uploads_on_erasure === "erase" ? "erase" : "keep", eventIds, counts };
+}
+
+/** Whether a tenant's database is on another shard than this Worker's. */
+const elsewhere = (env: Env, t: TenantRef) => t.shard !== undefined && t.shard !== ownShard(env);
 
 const personOf = (job: ErasureRow, inv: PersonInventory): Person => ({ userId: job.subjectId, email: inv.email, keyIds: inv.keyIds, familyIds: inv.familyIds, tombstones: tombstonesFor(job.id) });
 
@@ -291,16 +318,44 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: 
       state.done = true;
     },
   });
+  // Each tenant's steps; the ones that wait for cached memberships to expire go after all the rest.
+  const waiting: Step[] = [];
   for (const t of inv.tenants) {
-    steps.push({
+    const own = personTenantSteps(env, job, person, t, progress);
+    // Another shard's tenant: the same steps, each run by that shard's Worker from the state kept here.
+    const theirs = elsewhere(env, t) ? own.map((step) => ({ ...step, run: (state: StepState) => delegateStep(env, job.id, person, t, step.name, state) })) : own;
+    for (const step of theirs) (step.notBefore ? waiting : steps).push(step);
+  }
+  steps.push(...waiting);
+  steps.push({
+    name: "rate_limiters",
+    notBefore: () => (progress.control?.doneAt ?? 0) + MEMBERSHIP_CACHE_TTL_MS + 1000,
+    run: async (state) => {
+      const K = LIMITER_KEYS;
+      // The account's own; each tenant's limiters of theirs go in its `limiters` step (on its shard).
+      state.deleted = await eraseObjects(env.RATE_LIMITER, [K.accountFailures(await sha256Hex(person.email)), ...person.keyIds.map(K.apiKey)]);
+      state.done = true;
+    },
+  });
+  return steps;
+}
+
+/**
+ * A person's part in one tenant: their rooms' messages, their objects, their rows, and (last, once
+ * cached memberships have expired) the tenant's rate limiters of theirs. Run by the Worker that
+ * binds the tenant's database: this one, or its shard's for a delegated step.
+ */
+export function personTenantSteps(env: Env, job: ErasureRow, person: Person, t: PersonTenant, progress: Record<string, StepState>): Step[] {
+  return [
+    {
       name: `tenant:${t.id}:rooms`,
       run: (state) =>
         eachRoom(env, t, state, async (room) => {
           state.pseudonymised += await room.eraseAuthor(person.userId, person.tombstones.user);
         }),
-    });
-    steps.push({ name: `tenant:${t.id}:objects`, run: (state) => erasePersonObjects(env, t, person, state) });
-    steps.push({
+    },
+    { name: `tenant:${t.id}:objects`, run: (state) => erasePersonObjects(env, t, person, state) },
+    {
       name: `tenant:${t.id}:rows`,
       run: async (state) => {
         const d1 = tenantDatabase(env, t);
@@ -313,20 +368,17 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: 
         await d1.batch([...ops.map((o) => o.apply), d1.prepare(audit.sql).bind(...audit.params)]);
         state.done = true;
       },
-    });
-  }
-  steps.push({
-    name: "rate_limiters",
-    notBefore: () => (progress.control?.doneAt ?? 0) + MEMBERSHIP_CACHE_TTL_MS + 1000,
-    run: async (state) => {
-      const K = LIMITER_KEYS;
-      const names = [K.accountFailures(await sha256Hex(person.email)), ...person.keyIds.map(K.apiKey)];
-      for (const t of inv.tenants) names.push(K.member(t.id, person.userId), K.streams(t.id, { userId: person.userId }), ...person.keyIds.map((keyId) => K.streams(t.id, { keyId })));
-      state.deleted = await eraseObjects(env.RATE_LIMITER, names);
-      state.done = true;
     },
-  });
-  return steps;
+    {
+      name: `tenant:${t.id}:limiters`,
+      notBefore: () => (progress.control?.doneAt ?? 0) + MEMBERSHIP_CACHE_TTL_MS + 1000,
+      run: async (state) => {
+        const K = LIMITER_KEYS;
+        state.deleted = await eraseObjects(env.RATE_LIMITER, [K.member(t.id, person.userId), K.streams(t.id, { userId: person.userId }), ...person.keyIds.map((keyId) => K.streams(t.id, { keyId }))]);
+        state.done = true;
+      },
+    },
+  ];
 }
 
 /**
@@ -334,7 +386,7 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: 
  * policy says `erase` — otherwise they stay as the tenant's content, no longer naming them. The rows
  * of erased uploads go in the same step, before the rows step pseudonymises the rest.
  */
-async function erasePersonObjects(env: Env, t: TenantRef & { uploads: "keep" | "erase" }, person: Person, state: StepState) {
+async function erasePersonObjects(env: Env, t: PersonTenant, person: Person, state: StepState) {
   const d1 = tenantDatabase(env, t);
   const keys = (await d1.prepare("SELECT object_key AS k FROM exports WHERE requested_by = ? AND object_key IS NOT NULL").bind(person.userId).all<{ k: string }>()).results.map((r) => r.k);
   if (t.uploads === "erase") {

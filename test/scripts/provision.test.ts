@@ -82,7 +82,10 @@ describe("a new shard's config, and db:provision --remote", () => {
     expect(made).toMatch(/^name = "tessera-s2"$/m);
     expect(made).toMatch(/^SHARD = "s2"$/m);
     expect(made).not.toMatch(/^\[assets\]/m);
-    expect([...made.matchAll(/^(?:queue|dead_letter_queue) = "([^"]+)"/gm)].map((m) => m[1]!).every((q) => q.startsWith("tessera-s2-"))).toBe(true);
+    // Its own queues, and the router's compliance queue, where a person's erasure runs.
+    const queues = [...made.matchAll(/^(?:queue|dead_letter_queue) = "([^"]+)"/gm)].map((m) => m[1]!);
+    expect(queues.filter((q) => !q.startsWith("tessera-s2-"))).toEqual(["tessera-compliance"]);
+    expect(made).toMatch(/binding = "ROUTER_COMPLIANCE_QUEUE"\nqueue = "tessera-compliance"/);
     expect(declared(config)).toEqual([]);
     // wrangler reads it: the same Worker, shard s2's queues and vars.
     const read = unstable_getMiniflareWorkerOptions(config).workerOptions as { bindings?: Record<string, unknown>; queueConsumers?: Record<string, unknown> };

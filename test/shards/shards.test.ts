@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createConversation } from "../conversations";
 import { adminToken, call, eventually, expectProblem, expectStatus, hostOf, PASSWORD, PLATFORM, uniqueSlug } from "../harness";
+import { erasureOf, runErasure } from "../compliance";
 import { createAgent, getRun, runEvents, startRun } from "../runs";
 import { open } from "../ws";
 
@@ -106,6 +107,49 @@ describe("shards", () => {
     expect(problem.errors).toEqual([{ in: "body", field: "tenant.jurisdiction", message: "no free database in eu on shard s2" }]);
     expect(await env.CONTROL_DB.prepare("SELECT id FROM tenants WHERE slug = ?").bind(slug).first()).toBeNull();
     expect(await env.CONTROL_DB.prepare("SELECT id FROM users WHERE email = ?").bind(`owner@${slug}.test`).first()).toBeNull();
+  });
+
+  it("erases a person who belonged to tenants on both shards: the router runs the job, the tenant on s2 is worked on by s2", async () => {
+    // Tenant A on s1 (EU: s2 has none), tenant B on s2; the person joins both and writes in B.
+    const a = await signup(uniqueSlug("s1-eu"), "eu");
+    const b = await signup(uniqueSlug("s2"));
+    expect(await operatorView(b.body.tenant.id)).toMatchObject({ shard: "s2" });
+    const [hostA, hostB] = [hostOf(a.body.tenant.slug), hostOf(b.body.tenant.slug)];
+    const email = `person-${crypto.randomUUID().slice(0, 8)}@example.test`;
+    const accepted: string[] = [];
+    for (const [host, token] of [[hostB, b.body.access_token], [hostA, a.body.access_token]] as const) {
+      const inv = await call(`${host}/v1/invitations`, { token, body: { email, role: "editor" } });
+      expectStatus(inv, 201);
+      const acc = await call(`${host}/v1/invitations/${inv.body.token}/accept`, { body: { name: "Person", password: PASSWORD } });
+      expectStatus(acc, 200);
+      accepted.push(acc.body.user.id);
+    }
+    const userId = accepted[0]!;
+    expect(accepted[1]).toBe(userId);
+    const person = await call(`${hostB}/v1/auth/login`, { body: { email, password: PASSWORD } });
+    const conv = await call(`${hostB}/v1/conversations`, { token: b.body.access_token, body: { project_id: (await call(`${hostB}/v1/projects`, { token: b.body.access_token, body: { name: "Shared" } })).body.id } });
+    expectStatus(await call(`${hostB}/v1/conversations/${conv.body.id}/messages`, { token: person.body.access_token, body: { content: "my words on shard two" } }), 201);
+
+    const asked = await call(`${PLATFORM}/v1/erasures`, { ...admin, body: { subject: "user", user_id: userId } });
+    expectStatus(asked, 202);
+    await runErasure(asked.body.id);
+    const done = await erasureOf(asked.body.id);
+    const steps = new Map(done.steps.map((st: { name: string }) => [st.name, st]));
+    for (const part of ["rooms", "objects", "rows", "limiters"]) expect(steps.get(`tenant:${b.body.tenant.id}:${part}`), part).toMatchObject({ done: true });
+    expect(steps.get(`tenant:${b.body.tenant.id}:rooms`)).toMatchObject({ pseudonymised: 1 });
+    // What s2 holds of them is gone: their message's text and authorship, their membership.
+    const messages = await call(`${hostB}/v1/conversations/${conv.body.id}/messages`, { token: b.body.access_token });
+    expect(JSON.stringify(messages.body)).not.toContain("my words on shard two");
+    expect(JSON.stringify(messages.body)).not.toContain(userId);
+    const members = await call(`${hostB}/v1/members`, { token: b.body.access_token });
+    expect(members.body.data.map((m: { email: string }) => m.email)).not.toContain(email);
+  }, 40_000);
+
+  it("refuses a tenant's erasure work on a shard that does not hold the tenant's database", async () => {
+    const other = await signup(uniqueSlug("s1-eu"), "eu");
+    const work = { part: "inventory", person: { userId: "usr_x", email: "x@example.test", keyIds: [], familyIds: [], tombstones: { user: "usr_t", key: "key_t", email: "t@example.test" } }, tenant: { id: other.body.tenant.id, dbBinding: (await operatorView(other.body.tenant.id)).db_binding } };
+    const res = await env.SHARD_S2!.fetch(`${PLATFORM}/v1/platform/erasures/era_absent/tenant-work`, { method: "POST", headers: { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" }, body: JSON.stringify(work) });
+    expect(res.status).toBe(404);
   });
 
   it("rolls the schema out per shard: each shard's runner migrates its own databases, and an unknown shard is a 400", async () => {
