@@ -46,7 +46,7 @@ export async function runTenantWork(env: Env, erasureId: string, work: TenantWor
   const db = controlDb(env);
   const [job, tenant] = await db.batch([db.select().from(erasures).where(eq(erasures.id, erasureId)), db.select({ dbBinding: tenants.dbBinding }).from(tenants).where(eq(tenants.id, work.tenant.id))]);
   const row = job[0];
-  if (!row || row.subject !== "user" || row.subjectId !== work.person.userId) throw new ApiError("NOT_FOUND", `No erasure ${erasureId} of this person`);
+  if (row?.subject !== "user" || row.subjectId !== work.person.userId) throw new ApiError("NOT_FOUND", `No erasure ${erasureId} of this person`);
   if (row.status === "completed") throw new ApiError("CONFLICT", `Erasure ${erasureId} is completed`);
   const binding = tenant[0]?.dbBinding;
   if (binding !== work.tenant.dbBinding || !tenantBinding(env, binding)) throw new ApiError("CONFLICT", `Tenant ${work.tenant.id}'s database is not on this shard`);
