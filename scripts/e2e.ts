@@ -533,6 +533,8 @@ check("runs the platform as its operator: plan, credit, suspension, erasure, dom
   // (Erasure frees the slug: the tombstone's row is then found by the tenant's id.)
   const row = p.getByRole("table", { name: "Tenants" }).getByRole("row").filter({ hasText: new RegExp(`${slug}|${made.tenant.id}`) });
   await row.waitFor();
+  // Where its data lives: its database, its shard (the only one here), its jurisdiction.
+  await row.getByText(/TENANT_DB_\d{4} · shard s1 · default/).waitFor();
   await row.getByLabel("Plan of Operator Target").selectOption({ label: "Enterprise" });
   await p.getByRole("list", { name: "Plans" }).getByRole("listitem").filter({ hasText: "Enterprise" }).getByText(/[1-9]\d* tenants?/).waitFor();
   await row.getByRole("button", { name: "Credits of Operator Target" }).click();

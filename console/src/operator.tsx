@@ -16,6 +16,10 @@ interface Tenant {
   status: "active" | "suspended" | "erasing" | "erased";
   plan: string;
   db_binding: string;
+  /** The shard whose Worker serves it; null once erased. */
+  shard: string | null;
+  jurisdiction: "default" | "eu";
+  residency: { objects: { bucket: string }; conversations: { placement: "default" | "cloudflare" | "simulated" } };
   created_at: string;
 }
 interface Plan {
@@ -176,7 +180,7 @@ function Tenants({ plans }: { plans: SharedPlans }) {
                 <th scope="col">Tenant</th>
                 <th scope="col">Status</th>
                 <th scope="col">Plan</th>
-                <th scope="col">Database</th>
+                <th scope="col">Data</th>
                 <th scope="col">Since</th>
                 <th scope="col">Actions</th>
               </tr>
@@ -205,8 +209,8 @@ function Tenants({ plans }: { plans: SharedPlans }) {
                         </select>
                       )}
                     </td>
-                    <td>
-                      <code>{t.db_binding}</code>
+                    <td title={`Objects in ${t.residency.objects.bucket}; conversation rooms ${t.residency.conversations.placement === "simulated" ? "placed by simulation (local)" : `placed: ${t.residency.conversations.placement}`}`}>
+                      <code>{t.db_binding}</code> · {t.shard ? `shard ${t.shard}` : "no shard"} · {t.jurisdiction === "eu" ? "EU" : "default"}
                     </td>
                     <td>{new Date(t.created_at).toLocaleDateString()}</td>
                     <td>
