@@ -51,7 +51,7 @@ function project(name: string, include: string[], exclude: string[], tenantDbCou
           // The runtime's own delivery to the consumers is exercised in test/live.
           // The shards project drives a person's erasure slice by slice (moving the router's clock), so the router's compliance queue delivers nowhere.
           ...(opts.shards ? { queueProducers: { COMPLIANCE_QUEUE: { queueName: "tessera-compliance-undelivered" } } } : {}),
-          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" }, INGEST_QUEUE: { queueName: "tessera-ingest-undelivered" }, WEBHOOKS_QUEUE: { queueName: "tessera-webhooks-undelivered" }, PUBLISH_QUEUE: { queueName: "tessera-publish-undelivered" }, COMPLIANCE_QUEUE: { queueName: "tessera-compliance-undelivered" } } }),
+          ...(opts.queueConsumers ? {} : { queueProducers: { RUNS_QUEUE: { queueName: "tessera-runs-undelivered" }, INGEST_QUEUE: { queueName: "tessera-ingest-undelivered" }, WEBHOOKS_QUEUE: { queueName: "tessera-webhooks-undelivered" }, PUBLISH_QUEUE: { queueName: "tessera-publish-undelivered" }, COMPLIANCE_QUEUE: { queueName: "tessera-compliance-undelivered" }, SWEEP_QUEUE: { queueName: "tessera-sweep-undelivered" } } }),
           // Every fetch the Worker makes (webhook deliveries) goes to the test receiver, reachable from tests as RECEIVER.
           outboundService: "receiver",
           serviceBindings: { RECEIVER: "receiver", ...(opts.shards ? { [shardBinding("s2")]: "tessera-s2" } : {}) },

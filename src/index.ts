@@ -8,7 +8,7 @@ import { consumeDeadPublish, consumePublish } from "./content/publishing";
 import { consumeDeadWebhooks, consumeWebhooks } from "./webhooks/deliver";
 import { dispatchFor } from "./webhooks/dispatch";
 import { consumeDeadRuns, consumeRuns } from "./runs/consumer";
-import { requeueStuckRuns } from "./runs/sweeper";
+import { consumeDeadSweep, consumeSweep, queueSweep } from "./runs/sweeper";
 import { canonicalQueue } from "./shards/shards";
 
 export { ConversationRoom } from "../durable-objects/conversation-room";
@@ -32,6 +32,8 @@ export const QUEUES = {
   publishDead: "tessera-publish-dlq",
   compliance: "tessera-compliance",
   complianceDead: "tessera-compliance-dlq",
+  sweep: "tessera-sweep",
+  sweepDead: "tessera-sweep-dlq",
 } as const;
 
 export default {
@@ -60,6 +62,10 @@ export default {
         return consumeCompliance(batch, env);
       case QUEUES.complianceDead:
         return consumeDeadCompliance(batch, env);
+      case QUEUES.sweep:
+        return consumeSweep(batch, env);
+      case QUEUES.sweepDead:
+        return consumeDeadSweep(batch);
       case QUEUES.publishDead:
         await consumeDeadPublish(batch, env);
         return dispatchFor(env, batch);
@@ -69,9 +75,9 @@ export default {
         batch.retryAll({ delaySeconds: 60 });
     }
   },
-  /** The cron trigger: membership events relayed, then every tenant swept (src/runs/sweeper.ts). */
+  /** The cron trigger: membership events relayed, then this shard's tenants queued to be swept in groups (src/runs/sweeper.ts). */
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
     // Membership events are relayed into tenants' outboxes first, so this minute's sweep dispatches them.
-    ctx.waitUntil(sweepMemberEvents(env).catch((err) => createLogger({ component: "members" }).error("members.sweep_failed", errorFields(err))).then(() => requeueStuckRuns(env)));
+    ctx.waitUntil(sweepMemberEvents(env).catch((err) => createLogger({ component: "members" }).error("members.sweep_failed", errorFields(err))).then(() => queueSweep(env)).catch((err) => createLogger({ component: "sweeper" }).error("sweep.queue_failed", errorFields(err))));
   },
 } satisfies ExportedHandler<Env>;

@@ -120,6 +120,7 @@ export const OTHER_STORES: Record<string, { kind: "durable_object" | "r2" | "kv"
   ARTIFACTS: { kind: "r2", person: "the person's exports are deleted; their uploads follow the tenant's policy: kept as the tenant's content, or deleted", tenant: "every object under the tenant's prefix: deleted" },
   ARTIFACTS_EU: { kind: "r2", person: "as ARTIFACTS, for EU tenants' objects (src/tenants/residency.ts)", tenant: "as ARTIFACTS: every object under the tenant's prefix, deleted" },
   RUNS_QUEUE: QUEUED,
+  SWEEP_QUEUE: { kind: "queue", person: "messages carry tenant ids only", tenant: "an erased tenant is no longer active: a group leaves it out" },
   INGEST_QUEUE: QUEUED,
   WEBHOOKS_QUEUE: QUEUED,
   PUBLISH_QUEUE: QUEUED,

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { STUCK_AFTER_MS } from "../../src/runs/sweeper";
 import { STALE_HOLD_MS } from "../../src/billing/metering";
-import { createTenant, quota, tenantD1 } from "../harness";
+import { createTenant, eventually, quota, tenantD1 } from "../harness";
 import { createAgent, getRun, runEvents, startRun } from "../runs";
 
 describe("runs left PENDING without a message", () => {
@@ -49,7 +49,8 @@ describe("reservations whose call died with its holder", () => {
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
-    expect(await quota(t)).toEqual({ used: 0, reserved: 200 });
+    // The trigger queued the sweep; the runtime delivers it to the sweep consumer.
+    await eventually(async () => expect(await quota(t)).toEqual({ used: 0, reserved: 200 }), 15_000);
     const left = await db.prepare("SELECT reference FROM quota_holds WHERE tenant_id = ?").bind(t.id).all<{ reference: string }>();
     expect(left.results.map((r) => r.reference)).toEqual(["rpl_live"]);
     expect((await db.prepare("SELECT count(*) AS n FROM usage_events").first<{ n: number }>())!.n).toBe(0);
