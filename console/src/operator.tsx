@@ -322,11 +322,11 @@ function Plans({ plans }: { plans: SharedPlans }) {
 
 function DatabasePool() {
   const pool = useOp<Pool>("/v1/platform/databases");
-  const [synced, setSynced] = useState<{ registered: string[]; unmigrated: string[] } | null>(null);
+  const [synced, setSynced] = useState<{ registered: string[]; unmigrated: string[]; remaining: number } | null>(null);
   const action = useAction();
   const sync = () =>
     action.run(async () => {
-      const result = await op<{ registered: string[]; unmigrated: string[]; pool: Pool }>("/v1/platform/databases/sync", { body: {} });
+      const result = await op<{ registered: string[]; unmigrated: string[]; remaining: number; pool: Pool }>("/v1/platform/databases/sync", { body: {} });
       pool.setValue(result.pool);
       setSynced(result);
     });
@@ -382,7 +382,8 @@ function DatabasePool() {
       {synced && (
         <p role="status">
           Registered {synced.registered.length}
-          {synced.unmigrated.length > 0 && `; not migrated yet: ${synced.unmigrated.join(", ")}`}.
+          {synced.unmigrated.length > 0 && `; not migrated yet: ${synced.unmigrated.join(", ")}`}
+          {synced.remaining > synced.unmigrated.length && `; ${synced.remaining - synced.unmigrated.length} more to go (press again)`}.
         </p>
       )}
       <FormError failure={action.failure} />

@@ -61,12 +61,11 @@ export async function poolStatus(env: Env): Promise<PoolStatus> {
  * signup once it is registered, so one whose migration failed is never used half-made: it is
  * listed, with the error, and left out until a later sync succeeds. `limit`: at most that many.
  */
-export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY, jurisdiction }: { limit?: number; jurisdiction?: Jurisdiction } = {}): Promise<{ registered: string[]; unmigrated: string[]; errors: Record<string, string>; status: PoolStatus }> {
+export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY, jurisdiction }: { limit?: number; jurisdiction?: Jurisdiction } = {}): Promise<{ registered: string[]; unmigrated: string[]; errors: Record<string, string>; remaining: number; status: PoolStatus }> {
   const db = controlDb(env);
   const known = new Set((await db.select({ binding: tenantDatabases.binding }).from(tenantDatabases)).map((r) => r.binding));
-  const fresh = boundTenantDatabases(env)
-    .filter((b) => !known.has(b) && (!jurisdiction || jurisdictionOf(b) === jurisdiction))
-    .slice(0, limit);
+  const candidates = boundTenantDatabases(env).filter((b) => !known.has(b) && (!jurisdiction || jurisdictionOf(b) === jurisdiction));
+  const fresh = candidates.slice(0, limit);
   const registered: string[] = [];
   const errors: Record<string, string> = {};
   for (let i = 0; i < fresh.length; i += ROLLOUT_CONCURRENCY) {
@@ -82,5 +81,5 @@ export async function syncPool(env: Env, { limit = Number.POSITIVE_INFINITY, jur
       }),
     );
   }
-  return { registered: registered.sort(), unmigrated: Object.keys(errors).sort(), errors, status: await poolStatus(env) };
+  return { registered: registered.sort(), unmigrated: Object.keys(errors).sort(), errors, remaining: candidates.length - registered.length, status: await poolStatus(env) };
 }

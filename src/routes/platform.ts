@@ -181,23 +181,36 @@ const getPool = createRoute({
   responses: { 200: jsonResponse(PoolSchema, "Pool counts"), ...errors(400, 401) },
 });
 
+/** New databases a sync request migrates at most: each takes about five binding calls, an invocation has 10,000. */
+const SYNC_PER_REQUEST = 500;
+
 const syncDatabases = createRoute({
   method: "post",
   path: "/v1/platform/databases/sync",
   tags: ["Platform"],
   summary: "Migrate every bound tenant database not yet in the pool to the newest schema, and register it",
-  description: "Through the bindings, with the migrations bundled with the Worker, a few at a time. A database whose migration fails is named with the error and left out of the pool.",
+  description:
+    "Through the bindings, with the migrations bundled with the Worker, a few at a time; at most `limit` (500 unless given) per request, so one request stays inside a Worker invocation's subrequests — repeat while `remaining` is above 0. A database whose migration fails is named with the error and left out of the pool.",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
   request: {
     query: z.object({
-      limit: z.coerce.number().int().min(1).max(5000).optional().openapi({ description: "At most this many databases" }),
+      limit: z.coerce.number().int().min(1).max(1000).default(SYNC_PER_REQUEST).openapi({ description: "At most this many databases (each takes a few binding calls)" }),
       jurisdiction: z.enum(JURISDICTIONS).optional().openapi({ description: "Only databases of this jurisdiction" }),
       shard: ShardQuery,
     }),
   },
   responses: {
-    200: jsonResponse(z.object({ registered: z.array(z.string()), unmigrated: z.array(z.string()), errors: z.record(z.string(), z.string()), pool: PoolSchema }), "What was registered"),
+    200: jsonResponse(
+      z.object({
+        registered: z.array(z.string()),
+        unmigrated: z.array(z.string()),
+        errors: z.record(z.string(), z.string()),
+        remaining: z.number().int().openapi({ description: "Bound databases (of the jurisdiction asked) still not in the pool: ask again while above 0" }),
+        pool: PoolSchema,
+      }),
+      "What was registered",
+    ),
     ...errors(400, 401),
   },
 });
@@ -227,5 +240,5 @@ export const platformRoutes = router()
   .openapi(getPool, async (c) => c.json(await poolStatus(c.env), 200))
   .openapi(syncDatabases, async (c) => {
     const result = await syncPool(c.env, c.req.valid("query"));
-    return c.json({ registered: result.registered, unmigrated: result.unmigrated, errors: result.errors, pool: result.status }, 200);
+    return c.json({ registered: result.registered, unmigrated: result.unmigrated, errors: result.errors, remaining: result.remaining, pool: result.status }, 200);
   });
