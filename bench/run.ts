@@ -3,7 +3,7 @@
 // falls on both). Writes the table to BENCHMARKS.md.
 import { execSync } from "node:child_process";
 import http from "node:http";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -40,6 +40,8 @@ await bundleWorker(outdir);
 const before = process.env.BENCH_BEFORE;
 if (before) {
   execSync(`git worktree remove --force .bench/before 2>/dev/null; git worktree add --detach .bench/before ${before}`, { stdio: "ignore", shell: "/bin/bash" });
+  // Since the console, the config names a built assets directory; the bundle needs it to exist, not filled.
+  mkdirSync(".bench/before/dist/console", { recursive: true });
   await bundleWorker(join(process.cwd(), ".bench/before-dist"), ".bench/before/wrangler.toml");
   // The bundle is all that is needed: no worktree is left behind.
   execSync("git worktree remove --force .bench/before", { stdio: "ignore" });
