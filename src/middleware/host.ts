@@ -6,7 +6,8 @@ import { tenantDb } from "../db/router";
 import { REQUIRED_SCHEMA, schemaAtLeast } from "../db/migrations/apply";
 import { refreshSchema } from "../db/migrations/rollouts";
 import { ApiError } from "../lib/errors";
-import { FIRST_SHARD, forwardTo, platformShard } from "../shards/shards";
+import { FIRST_SHARD } from "../shards/names";
+import { forwardTo, platformShard } from "../shards/shards";
 import { clientLimit, enforceLimits } from "./rate-limit";
 
 /** Paths served only on the platform host (`BASE_DOMAIN`); every other `/v1` path is a tenant's. */

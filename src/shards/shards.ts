@@ -4,9 +4,7 @@ import { ApiError } from "../lib/errors";
 import { createLogger, errorFields } from "../lib/log";
 import { migrationRollouts, tenantDatabases, tenants } from "../db/control/schema";
 import { controlDb, type Jurisdiction } from "../db/router";
-import { FIRST_SHARD, SHARD_NAME, shardBinding, shardScript } from "./names";
-
-export { FIRST_SHARD, shardScript };
+import { SHARD_NAME, shardBinding, shardScript } from "./names";
 
 // Shards: past the ~5,000 databases one Worker can bind, tenants are spread over several Workers,
 // each binding its own pool. The control database maps each database (and so its tenant) to a
