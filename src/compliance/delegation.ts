@@ -5,7 +5,7 @@ import { type Env, loadConfig } from "../env";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { forwardTo } from "../shards/shards";
-import { type PersonTenant, personTenantInventory, personTenantSteps, type StepState } from "./erasure";
+import { type PersonTenant, personTenantInventory, personTenantSteps, type StepState, type TenantPart, type TenantRef } from "./erasure";
 import type { Person } from "./person";
 
 // A person's erasure runs where it was asked (the router), but a tenant's database opens only in
@@ -14,7 +14,7 @@ import type { Person } from "./person";
 // job's progress staying in the control database as for every other step.
 
 /** What the router sends: the part, the person and the tenant as the job knows them. */
-export type TenantWork = { person: Person; tenant: PersonTenant | (Omit<PersonTenant, "uploads" | "eventIds" | "counts"> & Partial<PersonTenant>) } & ({ part: "inventory" } | { part: "step"; step: string; state: StepState });
+export type TenantWork = { person: Person } & ({ part: "inventory"; tenant: TenantRef } | { part: "step"; tenant: TenantPart; step: string; state: StepState });
 
 async function send<T>(env: Env, erasureId: string, shard: string, work: TenantWork): Promise<T> {
   const config = loadConfig(env);
@@ -29,12 +29,12 @@ async function send<T>(env: Env, erasureId: string, shard: string, work: TenantW
 }
 
 /** The tenant's inventory, taken by its shard. */
-export function delegateInventory(env: Env, erasureId: string, person: Person, tenant: PersonTenant | Omit<PersonTenant, "uploads" | "eventIds" | "counts">): Promise<PersonTenant> {
+export function delegateInventory(env: Env, erasureId: string, person: Person, tenant: TenantRef): Promise<PersonTenant> {
   return send<PersonTenant>(env, erasureId, tenant.shard!, { part: "inventory", person, tenant });
 }
 
 /** One step in the tenant, run by its shard from `state`; the state it ends in is copied back. */
-export async function delegateStep(env: Env, erasureId: string, person: Person, tenant: PersonTenant, step: string, state: StepState): Promise<void> {
+export async function delegateStep(env: Env, erasureId: string, person: Person, tenant: TenantPart, step: string, state: StepState): Promise<void> {
   Object.assign(state, await send<StepState>(env, erasureId, tenant.shard!, { part: "step", person, tenant, step, state }));
 }
 
@@ -51,10 +51,8 @@ export async function runTenantWork(env: Env, erasureId: string, work: TenantWor
   const binding = tenant[0]?.dbBinding;
   if (binding !== work.tenant.dbBinding || !tenantBinding(env, binding)) throw new ApiError("CONFLICT", `Tenant ${work.tenant.id}'s database is not on this shard`);
   if (work.part === "inventory") return personTenantInventory(env, work.tenant, work.person);
-  const full = work.tenant as PersonTenant;
-  if (!full.eventIds || !full.uploads) throw new ApiError("VALIDATION_FAILED", "A step needs the tenant as the inventory found it", { errors: [{ in: "body", field: "tenant", message: "eventIds and uploads are required for a step" }] });
-  const step = personTenantSteps(env, row, work.person, full, {}).find((s) => s.name === work.step);
-  if (!step) throw new ApiError("VALIDATION_FAILED", `No step ${work.step} in tenant ${full.id}`, { errors: [{ in: "body", field: "step", message: "not a step of this tenant" }] });
+  const step = personTenantSteps(env, row, work.person, work.tenant, {}).find((s) => s.name === work.step);
+  if (!step) throw new ApiError("VALIDATION_FAILED", `No step ${work.step} in tenant ${work.tenant.id}`, { errors: [{ in: "body", field: "step", message: "not a step of this tenant" }] });
   const state = { ...work.state };
   await step.run(state);
   return state;

@@ -51,7 +51,7 @@ export interface StepState {
   doneAt?: number;
 }
 
-interface TenantRef {
+export interface TenantRef {
   id: string;
   dbBinding: string;
   /** Where its objects and rooms are; inventories written before residency lack it (then "default", where those were made). */
@@ -60,8 +60,11 @@ interface TenantRef {
   shard?: string;
 }
 
-/** A tenant of a person's inventory: what its part of the erasure needs to know. */
-export type PersonTenant = TenantRef & { uploads: "keep" | "erase"; eventIds: string[]; counts: Record<string, Counts> };
+/** What a person's steps in a tenant need to know of it: its upload policy and the events that name them. */
+export type TenantPart = TenantRef & { uploads: "keep" | "erase"; eventIds: string[] };
+
+/** A tenant of a person's inventory: its part, with the counts of what the steps will change. */
+export type PersonTenant = TenantPart & { counts: Record<string, Counts> };
 
 const placed = (t: TenantRef): Placed => ({ jurisdiction: t.jurisdiction ?? "default" });
 
@@ -345,7 +348,7 @@ function personSteps(env: Env, job: ErasureRow, inv: PersonInventory, progress: 
  * cached memberships have expired) the tenant's rate limiters of theirs. Run by the Worker that
  * binds the tenant's database: this one, or its shard's for a delegated step.
  */
-export function personTenantSteps(env: Env, job: ErasureRow, person: Person, t: PersonTenant, progress: Record<string, StepState>): Step[] {
+export function personTenantSteps(env: Env, job: ErasureRow, person: Person, t: TenantPart, progress: Record<string, StepState>): Step[] {
   return [
     {
       name: `tenant:${t.id}:rooms`,
@@ -386,7 +389,7 @@ export function personTenantSteps(env: Env, job: ErasureRow, person: Person, t: 
  * policy says `erase` — otherwise they stay as the tenant's content, no longer naming them. The rows
  * of erased uploads go in the same step, before the rows step pseudonymises the rest.
  */
-async function erasePersonObjects(env: Env, t: PersonTenant, person: Person, state: StepState) {
+async function erasePersonObjects(env: Env, t: TenantPart, person: Person, state: StepState) {
   const d1 = tenantDatabase(env, t);
   const keys = (await d1.prepare("SELECT object_key AS k FROM exports WHERE requested_by = ? AND object_key IS NOT NULL").bind(person.userId).all<{ k: string }>()).results.map((r) => r.k);
   if (t.uploads === "erase") {

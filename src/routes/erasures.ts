@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { base64url } from "jose";
-import { runTenantWork, type TenantWork } from "../compliance/delegation";
+import { runTenantWork } from "../compliance/delegation";
 import * as erasure from "../compliance/erasure";
 import { users } from "../db/control/schema";
 import { controlDb, JURISDICTIONS } from "../db/router";
@@ -117,6 +117,13 @@ const eraseMe = createRoute({
 
 const StepStateSchema = z.object({ done: z.boolean(), deleted: z.number().int().min(0), pseudonymised: z.number().int().min(0), cursor: z.string().max(200).optional(), doneAt: z.number().optional() });
 const Ids = z.array(z.string().max(64)).max(10_000);
+const Person = z.object({ userId: z.string().max(64), email: z.string().max(320), keyIds: Ids, familyIds: Ids, tombstones: z.object({ user: z.string().max(64), key: z.string().max(64), email: z.string().max(320) }) });
+const Tenant = z.object({ id: z.string().max(64), dbBinding: z.string().max(64), jurisdiction: z.enum(JURISDICTIONS).optional(), shard: z.string().max(8).optional() });
+/** The inventory needs the tenant; a step also needs what the inventory found of it. */
+const TenantWorkBody = z.discriminatedUnion("part", [
+  z.object({ part: z.literal("inventory"), person: Person, tenant: Tenant }),
+  z.object({ part: z.literal("step"), person: Person, tenant: Tenant.extend({ uploads: z.enum(["keep", "erase"]), eventIds: Ids }), step: z.string().max(200), state: StepStateSchema }),
+]);
 const tenantWork = createRoute({
   method: "post",
   path: "/v1/platform/erasures/{id}/tenant-work",
@@ -126,26 +133,7 @@ const tenantWork = createRoute({
     "The router runs a person's erasure; for a tenant whose database is on another shard it sends that shard this request — the tenant's inventory, or one step from its saved state — and keeps the answer in the job's progress. The tenant's database must be this shard's (409 otherwise).",
   security: admin,
   middleware: [requirePlatformAdmin()] as const,
-  request: {
-    params: ErasureRef,
-    body: jsonBody(
-      z.object({
-        part: z.enum(["inventory", "step"]),
-        step: z.string().max(200).optional(),
-        state: StepStateSchema.optional(),
-        person: z.object({ userId: z.string().max(64), email: z.string().max(320), keyIds: Ids, familyIds: Ids, tombstones: z.object({ user: z.string().max(64), key: z.string().max(64), email: z.string().max(320) }) }),
-        tenant: z.object({
-          id: z.string().max(64),
-          dbBinding: z.string().max(64),
-          jurisdiction: z.enum(JURISDICTIONS).optional(),
-          shard: z.string().max(8).optional(),
-          uploads: z.enum(["keep", "erase"]).optional(),
-          eventIds: Ids.optional(),
-          counts: z.record(z.string(), z.unknown()).optional(),
-        }),
-      }),
-    ),
-  },
+  request: { params: ErasureRef, body: jsonBody(TenantWorkBody) },
   responses: { 200: jsonResponse(z.record(z.string(), z.unknown()), "The tenant's inventory, or the step's new state"), ...errors(400, 401, 404, 409, 415) },
 });
 
@@ -153,12 +141,7 @@ const tenantWork = createRoute({
 export const erasureRoutes = router()
   .openapi(erasePerson, async (c) => c.json(render((await erasure.requestPersonErasure(c.env, c.req.valid("json").user_id, "platform")).erasure), 202))
   .openapi(eraseTenant, async (c) => c.json(render(await erasure.requestTenantErasure(c.env, c.req.valid("param").id)), 202))
-  .openapi(tenantWork, async (c) => {
-    const body = c.req.valid("json");
-    if (body.part === "step" && (!body.step || !body.state)) throw new ApiError("VALIDATION_FAILED", "A step needs its name and state", { errors: [{ in: "body", field: body.step ? "state" : "step", message: "required for part step" }] });
-    const work = body.part === "step" ? { ...body, part: "step" as const, step: body.step!, state: body.state! } : { ...body, part: "inventory" as const };
-    return c.json((await runTenantWork(c.env, c.req.valid("param").id, work as TenantWork)) as unknown as Record<string, unknown>, 200);
-  })
+  .openapi(tenantWork, async (c) => c.json({ ...(await runTenantWork(c.env, c.req.valid("param").id, c.req.valid("json"))) }, 200))
   .openapi(getErasure, async (c) => c.json(render(await erasure.findErasure(c.env, c.req.valid("param").id)), 200))
   .openapi(subjectReceipt, async (c) => c.json(render(await erasure.erasureByToken(c.env, c.req.valid("param").id, c.req.valid("query").token)), 200))
   .openapi(eraseMe, async (c) => {

@@ -145,11 +145,29 @@ describe("shards", () => {
     expect(members.body.data.map((m: { email: string }) => m.email)).not.toContain(email);
   }, 40_000);
 
-  it("refuses a tenant's erasure work on a shard that does not hold the tenant's database", async () => {
-    const other = await signup(uniqueSlug("s1-eu"), "eu");
-    const work = { part: "inventory", person: { userId: "usr_x", email: "x@example.test", keyIds: [], familyIds: [], tombstones: { user: "usr_t", key: "key_t", email: "t@example.test" } }, tenant: { id: other.body.tenant.id, dbBinding: (await operatorView(other.body.tenant.id)).db_binding } };
-    const res = await env.SHARD_S2!.fetch(`${PLATFORM}/v1/platform/erasures/era_absent/tenant-work`, { method: "POST", headers: { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" }, body: JSON.stringify(work) });
-    expect(res.status).toBe(404);
+  it("refuses a tenant's erasure work on a shard that does not hold the tenant's database, and for an erasure that is not this person's", async () => {
+    // A member of a tenant on s1 whose erasure is asked for (here the router's queue delivers nowhere: it stays queued).
+    const owner = await signup(uniqueSlug("s1-eu"), "eu");
+    const host = hostOf(owner.body.tenant.slug);
+    const inv = await call(`${host}/v1/invitations`, { token: owner.body.access_token, body: { email: `m-${crypto.randomUUID().slice(0, 8)}@example.test`, role: "editor" } });
+    const member = await call(`${host}/v1/invitations/${inv.body.token}/accept`, { body: { name: "Member", password: PASSWORD } });
+    const asked = await call(`${PLATFORM}/v1/erasures`, { ...admin, body: { subject: "user", user_id: member.body.user.id } });
+    expectStatus(asked, 202);
+    const person = { userId: member.body.user.id, email: "m@example.test", keyIds: [], familyIds: [], tombstones: { user: "usr_t", key: "key_t", email: "t@example.test" } };
+    const tenant = { id: owner.body.tenant.id, dbBinding: (await operatorView(owner.body.tenant.id)).db_binding };
+    const send = (erasureId: string, body: unknown) =>
+      env.SHARD_S2!.fetch(`${PLATFORM}/v1/platform/erasures/${erasureId}/tenant-work`, { method: "POST", headers: { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    // s2 does not hold the s1 tenant's database: 409, and it never opened it.
+    const elsewhere = await send(asked.body.id, { part: "inventory", person, tenant });
+    expect(elsewhere.status).toBe(409);
+    expect(((await elsewhere.json()) as { detail: string }).detail).toContain("not on this shard");
+    // Another person's erasure, or none: 404.
+    expect((await send(asked.body.id, { part: "inventory", person: { ...person, userId: "usr_someone_else" }, tenant })).status).toBe(404);
+    expect((await send("era_absent", { part: "inventory", person, tenant })).status).toBe(404);
+    // A step without what the inventory found of the tenant is refused by the schema, naming the field.
+    const bare = await send(asked.body.id, { part: "step", person, tenant, step: `tenant:${tenant.id}:rows`, state: { done: false, deleted: 0, pseudonymised: 0 } });
+    expect(bare.status).toBe(400);
+    expect(JSON.stringify(await bare.json())).toContain("tenant.uploads");
   });
 
   it("rolls the schema out per shard: each shard's runner migrates its own databases, and an unknown shard is a 400", async () => {
