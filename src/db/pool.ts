@@ -1,4 +1,4 @@
-import { isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { type Env, loadConfig } from "../env";
 import { tenantDatabases } from "./control/schema";
 import { LATEST_SCHEMA, migrateTo } from "./migrations/apply";
@@ -25,34 +25,25 @@ export interface PoolStatus {
   shards: Record<string, { free: number; assigned: number; behind: number }>;
 }
 
-/** How many tenant databases are bound, registered, free and assigned. */
+/** How many tenant databases are bound, registered, free and assigned: two grouped counts, the totals summed from them. */
 export async function poolStatus(env: Env): Promise<PoolStatus> {
   const db = controlDb(env);
-  const [free, assigned, behind, split, byShard] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNull(tenantDatabases.tenantId)),
-    db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(isNotNull(tenantDatabases.tenantId)),
-    db.select({ n: sql<number>`count(*)` }).from(tenantDatabases).where(lt(tenantDatabases.migration, LATEST_SCHEMA)),
+  const free = sql<number>`count(*) - count(${tenantDatabases.tenantId})`;
+  const assigned = sql<number>`count(${tenantDatabases.tenantId})`;
+  const [split, byShard] = await db.batch([
+    db.select({ jurisdiction: tenantDatabases.jurisdiction, free, assigned }).from(tenantDatabases).groupBy(tenantDatabases.jurisdiction),
     db
-      .select({ jurisdiction: tenantDatabases.jurisdiction, free: sql<number>`count(*) - count(${tenantDatabases.tenantId})`, assigned: sql<number>`count(${tenantDatabases.tenantId})` })
-      .from(tenantDatabases)
-      .groupBy(tenantDatabases.jurisdiction),
-    db
-      .select({
-        shard: tenantDatabases.shard,
-        free: sql<number>`count(*) - count(${tenantDatabases.tenantId})`,
-        assigned: sql<number>`count(${tenantDatabases.tenantId})`,
-        behind: sql<number>`count(*) FILTER (WHERE ${tenantDatabases.migration} < ${LATEST_SCHEMA})`,
-      })
+      .select({ shard: tenantDatabases.shard, free, assigned, behind: sql<number>`count(*) FILTER (WHERE ${tenantDatabases.migration} < ${LATEST_SCHEMA})` })
       .from(tenantDatabases)
       .groupBy(tenantDatabases.shard),
   ]);
   const jurisdictions = { default: { free: 0, assigned: 0 }, eu: { free: 0, assigned: 0 } };
   for (const r of split) jurisdictions[r.jurisdiction] = { free: r.free, assigned: r.assigned };
-  const f = free[0]?.n ?? 0;
-  const a = assigned[0]?.n ?? 0;
+  const total = (key: "free" | "assigned" | "behind") => byShard.reduce((n, r) => n + r[key], 0);
+  const [f, a] = [total("free"), total("assigned")];
   const lowWater = loadConfig(env).POOL_LOW_WATER;
   const shards = Object.fromEntries(byShard.map(({ shard, ...counts }) => [shard, counts]));
-  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: behind[0]?.n ?? 0, low_water: lowWater, low: f < lowWater, jurisdictions, shard: ownShard(env), shards };
+  return { bound: boundTenantDatabases(env).length, registered: f + a, free: f, assigned: a, behind: total("behind"), low_water: lowWater, low: f < lowWater, jurisdictions, shard: ownShard(env), shards };
 }
 
 /**
