@@ -8,13 +8,11 @@ import { type Jurisdiction, jurisdictionOf } from "../db/router";
 /** Anything that knows its tenant's jurisdiction: a host record, a tenant row. */
 export type Placed = { jurisdiction: Jurisdiction };
 
-/** The R2 bucket a tenant's objects are written to and read from: ARTIFACTS_EU (created in the EU jurisdiction) for an EU tenant. */
-export function bucketOf(env: Env, tenant: Placed): R2Bucket {
-  return tenant.jurisdiction === "eu" ? env.ARTIFACTS_EU : env.ARTIFACTS;
-}
+/** The binding of the bucket a tenant's objects live in: ARTIFACTS_EU (created in the EU jurisdiction) for an EU tenant. */
+const bucketBindingOf = (tenant: Placed) => (tenant.jurisdiction === "eu" ? "ARTIFACTS_EU" : "ARTIFACTS");
 
-/** The bucket's binding name, for the operator's view of where a tenant's data lives. */
-export const bucketBindingOf = (tenant: Placed) => (tenant.jurisdiction === "eu" ? "ARTIFACTS_EU" : "ARTIFACTS");
+/** The R2 bucket a tenant's objects are written to and read from. */
+export const bucketOf = (env: Env, tenant: Placed): R2Bucket => env[bucketBindingOf(tenant)];
 
 /**
  * The tenant's Durable Object `name` of namespace `ns`, made in its jurisdiction. With RESIDENCY
