@@ -88,10 +88,9 @@ export async function consumeDeadSweep(batch: MessageBatch<unknown>): Promise<vo
  * tenant's retention policy no longer keeps, and expired exports; and dispatches webhooks no write
  * dispatched. One tenant's trouble does not stop the others'.
  */
-export async function sweepTenants(env: Env, active: { id: string; dbBinding: string; jurisdiction: Jurisdiction }[], now = Date.now()): Promise<{ tenants: number; requeued: number }> {
+export async function sweepTenants(env: Env, active: { id: string; dbBinding: string; jurisdiction: Jurisdiction }[], now = Date.now()): Promise<void> {
   const log = createLogger({ component: "sweeper" });
   const cutoff = new Date(now - STUCK_AFTER_MS).toISOString();
-  let requeued = 0;
   for (let i = 0; i < active.length; i += TENANTS_AT_ONCE) {
     await Promise.all(
       active.slice(i, i + TENANTS_AT_ONCE).map(async (tenant) => {
@@ -123,7 +122,6 @@ export async function sweepTenants(env: Env, active: { id: string; dbBinding: st
             .limit(PER_TENANT);
           if (!stuck.length) return;
           await env.RUNS_QUEUE.sendBatch(stuck.map((r) => ({ body: { v: 1, tenant_id: tenant.id, run_id: r.id } satisfies RunMessage, contentType: "json" as const })));
-          requeued += stuck.length;
           log.warn("runs.requeued", { tenant_id: tenant.id, runs: stuck.length });
         } catch (err) {
           // One tenant's trouble must not stop the sweep of the others.
@@ -132,5 +130,4 @@ export async function sweepTenants(env: Env, active: { id: string; dbBinding: st
       }),
     );
   }
-  return { tenants: active.length, requeued };
 }
